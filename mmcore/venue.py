@@ -1,0 +1,48 @@
+"""The contract between the live runner and a venue adapter.
+
+An adapter is the only code that knows a venue: it loads instruments, turns the venue's REST and
+WebSocket messages into ``mmcore.events`` (integer ticks and lots, converted with the
+``Instrument``), stamps ``ts_recv`` with the clock the runner gives it, and executes commands.
+Reconnects, resyncs and reconciliation after a reconnect are its business; it reports them as
+``ConnectionState`` events and as the order/position events that reconciliation finds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol
+
+from mmcore.commands import Command
+from mmcore.events import Event
+from mmcore.instrument import Instrument
+
+Clock = Callable[[], int]
+"""Returns nanoseconds; only the runner and adapters hold one, never the engine."""
+
+__all__ = ["Clock", "VenueAdapter"]
+
+
+class VenueAdapter(Protocol):
+    """What the live runner needs from a venue."""
+
+    venue: str
+
+    async def start(self, symbols: list[str]) -> list[Instrument]:
+        """Connect, load the instruments for ``symbols`` and subscribe to their streams."""
+        ...
+
+    async def reconcile(self) -> list[Event]:
+        """Open orders, positions and balance from REST, as events, for start-up and reconnects."""
+        ...
+
+    def events(self) -> AsyncIterator[Event]:
+        """Normalised market and account events, in arrival order, ``ts_recv`` stamped."""
+        ...
+
+    async def execute(self, command: Command) -> None:
+        """Carry out one command; failures come back as events (``OrderRejected``), not raises."""
+        ...
+
+    async def close(self) -> None:
+        """Cancel nothing by itself (the runner sends ``CancelAll``); close sockets and sessions."""
+        ...

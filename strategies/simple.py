@@ -1,0 +1,82 @@
+"""The simplest useful quoter: one bid and one ask ``spread_bps`` around mid.
+
+It requotes only when mid has drifted more than ``requote_bps`` from the mid it last quoted
+around, and pulls its quotes (an empty target) while the book is stale or crossed. Quotes are
+rounded away from mid (bid down, ask up) and never placed through the opposite best, so a
+post-only order never crosses.
+"""
+
+from __future__ import annotations
+
+import random
+
+import msgspec
+
+from mmcore.commands import Output
+from mmcore.events import BookDelta, BookSnapshot, Event
+from mmcore.instrument import Instrument
+from mmcore.intents import Intent, QuoteTarget
+from mmcore.view import View
+
+__all__ = ["SimpleParams", "SimpleStrategy"]
+
+_BOOK_EVENTS = (BookDelta, BookSnapshot)
+
+
+class SimpleParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Parameters of the symmetric quoter.
+
+    spread_bps: full quoted spread in basis points of mid (half on each side); default 10.
+    requote_bps: mid drift, in basis points, that triggers new quotes; default 2.
+    size_lots: order size in lots on each side; default 1.
+    """
+
+    spread_bps: float = 10.0
+    requote_bps: float = 2.0
+    size_lots: int = 1
+
+    def __post_init__(self) -> None:
+        if self.spread_bps <= 0:
+            raise ValueError(f"spread_bps: expected > 0, found {self.spread_bps}")
+        if self.requote_bps < 0:
+            raise ValueError(f"requote_bps: expected >= 0, found {self.requote_bps}")
+        if self.size_lots < 1:
+            raise ValueError(f"size_lots: expected >= 1, found {self.size_lots}")
+
+
+class SimpleStrategy:
+    """Symmetric quotes around mid with a drift threshold."""
+
+    def __init__(self, inst: Instrument, params: SimpleParams, rng: random.Random) -> None:
+        self.inst = inst.symbol
+        self.params = params
+        self._size = max(params.size_lots, inst.min_lots)
+        # integer arithmetic on mid_x2: bid = mid*(1 - s/2), in units of 1/40000
+        self._bid_num = round(20000 - params.spread_bps)
+        self._ask_num = round(20000 + params.spread_bps)
+        self._drift = params.requote_bps / 10000.0
+        self._quoted_mid_x2 = 0
+        self._pulled = True
+
+    def step(self, view: View, event: Event) -> Intent | None:
+        if type(event) not in _BOOK_EVENTS or event.inst != self.inst:  # type: ignore[union-attr]
+            return None
+        book = view.books[self.inst]
+        mid_x2 = book.best_bid + book.best_ask
+        if book.stale or book.crossed or not book.best_bid or not book.best_ask:
+            if self._pulled:
+                return None
+            self._pulled = True
+            self._quoted_mid_x2 = 0
+            return QuoteTarget(self.inst)
+        quoted = self._quoted_mid_x2
+        if not self._pulled and abs(mid_x2 - quoted) <= quoted * self._drift:
+            return None
+        self._quoted_mid_x2 = mid_x2
+        self._pulled = False
+        bid = min((mid_x2 * self._bid_num) // 40000, book.best_ask - 1)
+        ask = max(-((-mid_x2 * self._ask_num) // 40000), book.best_bid + 1)
+        return QuoteTarget(self.inst, bids=((bid, self._size),), asks=((ask, self._size),))
+
+    def notes(self) -> list[Output]:
+        return []
