@@ -14,7 +14,7 @@ class MMError(Exception):
 
 
 class ConfigError(MMError, ValueError):
-    """A configuration file is missing, malformed or has a bad value; the message names the field."""
+    """A configuration file is missing, malformed or has a bad value; the message names it."""
 
 
 class LogCorruptError(MMError, ValueError):
