@@ -37,7 +37,7 @@ class _Command(msgspec.Struct, frozen=True, array_like=True, tag_field="t"):
     """Base of every command; never instantiated itself."""
 
 
-class Place(_Command, tag="Place"):
+class Place(_Command, tag="Place", frozen=True):
     """Place a limit order. ``client_id`` is deterministic and idempotent: the venue must never
     hold two orders with one id, and retrying a ``Place`` must not create a second order."""
 
@@ -52,7 +52,7 @@ class Place(_Command, tag="Place"):
     tif: str = GTC
 
 
-class Cancel(_Command, tag="Cancel"):
+class Cancel(_Command, tag="Cancel", frozen=True):
     """Cancel our order ``client_id``."""
 
     inst: str
@@ -60,7 +60,7 @@ class Cancel(_Command, tag="Cancel"):
     client_id: str
 
 
-class CancelAll(_Command, tag="CancelAll"):
+class CancelAll(_Command, tag="CancelAll", frozen=True):
     """Cancel all our orders on ``inst`` (every market when ``inst`` is empty)."""
 
     inst: str
@@ -68,7 +68,7 @@ class CancelAll(_Command, tag="CancelAll"):
     reason: str = ""
 
 
-class Resync(_Command, tag="Resync"):
+class Resync(_Command, tag="Resync", frozen=True):
     """Ask the adapter for a fresh book snapshot: the book saw a sequence gap or a crossed book."""
 
     inst: str

@@ -56,7 +56,7 @@ class _Event(msgspec.Struct, frozen=True, array_like=True, tag_field="t"):
 # ---------------------------------------------------------------- market data
 
 
-class BookSnapshot(_Event, tag="BookSnapshot"):
+class BookSnapshot(_Event, tag="BookSnapshot", frozen=True):
     """The venue's full book (or its top N) at ``seq``; replaces whatever the book held."""
 
     inst: str
@@ -67,7 +67,7 @@ class BookSnapshot(_Event, tag="BookSnapshot"):
     asks: tuple[int, ...]
 
 
-class BookDelta(_Event, tag="BookDelta"):
+class BookDelta(_Event, tag="BookDelta", frozen=True):
     """A batch of level changes; size 0 deletes a level.
 
     ``prev_seq`` is the venue's previous sequence number when the venue sends one (Binance ``pu``);
@@ -83,7 +83,7 @@ class BookDelta(_Event, tag="BookDelta"):
     asks: tuple[int, ...]
 
 
-class Trade(_Event, tag="Trade"):
+class Trade(_Event, tag="Trade", frozen=True):
     """A public trade; ``side`` is the aggressor's side (BUY lifted the ask)."""
 
     inst: str
@@ -95,7 +95,7 @@ class Trade(_Event, tag="Trade"):
     trade_id: str = ""
 
 
-class MarkPrice(_Event, tag="MarkPrice"):
+class MarkPrice(_Event, tag="MarkPrice", frozen=True):
     """The venue's mark (and index) price, in ticks rounded to the nearest tick."""
 
     inst: str
@@ -105,7 +105,7 @@ class MarkPrice(_Event, tag="MarkPrice"):
     index_price: int = 0
 
 
-class FundingRate(_Event, tag="FundingRate"):
+class FundingRate(_Event, tag="FundingRate", frozen=True):
     """Current funding rate in parts per billion per funding interval (1e-4 = 100_000)."""
 
     inst: str
@@ -121,7 +121,7 @@ MarketEvent = Union[BookSnapshot, BookDelta, Trade, MarkPrice, FundingRate]
 # ---------------------------------------------------------------- own account
 
 
-class OrderAccepted(_Event, tag="OrderAccepted"):
+class OrderAccepted(_Event, tag="OrderAccepted", frozen=True):
     """The venue acknowledged our order ``client_id`` and it is resting (or working)."""
 
     inst: str
@@ -131,7 +131,7 @@ class OrderAccepted(_Event, tag="OrderAccepted"):
     venue_order_id: str = ""
 
 
-class OrderRejected(_Event, tag="OrderRejected"):
+class OrderRejected(_Event, tag="OrderRejected", frozen=True):
     """The venue (or the simulated venue) refused our place request; ``code`` is the venue's."""
 
     inst: str
@@ -142,7 +142,7 @@ class OrderRejected(_Event, tag="OrderRejected"):
     reason: str
 
 
-class OrderCanceled(_Event, tag="OrderCanceled"):
+class OrderCanceled(_Event, tag="OrderCanceled", frozen=True):
     """Our order ``client_id`` is no longer resting; any remainder is gone."""
 
     inst: str
@@ -152,7 +152,7 @@ class OrderCanceled(_Event, tag="OrderCanceled"):
     reason: str = ""
 
 
-class Fill(_Event, tag="Fill"):
+class Fill(_Event, tag="Fill", frozen=True):
     """One execution of our order. ``fee`` is in nanos of quote; negative is a rebate."""
 
     inst: str
@@ -167,7 +167,7 @@ class Fill(_Event, tag="Fill"):
     trade_id: str = ""
 
 
-class Balance(_Event, tag="Balance"):
+class Balance(_Event, tag="Balance", frozen=True):
     """Account equity and available margin as the venue reports them, in nanos of ``asset``."""
 
     ts: int
@@ -177,7 +177,7 @@ class Balance(_Event, tag="Balance"):
     available: int
 
 
-class Position(_Event, tag="Position"):
+class Position(_Event, tag="Position", frozen=True):
     """The venue's view of our net position in lots (positive long)."""
 
     inst: str
@@ -186,7 +186,7 @@ class Position(_Event, tag="Position"):
     size: int
 
 
-class FundingPayment(_Event, tag="FundingPayment"):
+class FundingPayment(_Event, tag="FundingPayment", frozen=True):
     """Funding settled on our position, in nanos of quote; positive means we received it."""
 
     inst: str
@@ -203,7 +203,7 @@ AccountEvent = Union[
 # ---------------------------------------------------------------- control
 
 
-class Timer(_Event, tag="Timer"):
+class Timer(_Event, tag="Timer", frozen=True):
     """A clock tick from the runner (live) or the data (replay, backtest)."""
 
     ts: int
@@ -211,7 +211,7 @@ class Timer(_Event, tag="Timer"):
     name: str = "tick"
 
 
-class ConnectionState(_Event, tag="ConnectionState"):
+class ConnectionState(_Event, tag="ConnectionState", frozen=True):
     """A stream of the venue went ``up``, ``down`` or was ``resynced``."""
 
     ts: int
@@ -221,7 +221,7 @@ class ConnectionState(_Event, tag="ConnectionState"):
     reason: str = ""
 
 
-class RiskEvent(_Event, tag="RiskEvent"):
+class RiskEvent(_Event, tag="RiskEvent", frozen=True):
     """A decision of the risk gate: ``code`` is stable and machine-readable, ``message`` human."""
 
     ts: int
@@ -231,7 +231,7 @@ class RiskEvent(_Event, tag="RiskEvent"):
     message: str
 
 
-class StrategyEvent(_Event, tag="StrategyEvent"):
+class StrategyEvent(_Event, tag="StrategyEvent", frozen=True):
     """A decision of the strategy worth seeing in the log (mode change, estimator fallback)."""
 
     ts: int
