@@ -1,0 +1,207 @@
+"""The risk gate's configuration, its decision codes, and the rolling loss windows it watches.
+
+``RiskConfig`` is table ``[risk]`` (``mmcore.risk`` re-exports it). Money limits are given in
+USD (the quote currency) and converted to integer nanos once, when the gate is built.
+``LossWindows`` folds the session's total PnL samples into the two loss figures the gate limits:
+the drop from the highest PnL of the last 60 minutes, and the drop since the UTC day began.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import msgspec
+
+from mmcore.client_ids import BadClientIdPrefix, check_prefix
+from mmcore.ratelimit import RateLimitConfig
+
+__all__ = [
+    "FLATTEN_UNREALIZED",
+    "HALTED",
+    "INVALID_ORDER",
+    "KILL_SWITCH",
+    "LOSS_LIMIT_DAY",
+    "LOSS_LIMIT_HOUR",
+    "MIN_EQUITY",
+    "NOT_REDUCING",
+    "OPEN_ORDERS_LIMIT",
+    "POSITION_LIMIT",
+    "POST_ONLY_CROSS",
+    "PRICE_BAND",
+    "RATE_LIMITED",
+    "RESUMED",
+    "RISK_CODES",
+    "LossWindows",
+    "RiskConfig",
+    "usd_to_nanos",
+]
+
+# ---------------------------------------------------------------- decision codes (stable)
+
+POSITION_LIMIT = "position_limit"
+"""A Place was clamped or dropped: filled with every other live order it would pass the limit."""
+OPEN_ORDERS_LIMIT = "open_orders_limit"
+"""A Place was dropped: the market already has ``max_open_orders`` non-terminal orders."""
+PRICE_BAND = "price_band"
+"""A Place was dropped: its price is too far from the mark (or there is no mark or mid)."""
+POST_ONLY_CROSS = "post_only_cross"
+"""A post-only Place was dropped: it would cross the opposite best."""
+RATE_LIMITED = "rate_limited"
+"""A command was dropped for lack of rate budget (a cancel is retried by the order manager)."""
+HALTED = "halted"
+"""A Place was dropped because trading is halted, or a Halt intent's CancelAll started a halt."""
+LOSS_LIMIT_HOUR = "loss_limit_hour"
+"""The PnL fell more than ``max_loss_hour_usd`` below its 60-minute high: global halt."""
+LOSS_LIMIT_DAY = "loss_limit_day"
+"""The PnL fell more than ``max_loss_day_usd`` since the UTC day began: halt until the next day."""
+MIN_EQUITY = "min_equity"
+"""The venue-reported equity fell below ``min_equity_usd``: global halt."""
+KILL_SWITCH = "kill_switch"
+"""``max_consecutive_failures`` rejects in a row: cancel everything, global halt."""
+FLATTEN_UNREALIZED = "flatten_unrealized"
+"""A market's unrealized loss passed ``flatten_unrealized_loss_usd``: cancel, exit, halt it."""
+INVALID_ORDER = "invalid_order"
+"""A Place was dropped: unknown market, price <= 0 or size below the instrument's minimum."""
+NOT_REDUCING = "not_reducing"
+"""A reduce-only Place was clamped to the position or dropped: it would not reduce it."""
+RESUMED = "resumed"
+"""A halt was lifted (``RiskGate.resume`` or a new UTC day for the daily loss limit)."""
+
+RISK_CODES = (
+    POSITION_LIMIT,
+    OPEN_ORDERS_LIMIT,
+    PRICE_BAND,
+    POST_ONLY_CROSS,
+    RATE_LIMITED,
+    HALTED,
+    LOSS_LIMIT_HOUR,
+    LOSS_LIMIT_DAY,
+    MIN_EQUITY,
+    KILL_SWITCH,
+    FLATTEN_UNREALIZED,
+    INVALID_ORDER,
+    NOT_REDUCING,
+    RESUMED,
+)
+
+HOUR_NS = 3600 * 1_000_000_000
+DAY_NS = 24 * HOUR_NS
+
+
+def usd_to_nanos(usd: float) -> int:
+    """A USD amount from the config as integer nanos, rounded to the nearest nano."""
+    return round(usd * 1_000_000_000)
+
+
+class RiskConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Limits of the risk gate (table ``[risk]``); 0 turns a limit off unless said otherwise.
+
+    max_position_lots: per market, the largest position in lots even if every live order filled
+        at once; 0 (default) = use max_position_usd only. ``RiskGate`` refuses a config where
+        both position limits are 0.
+    max_position_usd: the same limit as notional in USD at the mark; default 0. With both set,
+        the smaller wins.
+    max_open_orders: per market, non-terminal orders incl. in-flight; default 10, >= 1.
+    min_equity_usd: halt when the venue-reported equity (a ``Balance`` event) drops below; default
+        0 = off.
+    max_loss_hour_usd: halt when the total PnL (all markets, realized + unrealized - fees +
+        funding) falls this far below its high of the last 60 minutes; default 0 = off.
+    max_loss_day_usd: halt when the total PnL falls this far below its value at the start of the
+        UTC day (from engine time); lifted at the next UTC day; default 0 = off.
+    flatten_unrealized_loss_usd: when a market's unrealized loss passes this, cancel its orders,
+        send a reduce-only IOC exit and halt the market; default 0 = off.
+    max_consecutive_failures: ``OrderRejected`` events in a row (reset by an ack or a fill) that
+        trip the kill switch; default 5, 0 = off.
+    price_band_bps: a Place further than this from the mark (else the book's mid) is dropped;
+        default 500, 0 = off.
+    flatten_slippage_bps: how far through the opposite best the forced exit's IOC limit goes;
+        default 50, in [0, 10000).
+    client_id_prefix: prefix of the forced exit's client ids (``f"{prefix}-{n}"``); the runner
+        may make it per-session; default "risk".
+    rate_limit: the venue's request budget (table ``[risk.rate_limit]``); default no limits.
+    """
+
+    max_position_lots: int = 0
+    max_position_usd: float = 0.0
+    max_open_orders: int = 10
+    min_equity_usd: float = 0.0
+    max_loss_hour_usd: float = 0.0
+    max_loss_day_usd: float = 0.0
+    flatten_unrealized_loss_usd: float = 0.0
+    max_consecutive_failures: int = 5
+    price_band_bps: float = 500.0
+    flatten_slippage_bps: float = 50.0
+    client_id_prefix: str = "risk"
+    rate_limit: RateLimitConfig = RateLimitConfig()
+
+    def __post_init__(self) -> None:
+        if self.max_position_lots < 0:
+            raise ValueError(f"max_position_lots: expected >= 0, found {self.max_position_lots}")
+        for name in (
+            "max_position_usd",
+            "min_equity_usd",
+            "max_loss_hour_usd",
+            "max_loss_day_usd",
+            "flatten_unrealized_loss_usd",
+            "price_band_bps",
+        ):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                raise ValueError(f"{name}: expected a finite number >= 0, found {value}")
+        if self.max_open_orders < 1:
+            raise ValueError(f"max_open_orders: expected >= 1, found {self.max_open_orders}")
+        if self.max_consecutive_failures < 0:
+            raise ValueError(
+                f"max_consecutive_failures: expected >= 0, found {self.max_consecutive_failures}"
+            )
+        if not 0 <= self.flatten_slippage_bps < 10_000:
+            raise ValueError(
+                f"flatten_slippage_bps: expected 0 <= bps < 10000, "
+                f"found {self.flatten_slippage_bps}"
+            )
+        try:
+            check_prefix(self.client_id_prefix, "client_id_prefix")
+        except BadClientIdPrefix as exc:
+            raise ValueError(str(exc)) from None
+
+
+class LossWindows:
+    """Rolling 60-minute drawdown and UTC-day loss of the session's total PnL, in nanos.
+
+    ``update(now, total)`` takes a PnL sample and returns nothing; read ``hour_loss`` (highest
+    sample of the last 60 minutes, including the session's starting 0, minus ``total``) and
+    ``day_loss`` (the last sample before the UTC day began, or the starting 0, minus ``total``).
+    The highs are kept in a monotonic deque, so memory stays small and each sample is O(1)
+    amortized. ``new_day`` is True after the ``update`` that crossed a UTC day boundary.
+    """
+
+    __slots__ = ("_day", "_day_start", "_highs", "_last", "day_loss", "hour_loss", "new_day")
+
+    def __init__(self) -> None:
+        self._highs: deque[tuple[int, int]] = deque()
+        self._day = -1
+        self._day_start = 0
+        self._last = 0
+        self.hour_loss = 0
+        self.day_loss = 0
+        self.new_day = False
+
+    def update(self, now: int, total: int) -> None:
+        highs = self._highs
+        if not highs:
+            highs.append((now, 0))  # the session starts at a PnL of 0
+        while highs and highs[-1][1] <= total:
+            highs.pop()
+        highs.append((now, total))
+        horizon = now - HOUR_NS
+        while highs[0][0] <= horizon:
+            highs.popleft()
+        self.hour_loss = highs[0][1] - total
+        day = now // DAY_NS
+        self.new_day = day != self._day and self._day >= 0
+        if day != self._day:
+            self._day = day
+            self._day_start = self._last
+        self.day_loss = self._day_start - total
+        self._last = total

@@ -1,0 +1,597 @@
+"""Tests of mmcore/risk.py (and the loss windows and config of mmcore/risk_limits.py)."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mmcore.book import Book
+from mmcore.commands import GTC, IOC, Cancel, CancelAll, Command, Output, Place
+from mmcore.errors import ConfigError
+from mmcore.events import (
+    BUY,
+    SELL,
+    Balance,
+    BookDelta,
+    BookSnapshot,
+    Fill,
+    MarkPrice,
+    OrderAccepted,
+    OrderRejected,
+    RiskEvent,
+    Timer,
+    Trade,
+)
+from mmcore.instrument import Instrument
+from mmcore.intents import QuoteTarget
+from mmcore.orders import OrderManagerConfig, QuoteOrderManager
+from mmcore.ratelimit import RateLimitConfig, venue_defaults
+from mmcore.risk import RISK_CODES, RiskConfig, RiskGate
+from mmcore.risk_limits import DAY_NS, HOUR_NS, LossWindows
+from mmcore.state import Ledger
+from mmcore.view import View
+
+INST = "BTC-USD"
+NS = 1_000_000_000
+T0 = 1_700_000_000 * NS  # 22:13:20 UTC
+BID = 99_990
+ASK = 100_010
+UNIT = 100_000  # nanos per tick-lot: 0.1 * 0.001 * 1e9
+MIN_LOTS = 2
+
+
+def make_instrument() -> Instrument:
+    return Instrument(
+        venue="sim", symbol=INST, tick_size="0.1", lot_size="0.001", min_size="0.002"
+    )
+
+
+def make_book(bid: int = BID, ask: int = ASK) -> Book:
+    book = Book(INST)
+    book.apply_snapshot(BookSnapshot(INST, T0, T0, 1, (bid, 10) if bid else (), (ask, 10)))
+    return book
+
+
+def make_view(bid: int = BID, ask: int = ASK, now: int = T0) -> View:
+    instruments = {INST: make_instrument()}
+    view = View(instruments, {INST: make_book(bid, ask)}, Ledger(instruments))
+    view.now = now
+    return view
+
+
+def make_gate(**overrides: object) -> RiskGate:
+    fields: dict[str, object] = {"max_position_lots": 10}
+    fields.update(overrides)
+    return RiskGate(RiskConfig(**fields), {INST: make_instrument()})  # type: ignore[arg-type]
+
+
+def make_place(
+    cid: str = "mm-1",
+    side: int = BUY,
+    price: int = BID,
+    size: int = 2,
+    post_only: bool = True,
+    reduce_only: bool = False,
+    tif: str = GTC,
+) -> Place:
+    return Place(INST, T0, cid, side, price, size, post_only, reduce_only, tif)
+
+
+def make_fill(side: int, size: int, price: int = 100_000, cid: str = "ext", now: int = T0) -> Fill:
+    return Fill(INST, now, now, cid, side, price, size, 0, True)
+
+
+def hold(view: View, position: int, price: int = 100_000) -> None:
+    """Give the ledger a position through a fill of an order we do not track."""
+    if position:
+        view.ledger.apply_fill(make_fill(BUY if position > 0 else SELL, abs(position), price), 0)
+
+
+def rest(view: View, cid: str, side: int, size: int, price: int | None = None) -> None:
+    """An acknowledged resting order in the ledger."""
+    if price is None:
+        price = BID - 5 if side == BUY else ASK + 5
+    view.ledger.on_command(make_place(cid, side, price, size))
+    view.ledger.apply(OrderAccepted(INST, view.now, view.now, cid))
+
+
+def events(outputs: Sequence[Output]) -> list[str]:
+    return [o.code for o in outputs if isinstance(o, RiskEvent)]
+
+
+def commands(outputs: Sequence[Output]) -> list[Command]:
+    return [o for o in outputs if not isinstance(o, RiskEvent)]  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------- exposure
+
+
+def test_a_place_within_every_limit_leaves_unchanged() -> None:
+    view = make_view()
+    place = make_place()
+    assert make_gate().check([place], view) == [place]
+
+
+def test_a_place_that_could_pass_the_position_limit_is_clamped_to_fit() -> None:
+    view = make_view()
+    hold(view, 2)
+    rest(view, "old", BUY, 3)
+    out = make_gate(max_position_lots=10).check([make_place(size=8)], view)
+    assert events(out) == ["position_limit"]
+    assert isinstance(out[1], Place) and out[1].size == 5
+
+
+def test_pending_cancel_orders_still_count_towards_exposure() -> None:
+    view = make_view()
+    rest(view, "old", SELL, 8)
+    view.ledger.on_command(Cancel(INST, T0, "old"))
+    out = make_gate(max_position_lots=10).check([make_place(side=SELL, price=ASK, size=4)], view)
+    assert isinstance(out[-1], Place) and out[-1].size == 2
+
+
+def test_places_earlier_in_the_batch_count_towards_exposure() -> None:
+    view = make_view()
+    batch: list[Command] = [make_place("a", size=6), make_place("b", size=6)]
+    out = make_gate(max_position_lots=10).check(batch, view)
+    assert [c.size for c in commands(out) if isinstance(c, Place)] == [6, 4]
+
+
+def test_a_place_is_dropped_when_less_than_the_minimum_size_fits() -> None:
+    view = make_view()
+    hold(view, 9)
+    out = make_gate(max_position_lots=10).check([make_place(size=3)], view)
+    assert events(out) == ["position_limit"] and commands(out) == []
+
+
+def test_the_usd_limit_is_converted_at_the_mark() -> None:
+    view = make_view()
+    view.ledger.apply(MarkPrice(INST, T0, T0, 100_000))
+    # one lot at 100_000 ticks is 100_000 * UNIT nanos = $10, so $35 allows 3 lots
+    gate = RiskGate(RiskConfig(max_position_usd=35.0), {INST: make_instrument()})
+    out = gate.check([make_place(size=5)], view)
+    assert isinstance(out[-1], Place) and out[-1].size == 3
+
+
+def test_the_smaller_of_the_lot_and_usd_limits_wins() -> None:
+    view = make_view()
+    view.ledger.apply(MarkPrice(INST, T0, T0, 100_000))
+    gate = RiskGate(
+        RiskConfig(max_position_lots=2, max_position_usd=35.0), {INST: make_instrument()}
+    )
+    out = gate.check([make_place(size=5)], view)
+    assert isinstance(out[-1], Place) and out[-1].size == 2
+
+
+# ---------------------------------------------------------------- order checks
+
+
+def test_places_beyond_max_open_orders_are_dropped() -> None:
+    view = make_view()
+    rest(view, "old", BUY, 2)
+    out = make_gate(max_open_orders=2).check(
+        [make_place("a", size=2), make_place("b", side=SELL, price=ASK)], view
+    )
+    assert [c.client_id for c in commands(out)] == ["a"]  # type: ignore[union-attr]
+    assert events(out) == ["open_orders_limit"]
+
+
+def test_a_place_outside_the_price_band_is_dropped() -> None:
+    view = make_view()  # mid 100_000, 500 bps = 5_000 ticks
+    gate = make_gate(price_band_bps=500.0)
+    assert commands(gate.check([make_place(price=95_000)], view)) != []
+    out = gate.check([make_place(price=94_999)], view)
+    assert events(out) == ["price_band"] and commands(out) == []
+
+
+def test_a_place_without_any_mark_or_mid_is_dropped_by_the_band() -> None:
+    view = make_view(bid=0)
+    out = make_gate().check([make_place(side=SELL, price=ASK)], view)
+    assert events(out) == ["price_band"]
+
+
+@pytest.mark.parametrize(("side", "price"), [(BUY, ASK), (BUY, ASK + 3), (SELL, BID)])
+def test_post_only_places_that_would_cross_are_dropped(side: int, price: int) -> None:
+    out = make_gate().check([make_place(side=side, price=price)], make_view())
+    assert events(out) == ["post_only_cross"] and commands(out) == []
+
+
+def test_a_crossing_place_that_is_not_post_only_may_leave() -> None:
+    place = make_place(price=ASK, post_only=False)
+    assert make_gate().check([place], make_view()) == [place]
+
+
+@pytest.mark.parametrize("place", [make_place(size=1), make_place(price=0)])
+def test_places_below_the_minimum_size_or_without_a_price_are_invalid(place: Place) -> None:
+    assert events(make_gate().check([place], make_view())) == ["invalid_order"]
+
+
+def test_places_on_an_unknown_market_are_invalid() -> None:
+    place = Place("ETH-USD", T0, "x", BUY, 100, 2)
+    assert events(make_gate().check([place], make_view())) == ["invalid_order"]
+
+
+# ---------------------------------------------------------------- rate budget
+
+
+def test_places_are_dropped_when_the_rate_budget_is_spent() -> None:
+    gate = make_gate(rate_limit=venue_defaults("paradex"))  # 2 new orders a second
+    view = make_view()
+    out = gate.check([make_place("a"), make_place("b"), make_place("c")], view)
+    assert len(commands(out)) == 2 and events(out) == ["rate_limited"]
+
+
+def test_cancels_are_preferred_over_places_when_the_budget_is_short() -> None:
+    gate = make_gate(rate_limit=venue_defaults("paradex"))  # 3 a second, 2 for places
+    view = make_view()
+    batch: list[Command] = [
+        make_place("a"),
+        Cancel(INST, T0, "x"),
+        make_place("b", side=SELL, price=ASK),
+        Cancel(INST, T0, "y"),
+        Cancel(INST, T0, "z"),
+    ]
+    out = gate.check(batch, view)
+    assert commands(out) == [Cancel(INST, T0, "x"), Cancel(INST, T0, "y"), Cancel(INST, T0, "z")]
+    assert events(out) == ["rate_limited", "rate_limited"]
+
+
+def test_a_cancel_without_budget_is_recorded_as_rate_limited() -> None:
+    gate = make_gate(rate_limit=RateLimitConfig(windows=[(1.0, 1)], reserve_for_cancels=0.0))
+    view = make_view()
+    out = gate.check([Cancel(INST, T0, "x"), Cancel(INST, T0, "y")], view)
+    assert commands(out) == [Cancel(INST, T0, "x")]
+    assert [(o.code, "y" in o.message) for o in out if isinstance(o, RiskEvent)] == [
+        ("rate_limited", True)
+    ]
+
+
+# ---------------------------------------------------------------- halts
+
+
+def test_a_halt_intents_cancel_all_halts_its_market_until_resume() -> None:
+    view = make_view()
+    hold(view, 4)
+    gate = make_gate()
+    out = gate.check([CancelAll(INST, T0, "stale")], view)
+    assert events(out) == ["halted"] and commands(out) == [CancelAll(INST, T0, "stale")]
+    assert gate.is_halted(INST) and not gate.halted
+    assert events(gate.check([make_place()], view)) == ["halted"]
+    exit_order = make_place("exit", side=SELL, price=ASK, size=4, reduce_only=True)
+    assert gate.check([exit_order], view) == [exit_order]
+    assert events(gate.resume(INST)) == ["resumed"]
+    assert commands(gate.check([make_place()], view)) == [make_place()]
+
+
+def test_a_halt_of_every_market_halts_globally() -> None:
+    gate = make_gate()
+    gate.check([CancelAll("", T0, "shutdown")], make_view())
+    assert gate.halted and gate.statistics().reasons == ["halt_intent"]
+
+
+def test_a_reduce_only_order_larger_than_the_position_is_clamped() -> None:
+    view = make_view()
+    hold(view, 3)
+    out = make_gate().check([make_place(side=SELL, price=ASK, size=5, reduce_only=True)], view)
+    assert events(out) == ["not_reducing"]
+    assert isinstance(out[-1], Place) and out[-1].size == 3
+
+
+def test_a_reduce_only_order_on_the_wrong_side_is_dropped() -> None:
+    view = make_view()
+    hold(view, 3)
+    out = make_gate().check([make_place(side=BUY, size=2, reduce_only=True)], view)
+    assert events(out) == ["not_reducing"] and commands(out) == []
+
+
+def test_the_kill_switch_trips_once_after_n_rejects_in_a_row() -> None:
+    view = make_view()
+    gate = make_gate(max_consecutive_failures=3)
+    reject = OrderRejected(INST, T0, T0, "mm-1", "E1", "bad")
+    assert gate.on_event(reject, view) == []
+    assert gate.on_event(reject, view) == []
+    out = gate.on_event(reject, view)
+    assert events(out) == ["kill_switch"] and commands(out) == [CancelAll("", T0, "kill_switch")]
+    assert gate.halted
+    assert gate.on_event(reject, view) == []
+
+
+def test_an_ack_or_a_fill_resets_the_reject_count() -> None:
+    view = make_view()
+    gate = make_gate(max_consecutive_failures=2)
+    reject = OrderRejected(INST, T0, T0, "mm-1", "E1", "bad")
+    gate.on_event(reject, view)
+    gate.on_event(OrderAccepted(INST, T0, T0, "mm-2"), view)
+    gate.on_event(reject, view)
+    gate.on_event(make_fill(BUY, 1), view)
+    assert gate.on_event(reject, view) == [] and not gate.halted
+
+
+def test_a_loss_beyond_the_hourly_limit_halts_once() -> None:
+    view = make_view()
+    gate = make_gate(max_loss_hour_usd=0.4)
+    view.ledger.apply(MarkPrice(INST, T0, T0, 100_000))
+    hold(view, 5, price=100_000)
+    assert gate.on_event(make_fill(BUY, 5), view) == []
+    view.ledger.apply(MarkPrice(INST, T0, T0, 99_000))  # 5 lots * 1000 ticks * UNIT = $0.50
+    out = gate.on_event(MarkPrice(INST, T0, T0, 99_000), view)
+    assert events(out) == ["loss_limit_hour"]
+    assert commands(out) == [CancelAll("", T0, "loss_limit_hour")]
+    assert gate.on_event(MarkPrice(INST, T0, T0, 99_000), view) == []
+    assert events(gate.check([make_place()], view)) == ["halted"]
+
+
+def test_the_hourly_loss_is_the_drop_from_the_high_of_the_last_hour() -> None:
+    w = LossWindows()
+    w.update(T0, 100)
+    w.update(T0 + 10, 40)
+    assert w.hour_loss == 60
+    w.update(T0 + HOUR_NS, 30)  # the high of 100 is exactly an hour old: out of the window
+    assert w.hour_loss == 10
+
+
+def test_the_daily_loss_counts_from_the_last_pnl_before_the_utc_day_began() -> None:
+    day = (T0 // DAY_NS + 1) * DAY_NS
+    w = LossWindows()
+    w.update(day - 1, -50)
+    assert w.day_loss == 50 and not w.new_day
+    w.update(day, -80)
+    assert w.new_day and w.day_loss == 30
+
+
+def test_the_daily_loss_limit_lifts_when_the_utc_day_changes() -> None:
+    view = make_view()
+    gate = make_gate(max_loss_day_usd=0.4)
+    hold(view, 5, price=100_000)
+    view.ledger.apply(MarkPrice(INST, T0, T0, 99_000))
+    assert events(gate.on_event(MarkPrice(INST, T0, T0, 99_000), view)) == ["loss_limit_day"]
+    view.now = (T0 // DAY_NS + 1) * DAY_NS
+    out = gate.on_event(Timer(view.now, view.now), view)
+    assert events(out) == ["resumed"] and not gate.halted
+
+
+def test_equity_below_the_minimum_halts() -> None:
+    view = make_view()
+    gate = make_gate(min_equity_usd=100.0)
+    balance = Balance(T0, T0, "USD", 99 * NS, 50 * NS)
+    view.ledger.apply(balance)
+    out = gate.on_event(balance, view)
+    assert events(out) == ["min_equity"] and commands(out) == [CancelAll("", T0, "min_equity")]
+
+
+def test_an_unrealized_loss_beyond_the_limit_forces_a_reduce_only_ioc_exit_once() -> None:
+    view = make_view()
+    gate = make_gate(flatten_unrealized_loss_usd=0.4, flatten_slippage_bps=50.0)
+    hold(view, 5, price=100_000)
+    view.ledger.apply(MarkPrice(INST, T0, T0, 99_000))
+    out = gate.on_event(MarkPrice(INST, T0, T0, 99_000), view)
+    assert events(out) == ["flatten_unrealized"]
+    assert commands(out) == [
+        CancelAll(INST, T0, "flatten_unrealized"),
+        Place(INST, T0, "risk-1", SELL, BID - 499, 5, False, True, IOC),
+    ]
+    assert gate.is_halted(INST) and not gate.halted
+    assert gate.on_event(MarkPrice(INST, T0, T0, 98_000), view) == []
+
+
+def test_market_data_never_costs_a_pnl_recomputation() -> None:
+    view = make_view()
+    gate = make_gate(max_loss_hour_usd=0.01, max_consecutive_failures=1)
+    hold(view, 5)
+    view.ledger.apply(MarkPrice(INST, T0, T0, 1))  # a huge loss, seen only on Mark/Fill/Timer
+    assert gate.on_event(BookDelta(INST, T0, T0, 2, -1, (BID, 0), ()), view) == []
+    assert gate.on_event(Trade(INST, T0, T0, BID, 1, SELL), view) == []
+    assert events(gate.on_event(Timer(T0, T0), view)) == ["loss_limit_hour"]
+
+
+def test_forced_commands_spend_rate_budget_but_always_leave() -> None:
+    view = make_view()
+    gate = make_gate(
+        max_consecutive_failures=1,
+        rate_limit=RateLimitConfig(windows=[(1.0, 1)], reserve_for_cancels=0.0),
+    )
+    gate.check([Cancel(INST, T0, "x")], view)
+    out = gate.on_event(OrderRejected(INST, T0, T0, "mm-1", "E", "bad"), view)
+    assert commands(out) == [CancelAll("", T0, "kill_switch")]
+    assert gate.statistics().forced_over_budget == 1
+
+
+# ---------------------------------------------------------------- config and counters
+
+
+def test_a_gate_without_any_position_limit_is_refused() -> None:
+    with pytest.raises(ConfigError, match="max_position_lots"):
+        RiskGate(RiskConfig(), {INST: make_instrument()})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"max_position_lots": -1}, "max_position_lots"),
+        ({"max_position_usd": -1.0}, "max_position_usd"),
+        ({"max_open_orders": 0}, "max_open_orders"),
+        ({"max_loss_hour_usd": float("nan")}, "max_loss_hour_usd"),
+        ({"max_consecutive_failures": -1}, "max_consecutive_failures"),
+        ({"price_band_bps": -5.0}, "price_band_bps"),
+        ({"flatten_slippage_bps": 10_000.0}, "flatten_slippage_bps"),
+        ({"client_id_prefix": "risk!"}, "client_id_prefix"),
+    ],
+)
+def test_config_errors_name_the_field(kwargs: dict[str, object], field: str) -> None:
+    with pytest.raises(ValueError, match="^" + re.escape(field)):
+        RiskConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_statistics_count_decisions_by_code() -> None:
+    view = make_view()
+    gate = make_gate()
+    gate.check([make_place("a"), make_place("b", price=ASK)], view)
+    stats = gate.statistics()
+    assert (stats.commands_in, stats.commands_out, stats.dropped) == (2, 1, 1)
+    assert stats.decisions["post_only_cross"] == 1
+    assert set(stats.decisions) == set(RISK_CODES)
+
+
+# ---------------------------------------------------------------- properties
+
+
+def brute_force_extremes(view: View, position: int) -> tuple[int, int]:
+    """Highest and lowest position reachable by any subset of the live orders filling."""
+    live = list(view.ledger.open_orders(INST).values())
+    best_long = best_short = position
+    for n in range(len(live) + 1):
+        for subset in itertools.combinations(live, n):
+            p = position + sum(o.side * o.remaining for o in subset)
+            best_long = max(best_long, p)
+            best_short = min(best_short, p)
+    return best_long, best_short
+
+
+orders_st = st.lists(
+    st.tuples(st.sampled_from([BUY, SELL]), st.integers(1, 6), st.booleans()), max_size=5
+)
+levels_st = st.lists(st.tuples(st.integers(-3, 30), st.integers(0, 7)), max_size=3)
+raw_st = st.lists(
+    st.tuples(
+        st.sampled_from([BUY, SELL]),
+        st.integers(-30, 30),
+        st.integers(0, 9),
+        st.booleans(),
+        st.booleans(),
+    ),
+    max_size=4,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    bid=st.integers(99_000, 101_000),
+    spread=st.integers(1, 20),
+    position=st.integers(-12, 12),
+    existing=orders_st,
+    bids=levels_st,
+    asks=levels_st,
+    raw=raw_st,
+    max_lots=st.integers(1, 15),
+    max_usd=st.sampled_from([0.0, 25.0, 80.0]),
+)
+def test_no_place_that_leaves_can_take_the_position_past_the_limit(
+    bid: int,
+    spread: int,
+    position: int,
+    existing: list[tuple[int, int, bool]],
+    bids: list[tuple[int, int]],
+    asks: list[tuple[int, int]],
+    raw: list[tuple[int, int, int, bool, bool]],
+    max_lots: int,
+    max_usd: float,
+) -> None:
+    ask = bid + spread
+    view = make_view(bid, ask)
+    view.ledger.apply(MarkPrice(INST, T0, T0, bid))
+    hold(view, position)
+    for k, (side, size, canceled) in enumerate(existing):
+        rest(view, f"old-{k}", side, size, bid - 1 if side == BUY else ask + 1)
+        if canceled:
+            view.ledger.on_command(Cancel(INST, T0, f"old-{k}"))
+    gate = RiskGate(
+        RiskConfig(max_position_lots=max_lots, max_position_usd=max_usd, max_open_orders=8),
+        {INST: make_instrument()},
+    )
+    manager = QuoteOrderManager(OrderManagerConfig(), {INST: make_instrument()})
+    target = QuoteTarget(
+        INST, tuple((bid - d, s) for d, s in bids), tuple((ask + d, s) for d, s in asks)
+    )
+    batch = manager.reconcile(target, view)
+    for k, (side, offset, size, post_only, reduce_only) in enumerate(raw):
+        price = (bid if side == BUY else ask) + offset
+        batch.append(make_place(f"raw-{k}", side, price, size, post_only, reduce_only))
+    out = gate.check(batch, view)
+    places = [c for c in out if isinstance(c, Place)]
+    for p in places:
+        assert type(p.price) is int and p.price > 0
+        assert type(p.size) is int and p.size >= MIN_LOTS
+        if p.post_only:
+            assert (p.side == BUY and p.price < ask) or (p.side == SELL and p.price > bid)
+        if p.reduce_only:
+            assert p.side == (SELL if position > 0 else BUY) and p.size <= abs(position)
+    for cmd in commands(out):
+        view.ledger.on_command(cmd)
+    limit = max_lots
+    if max_usd:
+        limit = min(limit, round(max_usd * NS) // (bid * UNIT))
+    highest, lowest = brute_force_extremes(view, position)
+    if any(p.side == BUY for p in places):
+        assert highest <= limit
+    if any(p.side == SELL for p in places):
+        assert lowest >= -limit
+    assert not places or len(view.ledger.open_orders(INST)) <= 8
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    position=st.integers(-6, 6),
+    scope=st.sampled_from(["market", "global", "kill"]),
+    raw=raw_st,
+    cancels=st.integers(0, 2),
+)
+def test_while_halted_only_cancels_and_reducing_orders_leave(
+    position: int, scope: str, raw: list[tuple[int, int, int, bool, bool]], cancels: int
+) -> None:
+    view = make_view()
+    hold(view, position)
+    gate = make_gate(max_consecutive_failures=1)
+    if scope == "kill":
+        gate.on_event(OrderRejected(INST, T0, T0, "mm-0", "E", "bad"), view)
+    else:
+        gate.check([CancelAll(INST if scope == "market" else "", T0, "halt")], view)
+    batch: list[Command] = [Cancel(INST, T0, f"c-{k}") for k in range(cancels)]
+    for k, (side, offset, size, post_only, reduce_only) in enumerate(raw):
+        price = (BID if side == BUY else ASK) + offset
+        batch.append(make_place(f"raw-{k}", side, price, size, post_only, reduce_only))
+    out = gate.check(batch, view)
+    for cmd in commands(out):
+        if isinstance(cmd, Place):
+            assert cmd.reduce_only and cmd.side == (SELL if position > 0 else BUY)
+            assert cmd.size <= abs(position)
+        else:
+            assert isinstance(cmd, (Cancel, CancelAll))
+    assert sum(isinstance(c, Cancel) for c in out) == cancels
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    batches=st.lists(
+        st.tuples(st.integers(0, 700_000_000), st.integers(0, 3), st.integers(0, 3)),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_commands_out_of_the_gate_never_exceed_any_rate_window(
+    batches: list[tuple[int, int, int]],
+) -> None:
+    view = make_view()
+    gate = make_gate(
+        max_position_lots=1000, max_open_orders=1000, rate_limit=venue_defaults("paradex")
+    )
+    sent: list[tuple[int, bool]] = []
+    n = 0
+    for gap, places, cancels in batches:
+        view.now += gap
+        batch: list[Command] = []
+        for _ in range(places):
+            n += 1
+            batch.append(Place(INST, view.now, f"p-{n}", BUY, BID, 2))
+        batch.extend(Cancel(INST, view.now, f"c-{k}") for k in range(cancels))
+        for cmd in commands(gate.check(batch, view)):
+            sent.append((view.now, isinstance(cmd, Place)))
+    for i, (t, _) in enumerate(sent):
+        for seconds, limit in venue_defaults("paradex").windows:
+            window = [is_place for u, is_place in sent[: i + 1] if t - u < seconds * NS]
+            assert len(window) <= limit
+            if sent[i][1]:
+                assert len(window) <= int(limit * 0.8 + 1e-9)
