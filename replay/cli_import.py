@@ -1,0 +1,216 @@
+"""``mm import``: convert recorded market data into an event log.
+
+    mm import binance FILE [FILE ...] --out LOG --tick 0.1 --lot 0.001 [--symbol BTCUSDT]
+    mm import hyperliquid FILE --out LOG --tick 1 --lot 0.00001 [--symbol BTC]
+    mm import tardis BOOKFILE [--trades FILE] --out LOG --symbol S --venue V --tick T --lot L
+    mm import snapshots FILE [--trades FILE] [--columns key=name ...] [--ts-unit auto] ...
+
+Each prints the import report: events written by type, lines skipped and why, sequence breaks.
+It exits 0 when events were written, 1 (and leaves no log) when none were. Errors are
+``MMError``s, which ``mm``'s main prints as ``mm: error: ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mmcore.events import Event
+from mmcore.instrument import Instrument
+from replay.importers.binance import DEFAULT_MAX_BUFFER, read_binance
+from replay.importers.hyperliquid import read_hyperliquid
+from replay.importers.output import import_to_log
+from replay.importers.report import ImportReport
+from replay.importers.snapshots import read_snapshots
+from replay.importers.table_columns import parse_column_overrides
+from replay.importers.tardis import read_tardis
+from replay.importers.timestamps import TS_UNITS
+
+__all__ = ["register", "run_binance", "run_hyperliquid", "run_snapshots", "run_tardis"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``import`` and its per-format subcommands to the ``mm`` parser."""
+    parser = subparsers.add_parser(
+        "import",
+        help="convert recorded market data into an event log",
+        description="Convert recorded market data into a new event log (integer ticks/lots).",
+    )
+    formats = parser.add_subparsers(dest="import_format", metavar="FORMAT", required=True)
+
+    p = formats.add_parser(
+        "binance",
+        help="Binance USD-M capture: '<local ns> <json>' lines (depth, trade, bookTicker, REST)",
+        description="Import a Binance USD-M futures capture, syncing depth diffs to the REST "
+        "snapshot the standard way (U <= lastUpdateId <= u, then pu == previous u).",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="capture file(s), .gz allowed")
+    _instrument_args(p, symbol="BTCUSDT", venue="binance")
+    p.add_argument(
+        "--max-buffer",
+        type=int,
+        default=DEFAULT_MAX_BUFFER,
+        help="depth diffs kept while waiting for the snapshot (default %(default)s)",
+    )
+    p.add_argument(
+        "--book-ticker-snapshots",
+        action="store_true",
+        help="turn bookTicker lines into one-level snapshots (only for captures without depth)",
+    )
+    p.set_defaults(func=run_binance)
+
+    p = formats.add_parser(
+        "hyperliquid",
+        help="Hyperliquid capture: '<local ns> <json>' lines (l2Book, trades)",
+        description="Import a Hyperliquid capture: each l2Book is a snapshot, trades are trades.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="capture file(s), .gz allowed")
+    _instrument_args(p, symbol="BTC", venue="hyperliquid")
+    p.set_defaults(func=run_hyperliquid)
+
+    p = formats.add_parser(
+        "tardis",
+        help="Tardis.dev incremental_book_L2 CSV (+ trades CSV)",
+        description="Import Tardis.dev incremental_book_L2 CSV file(s), merged with trades.",
+    )
+    p.add_argument("files", nargs="+", metavar="BOOKFILE", help="incremental_book_L2 CSV(s)")
+    p.add_argument("--trades", action="append", metavar="FILE", help="trades CSV (repeatable)")
+    _instrument_args(p, symbol=None, venue=None)
+    p.set_defaults(func=run_tardis)
+
+    p = formats.add_parser(
+        "snapshots",
+        help="generic top-N book snapshot table, CSV or Parquet (+ trades table)",
+        description="Import a table with one book snapshot per row: wide columns "
+        "(bid_price_0, bid_size_0, ...) or list columns (bid_prices, bid_quantities, ...).",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="snapshot table(s)")
+    p.add_argument("--trades", action="append", metavar="FILE", help="trades table (repeatable)")
+    p.add_argument(
+        "--columns",
+        nargs="+",
+        metavar="KEY=NAME",
+        help="rename snapshot columns, e.g. timestamp=ts bid_price='bids[{i}].price'",
+    )
+    p.add_argument(
+        "--trade-columns",
+        nargs="+",
+        metavar="KEY=NAME",
+        help="rename trades columns, e.g. size=qty side=taker_side",
+    )
+    p.add_argument(
+        "--ts-unit",
+        choices=TS_UNITS,
+        default="auto",
+        help="timestamp unit (default: auto, judged by magnitude)",
+    )
+    _instrument_args(p, symbol=None, venue=None)
+    p.set_defaults(func=run_snapshots)
+
+
+def run_binance(args: argparse.Namespace) -> int:
+    inst = _instrument(args)
+    report = ImportReport("binance")
+    events = read_binance(
+        args.files,
+        inst,
+        report,
+        max_buffer=args.max_buffer,
+        book_ticker_snapshots=args.book_ticker_snapshots,
+    )
+    settings = {
+        "max_buffer": args.max_buffer,
+        "book_ticker_snapshots": args.book_ticker_snapshots,
+    }
+    return _write(args, inst, report, events, settings)
+
+
+def run_hyperliquid(args: argparse.Namespace) -> int:
+    inst = _instrument(args)
+    report = ImportReport("hyperliquid")
+    return _write(args, inst, report, read_hyperliquid(args.files, inst, report), {})
+
+
+def run_tardis(args: argparse.Namespace) -> int:
+    inst = _instrument(args)
+    report = ImportReport("tardis")
+    events = read_tardis(args.files, inst, report, trades=args.trades)
+    return _write(args, inst, report, events, {"trades": args.trades or []})
+
+
+def run_snapshots(args: argparse.Namespace) -> int:
+    inst = _instrument(args)
+    report = ImportReport("snapshots")
+    columns = parse_column_overrides(args.columns, "--columns")
+    trade_columns = parse_column_overrides(args.trade_columns, "--trade-columns")
+    events = read_snapshots(
+        args.files,
+        inst,
+        report,
+        columns=columns,
+        ts_unit=args.ts_unit,
+        trades=args.trades,
+        trade_columns=trade_columns,
+    )
+    settings = {
+        "trades": args.trades or [],
+        "columns": columns,
+        "trade_columns": trade_columns,
+        "ts_unit": args.ts_unit,
+    }
+    return _write(args, inst, report, events, settings)
+
+
+def _instrument_args(p: argparse.ArgumentParser, symbol: str | None, venue: str | None) -> None:
+    p.add_argument("--out", required=True, metavar="LOG", help="new event log (.zst: compressed)")
+    p.add_argument("--tick", required=True, help="tick size as a decimal, e.g. 0.1")
+    p.add_argument("--lot", required=True, help="lot size as a decimal, e.g. 0.001")
+    if symbol is None:
+        p.add_argument("--symbol", required=True, help="instrument symbol (must match the data)")
+    else:
+        p.add_argument("--symbol", default=symbol, help="instrument symbol (default %(default)s)")
+    if venue is None:
+        p.add_argument("--venue", required=True, help="venue name recorded in the log header")
+    else:
+        p.add_argument("--venue", default=venue, help="venue name (default %(default)s)")
+    p.add_argument("--min-size", default="0", help="minimum order size, base units")
+    p.add_argument("--min-notional", default="0", help="minimum order notional, quote units")
+    p.add_argument("--maker-fee", default="0", help="maker fee rate (negative: rebate)")
+    p.add_argument("--taker-fee", default="0", help="taker fee rate")
+    p.add_argument("--quote", default="USD", help="quote currency (default %(default)s)")
+
+
+def _instrument(args: argparse.Namespace) -> Instrument:
+    return Instrument(
+        venue=args.venue,
+        symbol=args.symbol,
+        tick_size=args.tick,
+        lot_size=args.lot,
+        min_size=args.min_size,
+        min_notional=args.min_notional,
+        maker_fee=args.maker_fee,
+        taker_fee=args.taker_fee,
+        quote=args.quote,
+    )
+
+
+def _write(
+    args: argparse.Namespace,
+    inst: Instrument,
+    report: ImportReport,
+    events: Iterator[Event],
+    settings: dict[str, Any],
+) -> int:
+    sources = list(args.files) + list(getattr(args, "trades", None) or [])
+    import_to_log(events, args.out, inst, report.importer, sources, report, settings=settings)
+    summary = report.summary()
+    print(summary.render())
+    if not summary.total_written:
+        Path(args.out).unlink(missing_ok=True)
+        print(f"mm import: no events to write, {args.out} not created", file=sys.stderr)
+        return 1
+    print(f"wrote {summary.total_written} events to {args.out}")
+    return 0

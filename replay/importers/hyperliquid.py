@@ -1,0 +1,124 @@
+"""Hyperliquid captures (``<local ns> <json>`` lines) to book snapshots and trades.
+
+``l2Book`` messages are full top-of-book snapshots without a sequence number; each becomes a
+``BookSnapshot`` whose ``seq`` is a running counter from 1 (snapshots are not gap-checked).
+``trades`` messages carry a list of trades; ``side`` ``"B"`` means the buyer was the aggressor
+(``BUY``), ``"A"`` the seller (``SELL``); ``trade_id`` is ``tid``. ``ts`` is the message's
+``time`` (ms → ns), ``ts_recv`` the local receive time. Messages for another coin are skipped as
+``"other_symbol"``, other channels as ``"unknown_channel"``, and a snapshot or trade with an
+off-grid price or size as ``"off_grid"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+
+from mmcore.events import BUY, SELL, BookSnapshot, Event, Trade
+from mmcore.instrument import Instrument, OffGridError
+from replay.importers.grid import Grid
+from replay.importers.report import ImportReport
+from replay.importers.source import Paths, as_paths, recorded_lines
+
+__all__ = ["read_hyperliquid"]
+
+MS = 1_000_000
+_SIDES = {"B": BUY, "A": SELL}
+
+
+class _Level(msgspec.Struct):
+    px: str
+    sz: str
+
+
+class _Book(msgspec.Struct):
+    coin: str
+    levels: tuple[list[_Level], list[_Level]]
+    time: int = 0
+
+
+class _Trade(msgspec.Struct):
+    coin: str
+    side: str
+    px: str
+    sz: str
+    time: int = 0
+    tid: int = 0
+
+
+class _Message(msgspec.Struct):
+    channel: str
+    data: msgspec.Raw
+
+
+_message = msgspec.json.Decoder(_Message)
+_book = msgspec.json.Decoder(_Book)
+_trades = msgspec.json.Decoder(list[_Trade])
+
+
+def read_hyperliquid(
+    path_or_paths: Paths, inst: Instrument, report: ImportReport
+) -> Iterator[Event]:
+    """Events from Hyperliquid capture file(s), read in order as one stream.
+
+    Missing files raise ``ImportFormatError`` here, before anything is read.
+    """
+    paths = as_paths(path_or_paths)
+    if not report.importer:
+        report.importer = "hyperliquid"
+    return _read(paths, inst, report)
+
+
+def _read(paths: list[Path], inst: Instrument, report: ImportReport) -> Iterator[Event]:
+    grid = Grid(inst)
+    symbol = inst.symbol
+    seq = 0
+    for local_ns, payload, name, lineno in recorded_lines(paths, report):
+        where = f"{name}:{lineno}"
+        try:
+            msg = _message.decode(payload)
+            if msg.channel == "l2Book":
+                book = _book.decode(msg.data)
+                if book.coin != symbol:
+                    report.skip("other_symbol", where, book.coin)
+                    continue
+                bids = _flat(grid, book.levels[0])
+                asks = _flat(grid, book.levels[1])
+                seq += 1
+                yield BookSnapshot(symbol, book.time * MS, local_ns, seq, bids, asks)
+            elif msg.channel == "trades":
+                for trade in _trades.decode(msg.data):
+                    event = _trade(grid, trade, symbol, local_ns, where, report)
+                    if event is not None:
+                        yield event
+            else:
+                report.skip("unknown_channel", where, msg.channel)
+        except msgspec.DecodeError as exc:
+            report.skip("malformed", where, str(exc))
+        except OffGridError as exc:
+            report.skip("off_grid", where, str(exc))
+
+
+def _trade(
+    grid: Grid, trade: _Trade, symbol: str, local_ns: int, where: str, report: ImportReport
+) -> Trade | None:
+    if trade.coin != symbol:
+        report.skip("other_symbol", where, trade.coin)
+        return None
+    side = _SIDES.get(trade.side)
+    if side is None:
+        report.skip("unknown_side", where, f"expected side 'B' or 'A', found {trade.side!r}")
+        return None
+    try:
+        price = grid.ticks(trade.px)
+        size = grid.lots(trade.sz)
+    except OffGridError as exc:
+        report.skip("off_grid", where, str(exc))
+        return None
+    return Trade(symbol, trade.time * MS, local_ns, price, size, side, str(trade.tid))
+
+
+def _flat(grid: Grid, levels: list[_Level]) -> tuple[int, ...]:
+    return grid.levels([(level.px, level.sz) for level in levels])

@@ -1,0 +1,120 @@
+"""Tables of rows: CSV (plain or ``.gz``), or Parquet when pyarrow is installed.
+
+``open_table(path)`` gives the header and a stream of ``(row number, cells)``. A CSV cell is a
+string; a Parquet cell is a string too (numbers as their shortest ``repr``, so ``61800.2`` stays
+``"61800.2"``) or a list of strings for list-typed columns. ``list_cell`` reads the list columns
+of CSV files, written as ``[61800.2, 61800.1]``, ``["61800.2","61800.1"]`` or ``[61800.2 61800.1]``
+(numpy style), keeping each number's text exactly. pyarrow is not a dependency: opening a
+Parquet file without it raises ``MissingDependencyError``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Union
+
+from replay.importers.errors import ImportFormatError, MissingDependencyError
+from replay.importers.source import open_text
+
+__all__ = ["Cell", "Table", "list_cell", "open_table", "text_cell"]
+
+Cell = Union[str, list[str]]
+
+
+class Table:
+    """An open table: ``header`` (column names) and ``rows``, read once, in order."""
+
+    __slots__ = ("header", "name", "rows")
+
+    def __init__(
+        self, name: str, header: list[str], rows: Iterator[tuple[int, Sequence[Cell]]]
+    ) -> None:
+        self.name = name
+        self.header = header
+        self.rows = rows
+
+    def column(self, name: str) -> int:
+        """Index of column ``name``; raises ``ImportFormatError`` naming the columns found."""
+        try:
+            return self.header.index(name)
+        except ValueError:
+            raise ImportFormatError(
+                f"{self.name}: expected a column {name!r}, found columns {self.header}"
+            ) from None
+
+
+@contextmanager
+def open_table(path: Path) -> Iterator[Table]:
+    """Open a CSV (``.csv``, ``.csv.gz``, anything else) or Parquet (``.parquet``) table."""
+    if path.suffix in (".parquet", ".pq"):
+        yield _parquet(path)
+        return
+    with open_text(path) as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            raise ImportFormatError(f"{path.name}: expected a header row, found an empty file")
+        header = [name.strip() for name in header]
+
+        def rows() -> Iterator[tuple[int, Sequence[Cell]]]:
+            for row in reader:
+                if row:
+                    yield reader.line_num, row
+
+        yield Table(path.name, header, rows())
+
+
+def list_cell(cell: Cell) -> list[str]:
+    """The numbers in a list-valued cell, as their exact text."""
+    if isinstance(cell, list):
+        return cell
+    text = cell.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    return [item.strip("'\"") for item in text.replace(",", " ").split()]
+
+
+def text_cell(cell: Cell) -> str:
+    """A scalar cell's text; ``ImportFormatError`` for a list where one value was expected."""
+    if not isinstance(cell, str):
+        raise ImportFormatError(f"expected one value, found a list {cell!r}")
+    return cell
+
+
+def _parquet(path: Path) -> Table:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise MissingDependencyError(
+            f"{path.name}: reading Parquet needs pyarrow, which is not installed; "
+            "install pyarrow (pip install pyarrow) or convert the table to CSV"
+        ) from None
+    source = pq.ParquetFile(path)
+    header = [str(name) for name in source.schema_arrow.names]
+
+    def rows() -> Iterator[tuple[int, Sequence[Cell]]]:
+        number = 1
+        for batch in source.iter_batches(batch_size=65_536):
+            columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+            for values in zip(*columns):
+                number += 1
+                yield number, [_parquet_cell(v) for v in values]
+
+    return Table(path.name, header, rows())
+
+
+def _parquet_cell(value: Any) -> Cell:
+    if isinstance(value, list):
+        return [_parquet_scalar(v) for v in value]
+    return _parquet_scalar(value)
+
+
+def _parquet_scalar(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)

@@ -1,0 +1,72 @@
+"""Timestamps in tables: seconds, milliseconds, microseconds, nanoseconds or ISO 8601, to ns.
+
+Numeric timestamps are converted exactly (``"1723161255.123"`` seconds is 1723161255123000000
+ns, never through a float). ``"auto"`` picks the unit from the magnitude of the first value, which
+works for any epoch time after 1973: below 1e11 it is seconds, below 1e14 milliseconds, below
+1e17 microseconds, else nanoseconds. Text that is not a number is read as an ISO 8601 date-time
+(UTC unless it names an offset; microsecond precision).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+from replay.importers.errors import ImportFormatError
+
+__all__ = ["TS_UNITS", "detect_unit", "to_ns"]
+
+NS_PER = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+TS_UNITS = ("auto", "s", "ms", "us", "ns", "iso")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def detect_unit(text: str) -> str:
+    """The unit of the timestamp ``text`` judged by its magnitude (or ``"iso"``)."""
+    try:
+        value = abs(Decimal(text.strip()))
+    except InvalidOperation:
+        _iso_to_ns(text)
+        return "iso"
+    if not value.is_finite():
+        raise ImportFormatError(f"expected a timestamp, found {text!r}")
+    if value < 10**11:
+        return "s"
+    if value < 10**14:
+        return "ms"
+    if value < 10**17:
+        return "us"
+    return "ns"
+
+
+def to_ns(text: str, unit: str) -> int:
+    """``text`` in ``unit`` (one of ``s ms us ns iso``) as integer nanoseconds since the epoch."""
+    if unit == "iso":
+        return _iso_to_ns(text)
+    mult = NS_PER[unit]
+    try:
+        return int(text) * mult
+    except ValueError:
+        pass
+    try:
+        value = Decimal(text.strip()) * mult
+        return int(value.to_integral_value(ROUND_HALF_EVEN))
+    except (InvalidOperation, ValueError, OverflowError):
+        raise ImportFormatError(f"expected a timestamp in {unit}, found {text!r}") from None
+
+
+def _iso_to_ns(text: str) -> int:
+    raw = text.strip()
+    if raw.endswith(("Z", "z")):
+        raw = raw[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ImportFormatError(
+            f"expected a number or an ISO 8601 date-time, found {text!r}"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    delta = dt - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000

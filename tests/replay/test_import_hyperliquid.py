@@ -1,0 +1,106 @@
+"""The Hyperliquid importer, on the real capture in shared/data and on synthetic lines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mmcore.book import APPLIED, Book
+from mmcore.events import BUY, SELL, BookSnapshot, Event, Trade
+from mmcore.instrument import Instrument
+from replay.importers import ImportReport, read_hyperliquid
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+CAPTURE = DATA / "hyperliquid-btc-raw" / "btcusd_20250126.gz"
+
+
+def make_instrument(tick: str = "1", lot: str = "0.00001") -> Instrument:
+    """BTC perp: prices are whole dollars at this level (5 significant figures), sizes 5 dp."""
+    return Instrument(venue="hyperliquid", symbol="BTC", tick_size=tick, lot_size=lot)
+
+
+def import_capture(inst: Instrument | None = None) -> tuple[list[Event], ImportReport]:
+    report = ImportReport()
+    return list(read_hyperliquid(CAPTURE, inst or make_instrument(), report)), report
+
+
+def make_line(local_ns: int, channel: str, data: Any) -> str:
+    return f"{local_ns} {json.dumps({'channel': channel, 'data': data})}\n"
+
+
+def make_level(px: str, sz: str) -> dict[str, Any]:
+    return {"px": px, "sz": sz, "n": 1}
+
+
+def make_trade(side: str, px: str, sz: str, tid: int, coin: str = "BTC") -> dict[str, Any]:
+    return {"coin": coin, "side": side, "px": px, "sz": sz, "time": 1000, "tid": tid}
+
+
+def test_the_capture_gives_46_snapshots_and_64_trades_with_nothing_skipped() -> None:
+    events, report = import_capture()
+    assert sum(1 for e in events if type(e) is BookSnapshot) == 46
+    assert sum(1 for e in events if type(e) is Trade) == 64
+    summary = report.summary()
+    assert summary.lines_read == 55
+    assert summary.skipped == {}
+
+
+def test_every_snapshot_applies_uncrossed_with_twenty_levels_a_side() -> None:
+    events, _ = import_capture()
+    book = Book("BTC")
+    snapshots = [e for e in events if isinstance(e, BookSnapshot)]
+    for snapshot in snapshots:
+        assert book.apply_snapshot(snapshot) == APPLIED
+        assert 0 < book.best_bid < book.best_ask
+        assert len(snapshot.bids) == len(snapshot.asks) == 40
+    assert [s.seq for s in snapshots] == list(range(1, 47))
+    first = snapshots[0]
+    assert first.bids[:4] == (105055, 303622, 105054, 14280)  # "105055.0" x "3.03622"
+    assert first.ts == 1737918843542 * 10**6
+    assert first.ts_recv == 1737918843893903000
+
+
+def test_trades_take_side_price_size_and_id_from_the_message() -> None:
+    events, _ = import_capture()
+    trades = [e for e in events if isinstance(e, Trade)]
+    assert trades[0] == Trade(
+        "BTC", 1737918794873 * 10**6, 1737918844167767000, 105056, 219, BUY, "121451470284048"
+    )
+    assert {t.side for t in trades} == {BUY, SELL}
+
+
+def test_a_coarser_tick_than_the_data_counts_off_grid_messages() -> None:
+    events, report = import_capture(make_instrument(tick="10"))
+    assert report.skipped["off_grid"] > 0
+    assert "expected a multiple of tick_size=10" in report.summary().examples["off_grid"][0]
+    # only the 21 trades at 105050.0 lie on a 10-dollar grid; every snapshot has a level off it
+    assert [e.price for e in events if isinstance(e, Trade)] == [10505] * 21
+    assert not any(isinstance(e, BookSnapshot) for e in events)
+
+
+def test_other_coins_unknown_channels_and_sides_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "hl.txt"
+    book = {"coin": "ETH", "levels": [[make_level("1.0", "1")], []], "time": 1}
+    trades = [make_trade("B", "100", "0.5", 1), make_trade("X", "100", "1", 2),
+              make_trade("A", "99", "1", 3, coin="ETH")]
+    path.write_text(
+        make_line(5, "l2Book", book)
+        + make_line(6, "subscriptionResponse", {})
+        + make_line(7, "trades", trades)
+    )
+    report = ImportReport()
+    events = list(read_hyperliquid(path, make_instrument(lot="0.1"), report))
+    assert events == [Trade("BTC", 1000 * 10**6, 7, 100, 5, BUY, "1")]
+    assert report.skipped == {"other_symbol": 2, "unknown_channel": 1, "unknown_side": 1}
+
+
+@pytest.mark.parametrize("payload", ["{not json", '{"channel": "l2Book", "data": {"coin": 1}}'])
+def test_malformed_messages_are_counted(tmp_path: Path, payload: str) -> None:
+    path = tmp_path / "hl.txt"
+    path.write_text(f"5 {payload}\n")
+    report = ImportReport()
+    assert list(read_hyperliquid(path, make_instrument(), report)) == []
+    assert report.skipped == {"malformed": 1}

@@ -1,0 +1,195 @@
+"""The generic snapshot-table importer (wide and list columns) and its trades table."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from mmcore.events import BUY, SELL, BookSnapshot, Event, Trade
+from mmcore.instrument import Instrument
+from replay.importers import (
+    ImportFormatError,
+    ImportReport,
+    MissingDependencyError,
+    SnapshotColumns,
+    read_snapshots,
+    read_trade_table,
+)
+
+MS = 10**6
+
+
+def make_instrument() -> Instrument:
+    return Instrument(venue="test", symbol="BTCUSDT", tick_size="0.1", lot_size="0.001")
+
+
+def write_table(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    lines = [",".join(header)] + [",".join(_quote(cell) for cell in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _quote(cell: str) -> str:
+    if "," in cell or '"' in cell:
+        return '"' + cell.replace('"', '""') + '"'
+    return cell
+
+
+def wide_header(levels: int, bid: str = "bid_{}_{}", ask: str = "ask_{}_{}") -> list[str]:
+    names = ["timestamp"]
+    for i in range(levels):
+        names += [bid.format("price", i), bid.format("size", i)]
+        names += [ask.format("price", i), ask.format("size", i)]
+    return names
+
+
+def wide_row(ts: str, bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> list[str]:
+    row = [ts]
+    for (bp, bs), (ap, asz) in zip(bids, asks):
+        row += [bp, bs, ap, asz]
+    return row
+
+
+def import_snapshots(path: Path, **options: object) -> tuple[list[Event], ImportReport]:
+    report = ImportReport()
+    events = list(read_snapshots(path, make_instrument(), report, **options))  # type: ignore[arg-type]
+    return events, report
+
+
+def test_wide_rows_become_sorted_snapshots_and_crossed_or_locked_rows_are_skipped(
+    tmp_path: Path,
+) -> None:
+    asks = [("100.2", "3"), ("100.4", "4")]
+    rows = [
+        wide_row("1723161255000", [("100.0", "1"), ("99.9", "2")], [asks[0], ("100.1", "4")]),
+        wide_row("1723161255100", [("100.3", "1"), ("99.9", "2")], asks),
+        wide_row("1723161255200", [("100.2", "1"), ("99.9", "2")], asks),
+        wide_row("1723161255300", [("100.0", "1"), ("", "")], [("100.1", "0"), ("100.2", "nan")]),
+        wide_row("1723161255400", [("99.0", "1"), ("nan", "nan")], [("100.5", "2"), ("", "")]),
+    ]
+    path = write_table(tmp_path / "book.csv", wide_header(2), rows)
+    events, report = import_snapshots(path)
+    assert events == [
+        BookSnapshot("BTCUSDT", 1723161255000 * MS, 1723161255000 * MS, 1, (1000, 1000, 999, 2000),
+                     (1001, 4000, 1002, 3000)),
+        BookSnapshot("BTCUSDT", 1723161255300 * MS, 1723161255300 * MS, 2, (1000, 1000), ()),
+        BookSnapshot("BTCUSDT", 1723161255400 * MS, 1723161255400 * MS, 3, (990, 1000),
+                     (1005, 2000)),
+    ]
+    summary = report.summary()
+    assert summary.skipped == {"crossed": 1, "locked": 1}
+    assert summary.notes["ts_unit"] == "ms"
+    assert summary.lines_read == 5
+
+
+def test_list_columns_with_renamed_headers_and_a_local_timestamp(tmp_path: Path) -> None:
+    header = ["ts", "recv", "bp", "bq", "ap", "aq"]
+    rows = [
+        ["1723161255.5", "1723161255.75", "[100.0, 99.9]", "['1', '2']", "[100.1 100.2]",
+         '["3","4"]'],
+        ["1723161256", "1723161256", "[]", "[]", "[100.1]", "[0.005]"],
+        ["1723161257", "1723161257", "[100.0, 99.9]", "[1]", "[100.1]", "[1]"],
+    ]
+    path = write_table(tmp_path / "book.csv", header, rows)
+    columns = {"timestamp": "ts", "local_timestamp": "recv", "bid_prices": "bp",
+               "bid_sizes": "bq", "ask_prices": "ap", "ask_sizes": "aq"}
+    events, report = import_snapshots(path, columns=columns, ts_unit="s")
+    assert events == [
+        BookSnapshot("BTCUSDT", 1723161255_500_000_000, 1723161255_750_000_000, 1,
+                     (1000, 1000, 999, 2000), (1001, 3000, 1002, 4000)),
+        BookSnapshot("BTCUSDT", 1723161256 * 10**9, 1723161256 * 10**9, 2, (), (1001, 5)),
+    ]
+    assert report.skipped == {"malformed": 1}
+    assert "as many sizes as prices" in report.summary().examples["malformed"][0]
+
+
+def test_wide_templates_can_name_tardis_style_columns_counted_from_one(tmp_path: Path) -> None:
+    header = ["timestamp", "bids[1].price", "bids[1].amount", "asks[1].price", "asks[1].amount"]
+    path = write_table(tmp_path / "book.csv", header, [["1700000000000000", "1", "1", "2", "1"]])
+    columns = SnapshotColumns(bid_price="bids[{i}].price", bid_size="bids[{i}].amount",
+                              ask_price="asks[{i}].price", ask_size="asks[{i}].amount")
+    events, report = import_snapshots(path, columns=columns)
+    assert events == [BookSnapshot("BTCUSDT", 1700000000000000 * 1000, 1700000000000000 * 1000, 1,
+                                   (10, 1000), (20, 1000))]
+    assert report.notes["ts_unit"] == "us"
+
+
+def test_off_grid_values_skip_the_row_and_are_reported(tmp_path: Path) -> None:
+    rows = [wide_row("1", [("100.05", "1")], [("100.2", "1")]),
+            wide_row("2", [("100.0", "0.0001")], [("100.2", "1")])]
+    events, report = import_snapshots(write_table(tmp_path / "b.csv", wide_header(1), rows))
+    assert events == []
+    assert report.skipped == {"off_grid": 2}
+    examples = report.summary().examples["off_grid"]
+    assert "b.csv:2" in examples[0] and "found 100.05" in examples[0]
+    assert "lot_size=0.001, found 0.0001" in examples[1]
+
+
+def test_a_trades_table_is_merged_in_time_order_with_its_aggressor_side(tmp_path: Path) -> None:
+    book = write_table(tmp_path / "book.csv", wide_header(1), [
+        wide_row("1000", [("100.0", "1")], [("100.1", "1")]),
+        wide_row("3000", [("100.0", "2")], [("100.1", "1")]),
+    ])
+    trades = write_table(tmp_path / "trades.csv", ["timestamp", "price", "quantity",
+                                                   "is_buyer_maker", "id"], [
+        ["500", "100.1", "0.5", "false", "a"],
+        ["1000", "100.0", "1", "true", "b"],
+        ["2000", "100.0", "1", "maybe", "c"],
+        ["4000", "100.1", "2", "False", "d"],
+    ])
+    report = ImportReport()
+    events = list(read_snapshots(book, make_instrument(), report, trades=trades, ts_unit="s"))
+    assert [(type(e).__name__, e.ts_recv // 10**9) for e in events] == [
+        ("Trade", 500), ("BookSnapshot", 1000), ("Trade", 1000), ("BookSnapshot", 3000),
+        ("Trade", 4000),
+    ]
+    trade_events = [e for e in events if isinstance(e, Trade)]
+    assert [(t.side, t.price, t.size, t.trade_id) for t in trade_events] == [
+        (BUY, 1001, 500, "a"), (SELL, 1000, 1000, "b"), (BUY, 1001, 2000, "d")
+    ]
+    assert report.skipped == {"unknown_side": 1}
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "sides"),
+    [
+        ("side", ["buy", "S", "A", "bid"], [BUY, SELL, SELL, BUY]),
+        ("is_buyer_taker", ["true", "0", "1", "FALSE"], [BUY, SELL, BUY, SELL]),
+    ],
+)
+def test_trade_sides_come_from_a_side_column_or_a_buyer_taker_flag(
+    tmp_path: Path, column: str, values: list[str], sides: list[int]
+) -> None:
+    rows = [[str(i), "100.0", "1", value] for i, value in enumerate(values, 1)]
+    path = write_table(tmp_path / "t.csv", ["time", "px", "qty", column], rows)
+    report = ImportReport()
+    trades = read_trade_table(path, make_instrument(), report, ts_unit="ns",
+                              columns={"timestamp": "time", "price": "px", "size": "qty"})
+    assert [t.side for t in trades if isinstance(t, Trade)] == sides
+
+
+def test_a_table_without_level_columns_is_an_error_naming_what_it_found(tmp_path: Path) -> None:
+    path = write_table(tmp_path / "x.csv", ["timestamp", "mid"], [["1", "2"]])
+    with pytest.raises(ImportFormatError, match=r"expected wide columns like 'bid_price_0'.*'mid'"):
+        import_snapshots(path)
+
+
+def test_unknown_column_keys_and_timestamp_units_are_errors(tmp_path: Path) -> None:
+    path = write_table(tmp_path / "x.csv", wide_header(1), [])
+    with pytest.raises(ImportFormatError, match=r"expected column keys among .* found \['bids'\]"):
+        import_snapshots(path, columns={"bids": "b"})
+    with pytest.raises(ImportFormatError, match=r"ts_unit: expected one of"):
+        import_snapshots(path, ts_unit="minutes")
+
+
+def test_parquet_without_pyarrow_asks_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    path = tmp_path / "book.parquet"
+    path.write_bytes(b"PAR1")
+    with pytest.raises(MissingDependencyError, match="install pyarrow"):
+        import_snapshots(path)

@@ -1,0 +1,50 @@
+"""Table timestamps: unit detection by magnitude and exact conversion to nanoseconds."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from replay.importers import ImportFormatError
+from replay.importers.timestamps import detect_unit, to_ns
+
+NOW_NS = 1_723_161_255_123_456_789
+
+
+@pytest.mark.parametrize(
+    ("text", "unit"),
+    [
+        ("1723161255", "s"),
+        ("1723161255.123", "s"),
+        ("1723161255123", "ms"),
+        ("1723161255123456", "us"),
+        ("1723161255123456789", "ns"),
+        ("2024-08-08T23:54:15.123Z", "iso"),
+    ],
+)
+def test_the_unit_is_judged_by_magnitude(text: str, unit: str) -> None:
+    assert detect_unit(text) == unit
+
+
+@settings(max_examples=200, deadline=None)
+@given(ns=st.integers(10**17, 4 * 10**18))
+def test_every_unit_converts_exactly_to_the_same_nanoseconds(ns: int) -> None:
+    whole_us = ns - ns % 1000
+    assert to_ns(str(ns), "ns") == ns
+    assert to_ns(str(whole_us // 1000), "us") == whole_us
+    assert to_ns(f"{ns // 10**9}.{ns % 10**9:09d}", "s") == ns
+    assert to_ns(f"{ns // 10**6}.{ns % 10**6:06d}", "ms") == ns
+    assert detect_unit(str(ns // 10**6)) == "ms"
+
+
+def test_iso_date_times_are_utc_unless_they_name_an_offset() -> None:
+    assert to_ns("2024-08-08T23:54:15.123456Z", "iso") == 1_723_161_255_123_456_000
+    assert to_ns("2024-08-08 23:54:15.123456", "iso") == 1_723_161_255_123_456_000
+    assert to_ns("2024-08-09T01:54:15.123456+02:00", "iso") == 1_723_161_255_123_456_000
+
+
+@pytest.mark.parametrize(("text", "unit"), [("soon", "s"), ("12:00", "iso"), ("nan", "ms")])
+def test_unreadable_timestamps_are_errors_saying_what_was_found(text: str, unit: str) -> None:
+    with pytest.raises(ImportFormatError, match=f"found {text!r}"):
+        to_ns(text, unit)
