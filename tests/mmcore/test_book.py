@@ -1,0 +1,542 @@
+"""Tests of mmcore.book: the book against a naive reference model, gaps, grid, crossing, depth."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mmcore.book import (
+    APPLIED,
+    CROSSED,
+    GAP,
+    STALE_IGNORED,
+    Book,
+    BookDataError,
+    BookStats,
+    SideError,
+)
+from mmcore.errors import ConfigError, MMError
+from mmcore.events import BUY, SELL, BookDelta, BookSnapshot
+
+INST = "BTC-PERP"
+PROPERTY = settings(max_examples=100, deadline=None, print_blob=True)
+
+Levels = Sequence[tuple[int, int]]
+
+
+# ---------------------------------------------------------------- factories
+
+
+def flat(levels: Iterable[tuple[int, int]]) -> tuple[int, ...]:
+    return tuple(x for level in levels for x in level)
+
+
+def make_snapshot(bids: Levels = (), asks: Levels = (), seq: int = 0) -> BookSnapshot:
+    return BookSnapshot(INST, ts=seq, ts_recv=seq, seq=seq, bids=flat(bids), asks=flat(asks))
+
+
+def make_delta(
+    seq: int, bids: Levels = (), asks: Levels = (), prev_seq: int = -1
+) -> BookDelta:
+    return BookDelta(
+        INST, ts=seq, ts_recv=seq, seq=seq, prev_seq=prev_seq, bids=flat(bids), asks=flat(asks)
+    )
+
+
+def make_book(
+    bids: Levels = ((100, 5), (99, 3)),
+    asks: Levels = ((101, 4), (102, 6)),
+    seq: int = 10,
+    max_levels: int = 0,
+) -> Book:
+    book = Book(INST, max_levels=max_levels)
+    book.apply_snapshot(make_snapshot(bids, asks, seq))
+    return book
+
+
+def make_chain(
+    changes: Sequence[tuple[Levels, Levels]], start_seq: int, steps: Sequence[int] | None
+) -> list[BookDelta]:
+    """Correctly sequenced deltas after a snapshot at ``start_seq``.
+
+    ``steps is None``: consecutive numbering (prev_seq -1). Otherwise each delta's seq advances by
+    the next step and carries the previous seq as prev_seq (Binance ``pu`` style).
+    """
+    deltas = []
+    seq = start_seq
+    for i, (bids, asks) in enumerate(changes):
+        if steps is None:
+            seq += 1
+            deltas.append(make_delta(seq, bids, asks))
+        else:
+            prev, seq = seq, seq + steps[i]
+            deltas.append(make_delta(seq, bids, asks, prev_seq=prev))
+    return deltas
+
+
+class ReferenceBook:
+    """The obvious book: a dict per side, sorted on demand, trimmed to ``max_levels``."""
+
+    def __init__(self, max_levels: int = 0) -> None:
+        self.max_levels = max_levels
+        self.sides: dict[int, dict[int, int]] = {BUY: {}, SELL: {}}
+
+    def snapshot(self, ev: BookSnapshot) -> None:
+        self.sides = {BUY: {}, SELL: {}}
+        self._change(BUY, ev.bids)
+        self._change(SELL, ev.asks)
+
+    def delta(self, ev: BookDelta) -> None:
+        self._change(BUY, ev.bids)
+        self._change(SELL, ev.asks)
+
+    def _change(self, side: int, levels: tuple[int, ...]) -> None:
+        book = self.sides[side]
+        for price, size in zip(levels[::2], levels[1::2]):
+            if size:
+                book[price] = size
+            else:
+                book.pop(price, None)
+        if self.max_levels:
+            for price, _ in self.levels(side)[self.max_levels :]:
+                del book[price]
+
+    def levels(self, side: int, n: int = 10**9) -> list[tuple[int, int]]:
+        book = self.sides[side]
+        return sorted(book.items(), reverse=side == BUY)[:n] if n > 0 else []
+
+    def best(self, side: int) -> int:
+        top = self.levels(side, 1)
+        return top[0][0] if top else 0
+
+    def crossed(self) -> bool:
+        bid, ask = self.best(BUY), self.best(SELL)
+        return bool(bid and ask and bid >= ask)
+
+    def size_within(self, side: int, distance: int) -> int:
+        best = self.best(side)
+        return sum(s for p, s in self.sides[side].items() if abs(p - best) <= distance)
+
+    def imbalance(self, n: int) -> float:
+        bid = sum(s for _, s in self.levels(BUY, n))
+        ask = sum(s for _, s in self.levels(SELL, n))
+        return (bid - ask) / (bid + ask) if bid + ask else 0.0
+
+
+def assert_agrees(book: Book, ref: ReferenceBook) -> None:
+    assert book.best_bid == ref.best(BUY)
+    assert book.best_ask == ref.best(SELL)
+    assert book.crossed == ref.crossed()
+    for side in (BUY, SELL):
+        assert book.depth(side) == len(ref.sides[side])
+        for n in (0, 1, 3, 1000):
+            assert book.levels(side, n) == ref.levels(side, n)
+        for distance in (-1, 0, 2, 17, 1000):
+            assert book.size_within(side, max(distance, 0)) == ref.size_within(
+                side, max(distance, 0)
+            )
+        for price in range(0, 105, 7):
+            assert book.size_at(side, price) == ref.sides[side].get(price, 0)
+    for n in (0, 1, 3, 1000):
+        imbalance = book.imbalance(n)
+        assert imbalance == ref.imbalance(n)
+        assert -1.0 <= imbalance <= 1.0
+    bid, ask = ref.best(BUY), ref.best(SELL)
+    assert book.mid_x2() == (bid + ask if bid and ask else 0)
+    assert book.spread() == (ask - bid if bid and ask else 0)
+
+
+# ---------------------------------------------------------------- hypothesis strategies
+
+SIZES = st.sampled_from([0, 0, 1, 2, 3, 7, 1_000_000])
+BID_LEVELS = st.lists(st.tuples(st.integers(1, 60), SIZES), max_size=4)
+ASK_LEVELS = st.lists(st.tuples(st.integers(41, 100), SIZES), max_size=4)
+CHANGES = st.tuples(BID_LEVELS, ASK_LEVELS)
+SNAPSHOT_BIDS = st.lists(st.tuples(st.integers(1, 60), st.integers(1, 9)), max_size=40)
+SNAPSHOT_ASKS = st.lists(st.tuples(st.integers(41, 100), st.integers(1, 9)), max_size=40)
+
+
+@st.composite
+def deep_snapshot(draw: st.DrawFn) -> tuple[Levels, Levels]:
+    """More levels than the book's search window, every tick or every other tick, uncrossed."""
+    top = draw(st.integers(25, 55))
+    gap = draw(st.integers(1, 2))
+    bids = [(price, 1 + price % 4) for price in range(top, 0, -gap)]
+    asks = [(price, 1 + price % 3) for price in range(top + 1, 101, gap)]
+    return bids, asks
+
+
+SNAPSHOT = st.one_of(st.tuples(SNAPSHOT_BIDS, SNAPSHOT_ASKS), deep_snapshot())
+STEPS = st.one_of(st.none(), st.lists(st.integers(1, 5), min_size=40, max_size=40))
+MAX_LEVELS = st.sampled_from([0, 0, 1, 3, 20])
+
+
+# ---------------------------------------------------------------- agreement with the model
+
+
+@PROPERTY
+@given(
+    first=SNAPSHOT,
+    script=st.lists(
+        st.tuples(st.sampled_from(["delta", "delta", "delta", "snapshot"]), CHANGES), max_size=30
+    ),
+    max_levels=MAX_LEVELS,
+    steps=STEPS,
+)
+def test_random_snapshots_and_deltas_agree_with_the_reference_model_after_every_step(
+    first: tuple[Levels, Levels],
+    script: list[tuple[str, tuple[Levels, Levels]]],
+    max_levels: int,
+    steps: list[int] | None,
+) -> None:
+    book = Book(INST, max_levels=max_levels)
+    ref = ReferenceBook(max_levels)
+    seq = 1000
+    snapshot = make_snapshot(*first, seq=seq)
+    ref.snapshot(snapshot)
+    assert book.apply_snapshot(snapshot) == (CROSSED if ref.crossed() else APPLIED)
+    assert_agrees(book, ref)
+    for i, (kind, (bids, asks)) in enumerate(script):
+        if kind == "snapshot":
+            seq += 100
+            snapshot = make_snapshot(bids, asks, seq=seq)
+            ref.snapshot(snapshot)
+            status = book.apply_snapshot(snapshot)
+        else:
+            prev, seq = seq, seq + (1 if steps is None else steps[i])
+            delta = make_delta(seq, bids, asks, prev_seq=-1 if steps is None else prev)
+            ref.delta(delta)
+            status = book.apply_delta(delta)
+        assert status == (CROSSED if ref.crossed() else APPLIED)
+        assert book.seq == seq
+        assert not book.stale
+        assert_agrees(book, ref)
+
+
+def test_levels_inserted_and_deleted_at_every_depth_of_a_deep_book_agree_with_the_model() -> None:
+    bids = [(price, 1) for price in range(1000, 900, -2)]
+    asks = [(price, 1) for price in range(1001, 1101, 2)]
+    book = make_book(bids, asks, seq=0)
+    ref = ReferenceBook()
+    ref.snapshot(make_snapshot(bids, asks, seq=0))
+    seq = 0
+    for depth in range(50):
+        for size in (3, 0):
+            seq += 1
+            bid, ask = 1000 - 2 * depth - 1, 1001 + 2 * depth + 1
+            delta = make_delta(seq, bids=[(bid, size)], asks=[(ask, size)])
+            ref.delta(delta)
+            assert book.apply_delta(delta) == APPLIED
+            assert_agrees(book, ref)
+        seq += 1
+        delta = make_delta(seq, bids=[(1000 - 2 * depth, 0)], asks=[(1001 + 2 * depth, 0)])
+        ref.delta(delta)
+        assert book.apply_delta(delta) == APPLIED
+        assert_agrees(book, ref)
+        seq += 1
+        delta = make_delta(seq, bids=[(1000 - 2 * depth, 2)], asks=[(1001 + 2 * depth, 2)])
+        ref.delta(delta)
+        book.apply_delta(delta)
+        assert_agrees(book, ref)
+
+
+# ---------------------------------------------------------------- gaps
+
+
+@PROPERTY
+@given(
+    first=SNAPSHOT,
+    changes=st.lists(CHANGES, min_size=2, max_size=12),
+    after=st.lists(CHANGES, min_size=1, max_size=4),
+    steps=STEPS,
+    reorder=st.booleans(),
+    data=st.data(),
+)
+def test_a_dropped_or_reordered_delta_is_a_gap_and_the_book_waits_for_a_snapshot(
+    first: tuple[Levels, Levels],
+    changes: list[tuple[Levels, Levels]],
+    after: list[tuple[Levels, Levels]],
+    steps: list[int] | None,
+    reorder: bool,
+    data: st.DataObject,
+) -> None:
+    deltas = make_chain(changes, 500, steps)
+    j = data.draw(st.integers(0, len(deltas) - 2), label="broken index")
+    if reorder:
+        delivered = [*deltas[:j], deltas[j + 1], deltas[j], *deltas[j + 2 :]]
+    else:
+        delivered = deltas[:j] + deltas[j + 1 :]
+    book = Book(INST)
+    ref = ReferenceBook()
+    ref.snapshot(make_snapshot(*first, seq=500))
+    book.apply_snapshot(make_snapshot(*first, seq=500))
+    for delta in delivered[:j]:
+        ref.delta(delta)
+        assert book.apply_delta(delta) in (APPLIED, CROSSED)
+
+    assert book.apply_delta(delivered[j]) == GAP
+    assert book.stale
+    assert book.seq == (deltas[j - 1].seq if j else 500)
+    assert_agrees(book, ref)  # the gap delta was not applied
+    for delta in delivered[j + 1 :]:
+        assert book.apply_delta(delta) == STALE_IGNORED
+    assert_agrees(book, ref)
+    assert book.statistics().gaps == 1
+    assert book.statistics().stale_ignored == len(delivered) - j - 1
+
+    resync = make_snapshot(*first, seq=9000)
+    ref.snapshot(resync)
+    assert book.apply_snapshot(resync) in (APPLIED, CROSSED)
+    assert not book.stale
+    for delta in make_chain(after, 9000, steps):
+        ref.delta(delta)
+        assert book.apply_delta(delta) == (CROSSED if ref.crossed() else APPLIED)
+    assert_agrees(book, ref)
+
+
+def test_a_new_book_is_stale_and_ignores_deltas_until_its_first_snapshot() -> None:
+    book = Book(INST)
+    assert book.stale and book.seq == -1 and book.best_bid == 0 and book.best_ask == 0
+    assert book.apply_delta(make_delta(0, bids=[(100, 1)])) == STALE_IGNORED
+    assert book.depth(BUY) == 0
+    assert book.apply_snapshot(make_snapshot([(100, 1)], [(101, 1)], seq=7)) == APPLIED
+    assert not book.stale and book.seq == 7
+    assert book.apply_delta(make_delta(8, bids=[(100, 2)])) == APPLIED
+    assert book.size_at(BUY, 100) == 2
+
+
+def test_a_repeated_delta_breaks_the_sequence() -> None:
+    book = make_book(seq=10)
+    delta = make_delta(11, bids=[(100, 9)])
+    assert book.apply_delta(delta) == APPLIED
+    assert book.apply_delta(delta) == GAP
+    assert book.stale
+
+
+def test_a_delta_with_prev_seq_must_name_the_books_seq_whatever_its_own_seq() -> None:
+    book = make_book(seq=10)
+    assert book.apply_delta(make_delta(25, bids=[(100, 9)], prev_seq=10)) == APPLIED
+    assert book.seq == 25
+    assert book.apply_delta(make_delta(26, bids=[(100, 8)], prev_seq=24)) == GAP
+    assert book.size_at(BUY, 100) == 9
+
+
+def test_snapshots_are_never_checked_for_gaps() -> None:
+    book = make_book(seq=10)
+    assert book.apply_snapshot(make_snapshot([(90, 1)], [(95, 1)], seq=3)) == APPLIED
+    assert book.seq == 3
+    assert book.apply_snapshot(make_snapshot([(91, 1)], [(95, 1)], seq=1_700_000_000)) == APPLIED
+    assert book.levels(BUY, 5) == [(91, 1)]
+
+
+# ---------------------------------------------------------------- grid
+
+
+@PROPERTY
+@given(first=SNAPSHOT, changes=st.lists(CHANGES, max_size=25), max_levels=MAX_LEVELS)
+def test_every_level_has_an_int_price_and_a_positive_size(
+    first: tuple[Levels, Levels], changes: list[tuple[Levels, Levels]], max_levels: int
+) -> None:
+    book = Book(INST, max_levels=max_levels)
+    book.apply_snapshot(make_snapshot(*first, seq=0))
+    for delta in make_chain(changes, 0, None):
+        book.apply_delta(delta)
+        for side in (BUY, SELL):
+            levels = book.levels(side, 1000)
+            assert len(levels) == book.depth(side)
+            for price, size in levels:
+                assert type(price) is int and type(size) is int
+                assert price > 0 and size > 0
+                assert book.size_at(side, price) == size
+            prices = [price for price, _ in levels]
+            assert prices == sorted(set(prices), reverse=side == BUY)
+
+
+def test_deleting_a_level_that_does_not_exist_is_harmless() -> None:
+    book = make_book(seq=10)
+    before = (book.levels(BUY, 10), book.levels(SELL, 10))
+    status = book.apply_delta(make_delta(11, bids=[(98, 0), (500, 0)], asks=[(100, 0), (7, 0)]))
+    assert status == APPLIED
+    assert (book.levels(BUY, 10), book.levels(SELL, 10)) == before
+    assert book.seq == 11
+
+
+def test_a_snapshot_drops_zero_size_levels() -> None:
+    book = make_book(bids=[(100, 5), (99, 0)], asks=[(101, 0), (102, 6)])
+    assert book.levels(BUY, 5) == [(100, 5)]
+    assert book.levels(SELL, 5) == [(102, 6)]
+
+
+def test_deleting_the_best_level_exposes_the_next() -> None:
+    book = make_book(seq=10)
+    assert book.apply_delta(make_delta(11, bids=[(100, 0)], asks=[(101, 0)])) == APPLIED
+    assert (book.best_bid, book.best_ask) == (99, 102)
+    assert book.apply_delta(make_delta(12, bids=[(99, 0)], asks=[(102, 0)])) == APPLIED
+    assert (book.best_bid, book.best_ask) == (0, 0)
+    assert book.mid_x2() == 0 and book.spread() == 0 and book.imbalance(5) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("bids", "asks", "problem"),
+    [
+        ((100, 1, 99), (), "even-length"),
+        ((100, -1), (), "size >= 0"),
+        ((), (0, 3), "price > 0"),
+        ((), (-101, 3), "price > 0"),
+    ],
+)
+def test_a_malformed_delta_raises_and_leaves_the_book_stale(
+    bids: tuple[int, ...], asks: tuple[int, ...], problem: str
+) -> None:
+    book = make_book(seq=10)
+    bad = BookDelta(INST, ts=0, ts_recv=0, seq=11, prev_seq=-1, bids=bids, asks=asks)
+    with pytest.raises(BookDataError, match=problem) as caught:
+        book.apply_delta(bad)
+    assert isinstance(caught.value, ValueError) and isinstance(caught.value, MMError)
+    assert INST in str(caught.value) and "seq 11" in str(caught.value)
+    assert book.stale
+    assert book.apply_delta(make_delta(12)) == STALE_IGNORED
+
+
+@pytest.mark.parametrize(
+    ("bids", "asks", "problem"),
+    [((100, 1, 99), (), "bids: expected an even-length"), ((), (0, 3), "asks: expected a price")],
+)
+def test_a_malformed_snapshot_raises_and_leaves_the_book_stale(
+    bids: tuple[int, ...], asks: tuple[int, ...], problem: str
+) -> None:
+    book = make_book(seq=10)
+    bad = BookSnapshot(INST, ts=0, ts_recv=0, seq=11, bids=bids, asks=asks)
+    with pytest.raises(BookDataError, match=problem):
+        book.apply_snapshot(bad)
+    assert book.stale
+
+
+def test_a_side_that_is_neither_buy_nor_sell_is_refused() -> None:
+    book = make_book()
+    for query in (
+        lambda: book.size_at(0, 100),
+        lambda: book.levels(2, 1),
+        lambda: book.size_within(0, 1),
+        lambda: book.depth(-2),
+    ):
+        with pytest.raises(SideError, match="expected side BUY"):
+            query()
+
+
+# ---------------------------------------------------------------- crossed and locked
+
+
+def test_a_locked_snapshot_is_flagged_crossed() -> None:
+    book = Book(INST)
+    assert book.apply_snapshot(make_snapshot([(100, 1)], [(100, 2)], seq=1)) == CROSSED
+    assert book.crossed and book.spread() == 0
+    assert not book.stale
+
+
+def test_a_delta_that_crosses_the_book_is_applied_and_flagged_not_hidden() -> None:
+    book = make_book(seq=10)
+    assert book.apply_delta(make_delta(11, bids=[(103, 1)])) == CROSSED
+    assert book.crossed
+    assert (book.best_bid, book.best_ask) == (103, 101)
+    assert book.spread() == -2
+    assert book.levels(BUY, 1) == [(103, 1)]
+
+
+def test_a_delta_that_uncrosses_the_book_clears_the_flag() -> None:
+    book = make_book(seq=10)
+    book.apply_delta(make_delta(11, asks=[(99, 1)]))
+    assert book.crossed
+    assert book.apply_delta(make_delta(12, asks=[(99, 0)])) == APPLIED
+    assert not book.crossed
+
+
+def test_a_one_sided_book_is_never_crossed() -> None:
+    book = make_book(bids=[(100, 1)], asks=())
+    assert not book.crossed
+    assert book.apply_delta(make_delta(11, bids=[(5000, 1)])) == APPLIED
+    assert book.mid_x2() == 0 and book.spread() == 0
+    assert book.imbalance(3) == 1.0
+
+
+# ---------------------------------------------------------------- depth cap
+
+
+def test_max_levels_keeps_only_the_best_levels_of_a_snapshot() -> None:
+    bids = [(100 - i, 1 + i) for i in range(10)]
+    asks = [(101 + i, 1 + i) for i in range(10)]
+    book = make_book(bids, asks, max_levels=3)
+    assert book.levels(BUY, 10) == bids[:3]
+    assert book.levels(SELL, 10) == asks[:3]
+
+
+def test_max_levels_drops_the_worst_level_when_a_better_one_arrives() -> None:
+    book = make_book([(100, 1), (99, 1)], [(101, 1), (102, 1)], seq=0, max_levels=2)
+    assert book.apply_delta(make_delta(1, bids=[(100, 0), (98, 4)], asks=[(100, 5)])) == APPLIED
+    assert book.levels(BUY, 5) == [(99, 1), (98, 4)]
+    assert book.levels(SELL, 5) == [(100, 5), (101, 1)]
+
+
+@PROPERTY
+@given(first=SNAPSHOT, changes=st.lists(CHANGES, max_size=25), cap=st.integers(1, 6))
+def test_max_levels_caps_depth_after_every_delta(
+    first: tuple[Levels, Levels], changes: list[tuple[Levels, Levels]], cap: int
+) -> None:
+    book = Book(INST, max_levels=cap)
+    ref = ReferenceBook(cap)
+    ref.snapshot(make_snapshot(*first, seq=0))
+    book.apply_snapshot(make_snapshot(*first, seq=0))
+    for delta in make_chain(changes, 0, None):
+        ref.delta(delta)
+        book.apply_delta(delta)
+        assert book.depth(BUY) <= cap and book.depth(SELL) <= cap
+        assert book.levels(BUY, cap + 1) == ref.levels(BUY)
+        assert book.levels(SELL, cap + 1) == ref.levels(SELL)
+
+
+def test_a_negative_max_levels_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="max_levels >= 0"):
+        Book(INST, max_levels=-1)
+
+
+# ---------------------------------------------------------------- queries and statistics
+
+
+def test_size_within_counts_levels_at_exactly_the_distance() -> None:
+    book = make_book([(100, 1), (98, 2), (97, 4)], [(101, 1), (103, 2), (104, 4)])
+    assert book.size_within(BUY, 0) == 1
+    assert book.size_within(BUY, 2) == 3
+    assert book.size_within(SELL, 2) == 3
+    assert book.size_within(SELL, 3) == 7
+    assert book.size_within(SELL, -1) == 0
+
+
+def test_imbalance_weighs_the_top_n_levels_of_each_side() -> None:
+    book = make_book([(100, 3), (99, 100)], [(101, 1), (102, 1)])
+    assert book.imbalance(1) == (3 - 1) / (3 + 1)
+    assert book.imbalance(2) == (103 - 2) / (103 + 2)
+    assert book.imbalance(0) == 0.0
+
+
+def test_statistics_count_snapshots_deltas_gaps_ignored_and_crossed_events() -> None:
+    book = make_book(seq=10)
+    book.apply_delta(make_delta(11, bids=[(101, 1)]))  # locked
+    book.apply_delta(make_delta(12, bids=[(101, 0)]))
+    book.apply_delta(make_delta(14))  # gap
+    book.apply_delta(make_delta(15))  # ignored
+    book.apply_snapshot(make_snapshot([(100, 1)], [(101, 1)], seq=20))
+    assert book.statistics() == BookStats(
+        snapshots=2, deltas=2, gaps=1, stale_ignored=1, crossed_events=1
+    )
+
+
+def test_statistics_is_a_frozen_copy() -> None:
+    book = make_book()
+    stats = book.statistics()
+    book.apply_delta(make_delta(11))
+    assert stats.deltas == 0 and book.statistics().deltas == 1
+    with pytest.raises(AttributeError):
+        stats.deltas = 5  # type: ignore[misc]
