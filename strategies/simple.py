@@ -21,6 +21,7 @@ from mmcore.view import View
 __all__ = ["SimpleParams", "SimpleStrategy"]
 
 _BOOK_EVENTS = (BookDelta, BookSnapshot)
+_DENOM = 4_000_000
 
 
 class SimpleParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -51,9 +52,9 @@ class SimpleStrategy:
         self.inst = inst.symbol
         self.params = params
         self._size = max(params.size_lots, inst.min_lots)
-        # integer arithmetic on mid_x2: bid = mid*(1 - s/2), in units of 1/40000
-        self._bid_num = round(20000 - params.spread_bps)
-        self._ask_num = round(20000 + params.spread_bps)
+        # integer arithmetic on mid_x2: bid = mid*(1 - s/2) with s in 1/100 bps: mid_x2*num/4e6
+        self._bid_num = round((20000 - params.spread_bps) * 100)
+        self._ask_num = round((20000 + params.spread_bps) * 100)
         self._drift = params.requote_bps / 10000.0
         self._quoted_mid_x2 = 0
         self._pulled = True
@@ -74,8 +75,8 @@ class SimpleStrategy:
             return None
         self._quoted_mid_x2 = mid_x2
         self._pulled = False
-        bid = min((mid_x2 * self._bid_num) // 40000, book.best_ask - 1)
-        ask = max(-((-mid_x2 * self._ask_num) // 40000), book.best_bid + 1)
+        bid = min((mid_x2 * self._bid_num) // _DENOM, book.best_ask - 1)
+        ask = max(-((-mid_x2 * self._ask_num) // _DENOM), book.best_bid + 1)
         return QuoteTarget(self.inst, bids=((bid, self._size),), asks=((ask, self._size),))
 
     def notes(self) -> list[Output]:

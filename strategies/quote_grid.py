@@ -1,0 +1,77 @@
+"""From float prices and sizes to post-only quote levels on the instrument's tick and lot grid.
+
+Strategies compute fair prices and spreads in floats; these functions put the result on the
+grid the same way everywhere: a bid is rounded DOWN and an ask UP to a whole tick (away from
+mid), then a bid is kept below the best ask and an ask above the best bid, so a post-only
+order never crosses the book. Deeper levels are kept strictly behind the level before them.
+A size below the instrument's minimum drops the side rather than being rounded up.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["ask_levels", "bid_levels", "notional_lots", "skewed_size"]
+
+Levels = tuple[tuple[int, int], ...]
+
+
+def bid_levels(top: float, step: float, size: int, count: int, best_ask: int) -> Levels:
+    """``count`` bids from ``top`` ticks down by ``step`` ticks, each of ``size`` lots.
+
+    Every price is an int >= 1, below ``best_ask`` (when there is one) and below the level
+    before it. Empty when ``top`` is not finite or ``size`` < 1.
+    """
+    if size < 1 or not math.isfinite(top) or not math.isfinite(step):
+        return ()
+    levels: list[tuple[int, int]] = []
+    ceiling = best_ask if best_ask > 0 else math.inf
+    for i in range(count):
+        price = math.floor(top - i * step)
+        if price >= ceiling:
+            price = int(ceiling) - 1
+        if price < 1:
+            break
+        levels.append((price, size))
+        ceiling = price
+    return tuple(levels)
+
+
+def ask_levels(top: float, step: float, size: int, count: int, best_bid: int) -> Levels:
+    """``count`` asks from ``top`` ticks up by ``step`` ticks, each of ``size`` lots.
+
+    Every price is an int above ``best_bid`` and above the level before it. Empty when ``top``
+    is not finite or ``size`` < 1.
+    """
+    if size < 1 or not math.isfinite(top) or not math.isfinite(step):
+        return ()
+    levels: list[tuple[int, int]] = []
+    floor = max(best_bid, 0)
+    for i in range(count):
+        price = math.ceil(top + i * step)
+        if price <= floor:
+            price = floor + 1
+        levels.append((price, size))
+        floor = price
+    return tuple(levels)
+
+
+def notional_lots(notional: float, mid_x2: int, nanos_per_tick_lot: int) -> int:
+    """Whole lots worth at most ``notional`` (quote currency) at mid; 0 without a mid."""
+    if mid_x2 <= 0 or not notional > 0:
+        return 0
+    return int(notional * 2e9 / (mid_x2 * nanos_per_tick_lot))
+
+
+def skewed_size(base: int, q: float, side: int, min_lots: int) -> int:
+    """``base`` lots, shrunk on the side that adds inventory by ``max(0, 1 - |q|)``.
+
+    ``q`` is the inventory ratio (position / maximum, signed); ``side`` is 1 for bids, -1 for
+    asks. Returns 0 when the result is below ``min_lots`` (the level is dropped).
+    """
+    if q * side > 0.0:
+        scale = 1.0 - abs(q)
+        size = int(base * scale) if scale > 0.0 else 0
+    else:
+        size = base
+    return size if size >= min_lots else 0

@@ -1,0 +1,98 @@
+"""Strategy names, their parameter structs and factories: how a config selects a strategy.
+
+``build_strategy(name, params, inst, rng)`` converts the ``[strategy.params]`` table into the
+strategy's frozen params struct and builds it. The quoting strategies that take an
+``inventory`` table (``avellaneda_stoikov``, ``ping_pong``, ``symmetric_uptime``) come wrapped
+in ``strategies.inventory.InventoryGuard`` when the table is present.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import msgspec
+from msgspec import Struct
+
+from mmcore.errors import ConfigError
+from mmcore.instrument import Instrument
+from mmcore.protocols import Strategy
+from strategies.avellaneda_stoikov import AvellanedaStoikovParams, AvellanedaStoikovStrategy
+from strategies.inventory import InventoryGuard, InventoryParams
+from strategies.ping_pong import PingPongParams, PingPongStrategy
+from strategies.simple import SimpleParams, SimpleStrategy
+from strategies.symmetric_uptime import SymmetricUptimeParams, SymmetricUptimeStrategy
+
+__all__ = ["STRATEGIES", "build_strategy"]
+
+Factory = Callable[[Instrument, Any, random.Random], Strategy]
+
+
+def _guarded(inner: Strategy, inst: Instrument, inventory: InventoryParams | None) -> Strategy:
+    return inner if inventory is None else InventoryGuard(inner, inst, inventory)
+
+
+def _simple(inst: Instrument, params: SimpleParams, rng: random.Random) -> Strategy:
+    return SimpleStrategy(inst, params, rng)
+
+
+def _avellaneda_stoikov(
+    inst: Instrument, params: AvellanedaStoikovParams, rng: random.Random
+) -> Strategy:
+    return _guarded(AvellanedaStoikovStrategy(inst, params, rng), inst, params.inventory)
+
+
+def _ping_pong(inst: Instrument, params: PingPongParams, rng: random.Random) -> Strategy:
+    return _guarded(PingPongStrategy(inst, params, rng), inst, params.inventory)
+
+
+def _symmetric_uptime(
+    inst: Instrument, params: SymmetricUptimeParams, rng: random.Random
+) -> Strategy:
+    return _guarded(SymmetricUptimeStrategy(inst, params, rng), inst, params.inventory)
+
+
+STRATEGIES: dict[str, tuple[type[Struct], Factory]] = {
+    "simple": (SimpleParams, _simple),
+    "avellaneda_stoikov": (AvellanedaStoikovParams, _avellaneda_stoikov),
+    "ping_pong": (PingPongParams, _ping_pong),
+    "symmetric_uptime": (SymmetricUptimeParams, _symmetric_uptime),
+}
+
+
+def build_strategy(
+    name: str, params: Mapping[str, Any], inst: Instrument, rng: random.Random
+) -> Strategy:
+    """The strategy ``name`` for ``inst`` with ``params`` (a ``[strategy.params]`` table).
+
+    Raises ``ConfigError`` naming ``strategy.name`` for an unknown strategy (listing the valid
+    names) or ``strategy.params.<field>`` for a bad or unknown parameter.
+    """
+    entry = STRATEGIES.get(name)
+    if entry is None:
+        raise ConfigError(
+            f"strategy.name: expected one of {sorted(STRATEGIES)}, found {name!r}"
+        )
+    params_type, factory = entry
+    try:
+        typed = msgspec.convert(dict(params), params_type)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_field_message(str(exc))) from None
+    return factory(inst, typed, rng)
+
+
+def _field_message(text: str) -> str:
+    """msgspec's '<what> - at `$.a.b`' (or a bare '<field>: <what>' from a ``__post_init__``)
+    as 'strategy.params.a.b[.field]: <what>'."""
+    match = re.fullmatch(r"(.*?) - at `\$\.?(.*)`", text, re.S)
+    what, at = (match.group(1), match.group(2)) if match else (text, "")
+    where = "strategy.params" + (f".{at}" if at else "")
+    unknown = re.fullmatch(r"Object contains unknown field `(\w+)`", what)
+    if unknown:
+        return f"{where}.{unknown.group(1)}: unknown key"
+    named = re.fullmatch(r"(\w+): (.*)", what, re.S)
+    if named:
+        return f"{where}.{named.group(1)}: {named.group(2)}"
+    return f"{where}: {what}"

@@ -1,0 +1,390 @@
+"""The Avellaneda–Stoikov quoter driven through a real book, ledger and view."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_strategy_factories import (
+    MS,
+    SECOND,
+    SYMBOL,
+    T0,
+    Driver,
+    make_fill,
+    make_funding,
+    make_instrument,
+    make_snapshot,
+    make_timer,
+    make_top,
+    make_trade,
+)
+
+from mmcore.events import BUY, SELL, Event
+from mmcore.intents import QuoteTarget
+from strategies.avellaneda_stoikov import AvellanedaStoikovParams, AvellanedaStoikovStrategy
+
+BID, ASK = 999_990, 1_000_010  # 99_999.0 / 100_001.0: mid 100_000.0
+SIGMA_REL = abs(math.log(2_000_002 / 2_000_000)) / math.sqrt(0.1)
+
+
+def make_params(**overrides: Any) -> AvellanedaStoikovParams:
+    fields: dict[str, Any] = {
+        "gamma": 0.01,
+        "horizon_s": 6000.0,
+        "size_lots": 4,
+        "max_position_usd": 1000.0,
+        "volatility": {"warmup_samples": 4},
+    }
+    fields.update(overrides)
+    return msgspec.convert(fields, AvellanedaStoikovParams)
+
+
+def make_driver(**overrides: Any) -> Driver:
+    inst = make_instrument()
+    return Driver(AvellanedaStoikovStrategy(inst, make_params(**overrides), random.Random(1)), inst)
+
+
+def warm_up(driver: Driver, books: int = 5, start: int = T0) -> int:
+    """Books 100 ms apart whose mid alternates by one tick; returns the time of the last."""
+    ts = start
+    for i in range(books):
+        ts = start + i * 100 * MS
+        driver.top(BID + i % 2, ASK + i % 2, ts)
+    return ts
+
+
+def quotes(driver: Driver) -> QuoteTarget:
+    target = driver.intents[-1]
+    assert isinstance(target, QuoteTarget)
+    return target
+
+
+def strategy_of(driver: Driver) -> AvellanedaStoikovStrategy:
+    assert isinstance(driver.strategy, AvellanedaStoikovStrategy)
+    return driver.strategy
+
+
+# ---------------------------------------------------------------- formulas end to end
+
+
+def test_flat_quotes_sit_at_the_hand_computed_optimal_half_spread_around_mid() -> None:
+    driver = make_driver()
+    warm_up(driver)
+    sigma = SIGMA_REL * 100_000.0
+    kappa = 1.0 / (100_000.0 * 5e-4)  # no trades: default from fallback_depth_bps = 5
+    half = math.log(1 + 0.01 / kappa) / 0.01 + 0.5 * 0.01 * sigma**2 * 6000.0
+    assert len(driver.intents) == 1
+    assert quotes(driver).bids == ((math.floor((100_000.0 - half) / 0.1), 4),)
+    assert quotes(driver).asks == ((math.ceil((100_000.0 + half) / 0.1), 4),)
+
+
+def test_a_long_position_lowers_the_reservation_price_by_q_gamma_sigma2_tau() -> None:
+    driver = make_driver()
+    driver.feed(make_fill(BUY, BID, 5, ts=T0 - SECOND))  # 0.005 BTC ≈ 500 USD: q = 0.5
+    warm_up(driver)
+    sigma = SIGMA_REL * 100_000.0
+    shift = 0.5 * 0.01 * sigma**2 * 6000.0
+    half = math.log(1 + 0.01 / 0.02) / 0.01 + 0.5 * 0.01 * sigma**2 * 6000.0
+    stats = strategy_of(driver).statistics()
+    assert stats.q == pytest.approx(0.5)
+    assert stats.fair == pytest.approx(100_000.0 - shift)
+    assert quotes(driver).bids == ((math.floor((100_000.0 - shift - half) / 0.1), 2),)
+    assert quotes(driver).asks == ((math.ceil((100_000.0 - shift + half) / 0.1), 4),)
+
+
+# ---------------------------------------------------------------- lifecycle
+
+
+def test_it_does_not_quote_until_volatility_is_warm() -> None:
+    driver = make_driver()
+    warm_up(driver, books=4)
+    assert driver.intents == []
+    assert strategy_of(driver).statistics().mode == "waiting"
+
+
+def test_a_warmup_spread_quotes_before_volatility_is_warm() -> None:
+    driver = make_driver(warmup_half_spread_bps=10.0)
+    driver.top(BID, ASK, T0)
+    assert quotes(driver).bids == ((999_000, 4),) and quotes(driver).asks == ((1_001_000, 4),)
+    assert "mode" in driver.codes()
+
+
+def test_the_first_book_refits_kappa_and_announces_the_fallback() -> None:
+    driver = make_driver()
+    driver.top(BID, ASK, T0)
+    assert "kappa_fallback" in driver.codes()
+    assert strategy_of(driver).statistics().kappa.kappa == pytest.approx(0.02)
+
+
+def test_a_stale_book_pulls_the_quotes() -> None:
+    driver = make_driver()
+    ts = warm_up(driver)
+    driver.book.stale = True
+    driver.feed(make_timer(ts + 2 * SECOND))
+    assert quotes(driver) == QuoteTarget(SYMBOL)
+    assert strategy_of(driver).statistics().mode == "pulled"
+
+
+def test_it_requotes_only_past_the_drift_threshold() -> None:
+    driver = make_driver(requote_bps=2.0, requote_interval_ms=0)
+    ts = warm_up(driver)
+    count = len(driver.intents)
+    driver.top(BID + 150, ASK + 150, ts + 100 * MS)  # 1.5 bps
+    assert len(driver.intents) == count
+    driver.top(BID + 250, ASK + 250, ts + 200 * MS)  # 2.5 bps
+    assert len(driver.intents) == count + 1
+
+
+def test_a_fill_requotes_at_once_with_the_new_inventory() -> None:
+    driver = make_driver()
+    ts = warm_up(driver)
+    before = quotes(driver)
+    driver.feed(make_fill(SELL, ASK, 5, ts=ts + MS))
+    after = quotes(driver)
+    assert after.bids[0][0] > before.bids[0][0] and after.asks[0][1] == 2
+
+
+def test_an_unchanged_target_returns_none() -> None:
+    driver = make_driver(requote_interval_ms=500)
+    ts = warm_up(driver)
+    count = len(driver.intents)
+    assert driver.feed(make_timer(ts + SECOND)) is None
+    assert len(driver.intents) == count
+
+
+def test_order_notional_is_converted_to_lots_at_mid() -> None:
+    driver = make_driver(order_notional_usd=350.0)  # 3.5 lots of 100 USD -> 3
+    warm_up(driver)
+    assert quotes(driver).bids[0][1] == 3 and quotes(driver).asks[0][1] == 3
+
+
+def test_levels_are_spaced_by_the_configured_bps() -> None:
+    driver = make_driver(levels=3, level_spacing_bps=5.0)
+    warm_up(driver)
+    bids = [p for p, _ in quotes(driver).bids]
+    asks = [p for p, _ in quotes(driver).asks]
+    assert bids[0] - bids[1] in (500, 501) and bids[1] - bids[2] in (500, 501)
+    assert asks[1] - asks[0] in (500, 501) and asks[2] - asks[1] in (500, 501)
+
+
+def test_the_obi_overlay_leans_against_a_bid_heavy_book() -> None:
+    def run(weight: float) -> float:
+        driver = make_driver(obi={"weight": weight, "levels": 1, "threshold": 0.1})
+        ts = warm_up(driver)
+        heavy = make_snapshot([(BID, 90)], [(ASK, 10)], ts + SECOND, seq=99)
+        driver.feed(heavy)
+        return strategy_of(driver).statistics().fair
+
+    assert run(0.5) < run(0.0)
+
+
+def test_the_linear_model_widens_with_funding() -> None:
+    def half(rate_ppb: int) -> float:
+        driver = make_driver(spread_model="linear", linear_funding_mult=1.0)
+        driver.feed(make_funding(rate_ppb, ts=T0 - SECOND))
+        warm_up(driver)
+        return strategy_of(driver).statistics().half_spread
+
+    # 100_000 * (5e-4 + 3e-4 / 3) vs 100_000 * 5e-4
+    assert half(300_000) == pytest.approx(60.0)
+    assert half(0) == pytest.approx(50.0)
+
+
+def test_the_bounded_model_uses_the_market_spread_and_sigma() -> None:
+    driver = make_driver(spread_model="bounded", bounded_sigma_mult=2.0, min_half_spread_bps=0.1)
+    warm_up(driver)
+    market_spread = (ASK - BID) * 0.1
+    expected = 0.4 * market_spread + 2.0 * SIGMA_REL * 100_000.0
+    assert strategy_of(driver).statistics().half_spread == pytest.approx(expected)
+
+
+def test_trades_of_the_market_feed_the_kappa_estimator() -> None:
+    driver = make_driver(kappa={"method": "trade_rate", "min_trades": 3})
+    driver.top(BID, ASK, T0)
+    for i in range(5):
+        driver.feed(make_trade(ASK + 10 * i, 1, BUY, ts=T0 + i * MS))
+    driver.top(BID, ASK, T0 + 6 * SECOND)
+    assert strategy_of(driver).statistics().kappa.good_fits == 1
+
+
+def test_statistics_count_requotes() -> None:
+    driver = make_driver()
+    warm_up(driver)
+    assert strategy_of(driver).statistics().requotes == 1
+
+
+# ---------------------------------------------------------------- properties
+
+models = st.sampled_from(["as", "linear", "bounded"])
+
+
+def run_market(params: AvellanedaStoikovParams, position: int, bid: int, spread: int) -> Driver:
+    inst = make_instrument(min_size="0.002")
+    driver = Driver(AvellanedaStoikovStrategy(inst, params, random.Random(0)), inst)
+    if position:
+        side = BUY if position > 0 else SELL
+        driver.feed(make_fill(side, bid, abs(position), ts=T0 - SECOND))
+    for i in range(4):
+        driver.top(bid + i % 2, bid + spread + i % 2, T0 + i * 100 * MS)
+    return driver
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    bid=st.integers(min_value=100, max_value=5_000_000),
+    spread=st.integers(min_value=1, max_value=50),
+    position=st.integers(min_value=-40, max_value=40),
+    gamma=st.floats(min_value=1e-4, max_value=10.0),
+    model=models,
+    levels=st.integers(min_value=1, max_value=3),
+    obi=st.floats(min_value=0.0, max_value=2.0),
+)
+def test_quotes_never_cross_the_book_and_sit_on_the_grid(
+    bid: int, spread: int, position: int, gamma: float, model: str, levels: int, obi: float
+) -> None:
+    params = make_params(
+        gamma=gamma,
+        spread_model=model,
+        levels=levels,
+        obi={"weight": obi, "threshold": 0.0},
+        size_lots=5,
+        max_position_usd=50.0 * bid * 0.001 * 0.1,
+        volatility={"warmup_samples": 2},
+    )
+    driver = run_market(params, position, bid, spread)
+    assert driver.intents, "a warm strategy with a two-sided book quotes"
+    best_bid, best_ask = driver.book.best_bid, driver.book.best_ask
+    target = quotes(driver)
+    for price, size in target.bids:
+        assert type(price) is int and type(size) is int
+        assert 1 <= price < best_ask and size >= 2
+    for price, size in target.asks:
+        assert type(price) is int and type(size) is int
+        assert price > best_bid and size >= 2
+    if target.bids and target.asks:
+        assert target.bids[0][0] < target.asks[0][0]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    bid=st.integers(min_value=10_000, max_value=5_000_000),
+    spread=st.integers(min_value=1, max_value=20),
+    size=st.integers(min_value=1, max_value=30),
+    gamma=st.floats(min_value=1e-3, max_value=1.0),
+    model=models,
+)
+def test_long_inventory_quotes_lower_and_short_higher_than_flat(
+    bid: int, spread: int, size: int, gamma: float, model: str
+) -> None:
+    params = make_params(
+        gamma=gamma,
+        spread_model=model,
+        size_lots=50,
+        max_position_usd=40.0 * bid * 0.001 * 0.1,
+        volatility={"warmup_samples": 2},
+    )
+    flat, long, short = (run_market(params, p, bid, spread) for p in (0, size, -size))
+    fair = {name: strategy_of(d).statistics().fair for name, d in
+            (("flat", flat), ("long", long), ("short", short))}
+    assert fair["long"] < fair["flat"] < fair["short"]
+    f, lo, sh = quotes(flat), quotes(long), quotes(short)
+    assert lo.bids[0][0] <= f.bids[0][0] <= sh.bids[0][0]
+    assert lo.asks[0][0] <= f.asks[0][0] <= sh.asks[0][0]
+
+
+def random_session(seed: int) -> list[Event]:
+    rng = random.Random(seed)
+    events: list[Event] = []
+    mid = 1_000_000
+    ts = T0
+    for seq in range(1, 300):
+        ts += rng.randint(1, 200) * MS
+        mid += rng.randint(-30, 30)
+        kind = rng.random()
+        if kind < 0.75:
+            half = rng.randint(1, 10)
+            events.append(make_top(mid - half, mid + half, ts, seq=seq))
+        elif kind < 0.95:
+            side = rng.choice((BUY, SELL))
+            events.append(make_trade(mid + side * rng.randint(1, 40), rng.randint(1, 9), side, ts))
+        else:
+            events.append(make_fill(rng.choice((BUY, SELL)), mid, rng.randint(1, 5), ts))
+    return events
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(min_value=0, max_value=2**32 - 1), model=models)
+def test_the_same_events_always_give_the_same_intents_and_notes(seed: int, model: str) -> None:
+    print(f"seed={seed}")
+    events = random_session(seed)
+    params = make_params(
+        spread_model=model,
+        kappa={"min_trades": 5, "refit_interval_s": 1.0},
+        obi={"weight": 0.3},
+        volatility={"warmup_samples": 5},
+    )
+    runs = []
+    for _ in range(2):
+        driver = make_driver()
+        driver.strategy = AvellanedaStoikovStrategy(make_instrument(), params, random.Random(9))
+        driver.feed_all(events)
+        runs.append((driver.intents, driver.notes))
+    assert runs[0] == runs[1]
+    assert runs[0][0], "the session quotes at least once"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+    method=st.sampled_from(["trade_rate", "virtual_quotes", "depth_intensity"]),
+    min_r2=st.floats(min_value=0.0, max_value=1.0),
+)
+def test_every_kappa_fallback_is_announced_by_a_strategy_event_and_kappa_stays_finite(
+    seed: int, method: str, min_r2: float
+) -> None:
+    print(f"seed={seed}")
+    kappa = {
+        "method": method,
+        "min_trades": 5,
+        "min_points": 3,
+        "min_r2": min_r2,
+        "refit_interval_s": 1.0,
+        "max_depth_pct": 0.05,
+    }
+    driver = make_driver(kappa=kappa)
+    strategy = strategy_of(driver)
+    was_active = False
+    for event in random_session(seed):
+        before = driver.codes().count("kappa_fallback")
+        driver.feed(event)
+        stats = strategy.statistics().kappa
+        if stats.fits:
+            assert math.isfinite(stats.kappa) and stats.kappa > 0
+        if stats.fallback_active and not was_active:
+            assert driver.codes().count("kappa_fallback") == before + 1
+        was_active = stats.fallback_active
+    assert "kappa_fallback" in driver.codes()  # the first fit, on an empty window, falls back
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("gamma", 0.0),
+        ("horizon_s", -1.0),
+        ("min_half_spread_bps", 0.0),
+        ("max_half_spread_bps", 0.5),
+        ("size_lots", 0),
+        ("levels", 0),
+        ("requote_bps", -1.0),
+        ("order_notional_usd", math.nan),
+    ],
+)
+def test_params_refuse_values_out_of_range_naming_the_field(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match=f"^{field}: expected"):
+        AvellanedaStoikovParams(**{field: value})  # type: ignore[arg-type]

@@ -1,0 +1,135 @@
+"""Kappa methods recover the decay rate of synthetic exponential trade depths; the OLS fit."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from strategies.estimators.exponential_fit import fit_exponential
+from strategies.estimators.kappa import (
+    DepthIntensityKappa,
+    KappaEstimator,
+    KappaParams,
+    TradeRateKappa,
+    VirtualQuoteKappa,
+    make_kappa_estimator,
+)
+
+SECOND = 1_000_000_000
+TICK = 0.1
+MID_X2 = 2_000_000  # mid 1_000_000 ticks = 100_000.0 in price
+
+
+def feed_exponential_trades(
+    estimator: KappaEstimator, mean_depth: float, n: int, seed: int, seconds: float = 100.0
+) -> None:
+    """``n`` trades over ``seconds`` whose depth from mid is exponential with ``mean_depth``."""
+    rng = random.Random(seed)
+    print(f"seed={seed}")
+    mid_ticks = MID_X2 // 2
+    for i in range(n):
+        side = 1 if rng.random() < 0.5 else -1
+        depth_ticks = round(rng.expovariate(1.0 / mean_depth) / TICK)
+        ts = int(i * seconds * SECOND / n)
+        estimator.on_trade(ts, mid_ticks + side * depth_ticks, 1, side, MID_X2)
+
+
+def test_fit_exponential_recovers_exact_parameters() -> None:
+    xs = [0.0, 1.0, 2.0, 3.0, 4.0]
+    ys = [3.0 * math.exp(-0.5 * x) for x in xs]
+    fit = fit_exponential(xs, ys)
+    assert fit is not None
+    assert fit.kappa == pytest.approx(0.5)
+    assert fit.a == pytest.approx(3.0)
+    assert fit.r2 == pytest.approx(1.0)
+    assert fit.kappa_se == pytest.approx(0.0, abs=1e-9)
+    assert fit.points == 5
+
+
+def test_fit_exponential_needs_three_points_varying_x_and_positive_y() -> None:
+    assert fit_exponential([1.0, 2.0], [1.0, 2.0]) is None
+    assert fit_exponential([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]) is None
+    assert fit_exponential([1.0, 2.0, 3.0], [1.0, 0.0, 3.0]) is None
+
+
+def test_a_constant_intensity_has_an_undefined_r2() -> None:
+    fit = fit_exponential([1.0, 2.0, 3.0], [2.0, 2.0, 2.0])
+    assert fit is not None and math.isnan(fit.r2) and fit.kappa == 0.0
+
+
+def test_trade_rate_estimates_kappa_as_one_over_the_mean_depth() -> None:
+    est = TradeRateKappa(KappaParams(method="trade_rate"), TICK)
+    feed_exponential_trades(est, mean_depth=5.0, n=4000, seed=11)
+    fit = est.estimate(100 * SECOND, MID_X2)
+    assert fit is not None
+    assert fit.kappa == pytest.approx(0.2, rel=0.06)
+    assert fit.ci_low < fit.kappa < fit.ci_high
+    assert fit.r2 is None
+    assert fit.a == pytest.approx(40.0, rel=0.01)  # 4000 trades in 100 s
+
+
+def test_virtual_quotes_fit_the_decay_of_hits_with_depth() -> None:
+    params = KappaParams(method="virtual_quotes", max_depth_pct=0.03)  # grid 0.2 .. 30.0
+    est = VirtualQuoteKappa(params, TICK)
+    feed_exponential_trades(est, mean_depth=5.0, n=4000, seed=12)
+    fit = est.estimate(100 * SECOND, MID_X2)
+    assert fit is not None
+    assert fit.kappa == pytest.approx(0.2, rel=0.1)
+    assert fit.r2 is not None and fit.r2 > 0.95
+    assert fit.ci_low < fit.kappa < fit.ci_high
+    assert fit.points >= 10
+
+
+def test_depth_intensity_reports_kappa_per_price_unit_with_r2() -> None:
+    est = DepthIntensityKappa(KappaParams(method="depth_intensity"), TICK)
+    feed_exponential_trades(est, mean_depth=1.0, n=6000, seed=13)  # 10 ticks on average
+    fit = est.estimate(100 * SECOND, MID_X2)
+    assert fit is not None
+    assert fit.kappa == pytest.approx(1.0, rel=0.15)
+    assert fit.r2 is not None and fit.r2 > 0.8
+
+
+def test_trades_older_than_the_window_are_forgotten() -> None:
+    est = TradeRateKappa(KappaParams(method="trade_rate", window_s=10.0, min_trades=1), TICK)
+    est.on_trade(0, 1_000_010, 1, 1, MID_X2)
+    est.on_trade(15 * SECOND, 1_000_002, 1, 1, MID_X2)
+    fit = est.estimate(20 * SECOND, MID_X2)
+    assert fit is not None and fit.points == 1
+    assert fit.kappa == pytest.approx(1.0 / 0.2)  # only the 2-tick trade remains
+
+
+def test_every_method_returns_none_without_enough_trades() -> None:
+    for method in ("trade_rate", "virtual_quotes", "depth_intensity"):
+        est = make_kappa_estimator(KappaParams(method=method), TICK)
+        est.on_trade(0, 1_000_001, 1, 1, MID_X2)
+        assert est.estimate(SECOND, MID_X2) is None, method
+
+
+def test_make_kappa_estimator_builds_the_named_method() -> None:
+    kinds = {
+        "trade_rate": TradeRateKappa,
+        "virtual_quotes": VirtualQuoteKappa,
+        "depth_intensity": DepthIntensityKappa,
+    }
+    for method, kind in kinds.items():
+        est = make_kappa_estimator(KappaParams(method=method), TICK)  # type: ignore[arg-type]
+        assert type(est) is kind
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("window_s", 0.0),
+        ("refit_interval_s", -1.0),
+        ("min_points", 2),
+        ("min_r2", 1.5),
+        ("grid_points", 2),
+        ("max_depth_pct", 0.0),
+        ("fallback_depth_bps", math.inf),
+    ],
+)
+def test_params_refuse_values_out_of_range_naming_the_field(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match=f"^{field}: expected"):
+        KappaParams(**{field: value})  # type: ignore[arg-type]

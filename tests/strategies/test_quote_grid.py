@@ -1,0 +1,78 @@
+"""Float quotes onto the tick and lot grid: rounding away from mid, never crossing."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from strategies.quote_grid import ask_levels, bid_levels, notional_lots, skewed_size
+
+
+def test_a_bid_is_rounded_down_and_an_ask_up() -> None:
+    assert bid_levels(100.9, 0.0, 2, 1, 0) == ((100, 2),)
+    assert ask_levels(100.1, 0.0, 2, 1, 0) == ((101, 2),)
+
+
+def test_a_bid_at_or_through_the_best_ask_is_pulled_one_tick_below_it() -> None:
+    assert bid_levels(105.0, 0.0, 1, 1, 103) == ((102, 1),)
+
+
+def test_an_ask_at_or_through_the_best_bid_is_pushed_one_tick_above_it() -> None:
+    assert ask_levels(95.0, 0.0, 1, 1, 97) == ((98, 1),)
+
+
+def test_levels_step_away_from_mid_and_stay_strictly_ordered() -> None:
+    assert bid_levels(100.0, 2.5, 1, 3, 0) == ((100, 1), (97, 1), (95, 1))
+    assert ask_levels(100.0, 0.2, 1, 3, 0) == ((100, 1), (101, 1), (102, 1))
+
+
+def test_a_bid_that_would_be_below_one_tick_is_dropped() -> None:
+    assert bid_levels(1.5, 1.0, 1, 3, 0) == ((1, 1),)
+
+
+def test_a_zero_size_or_a_non_finite_price_gives_no_levels() -> None:
+    assert bid_levels(100.0, 0.0, 0, 1, 0) == ()
+    assert ask_levels(float("nan"), 0.0, 1, 1, 0) == ()
+    assert bid_levels(float("inf"), 0.0, 1, 1, 0) == ()
+
+
+def test_notional_is_converted_to_whole_lots_at_mid() -> None:
+    # BTC at 100_000.0 with tick 0.1 and lot 0.001: one tick-lot is 0.0001 quote = 100_000 nanos
+    assert notional_lots(250.0, 2_000_000, 100_000) == 2  # 250 / 100 per lot = 2.5 -> 2
+    assert notional_lots(250.0, 0, 100_000) == 0
+
+
+def test_the_side_that_adds_inventory_shrinks_with_the_inventory_ratio() -> None:
+    assert skewed_size(10, 0.3, 1, 1) == 7  # long: bids shrink
+    assert skewed_size(10, 0.3, -1, 1) == 10  # long: asks keep their size
+    assert skewed_size(10, -0.5, -1, 1) == 5  # short: asks shrink
+    assert skewed_size(10, 1.2, 1, 1) == 0  # beyond the maximum: nothing added
+
+
+def test_a_size_below_the_minimum_drops_the_level_instead_of_rounding_up() -> None:
+    assert skewed_size(10, 0.75, 1, 3) == 0  # 2.5 lots -> 2 < 3
+    assert skewed_size(2, 0.0, 1, 3) == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(min_value=2, max_value=10**7),
+    st.integers(min_value=1, max_value=1000),
+    st.floats(min_value=-(10**7), max_value=2 * 10**7, allow_nan=False),
+    st.floats(min_value=0.0, max_value=1000.0),
+    st.integers(min_value=1, max_value=5),
+)
+def test_levels_are_ints_never_through_the_opposite_best_and_strictly_ordered(
+    best_bid: int, spread: int, top: float, step: float, count: int
+) -> None:
+    best_ask = best_bid + spread
+    bids = bid_levels(top, step, 3, count, best_ask)
+    asks = ask_levels(top, step, 3, count, best_bid)
+    for price, size in bids + asks:
+        assert type(price) is int and type(size) is int
+    assert all(1 <= p < best_ask for p, _ in bids)
+    assert all(p > best_bid for p, _ in asks)
+    assert all(a[0] > b[0] for a, b in pairwise(bids))
+    assert all(a[0] < b[0] for a, b in pairwise(asks))
