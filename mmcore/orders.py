@@ -9,8 +9,11 @@ Quote targets, per side:
 - orders ``PENDING_CANCEL`` are on their way out: they never satisfy a level and are never
   cancelled twice, but they still take a slot of ``max_open_orders``;
 - each target level, best first, keeps the live order (in flight or open, not reduce-only) that
-  has the same remaining size, a price within ``replace_threshold_bps`` of the level and an age of
-  at most ``max_order_age_s``; among several, the closest in price;
+  was placed for the same size, has a price within ``replace_threshold_bps`` of the level and an
+  age of at most ``max_order_age_s``; among several, the closest in price. "Placed for" is the
+  size the target asked for, not what rests now: a Place the risk gate clamped still satisfies its
+  level (re-placing it would only be clamped again: a livelock); a partly filled order does not,
+  and is replaced to restore the level's size;
 - left-over levels and left-over live orders pair up best first as *replaces*; with
   ``coalesce_ns`` a replace sooner than that after the previous replace of the same level keeps
   the old order instead (unless it is too old);
@@ -55,7 +58,7 @@ class OrderManagerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True
     """How the order manager moves live orders towards a target (table ``[orders]``).
 
     replace_threshold_bps: a live order whose price is within this many basis points of the target
-        level (and whose remaining size equals the level's) is kept; default 1.0, >= 0.
+        level (and that was placed for the level's size) is kept; default 1.0, >= 0.
     coalesce_ns: minimum time in ns between two replaces of the same level; 0 (default) is off.
     max_order_age_s: seconds after which a live order is refreshed (cancelled and placed again)
         even if it still matches; default 60.0, > 0.
@@ -125,6 +128,10 @@ class OrdersStats(msgspec.Struct, frozen=True):
     no_price: int
 
 
+_ASKED_PRUNE = 1024
+"""Forget the asked sizes of finished orders once this many are remembered."""
+
+
 def _best_bid_first(o: LiveOrder) -> int:
     return -o.price
 
@@ -141,6 +148,10 @@ class QuoteOrderManager:
         self.instruments = dict(instruments)
         self._min_lots = {name: i.min_lots for name, i in instruments.items()}
         self._ids = ClientIds(config.client_id_prefix)
+        # client id -> the size the target asked for. Risk may clamp a Place and fills shrink an
+        # order; comparing targets with what was asked (not with what rests) is what keeps a
+        # clamped or partly filled quote from being cancelled and re-placed forever.
+        self._asked: dict[str, int] = {}
         self._bps = config.replace_threshold_bps / 10_000.0
         self._slip = config.flatten_slippage_bps / 10_000.0
         self._max_age = round(config.max_order_age_s * _NS)
@@ -183,6 +194,10 @@ class QuoteOrderManager:
     def _quote(self, target: QuoteTarget, view: View) -> list[Command]:
         inst = target.inst
         live = view.ledger.open_orders(inst)
+        asked = self._asked
+        if len(asked) > _ASKED_PRUNE:
+            orders = view.ledger.orders
+            self._asked = asked = {cid: n for cid, n in asked.items() if cid in orders}
         bids: list[LiveOrder] = []
         asks: list[LiveOrder] = []
         for o in live.values():
@@ -220,7 +235,9 @@ class QuoteOrderManager:
             if room <= 0:
                 self._capped += 1
                 continue
-            out.append(Place(inst, now, ids.next(), side, price, size, post_only, False, GTC))
+            cid = ids.next()
+            asked[cid] = size
+            out.append(Place(inst, now, cid, side, price, size, post_only, False, GTC))
             self._places += 1
             room -= 1
         return out
@@ -239,6 +256,7 @@ class QuoteOrderManager:
         bps = self._bps
         min_lots = self._min_lots.get(inst, 1)
         free = live  # the caller's fresh list: orders not (yet) kept
+        asked = self._asked
         wanted: list[tuple[int, int]] = []
         wanted_at: list[int] = []  # level index of each wanted level
         index = -1
@@ -254,7 +272,11 @@ class QuoteOrderManager:
             best_diff = 0
             for o in free:
                 diff = o.price - price
-                if low <= diff <= high and o.size - o.filled == size:
+                if low <= diff <= high and (
+                    (o.size - o.filled == size)
+                    if (ask := asked.get(o.client_id)) is None
+                    else (ask == size and not o.filled)
+                ):
                     if now - o.ts_created > max_age or o.reduce_only:
                         continue
                     if diff < 0:
