@@ -1,0 +1,277 @@
+"""The simulated venue: the sink of a backtest, matching our commands against recorded data.
+
+Time model. The venue lives in *exchange time*: market events are applied at their ``ts``, and a
+command the engine sends at engine time ``now`` (the ``ts_recv`` of the event it reacted to)
+arrives at ``now + entry latency``. Everything the venue emits is stamped ``ts`` = the venue time
+it happened and ``ts_recv = ts + response latency``. Both directions are one connection each and
+stay first-in first-out: an arrival (or a response) that a random latency draw would put before
+the previous one is delayed to it, so a ``Cancel`` never overtakes its ``Place``.
+
+Work happens in exchange-time order: ``on_market(ev)`` first runs everything due up to ``ev.ts``
+(arrivals, funding boundaries), then applies ``ev``; ``advance_to(ts)`` runs what is due without a
+market event. ``next_due`` is the earliest time at which something is due, so the hot path of
+``on_market`` costs one comparison when nothing is.
+
+The venue is pure: no I/O, no clock, and its only randomness is the ``random.Random`` it is given
+(latency draws, the probabilistic queue model).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+from adapters.sim.config import SimConfig
+from adapters.sim.errors import NotACommandError, NotMarketDataError
+from adapters.sim.fees import FeeSchedule
+from adapters.sim.funding import FundingClock
+from adapters.sim.latency import make_latency
+from adapters.sim.matching import Market
+from adapters.sim.outbox import Outbox
+from adapters.sim.queue import make_queue_model
+from adapters.sim.stats import SimCounters, SimStats
+from adapters.sim.times import NEVER
+from mmcore.commands import Cancel, CancelAll, Command, Place, Resync
+from mmcore.events import (
+    BookDelta,
+    BookSnapshot,
+    Event,
+    FundingRate,
+    MarkPrice,
+    Trade,
+)
+from mmcore.instrument import Instrument
+
+__all__ = ["SimVenue"]
+
+
+class SimVenue:
+    """Matches commands against recorded market data with latency, queue position and fees."""
+
+    __slots__ = (
+        "_arrivals",
+        "_counters",
+        "_funding",
+        "_gate",
+        "_last_arrival",
+        "_latency",
+        "_market_events",
+        "_markets",
+        "_outbox",
+        "_started",
+        "clock",
+        "config",
+        "next_due",
+    )
+
+    def __init__(
+        self, instruments: Mapping[str, Instrument], config: SimConfig, rng: random.Random
+    ) -> None:
+        self.config = config
+        counters = self._counters = SimCounters()
+        self._latency = make_latency(config, rng)
+        outbox = self._outbox = Outbox(self._latency, counters)
+        queue = make_queue_model(config, rng)
+        self._markets: dict[str, Market] = {
+            name: Market(
+                name, inst, FeeSchedule.for_instrument(inst, config), queue, outbox, counters
+            )
+            for name, inst in instruments.items()
+        }
+        self._funding = FundingClock(config.funding_interval_s * 1_000_000_000)
+        self._arrivals: deque[tuple[int, Command]] = deque()
+        self._last_arrival = 0
+        self._started = False
+        self._gate = 0  # on_market takes its slow path from here (next_due once started)
+        self._market_events = 0
+        self.clock = 0
+        """Exchange time of the last thing the venue did."""
+        self.next_due = NEVER
+        """Exchange time of the earliest pending arrival or funding boundary."""
+
+    # ------------------------------------------------------------ the sink side
+
+    def submit(self, cmd: Command, now: int) -> None:
+        """Send ``cmd`` at engine time ``now``; it arrives after the entry latency.
+
+        ``Resync`` is counted and ignored: the simulated venue's data has no gaps to heal.
+        """
+        kind = type(cmd)
+        counters = self._counters
+        counters.commands += 1
+        if kind is Place:
+            counters.orders += 1
+        elif kind is Cancel:
+            counters.cancels += 1
+        elif kind is CancelAll:
+            counters.cancel_alls += 1
+        elif kind is Resync:
+            counters.resyncs += 1
+            return
+        else:
+            raise NotACommandError(
+                f"SimVenue.submit: expected Place, Cancel, CancelAll or Resync, "
+                f"found {kind.__name__} at engine time {now}"
+            )
+        arrival = now + self._latency.entry(now)
+        if arrival < self._last_arrival:
+            arrival = self._last_arrival
+        self._last_arrival = arrival
+        self._arrivals.append((arrival, cmd))
+        if arrival < self.next_due:
+            self.next_due = arrival
+            if self._started:
+                self._gate = arrival
+
+    # ------------------------------------------------------------ exchange time
+
+    def on_market(self, ev: Event) -> None:
+        """Apply a recorded market event at its exchange time ``ev.ts``, after whatever was due
+        before it; fill our orders it reaches."""
+        ts = ev.ts
+        if ts >= self._gate:
+            if not self._started:  # the first market event: the first funding boundary after it
+                self._started = True
+                self._funding.start(ts)
+                if self._funding.next_ts < self.next_due:
+                    self.next_due = self._funding.next_ts
+            self.advance_to(ts)
+            self._gate = self.next_due
+        if ts > self.clock:
+            self.clock = ts
+        self._market_events += 1
+        kind = type(ev)
+        e: Any = ev  # narrowed by the dispatch on ``kind`` below, which mypy cannot follow
+        markets = self._markets
+        clock = self.clock
+        if kind is BookDelta:
+            market = markets.get(e.inst)
+            if market is not None:
+                if market.busy:
+                    market.on_delta(e, clock)
+                else:
+                    market.book.apply_delta(e)
+                return
+        elif kind is Trade:
+            market = markets.get(e.inst)
+            if market is not None:
+                market.on_trade(e, clock)
+                return
+        elif kind is BookSnapshot:
+            market = markets.get(e.inst)
+            if market is not None:
+                market.on_snapshot(e, clock)
+                return
+        elif kind is MarkPrice:
+            if e.inst in markets:
+                self._funding.on_mark(e)
+                return
+        elif kind is FundingRate:
+            if e.inst in markets:
+                self._funding.on_rate(e)
+                return
+        else:
+            raise NotMarketDataError(
+                f"SimVenue.on_market: expected BookSnapshot, BookDelta, Trade, MarkPrice or "
+                f"FundingRate, found {kind.__name__} at ts {ts}"
+            )
+        self._counters.unknown_market += 1
+
+    def advance_to(self, ts: int) -> None:
+        """Run every arrival and funding boundary due at or before exchange time ``ts``, in time
+        order (an arrival at a boundary's exact time goes first)."""
+        if ts < self.next_due:
+            return
+        arrivals = self._arrivals
+        funding = self._funding
+        while True:
+            boundary = funding.next_ts
+            if arrivals and arrivals[0][0] <= ts and arrivals[0][0] <= boundary:
+                arrival, cmd = arrivals.popleft()
+                if arrival > self.clock:
+                    self.clock = arrival
+                self._execute(cmd, self.clock)
+            elif boundary <= ts:
+                if boundary > self.clock:
+                    self.clock = boundary
+                funding.settle(self._markets, self._outbox)
+            else:
+                break
+        first = arrivals[0][0] if arrivals else NEVER
+        self.next_due = first if first < funding.next_ts else funding.next_ts
+        if self._started:
+            self._gate = self.next_due
+
+    def next_arrival_ts(self) -> int:
+        """Exchange time at which the earliest pending command arrives, or ``NEVER``."""
+        arrivals = self._arrivals
+        return arrivals[0][0] if arrivals else NEVER
+
+    def _execute(self, command: Command, ts: int) -> None:
+        kind = type(command)
+        cmd: Any = command  # narrowed by the dispatch on ``kind`` below
+        market = self._markets.get(cmd.inst)
+        if kind is Place:
+            if market is None:
+                self._outbox.rejected(
+                    cmd.inst,
+                    ts,
+                    cmd.client_id,
+                    "unknown_instrument",
+                    f"expected one of {sorted(self._markets)}, found {cmd.inst!r} at ts {ts}",
+                )
+                return
+            market.place(cmd, ts)
+        elif kind is Cancel:
+            if market is None or not market.cancel(cmd.client_id, ts, "canceled"):
+                self._counters.cancel_misses += 1
+        elif kind is CancelAll:
+            reason = cmd.reason or "cancel_all"
+            if cmd.inst:
+                if market is not None:
+                    market.cancel_all(ts, reason)
+            else:
+                for each in self._markets.values():
+                    each.cancel_all(ts, reason)
+
+    # ------------------------------------------------------------ the outbound side
+
+    def next_outbound_ts(self) -> int:
+        """``ts_recv`` of the earliest event waiting to reach us, or ``NEVER``."""
+        queue = self._outbox.queue
+        return queue[0].ts_recv if queue else NEVER
+
+    @property
+    def outbound(self) -> deque[Event]:
+        """The waiting outbound events, earliest first; read-only for callers (the source)."""
+        return self._outbox.queue
+
+    def pop_outbound(self, until_recv_ts: int) -> list[Event]:
+        """Every waiting event with ``ts_recv <= until_recv_ts``, in ``ts_recv`` order (ties in
+        the order they were emitted)."""
+        queue = self._outbox.queue
+        out: list[Event] = []
+        while queue and queue[0].ts_recv <= until_recv_ts:
+            out.append(queue.popleft())
+        return out
+
+    # ------------------------------------------------------------ introspection
+
+    def position(self, inst: str) -> int:
+        """The venue's view of our net position on ``inst`` in lots."""
+        return self._markets[inst].position
+
+    def resting(self, inst: str) -> dict[str, tuple[int, int, int, int]]:
+        """Our resting orders on ``inst``: ``client_id -> (side, price, remaining, ahead)``."""
+        return {
+            cid: (o.side, o.price, o.remaining, o.ahead)
+            for cid, o in self._markets[inst].orders.items()
+        }
+
+    def statistics(self) -> SimStats:
+        """A frozen copy of the venue's counters."""
+        self._counters.market_events = self._market_events
+        return self._counters.freeze()
+
