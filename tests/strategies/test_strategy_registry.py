@@ -75,7 +75,7 @@ def test_every_example_config_selects_a_registered_strategy_that_builds() -> Non
     assert {f.stem.removeprefix("strategy-") for f in files} >= set(STRATEGIES)
     for path in files:
         table = msgspec.toml.decode(path.read_bytes())
-        assert set(table) == {"strategy"}, path.name
+        assert "strategy" in table, path.name
         section = table["strategy"]
         assert section["name"] == path.stem.removeprefix("strategy-")
         build(section["name"], section.get("params", {}))

@@ -1,0 +1,76 @@
+"""``mm``: the command line, and the composition root of the project.
+
+Each command group lives in its own module with a ``register(subparsers)`` function. Groups from
+packages above ``mmcore`` (replay, adapters) are imported by name here, at the top, because the
+command line is where the whole program is assembled; nothing else in ``mmcore`` imports them.
+
+Errors the engine raises on purpose (``MMError``: bad config, corrupt log, ...) are printed as one
+line, ``mm: error: <message>``, with exit code 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from mmcore.errors import MMError
+
+__all__ = ["build_parser", "main"]
+
+COMMAND_MODULES = (
+    "mmcore.cli.log_cmd",
+    "replay.cli",
+    "replay.cli_import",
+    "replay.cli_report",
+    "adapters.extended.cli",
+    "mmcore.cli.run_cmd",
+    "mmcore.cli.demo_cmd",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mm",
+        description="Event-sourced market-making engine: run, record, replay and backtest.",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log debug messages to stderr"
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(name)
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        code: int = func(args)
+    except MMError as exc:
+        print(f"mm: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `mm log cat LOG | head`
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("mm: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""Session configuration: one TOML file → typed, validated, frozen structs.
+
+A file selects the venue and network, the markets, the strategy and its parameters, the order
+manager, risk limits, recording and (for backtests and dry runs) the simulated venue. Unknown keys
+and bad values stop start-up with a ``ConfigError`` naming the file and the field.
+
+Tables whose schema belongs to a component above ``mmcore`` (``[strategy.params]``, ``[sim]``,
+``[venue]``) are kept as raw tables here and validated by the code that builds that component
+(``replay.session``), with the same kind of error.
+
+Secrets never appear in a config file: credentials are referenced by the *name* of an
+environment variable (``api_key_env = "EXTENDED_API_KEY"``) or a key-file path. A key that looks
+like a secret with a literal value is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from mmcore.errors import ConfigError
+from mmcore.instrument import Instrument
+from mmcore.orders import OrderManagerConfig
+from mmcore.risk import RiskConfig
+
+__all__ = [
+    "AppConfig",
+    "LogConfig",
+    "SessionConfig",
+    "StrategyConfig",
+    "config_to_dict",
+    "load_config",
+    "parse_config",
+]
+
+_SECRET_KEY = re.compile(r"(secret|private_key|api_key|passphrase|password|seed_phrase|token)$")
+
+
+class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Which venue, network and markets this session trades.
+
+    venue: "sim" (simulated venue), "extended", "paradex" or "standx".
+    network: "local" (an emulator on 127.0.0.1), "testnet" or "mainnet"; default "local".
+    markets: symbols to trade, as the venue names them.
+    seed: seed of the engine's random generator (strategies, simulated latency); default 1.
+    timer_interval_ms: cadence of Timer events; default 1000.
+    book_max_levels: depth kept per book side (0 = all); default 0.
+    """
+
+    venue: Literal["sim", "extended", "paradex", "standx"]
+    markets: list[str]
+    network: Literal["local", "testnet", "mainnet"] = "local"
+    seed: int = 1
+    timer_interval_ms: int = 1000
+    book_max_levels: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.markets:
+            raise ValueError("markets: expected at least one symbol, found none")
+        if len(set(self.markets)) != len(self.markets):
+            raise ValueError(f"markets: expected distinct symbols, found {self.markets}")
+        if self.timer_interval_ms < 0:
+            raise ValueError(f"timer_interval_ms: expected >= 0, found {self.timer_interval_ms}")
+
+
+class StrategyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """name: a registered strategy (see docs/strategies.md); params: its parameter table."""
+
+    name: str
+    params: dict[str, Any] = {}
+
+
+class LogConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Recording of the session's event log.
+
+    path: where to write it (a directory gets a timestamped file); default "out/session.mmlog".
+    flush_every: frames buffered before a write; default 65536.
+    fsync: "never", "flush" (every flush) or "close"; default "close".
+    compress: zstd-compress blocks; default false (a ".zst" suffix also turns it on).
+    """
+
+    path: str = "out/session.mmlog"
+    flush_every: int = 65536
+    fsync: Literal["never", "flush", "close"] = "close"
+    compress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.flush_every < 1:
+            raise ValueError(f"flush_every: expected >= 1, found {self.flush_every}")
+
+
+class AppConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A whole session: see each table's struct for its fields and defaults."""
+
+    session: SessionConfig
+    strategy: StrategyConfig
+    risk: RiskConfig
+    instruments: list[Instrument] = []
+    orders: OrderManagerConfig = OrderManagerConfig()
+    log: LogConfig = LogConfig()
+    sim: dict[str, Any] = {}
+    venue: dict[str, Any] = {}
+
+    def instrument_map(self) -> dict[str, Instrument]:
+        return {i.symbol: i for i in self.instruments}
+
+
+def load_config(path: str | Path) -> AppConfig:
+    """Read and validate a TOML config file; every error names the file and the field."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config: {exc.strerror}") from None
+    return parse_config(raw, str(p))
+
+
+def parse_config(raw: bytes | str, where: str = "<config>") -> AppConfig:
+    try:
+        table = msgspec.toml.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"{where}: not valid TOML: {exc}") from None
+    _refuse_secrets(table, where, "")
+    try:
+        return msgspec.convert(table, AppConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{where}: {_field_message(exc)}") from None
+
+
+def config_to_dict(config: AppConfig) -> dict[str, Any]:
+    """The config as plain data, as it goes into a log header (secret-free by construction)."""
+    data: dict[str, Any] = msgspec.to_builtins(config)
+    return data
+
+
+def config_from_dict(data: dict[str, Any], where: str = "<log header>") -> AppConfig:
+    try:
+        return msgspec.convert(data, AppConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{where}: {_field_message(exc)}") from None
+
+
+def _field_message(exc: msgspec.ValidationError) -> str:
+    """msgspec says '... - at `$.risk.max_position_lots`'; say 'risk.max_position_lots: ...'."""
+    text = str(exc)
+    match = re.search(r"(.*?) - at `\$\.?(.*)`$", text)
+    if not match:
+        return text
+    what, at = match.groups()
+    unknown = re.match(r"Object contains unknown field `(\w+)`", what)
+    if unknown:
+        field = f"{at}.{unknown.group(1)}" if at else unknown.group(1)
+        return f"{field}: unknown key"
+    return f"{at}: {what}" if at else what
+
+
+def _refuse_secrets(table: Any, where: str, at: str) -> None:
+    if isinstance(table, dict):
+        for key, value in table.items():
+            name = f"{at}.{key}" if at else str(key)
+            if isinstance(value, str) and _SECRET_KEY.search(str(key)) and value:
+                raise ConfigError(
+                    f"{where}: {name}: secrets are not allowed in config files; name an "
+                    f"environment variable instead ({key}_env = \"VAR_NAME\")"
+                )
+            _refuse_secrets(value, where, name)
+    elif isinstance(table, list):
+        for i, value in enumerate(table):
+            _refuse_secrets(value, where, f"{at}[{i}]")

@@ -1,0 +1,98 @@
+"""Config files: typed, validated, and every error names the file and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mmcore.config import config_from_dict, config_to_dict, load_config, parse_config
+from mmcore.errors import ConfigError
+
+GOOD = """
+[session]
+venue = "sim"
+markets = ["BTC-USD"]
+
+[[instruments]]
+venue = "sim"
+symbol = "BTC-USD"
+tick_size = "0.1"
+lot_size = "0.001"
+
+[strategy]
+name = "simple"
+[strategy.params]
+spread_bps = 4.0
+
+[risk]
+max_position_lots = 10
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "session.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_good_file_loads_into_typed_structs(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD))
+    assert config.session.markets == ["BTC-USD"]
+    assert config.instrument_map()["BTC-USD"].tick_size == "0.1"
+    assert config.strategy.params == {"spread_bps": 4.0}
+    assert config.risk.max_position_lots == 10
+
+
+def test_an_unknown_key_is_named_with_its_table(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("max_position_lots = 10", "max_position_lot = 10"))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(path) in str(err.value)
+    assert "risk.max_position_lot" in str(err.value)
+
+
+def test_a_value_of_the_wrong_type_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace('markets = ["BTC-USD"]', 'markets = "BTC-USD"'))
+    with pytest.raises(ConfigError, match=r"session\.markets"):
+        load_config(path)
+
+
+def test_a_value_out_of_range_is_named(tmp_path: Path) -> None:
+    text = GOOD.replace("[risk]", "[log]\nflush_every = 0\n[risk]")
+    with pytest.raises(ConfigError, match=r"log.*flush_every"):
+        load_config(write(tmp_path, text))
+
+
+def test_a_missing_table_is_named() -> None:
+    with pytest.raises(ConfigError, match="strategy"):
+        parse_config('[session]\nvenue = "sim"\nmarkets = ["X"]\n', "x.toml")
+
+
+def test_broken_toml_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[session\nvenue=")
+    with pytest.raises(ConfigError, match="not valid TOML") as err:
+        load_config(path)
+    assert str(path) in str(err.value)
+
+
+def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_a_literal_secret_is_refused_and_its_value_never_shown(tmp_path: Path) -> None:
+    text = GOOD + '\n[venue]\napi_key = "sk-live-123456"\n'
+    with pytest.raises(ConfigError, match=r"venue\.api_key.*environment variable") as err:
+        load_config(write(tmp_path, text))
+    assert "sk-live-123456" not in str(err.value)
+
+
+def test_secrets_by_environment_variable_name_are_fine(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD + '\n[venue]\napi_key_env = "MY_KEY"\n'))
+    assert config.venue == {"api_key_env": "MY_KEY"}
+
+
+def test_the_config_survives_a_trip_through_a_log_header() -> None:
+    config = parse_config(GOOD)
+    assert config_from_dict(config_to_dict(config)) == config

@@ -1,0 +1,184 @@
+"""The engine: book → ledger → risk → strategy → order manager → risk, for every event."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from mmcore.commands import Cancel, CancelAll, Place, Resync
+from mmcore.engine import Engine, stop_event
+from mmcore.events import (
+    BUY,
+    SELL,
+    BookDelta,
+    BookSnapshot,
+    Event,
+    Fill,
+    OrderAccepted,
+    OrderCanceled,
+    RiskEvent,
+    Trade,
+)
+from mmcore.instrument import Instrument
+from mmcore.order_state import PENDING_CANCEL
+from mmcore.orders import OrderManagerConfig, QuoteOrderManager
+from mmcore.risk import RiskConfig, RiskGate
+from strategies.simple import SimpleParams, SimpleStrategy
+
+SYM = "BTC-USD"
+T0 = 1_700_000_000_000_000_000
+
+
+def make_instrument() -> Instrument:
+    return Instrument(venue="sim", symbol=SYM, tick_size="0.1", lot_size="0.001")
+
+
+def make_engine(spread_bps: float = 2.0, max_position: int = 100) -> Engine:
+    inst = make_instrument()
+    insts = {SYM: inst}
+    strategy = SimpleStrategy(inst, SimpleParams(spread_bps=spread_bps, requote_bps=1.0,
+                                                 size_lots=5), random.Random(1))
+    return Engine(
+        insts,
+        {SYM: strategy},
+        QuoteOrderManager(OrderManagerConfig(), insts),
+        RiskGate(RiskConfig(max_position_lots=max_position), insts),
+    )
+
+
+def make_snapshot(seq: int = 1, bid: int = 599_990, ask: int = 600_010, t: int = 0) -> BookSnapshot:
+    return BookSnapshot(SYM, T0 + t, T0 + t, seq, (bid, 10, bid - 1, 20), (ask, 10, ask + 1, 20))
+
+
+def make_delta(seq: int, bids: tuple[int, ...] = (), asks: tuple[int, ...] = (),
+               t: int = 0) -> BookDelta:
+    return BookDelta(SYM, T0 + t, T0 + t, seq, -1, bids, asks)
+
+
+MOVE_ASKS_UP = (600_010, 0, 600_011, 0, 600_120, 5)
+"""Asks of ``make_snapshot`` lifted to 600_120, so a bid at 600_100 leaves the book uncrossed."""
+
+
+def places(outputs: list[object]) -> list[Place]:
+    return [o for o in outputs if isinstance(o, Place)]
+
+
+def test_a_snapshot_makes_the_first_two_sided_quotes() -> None:
+    engine = make_engine()
+    out = places(engine.on_event(make_snapshot()))
+    assert sorted(p.side for p in out) == [SELL, BUY]
+    bid = next(p for p in out if p.side == BUY)
+    ask = next(p for p in out if p.side == SELL)
+    assert bid.price < 600_000 < ask.price
+    assert bid.size == ask.size == 5
+    assert set(engine.ledger.open_orders(SYM)) == {bid.client_id, ask.client_id}
+
+
+def test_small_moves_do_not_requote_and_large_ones_do() -> None:
+    engine = make_engine()
+    engine.on_event(make_snapshot())
+    assert engine.on_event(make_delta(2, bids=(599_991, 3))) == []
+    out = engine.on_event(make_delta(3, bids=(600_100, 5), asks=MOVE_ASKS_UP))
+    assert any(isinstance(o, Cancel) for o in out)
+    assert places(out)
+
+
+def test_a_sequence_gap_asks_once_for_a_resync_and_pulls_quotes() -> None:
+    engine = make_engine()
+    engine.on_event(make_snapshot())
+    out = engine.on_event(make_delta(5, bids=(599_991, 3)))
+    resyncs = [o for o in out if isinstance(o, Resync)]
+    assert len(resyncs) == 1 and resyncs[0].reason == "sequence_gap"
+    assert engine.books[SYM].stale
+    later = engine.on_event(make_delta(6, bids=(599_992, 3)))
+    assert not any(isinstance(o, Resync) for o in later)
+    # the strategy pulled its quotes: every live order is being canceled
+    cancels = {o.client_id for o in out + later if isinstance(o, Cancel)}
+    assert cancels == set(engine.ledger.open_orders(SYM))
+    # a fresh snapshot clears the stale book and quoting resumes
+    assert places(engine.on_event(make_snapshot(seq=10)))
+
+
+def test_a_malformed_delta_is_reported_and_does_not_stop_the_engine() -> None:
+    engine = make_engine()
+    engine.on_event(make_snapshot())
+    out = engine.on_event(make_delta(2, bids=(599_991,)))  # odd-length level tuple
+    assert any(isinstance(o, RiskEvent) and o.code == "malformed_book_event" for o in out)
+    assert any(isinstance(o, Resync) for o in out)
+    assert places(engine.on_event(make_snapshot(seq=3)))
+
+
+def test_events_for_an_unknown_market_are_dropped_and_counted() -> None:
+    engine = make_engine()
+    assert engine.on_event(Trade("ETH-USD", T0, T0, 1, 1, BUY)) == []
+    assert engine.statistics().unknown_market == 1
+
+
+def test_a_fill_moves_the_position_and_the_order_is_replaced() -> None:
+    engine = make_engine()
+    out = places(engine.on_event(make_snapshot()))
+    bid = next(p for p in out if p.side == BUY)
+    engine.on_event(OrderAccepted(SYM, T0 + 1, T0 + 1, bid.client_id, "1"))
+    after = engine.on_event(Fill(SYM, T0 + 2, T0 + 2, bid.client_id, BUY, bid.price, bid.size,
+                                 -10, True))
+    assert engine.ledger.position(SYM) == 5
+    new_bids = [p for p in places(after) if p.side == BUY]
+    assert len(new_bids) == 1 and new_bids[0].client_id != bid.client_id
+
+
+def test_an_illegal_order_event_becomes_a_risk_event_not_a_crash() -> None:
+    engine = make_engine()
+    out = places(engine.on_event(make_snapshot()))
+    cid = out[0].client_id
+    engine.on_event(OrderCanceled(SYM, T0 + 1, T0 + 1, cid))
+    # the order is gone; a late ack for it is ignored and counted, never a crash
+    engine.on_event(OrderAccepted(SYM, T0 + 2, T0 + 2, cid, "9"))
+    assert engine.statistics().events == 3
+
+
+def test_the_stop_event_cancels_everything_and_ends_quoting() -> None:
+    engine = make_engine()
+    engine.on_event(make_snapshot())
+    out = engine.on_event(stop_event(T0 + 5))
+    assert out == [CancelAll("", T0 + 5, "shutdown")]
+    assert engine.ledger.orders
+    assert all(o.status == PENDING_CANCEL for o in engine.ledger.orders.values())
+    moved = engine.on_event(make_delta(2, bids=(600_100, 5), asks=MOVE_ASKS_UP))
+    assert places(moved) == []
+
+
+def test_no_place_can_take_the_position_past_the_limit() -> None:
+    engine = make_engine(max_position=7)
+    out = places(engine.on_event(make_snapshot()))
+    for p in out:
+        assert p.size <= 7
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_same_events_always_give_the_same_outputs(seed: int) -> None:
+    from replay.synthetic import MarketSpec, generate_market
+
+    events: list[Event] = list(generate_market(MarketSpec(inst=SYM), 3000, seed))
+    runs = []
+    for _ in range(2):
+        engine = make_engine(spread_bps=0.5)
+        runs.append([o for ev in events for o in engine.on_event(ev)])
+    assert runs[0] == runs[1]
+    assert runs[0], f"seed {seed}: nothing was emitted"
+
+
+def test_a_quote_clamped_by_the_position_limit_is_not_replaced_forever() -> None:
+    """Risk clamps the bid; the order manager must keep it rather than re-place it on every ack."""
+    engine = make_engine(max_position=7)
+    engine.ledger.apply_fill(Fill(SYM, T0, T0, "old", BUY, 599_990, 4, 0, True), 0)
+    out = places(engine.on_event(make_snapshot()))
+    bid = next(p for p in out if p.side == BUY)
+    assert bid.size == 3  # 4 held + 3 resting = the limit of 7
+    ask = next(p for p in out if p.side == SELL)
+    followups = []
+    for i, p in enumerate((bid, ask)):
+        followups += engine.on_event(OrderAccepted(SYM, T0 + 1 + i, T0 + 1 + i, p.client_id))
+    for i in range(20):
+        followups += engine.on_event(make_delta(2 + i, bids=(599_990, 10 + i), t=10 + i))
+    assert not [o for o in followups if isinstance(o, (Place, Cancel))]
