@@ -1,0 +1,272 @@
+"""The emulated exchange: market data, matching (``adapters.sim``) and accounts, in one place.
+
+Venue-neutral and synchronous. Each ``step()`` reads the emulator clock, delivers the market events
+now due from the feed (to the public books, to every account's simulated venue and to listeners),
+fires dead man's switches and order expiries, and folds what the simulated venues answer into the
+accounts. A venue's emulator renders all of it in its own wire format through an
+``ExchangeListener``.
+
+Each account gets its own ``SimVenue`` with zero latency (the network adds the real delay), fed
+the same market data. Public book sequence numbers are the exchange's own, counting from 1, so
+injected events never break the sequence.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import msgspec
+
+from adapters.emulator.account import (
+    DEAD_MAN_REASON,
+    EXPIRED_REASON,
+    AccountUpdate,
+    EmulatedAccount,
+    EmulatedOrder,
+)
+from adapters.emulator.clock import EmulatorClock
+from adapters.emulator.feed import MarketFeed
+from adapters.emulator.levels import LevelBook
+from adapters.sim import NEVER, SimConfig, SimVenue
+from mmcore.commands import Cancel, CancelAll, Place
+from mmcore.errors import MMError
+from mmcore.events import (
+    BookDelta,
+    BookSnapshot,
+    Event,
+    FundingRate,
+    MarkPrice,
+    OrderCanceled,
+    Trade,
+)
+from mmcore.instrument import Instrument
+
+__all__ = [
+    "DEAD_MAN_REASON",
+    "EXPIRED_REASON",
+    "EmulatedExchange",
+    "ExchangeListener",
+    "ExchangeStatistics",
+    "UnknownInstrumentError",
+]
+
+_RECENT_TRADES = 50
+
+
+class UnknownInstrumentError(MMError, KeyError):
+    """An order or event named an instrument the exchange does not list."""
+
+
+class ExchangeListener(Protocol):
+    """Receives what the exchange did, to render it for the venue's clients."""
+
+    def on_market(self, ev: Event, old: tuple[tuple[int, ...], tuple[int, ...]] | None) -> None:
+        """A market event was applied; for a delta, ``old`` holds the changed levels' old sizes."""
+        ...
+
+    def on_account(self, account: EmulatedAccount, update: AccountUpdate) -> None:
+        """Orders, fills, positions or the balance of ``account`` changed."""
+        ...
+
+
+class ExchangeStatistics(msgspec.Struct, frozen=True):
+    """Counters of the emulated exchange."""
+
+    steps: int
+    market_events: int
+    accounts: int
+    orders: int
+    fills: int
+    dead_man_fired: int
+    expired: int
+
+
+class EmulatedExchange:
+    """Books, marks and accounts of one emulated venue."""
+
+    def __init__(
+        self,
+        instruments: Mapping[str, Instrument],
+        feed: MarketFeed,
+        clock: EmulatorClock,
+        sim_config: SimConfig | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.instruments = dict(instruments)
+        self.feed = feed
+        self.clock = clock
+        self.sim_config = msgspec.structs.replace(
+            sim_config or SimConfig(), entry_latency_ms=0.0, response_latency_ms=0.0,
+            latency_model="constant",
+        )
+        self._rng = random.Random(seed)
+        self.books: dict[str, LevelBook] = {s: LevelBook() for s in instruments}
+        self.marks: dict[str, int] = {}
+        self.index: dict[str, int] = {}
+        self.funding: dict[str, FundingRate] = {}
+        self.trades: dict[str, deque[Trade]] = {
+            s: deque(maxlen=_RECENT_TRADES) for s in instruments
+        }
+        self.accounts: dict[int, EmulatedAccount] = {}
+        self._by_key: dict[str, EmulatedAccount] = {}
+        self._sims: dict[int, SimVenue] = {}
+        self.listeners: list[ExchangeListener] = []
+        self._pending_reasons: dict[str, str] = {}
+        self._steps = 0
+        self._market_events = 0
+        self._expired = 0
+
+    # ------------------------------------------------------------ accounts
+
+    def add_account(
+        self, account_id: int, api_key: str, collateral_nanos: int
+    ) -> EmulatedAccount:
+        id_base = 1_900_000_000_000_000_000 + account_id * 1_000_000_000
+        account = EmulatedAccount(
+            account_id, api_key, self.instruments, collateral_nanos, id_base
+        )
+        self.accounts[account_id] = account
+        self._by_key[api_key] = account
+        sim = SimVenue(self.instruments, self.sim_config, random.Random(self._rng.random()))
+        self._sims[account_id] = sim
+        # bring the new venue up to the current market
+        now = self.clock.now_ns()
+        for sym, book in self.books.items():
+            if book.seq:
+                bids, asks = book.depth()
+                sim.on_market(BookSnapshot(sym, now, now, book.seq, bids, asks))
+        return account
+
+    def account_by_key(self, api_key: str) -> EmulatedAccount | None:
+        return self._by_key.get(api_key)
+
+    def mark_x2(self, inst: str) -> int:
+        """Twice the valuation price: the last mark, else the book's mid; 0 when unknown."""
+        mark = self.marks.get(inst)
+        return 2 * mark if mark else self.books[inst].mid_x2()
+
+    def valuation_marks(self) -> dict[str, int]:
+        return {s: self.mark_x2(s) // 2 for s in self.instruments}
+
+    # ------------------------------------------------------------ orders
+
+    def place(self, account: EmulatedAccount, order: EmulatedOrder) -> None:
+        """Send an order (recorded with ``account.new_order``) to matching, now."""
+        if order.inst not in self.instruments:
+            raise UnknownInstrumentError(
+                f"place: expected one of {sorted(self.instruments)}, found {order.inst!r}"
+            )
+        now = self.clock.now_ns()
+        self._sims[account.account_id].submit(
+            Place(
+                order.inst,
+                now,
+                order.client_id,
+                order.side,
+                order.price,
+                order.size,
+                order.post_only,
+                order.reduce_only,
+                order.tif,
+            ),
+            now,
+        )
+        self._pump(now)
+
+    def cancel(self, account: EmulatedAccount, order: EmulatedOrder, reason: str = "") -> None:
+        now = self.clock.now_ns()
+        self._sims[account.account_id].submit(Cancel(order.inst, now, order.client_id), now)
+        if reason:
+            self._pending_reasons[order.client_id] = reason
+        self._pump(now)
+
+    def cancel_all(self, account: EmulatedAccount, inst: str = "", reason: str = "") -> int:
+        """Cancel the account's open orders on ``inst`` (all markets when empty)."""
+        now = self.clock.now_ns()
+        n = len(account.open_orders(inst))
+        self._sims[account.account_id].submit(CancelAll(inst, now, reason), now)
+        self._pump(now)
+        return n
+
+    # ------------------------------------------------------------ time
+
+    def inject(self, ev: Event) -> None:
+        """Deliver a market event at the next ``step`` (tests drive the market with this)."""
+        self.feed.inject(ev)
+
+    def step(self) -> None:
+        """Do everything due at the clock's current time."""
+        now = self.clock.now_ns()
+        self._steps += 1
+        for ev in self.feed.due(now):
+            self._market(ev)
+        for account in self.accounts.values():
+            if account.dead_man.expired(now):
+                self.cancel_all(account, "", DEAD_MAN_REASON)
+            for order in account.open_orders():
+                if order.expiry_ns and order.expiry_ns <= now:
+                    self._expired += 1
+                    self.cancel(account, order, EXPIRED_REASON)
+        self._pump(now)
+
+    def _market(self, event: Event) -> None:
+        t = type(event)
+        ev: Any = event  # narrowed by the dispatch on ``t`` below
+        inst = ev.inst
+        book = self.books.get(inst)
+        if book is None:
+            return
+        self._market_events += 1
+        old: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+        if t is BookSnapshot:
+            ev = msgspec.structs.replace(ev, seq=book.seq + 1)
+            book.apply_snapshot(ev)
+        elif t is BookDelta:
+            ev = msgspec.structs.replace(ev, seq=book.seq + 1, prev_seq=-1)
+            old = book.apply_delta(ev)
+        elif t is Trade:
+            self.trades[inst].append(ev)
+        elif t is MarkPrice:
+            self.marks[inst] = ev.price
+            if ev.index_price:
+                self.index[inst] = ev.index_price
+        elif t is FundingRate:
+            self.funding[inst] = ev
+        for sim in self._sims.values():
+            sim.on_market(ev)
+        for listener in self.listeners:
+            listener.on_market(ev, old)
+
+    def _pump(self, now: int) -> None:
+        reasons = self._pending_reasons
+        for account_id, sim in self._sims.items():
+            sim.advance_to(now)
+            events = sim.pop_outbound(NEVER)
+            if not events:
+                continue
+            account = self.accounts[account_id]
+            update = AccountUpdate()
+            for ev in events:
+                if reasons and type(ev) is OrderCanceled:
+                    canceled: Any = ev
+                    reason = reasons.pop(canceled.client_id, "")
+                    if reason:
+                        ev = msgspec.structs.replace(canceled, reason=reason)
+                account.apply(ev, now, update)
+            if update:
+                for listener in self.listeners:
+                    listener.on_account(account, update)
+
+    def statistics(self) -> ExchangeStatistics:
+        return ExchangeStatistics(
+            steps=self._steps,
+            market_events=self._market_events,
+            accounts=len(self.accounts),
+            orders=sum(len(a.orders) for a in self.accounts.values()),
+            fills=sum(len(a.fills) for a in self.accounts.values()),
+            dead_man_fired=sum(a.dead_man.fired for a in self.accounts.values()),
+            expired=self._expired,
+        )

@@ -1,0 +1,512 @@
+"""The Extended venue adapter: ``mmcore.venue.VenueAdapter`` over the x10 SDK and aiohttp.
+
+REST (markets, fees, orders, account) and order signing go through the SDK; the v1 streams are
+read with our own aiohttp client (``stream.Subscription``) because the SDK's stream clients break
+on websockets 15. Per market: ``orderbooks`` (gap-checked, resubscribed on a gap or a ``Resync``),
+``publicTrades``, ``funding`` and ``prices/mark``; plus the private ``account`` stream. Every event
+is stamped with the runner's clock and queued for ``events()`` in arrival order.
+
+``public_only=True`` needs no credentials: market streams only, no account stream, no dead man's
+switch, no reconciliation, zero fee rates; a ``Place`` is refused with ``OrderRejected`` (code
+``PUBLIC_ONLY``). ``mm run --dry-run`` uses it, with the simulated venue executing the commands.
+
+``attach(put)`` makes the adapter hand its events straight to the live runner's merged queue
+instead of through ``events()`` (one asyncio hop less per frame). ``set_probe`` installs a
+``LatencyProbe`` (benchmarks only): told of every socket read before the message is handled and of
+every command as ``execute`` is entered; off, it costs one ``None`` check per frame and command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Protocol
+
+import aiohttp
+import msgspec
+from x10.core.stark_account import StarkPerpetualAccount
+from x10.models.market import MarketModel
+from x10.utils.http import USER_AGENT
+
+from adapters.extended.backoff import Backoff
+from adapters.extended.config import ExtendedConfig
+from adapters.extended.credentials import Secret, load_credentials
+from adapters.extended.errors import ExtendedError, ExtendedMarketError
+from adapters.extended.execution import ExecutionStatistics, Executor
+from adapters.extended.markets import VENUE, instrument_from_market, sdk_config
+from adapters.extended.normalize import MalformedMessageError, Normalizer
+from adapters.extended.reconcile import Reconciler
+from adapters.extended.rest import ExtendedRest, RestStatistics
+from adapters.extended.signer import OrderSigner
+from adapters.extended.stream import Subscription, SubscriptionStatistics
+from adapters.extended.tracker import OrderTracker, TrackerStatistics
+from mmcore.commands import Cancel, CancelAll, Command, Place, Resync
+from mmcore.events import ConnectionState, Event, OrderRejected
+from mmcore.instrument import Instrument
+from mmcore.venue import Clock
+
+__all__ = ["PUBLIC_ONLY", "AdapterStatistics", "ExtendedAdapter", "LatencyProbe"]
+
+log = logging.getLogger(__name__)
+
+_CLOSED = object()
+
+PUBLIC_ONLY = "PUBLIC_ONLY"
+"""Reject code of a ``Place`` sent to an adapter started without credentials."""
+
+
+class LatencyProbe(Protocol):
+    """Benchmark instrumentation: socket reads and ``execute`` entries, as they happen."""
+
+    def on_read(self, stream: str) -> None:
+        """A text frame was read from ``stream``'s socket and is about to be handled."""
+        ...
+
+    def on_execute(self, command: Command) -> None:
+        """``execute(command)`` was entered (before any signing or REST)."""
+        ...
+
+
+class AdapterStatistics(msgspec.Struct, frozen=True):
+    """Everything the adapter counts, for the dashboard and reports."""
+
+    events: int
+    malformed: int
+    book_gaps: int
+    resyncs: int
+    reconciles: int
+    dead_man_arms: int
+    rest: RestStatistics
+    execution: ExecutionStatistics
+    tracker: TrackerStatistics
+    streams: list[SubscriptionStatistics]
+
+
+class _BookSeq:
+    """Sequence state of one market's book socket."""
+
+    __slots__ = ("last", "resync_pending", "synced")
+
+    def __init__(self) -> None:
+        self.last = 0
+        self.synced = False
+        self.resync_pending = False
+
+
+class ExtendedAdapter:
+    """Extended perpetuals through the x10 SDK (REST, signing) and aiohttp (streams)."""
+
+    venue = VENUE
+
+    def __init__(
+        self,
+        config: ExtendedConfig,
+        clock: Clock,
+        environ: Mapping[str, str] | None = None,
+        *,
+        public_only: bool = False,
+    ) -> None:
+        self.config = config
+        self.public_only = public_only
+        self.probe: LatencyProbe | None = None
+        self._clock = clock
+        self._rng = random.Random(config.seed)
+        self._sdk = sdk_config(config)
+        account: StarkPerpetualAccount | None = None
+        if public_only:
+            self._api_key = Secret("")
+        else:
+            creds = load_credentials(config, environ)
+            self._api_key = creds.api_key
+            account = StarkPerpetualAccount(
+                vault=creds.vault,
+                private_key=creds.stark_private_key.reveal(),
+                public_key=creds.stark_public_key,
+                api_key=creds.api_key.reveal(),
+            )
+        self.rest = ExtendedRest(
+            self._sdk,
+            account,
+            self._api_key.reveal(),
+            config.rest_retries,
+            Backoff(config.rest_backoff_min_s, config.rest_backoff_max_s, self._rng),
+            config.rest_timeout_s,
+        )
+        signer = None
+        if account is not None:
+            signer = OrderSigner(
+                account,
+                self._sdk.signing.starknet_domain,
+                self._rng,
+                config.order_expiry_s,
+                config.self_trade_protection,
+            )
+        self._signer = signer
+        self.instruments: dict[str, Instrument] = {}
+        self._markets: dict[str, MarketModel] = {}
+        self._norm = Normalizer(self.instruments)
+        self.tracker = OrderTracker(self.instruments)
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._put: Callable[[object], None] = self._queue.put_nowait
+        self._reconciler = Reconciler(
+            self.rest,
+            self.tracker,
+            self._norm,
+            self.instruments,
+            clock,
+            config.cancel_unknown_orders,
+        )
+        self._executor: Executor | None = None
+        if signer is not None:
+            self._executor = Executor(
+                self.rest,
+                signer,
+                self.tracker,
+                self.instruments,
+                self._markets,
+                clock,
+                self._emit,
+                self._request_reconcile,
+            )
+        self._session: aiohttp.ClientSession | None = None
+        self._subs: dict[str, Subscription] = {}
+        self._book_subs: dict[str, Subscription] = {}
+        self._seq: dict[str, _BookSeq] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reconcile_wanted = asyncio.Event()
+        self._account_ups = 0
+        self._closed = False
+        self._n_events = 0
+        self._n_malformed = 0
+        self._n_gaps = 0
+        self._n_resyncs = 0
+        self._n_dms = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"ExtendedAdapter(network={self.config.network!r}, "
+            f"api={self._sdk.endpoints.api_base_url!r}, markets={sorted(self.instruments)})"
+        )
+
+    # ------------------------------------------------------------ VenueAdapter
+
+    async def start(self, symbols: list[str]) -> list[Instrument]:
+        markets = {m.name: m for m in await self.rest.markets(symbols)}
+        missing = [s for s in symbols if s not in markets]
+        if missing:
+            raise ExtendedMarketError(
+                f"start: expected markets {symbols}, found none named {missing} at the venue"
+            )
+        fees = {} if self.public_only else {f.market: f for f in await self.rest.fees(symbols)}
+        for sym in symbols:
+            self._markets[sym] = markets[sym]
+            self.instruments[sym] = instrument_from_market(markets[sym], fees.get(sym))
+        self._session = aiohttp.ClientSession()
+        self._open_streams(symbols)
+        if not self.public_only:
+            if self.config.dead_man_switch_s:
+                await self._arm_dead_man()
+                self._spawn(self._dead_man_loop(), "dead-man")
+            self._spawn(self._reconcile_loop(), "reconcile")
+        waits = [s.connected.wait() for s in self._subs.values()]
+        try:
+            await asyncio.wait_for(asyncio.gather(*waits), self.config.rest_timeout_s)
+        except asyncio.TimeoutError:
+            log.warning("extended start: not every stream connected yet; they keep retrying")
+        return [self.instruments[s] for s in symbols]
+
+    async def reconcile(self) -> list[Event]:
+        out: list[Event] = []
+        if not self.public_only:
+            await self._reconciler.run(out.extend)
+        return out
+
+    async def events(self) -> AsyncIterator[Event]:
+        while True:
+            item = await self._queue.get()
+            if item is _CLOSED:
+                return
+            yield item  # type: ignore[misc]
+
+    async def execute(self, command: Command) -> None:
+        probe = self.probe
+        if probe is not None:
+            probe.on_execute(command)
+        t = type(command)
+        executor = self._executor
+        if executor is None and t is not Resync:
+            self._refuse(command)
+        elif t is Place:
+            await executor.place(command)  # type: ignore[union-attr, arg-type]
+        elif t is Cancel:
+            await executor.cancel(command)  # type: ignore[union-attr, arg-type]
+        elif t is CancelAll:
+            await executor.cancel_all(command)  # type: ignore[union-attr, arg-type]
+        elif t is Resync:
+            rs: Resync = command  # type: ignore[assignment]
+            self._resync(rs.inst, rs.reason or "resync requested")
+        else:
+            log.error("extended execute: expected a Command, found %s", t.__name__)
+
+    def _refuse(self, command: Command) -> None:
+        """Without credentials no order can be sent: a place comes back rejected."""
+        log.error("extended (public only): cannot execute %s", type(command).__name__)
+        if type(command) is Place:
+            place: Place = command
+            now = self._clock()
+            self._emit(
+                [
+                    OrderRejected(
+                        place.inst, now, now, place.client_id, PUBLIC_ONLY,
+                        "adapter started without credentials (public market data only)",
+                    )
+                ]
+            )
+
+    def set_probe(self, probe: LatencyProbe | None) -> None:
+        """Install (or with None remove) latency instrumentation; see the module doc."""
+        self.probe = probe
+        on_read = probe.on_read if probe is not None else None
+        for sub in self._subs.values():
+            sub.on_read = on_read
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for sub in self._subs.values():
+            await sub.close()
+        if self._session is not None:
+            await self._session.close()
+        await self.rest.close()
+        self._queue.put_nowait(_CLOSED)
+
+    # ------------------------------------------------------------ streams
+
+    def _open_streams(self, symbols: list[str]) -> None:
+        assert self._session is not None
+        cfg = self.config
+        base = self._sdk.endpoints.stream_url
+        headers = {"User-Agent": USER_AGENT}
+        depth = "?depth=1" if cfg.book_depth == 1 else ""
+
+        def sub(
+            name: str,
+            url: str,
+            handler: Callable[[str], None],
+            stale: float | None,
+            extra: Mapping[str, str] | None = None,
+        ) -> Subscription:
+            assert self._session is not None
+            s = Subscription(
+                name,
+                url,
+                self._session,
+                {**headers, **(extra or {})},
+                handler,
+                self._on_state,
+                Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s, self._rng),
+                cfg.heartbeat_s,
+                stale,
+            )
+            self._subs[name] = s
+            return s
+
+        for sym in symbols:
+            self._seq[sym] = _BookSeq()
+            self._book_subs[sym] = sub(
+                f"book:{sym}",
+                f"{base}/orderbooks/{sym}{depth}",
+                lambda data, sym=sym: self._on_book(sym, data),  # type: ignore[misc]
+                cfg.stale_after_s,
+            )
+            if cfg.subscribe_trades:
+                sub(f"trades:{sym}", f"{base}/publicTrades/{sym}", self._on_trades, None)
+            if cfg.subscribe_funding:
+                sub(f"funding:{sym}", f"{base}/funding/{sym}", self._on_funding, None)
+            if cfg.subscribe_mark:
+                sub(f"mark:{sym}", f"{base}/prices/mark/{sym}", self._on_mark, None)
+        if not self.public_only:
+            sub(
+                "account",
+                f"{base}/account",
+                self._on_account,
+                None,
+                {"X-Api-Key": self._api_key.reveal()},
+            )
+        on_read = self.probe.on_read if self.probe is not None else None
+        for s in self._subs.values():
+            s.on_read = on_read
+            s.start()
+
+    def attach(self, put: Callable[[Event], None]) -> None:
+        """Hand every event to ``put`` (the live runner's merged queue) instead of ``events()``:
+        one asyncio hop less between a socket read and the engine. Call before ``start``."""
+        self._put = put  # type: ignore[assignment]
+
+    def _emit(self, events: list[Event]) -> None:
+        put = self._put
+        for ev in events:
+            put(ev)
+        self._n_events += len(events)
+
+    def _malformed(self, stream: str, exc: MalformedMessageError) -> None:
+        self._n_malformed += 1
+        log.warning("extended %s: dropped malformed message: %s", stream, exc)
+
+    def _on_state(self, state: str, name: str, reason: str) -> None:
+        now = self._clock()
+        self._emit([ConnectionState(now, now, name, state, reason)])
+        if name.startswith("book:") and state == "down":
+            seq = self._seq[name[5:]]
+            seq.synced = False
+            seq.resync_pending = True
+        if name == "account" and state == "up":
+            self._account_ups += 1
+            if self._account_ups > 1:
+                self._request_reconcile("account stream reconnected")
+
+    def _on_book(self, sym: str, data: str) -> None:
+        now = self._clock()
+        seq = self._seq[sym]
+        try:
+            msg = self._norm.decode_book(data)
+            ev = self._norm.book_event(msg, now)
+        except MalformedMessageError as exc:
+            self._malformed(f"book:{sym}", exc)
+            self._gap(sym, seq, "malformed book message")
+            return
+        if msg.type == "SNAPSHOT":
+            seq.last = msg.seq
+            seq.synced = True
+            self._emit([ev])
+            if seq.resync_pending:
+                seq.resync_pending = False
+                self._n_resyncs += 1
+                self._emit([ConnectionState(now, now, f"book:{sym}", "resynced", "")])
+            return
+        if not seq.synced:
+            return
+        if msg.seq != seq.last + 1:
+            self._gap(sym, seq, f"sequence gap: expected {seq.last + 1}, found {msg.seq}")
+            return
+        seq.last = msg.seq
+        self._emit([ev])
+
+    def _gap(self, sym: str, seq: _BookSeq, reason: str) -> None:
+        if not seq.synced:
+            return
+        self._n_gaps += 1
+        log.warning("extended book:%s %s; resubscribing for a fresh snapshot", sym, reason)
+        seq.synced = False
+        seq.resync_pending = True
+        now = self._clock()
+        self._emit([ConnectionState(now, now, f"book:{sym}", "down", reason)])
+        self._book_subs[sym].reconnect(reason)
+
+    def _resync(self, inst: str, reason: str) -> None:
+        for sym, sub in self._book_subs.items():
+            if not inst or inst == sym:
+                seq = self._seq[sym]
+                seq.synced = False
+                seq.resync_pending = True
+                sub.reconnect(reason)
+
+    def _on_trades(self, data: str) -> None:
+        try:
+            self._emit(self._norm.trades(data, self._clock()))  # type: ignore[arg-type]
+        except MalformedMessageError as exc:
+            self._malformed("trades", exc)
+
+    def _on_funding(self, data: str) -> None:
+        try:
+            self._emit(self._norm.funding(data, self._clock()))  # type: ignore[arg-type]
+        except MalformedMessageError as exc:
+            self._malformed("funding", exc)
+
+    def _on_mark(self, data: str) -> None:
+        try:
+            self._emit(self._norm.mark(data, self._clock()))  # type: ignore[arg-type]
+        except MalformedMessageError as exc:
+            self._malformed("mark", exc)
+
+    def _on_account(self, data: str) -> None:
+        now = self._clock()
+        try:
+            msg = self._norm.decode_account(data)
+            d = msg.data
+            out: list[Event] = []
+            for o in d.orders or ():
+                self._emit(self.tracker.on_order(o, now))
+            for t in d.trades or ():
+                self._emit(self.tracker.on_trade(t, now))
+            for p in d.positions or ():
+                ev = self._norm.position(p, now)
+                if ev is not None:
+                    out.append(ev)
+            if d.balance is not None:
+                out.append(self._norm.balance(d.balance, now))
+            self._emit(out)
+        except MalformedMessageError as exc:
+            self._malformed("account", exc)
+
+    # ------------------------------------------------------------ background duties
+
+    def _spawn(self, coro: object, name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=f"extended-{name}"))  # type: ignore[arg-type]
+
+    def _request_reconcile(self, reason: str) -> None:
+        log.info("extended: reconcile requested (%s)", reason)
+        self._reconcile_wanted.set()
+
+    async def _reconcile_loop(self) -> None:
+        interval = self.config.reconcile_interval_s or None
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._reconcile_wanted.wait(), interval)
+            self._reconcile_wanted.clear()
+            try:
+                await self._reconciler.run(self._emit)
+            except ExtendedError as exc:
+                log.warning("extended reconcile failed: %s; will retry", exc)
+                await asyncio.sleep(self.config.reconnect_min_s)
+                self._reconcile_wanted.set()
+
+    async def _arm_dead_man(self) -> None:
+        try:
+            await self.rest.dead_man_switch(self.config.dead_man_switch_s)
+            self._n_dms += 1
+        except ExtendedError as exc:
+            log.warning("extended dead man's switch not armed: %s", exc)
+
+    async def _dead_man_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.dead_man_rearm_s)
+            await self._arm_dead_man()
+
+    def statistics(self) -> AdapterStatistics:
+        return AdapterStatistics(
+            events=self._n_events,
+            malformed=self._n_malformed,
+            book_gaps=self._n_gaps,
+            resyncs=self._n_resyncs,
+            reconciles=self._reconciler.runs,
+            dead_man_arms=self._n_dms,
+            rest=self.rest.statistics(),
+            execution=(
+                self._executor.statistics()
+                if self._executor is not None
+                else ExecutionStatistics(0, 0, 0, 0, 0, 0)
+            ),
+            tracker=self.tracker.statistics(),
+            streams=[s.statistics() for s in self._subs.values()],
+        )

@@ -1,0 +1,126 @@
+"""Configuration of the Extended adapter, beside the adapter it configures."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from adapters.extended.errors import ExtendedConfigError
+
+__all__ = ["ExtendedConfig"]
+
+
+class ExtendedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How to reach Extended and how hard to try.
+
+    network: "mainnet", "testnet" (Starknet Sepolia) or "local" (an emulator at ``base_url``);
+        default "testnet". Selects the endpoints and the Starknet signing domain.
+    base_url: overrides the REST and stream host, e.g. ``http://127.0.0.1:8080``; required for
+        "local", optional otherwise (a proxy). The paths ``/api/v1`` and
+        ``/stream.extended.exchange/v1`` are appended.
+    api_key_env, stark_private_key_env, stark_public_key_env, vault_env: names of the environment
+        variables holding the credentials (the values are never logged or recorded).
+    key_file: path of a JSON file ``{"api_key","stark_private_key","stark_public_key","vault"}``
+        used instead of the environment when set; default "" (use the environment).
+    dead_man_switch_s: the venue's dead man's switch countdown in whole seconds; the adapter
+        re-arms it every ``dead_man_rearm_s``. 0 turns the switch off. Default 60 / 15.
+    heartbeat_s: WebSocket ping interval; a socket that misses its pong is reconnected. Default 10.
+    stale_after_s: a book stream silent this long is reconnected; the venue sends a fresh
+        snapshot about every minute, so keep it above 60. Default 75.
+    reconnect_min_s, reconnect_max_s: exponential reconnect backoff bounds, with full jitter.
+    rest_timeout_s: timeout of one REST call. Default 10.
+    rest_retries: retries of a REST call after 429, 5xx or a timeout (places reuse the same
+        signed order, so a retry is idempotent). Default 4.
+    rest_backoff_min_s, rest_backoff_max_s: backoff bounds between those retries.
+    order_expiry_s: lifetime given to every order (venue maximum 90 days mainnet, 28 testnet).
+    self_trade_protection: "ACCOUNT" (default), "CLIENT" or "DISABLED".
+    cancel_unknown_orders: on reconcile, cancel open orders on our markets that this session did
+        not place (orphans of an earlier run). Default true.
+    reconcile_interval_s: periodic REST reconcile of open orders; 0 = only after reconnects.
+    book_depth: 0 for the full-depth book stream, 1 for best bid/offer only.
+    subscribe_trades, subscribe_funding, subscribe_mark: optional public streams; default on.
+    seed: seeds the jitter and the order nonces, so a run is reproducible.
+    """
+
+    network: Literal["mainnet", "testnet", "local"] = "testnet"
+    base_url: str = ""
+    api_key_env: str = "EXTENDED_API_KEY"
+    stark_private_key_env: str = "EXTENDED_STARK_PRIVATE_KEY"
+    stark_public_key_env: str = "EXTENDED_STARK_PUBLIC_KEY"
+    vault_env: str = "EXTENDED_VAULT"
+    key_file: str = ""
+    dead_man_switch_s: int = 60
+    dead_man_rearm_s: float = 15.0
+    heartbeat_s: float = 10.0
+    stale_after_s: float = 75.0
+    reconnect_min_s: float = 0.25
+    reconnect_max_s: float = 30.0
+    rest_timeout_s: float = 10.0
+    rest_retries: int = 4
+    rest_backoff_min_s: float = 0.2
+    rest_backoff_max_s: float = 5.0
+    order_expiry_s: int = 7 * 86400
+    self_trade_protection: Literal["ACCOUNT", "CLIENT", "DISABLED"] = "ACCOUNT"
+    cancel_unknown_orders: bool = True
+    reconcile_interval_s: float = 30.0
+    book_depth: int = 0
+    subscribe_trades: bool = True
+    subscribe_funding: bool = True
+    subscribe_mark: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.network == "local" and not self.base_url:
+            raise ExtendedConfigError("ExtendedConfig.base_url: expected a URL for network=local")
+        if self.base_url and not self.base_url.startswith(("http://", "https://")):
+            raise ExtendedConfigError(
+                f"ExtendedConfig.base_url: expected http(s)://host[:port], found {self.base_url!r}"
+            )
+        if self.dead_man_switch_s < 0:
+            raise ExtendedConfigError(
+                f"ExtendedConfig.dead_man_switch_s: expected >= 0, found {self.dead_man_switch_s}"
+            )
+        if self.dead_man_switch_s and not 0 < self.dead_man_rearm_s < self.dead_man_switch_s:
+            raise ExtendedConfigError(
+                "ExtendedConfig.dead_man_rearm_s: expected 0 < rearm < dead_man_switch_s="
+                f"{self.dead_man_switch_s}, found {self.dead_man_rearm_s}"
+            )
+        for name in ("heartbeat_s", "stale_after_s", "reconnect_min_s", "rest_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ExtendedConfigError(
+                    f"ExtendedConfig.{name}: expected > 0, found {getattr(self, name)}"
+                )
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ExtendedConfigError(
+                f"ExtendedConfig.reconnect_max_s: expected >= reconnect_min_s, "
+                f"found {self.reconnect_max_s} < {self.reconnect_min_s}"
+            )
+        if self.rest_backoff_max_s < self.rest_backoff_min_s or self.rest_backoff_min_s < 0:
+            raise ExtendedConfigError(
+                f"ExtendedConfig.rest_backoff_*: expected 0 <= min <= max, "
+                f"found {self.rest_backoff_min_s}, {self.rest_backoff_max_s}"
+            )
+        if self.rest_retries < 0:
+            raise ExtendedConfigError(
+                f"ExtendedConfig.rest_retries: expected >= 0, found {self.rest_retries}"
+            )
+        if not 60 <= self.order_expiry_s <= 90 * 86400:
+            raise ExtendedConfigError(
+                f"ExtendedConfig.order_expiry_s: expected 60 s .. 90 days, "
+                f"found {self.order_expiry_s}"
+            )
+        if self.book_depth not in (0, 1):
+            raise ExtendedConfigError(
+                f"ExtendedConfig.book_depth: expected 0 or 1, found {self.book_depth}"
+            )
+        if self.reconcile_interval_s < 0:
+            raise ExtendedConfigError(
+                f"ExtendedConfig.reconcile_interval_s: expected >= 0, "
+                f"found {self.reconcile_interval_s}"
+            )
+
+    @property
+    def testnet(self) -> bool:
+        """True when the signing domain and default endpoints are Sepolia's."""
+        return self.network != "mainnet"

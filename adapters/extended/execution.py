@@ -1,0 +1,162 @@
+"""Carrying out commands at Extended: place, cancel, cancel-all.
+
+Failures come back as events, never as exceptions: a refusal of a place becomes
+``OrderRejected(code=<venue code>, reason=<venue text>)``. A place is signed once per client id
+and every retry resends that same body; the venue's 1134 (duplicate external id) therefore means
+"already placed" and is treated as an acceptance still to be confirmed by the stream. When a place
+or cancel keeps failing transiently its fate is unknown, so a reconciliation is requested.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+
+import msgspec
+from x10.errors import SdkError
+from x10.models.market import MarketModel
+from x10.models.order import NewOrderModel
+
+from adapters.extended.errors import ExtendedUnavailableError, ExtendedVenueError
+from adapters.extended.rest import ExtendedRest
+from adapters.extended.signer import OrderSigner
+from adapters.extended.tracker import DONE, PENDING, OrderTracker
+from mmcore.commands import Cancel, CancelAll, Place
+from mmcore.events import Event, OrderRejected
+from mmcore.instrument import Instrument
+from mmcore.venue import Clock
+
+__all__ = ["DUPLICATE_ORDER", "ExecutionStatistics", "Executor"]
+
+log = logging.getLogger(__name__)
+
+DUPLICATE_ORDER = "1134"
+"""Extended's code for "an order with this external id exists"."""
+
+
+class ExecutionStatistics(msgspec.Struct, frozen=True):
+    """Counters of command execution."""
+
+    places: int
+    place_retries_deduplicated: int
+    rejects: int
+    cancels: int
+    cancel_alls: int
+    unknown_outcomes: int
+
+
+class Executor:
+    """Turns ``Place``, ``Cancel`` and ``CancelAll`` into REST calls, and outcomes into events."""
+
+    def __init__(
+        self,
+        rest: ExtendedRest,
+        signer: OrderSigner,
+        tracker: OrderTracker,
+        instruments: Mapping[str, Instrument],
+        markets: Mapping[str, MarketModel],
+        clock: Clock,
+        emit: Callable[[list[Event]], None],
+        request_reconcile: Callable[[str], None],
+    ) -> None:
+        self._rest = rest
+        self._signer = signer
+        self._tracker = tracker
+        self._instruments = instruments
+        self._markets = markets
+        self._clock = clock
+        self._emit = emit
+        self._request_reconcile = request_reconcile
+        self._signed: dict[str, NewOrderModel] = {}
+        self._places = 0
+        self._dups = 0
+        self._rejects = 0
+        self._cancels = 0
+        self._cancel_alls = 0
+        self._unknown = 0
+
+    def _reject(self, cmd: Place, code: str, reason: str) -> None:
+        now = self._clock()
+        self._rejects += 1
+        order = self._tracker.get(cmd.client_id)
+        if order is None:
+            self._emit([OrderRejected(cmd.inst, now, now, cmd.client_id, code, reason)])
+        else:
+            self._emit(self._tracker.rejected(order, now, now, code, reason))
+        self._signed.pop(cmd.client_id, None)
+
+    async def place(self, cmd: Place) -> None:
+        inst = self._instruments.get(cmd.inst)
+        market = self._markets.get(cmd.inst)
+        if inst is None or market is None:
+            self._reject(cmd, "UNKNOWN_MARKET", f"market {cmd.inst!r} was not started")
+            return
+        existing = self._tracker.get(cmd.client_id)
+        if existing is not None and (existing.state != PENDING or existing.in_flight):
+            log.info("extended place %s: already %s; not sent again", cmd.client_id, existing.state)
+            return
+        signed = self._signed.get(cmd.client_id)
+        if signed is None:
+            try:
+                signed = self._signer.sign(cmd, inst, market, self._clock())
+            except (SdkError, ValueError, AssertionError) as exc:
+                self._reject(cmd, "SIGNING", f"{type(exc).__name__}: {exc}")
+                return
+            self._signed[cmd.client_id] = signed
+        order = self._tracker.placing(cmd)
+        order.in_flight = True
+        self._places += 1
+        try:
+            placed = await self._rest.place(signed)
+        except ExtendedVenueError as exc:
+            if exc.code == DUPLICATE_ORDER:
+                self._dups += 1
+                log.info("extended place %s: venue already has it (1134)", cmd.client_id)
+            else:
+                order.in_flight = False
+                self._reject(cmd, exc.code, exc.message)
+                return
+        except ExtendedUnavailableError as exc:
+            self._unknown += 1
+            log.warning("extended place %s: outcome unknown (%s); reconciling", cmd.client_id, exc)
+            self._request_reconcile(f"place {cmd.client_id} outcome unknown")
+        else:
+            if placed is not None:
+                self._tracker.learn_venue_id(order, str(placed.id))
+        order.in_flight = False
+
+    async def cancel(self, cmd: Cancel) -> None:
+        order = self._tracker.get(cmd.client_id)
+        if order is None or order.state == DONE:
+            log.debug("extended cancel %s: not live here; nothing to do", cmd.client_id)
+            return
+        self._cancels += 1
+        try:
+            await self._rest.cancel_external(cmd.client_id)
+        except ExtendedVenueError as exc:
+            log.info("extended cancel %s refused: %s %s", cmd.client_id, exc.code, exc.message)
+            self._request_reconcile(f"cancel {cmd.client_id} refused")
+        except ExtendedUnavailableError as exc:
+            self._unknown += 1
+            log.warning("extended cancel %s: outcome unknown (%s)", cmd.client_id, exc)
+            self._request_reconcile(f"cancel {cmd.client_id} outcome unknown")
+
+    async def cancel_all(self, cmd: CancelAll) -> None:
+        self._cancel_alls += 1
+        markets = [cmd.inst] if cmd.inst else None
+        try:
+            await self._rest.mass_cancel(markets)
+        except (ExtendedVenueError, ExtendedUnavailableError) as exc:
+            self._unknown += 1
+            log.warning("extended cancel-all %s failed: %s", cmd.inst or "(all)", exc)
+            self._request_reconcile("cancel-all failed")
+
+    def statistics(self) -> ExecutionStatistics:
+        return ExecutionStatistics(
+            places=self._places,
+            place_retries_deduplicated=self._dups,
+            rejects=self._rejects,
+            cancels=self._cancels,
+            cancel_alls=self._cancel_alls,
+            unknown_outcomes=self._unknown,
+        )

@@ -1,0 +1,250 @@
+"""Extended messages → ``mmcore.events``: integer ticks, lots and nanos via each ``Instrument``.
+
+Stateless: sequencing (gaps, resyncs) lives in the stream handlers and the order lifecycle in the
+``OrderTracker``. Every function raises ``MalformedMessageError`` on anything it cannot use; the
+caller logs it and drops the message without stopping the stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
+
+import msgspec
+
+from adapters.extended.wire import (
+    AccountMsg,
+    BookLevel,
+    BookMsg,
+    FundingMsg,
+    PriceMsg,
+    TradesMsg,
+    WireBalance,
+    WirePosition,
+)
+from mmcore.errors import MMError
+from mmcore.events import (
+    BUY,
+    SELL,
+    Balance,
+    BookDelta,
+    BookSnapshot,
+    FundingRate,
+    MarkPrice,
+    Position,
+    Trade,
+)
+from mmcore.instrument import PPB, Instrument
+
+__all__ = ["MS", "SIDES", "MalformedMessageError", "Normalizer"]
+
+MS = 1_000_000
+"""Nanoseconds per millisecond: Extended times are epoch milliseconds."""
+
+SIDES = {"BUY": BUY, "SELL": SELL}
+
+_book = msgspec.json.Decoder(BookMsg)
+_trades = msgspec.json.Decoder(TradesMsg)
+_funding = msgspec.json.Decoder(FundingMsg)
+_price = msgspec.json.Decoder(PriceMsg)
+_account = msgspec.json.Decoder(AccountMsg)
+
+
+class MalformedMessageError(MMError, ValueError):
+    """A venue message does not have the shape or the values we expect; it is dropped."""
+
+
+_GRID_CACHE_MAX = 1 << 16
+"""Decimal strings remembered per instrument and kind before the cache starts over."""
+
+
+class _GridCache:
+    """Exact decimal-string → ticks / lots conversions of one instrument, remembered.
+
+    Book levels repeat the same few hundred price and size strings over and over; converting each
+    through ``Decimal`` costs ~10 µs, a dict hit well under 1. Misses convert exactly (and raise
+    on off-grid values) as ``Instrument`` does; the cache is cleared when it grows too big.
+    """
+
+    __slots__ = ("inst", "lots", "nearest", "ticks")
+
+    def __init__(self, inst: Instrument) -> None:
+        self.inst = inst
+        self.ticks: dict[str, int] = {}
+        self.lots: dict[str, int] = {}
+        self.nearest: dict[str, int] = {}
+
+    def nearest_ticks(self, text: str) -> int:
+        """An off-grid price (mark, index) rounded to the nearest tick."""
+        value = self.nearest.get(text)
+        if value is None:
+            value = self._miss(self.nearest, text, self.inst.price_to_ticks_nearest)
+        return value
+
+    def levels(self, levels: list[BookLevel], absolute_in_c: bool) -> tuple[int, ...]:
+        ticks = self.ticks
+        lots = self.lots
+        out: list[int] = []
+        for lv in levels:
+            size = lv.c if absolute_in_c else lv.q
+            if size is None:
+                raise MalformedMessageError(
+                    f"{self.inst.symbol} book delta: expected 'c' (absolute size) at {lv.p}, "
+                    "found none"
+                )
+            p = ticks.get(lv.p)
+            if p is None:
+                p = self._miss(ticks, lv.p, self.inst.price_to_ticks)
+            q = lots.get(size)
+            if q is None:
+                q = self._miss(lots, size, self.inst.size_to_lots)
+            out.append(p)
+            out.append(q)
+        return tuple(out)
+
+    @staticmethod
+    def _miss(cache: dict[str, int], text: str, convert: Callable[[str], int]) -> int:
+        value = convert(text)
+        if len(cache) >= _GRID_CACHE_MAX:
+            cache.clear()
+        cache[text] = value
+        return value
+
+
+class Normalizer:
+    """Decodes and converts the public streams and the account stream's balances and positions."""
+
+    def __init__(self, instruments: Mapping[str, Instrument]) -> None:
+        self.instruments = instruments
+        self._grids: dict[str, _GridCache] = {}
+
+    def _grid(self, inst: Instrument) -> _GridCache:
+        grid = self._grids.get(inst.symbol)
+        if grid is None or grid.inst is not inst:
+            grid = self._grids[inst.symbol] = _GridCache(inst)
+        return grid
+
+    def _inst(self, symbol: str, where: str) -> Instrument:
+        inst = self.instruments.get(symbol)
+        if inst is None:
+            raise MalformedMessageError(
+                f"{where}: expected one of the markets {sorted(self.instruments)}, found {symbol!r}"
+            )
+        return inst
+
+    def _decode(self, decoder: msgspec.json.Decoder, raw: bytes | str, where: str) -> object:
+        try:
+            return decoder.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise MalformedMessageError(f"{where}: {exc}") from None
+
+    # ------------------------------------------------------------ public streams
+
+    def decode_book(self, raw: bytes | str) -> BookMsg:
+        msg: BookMsg = self._decode(_book, raw, "orderbook message")  # type: ignore[assignment]
+        return msg
+
+    def book_event(self, msg: BookMsg, ts_recv: int) -> BookSnapshot | BookDelta:
+        inst = self._inst(msg.data.m, "orderbook message")
+        grid = self._grid(inst)
+        ts = msg.ts * MS
+        try:
+            if msg.type == "SNAPSHOT":
+                return BookSnapshot(
+                    inst.symbol,
+                    ts,
+                    ts_recv,
+                    msg.seq,
+                    grid.levels(msg.data.b, False),
+                    grid.levels(msg.data.a, False),
+                )
+            if msg.type == "DELTA":
+                return BookDelta(
+                    inst.symbol,
+                    ts,
+                    ts_recv,
+                    msg.seq,
+                    -1,
+                    grid.levels(msg.data.b, True),
+                    grid.levels(msg.data.a, True),
+                )
+        except (ValueError, ArithmeticError) as exc:
+            raise MalformedMessageError(f"{inst.symbol} orderbook seq {msg.seq}: {exc}") from None
+        raise MalformedMessageError(
+            f"{inst.symbol} orderbook seq {msg.seq}: expected type SNAPSHOT or DELTA, "
+            f"found {msg.type!r}"
+        )
+
+    def trades(self, raw: bytes | str, ts_recv: int) -> list[Trade]:
+        msg: TradesMsg = self._decode(_trades, raw, "publicTrades message")  # type: ignore[assignment]
+        out: list[Trade] = []
+        for t in msg.data:
+            inst = self._inst(t.m, "publicTrades message")
+            side = SIDES.get(t.S)
+            if side is None:
+                raise MalformedMessageError(
+                    f"{inst.symbol} trade {t.i}: expected side BUY or SELL, found {t.S!r}"
+                )
+            try:
+                price = inst.price_to_ticks_nearest(t.p)
+                size = inst.size_to_lots(t.q)
+            except ValueError as exc:
+                raise MalformedMessageError(f"{inst.symbol} trade {t.i}: {exc}") from None
+            out.append(Trade(inst.symbol, t.T * MS, ts_recv, price, size, side, str(t.i)))
+        return out
+
+    def funding(self, raw: bytes | str, ts_recv: int) -> list[FundingRate]:
+        msg: FundingMsg = self._decode(_funding, raw, "funding message")  # type: ignore[assignment]
+        inst = self._inst(msg.data.m, "funding message")
+        try:
+            rate = int((Decimal(msg.data.f) * PPB).to_integral_value())
+        except (InvalidOperation, ValueError):
+            raise MalformedMessageError(
+                f"{inst.symbol} funding: expected a decimal rate, found {msg.data.f!r}"
+            ) from None
+        return [FundingRate(inst.symbol, msg.data.T * MS, ts_recv, rate)]
+
+    def mark(self, raw: bytes | str, ts_recv: int) -> list[MarkPrice]:
+        msg: PriceMsg = self._decode(_price, raw, "mark price message")  # type: ignore[assignment]
+        inst = self._inst(msg.data.m, "mark price message")
+        try:
+            price = self._grid(inst).nearest_ticks(msg.data.p)
+        except ValueError as exc:
+            raise MalformedMessageError(f"{inst.symbol} mark price: {exc}") from None
+        ts = (msg.data.ts or msg.ts) * MS
+        return [MarkPrice(inst.symbol, ts, ts_recv, price)]
+
+    # ------------------------------------------------------------ account stream
+
+    def decode_account(self, raw: bytes | str) -> AccountMsg:
+        msg: AccountMsg = self._decode(_account, raw, "account message")  # type: ignore[assignment]
+        return msg
+
+    def position(self, pos: WirePosition, ts_recv: int) -> Position | None:
+        """The position as an event; None for a market we do not trade."""
+        inst = self.instruments.get(pos.market)
+        if inst is None:
+            return None
+        if pos.side not in ("LONG", "SHORT"):
+            raise MalformedMessageError(
+                f"{pos.market} position: expected side LONG or SHORT, found {pos.side!r}"
+            )
+        try:
+            lots = 0 if pos.status == "CLOSED" else inst.size_to_lots(pos.size)
+        except ValueError as exc:
+            raise MalformedMessageError(f"{pos.market} position: {exc}") from None
+        if pos.side == "SHORT":
+            lots = -lots
+        return Position(inst.symbol, pos.updated_at * MS, ts_recv, lots)
+
+    def balance(self, bal: WireBalance, ts_recv: int) -> Balance:
+        inst = next(
+            (i for i in self.instruments.values() if i.quote == bal.collateral_name),
+            next(iter(self.instruments.values())),
+        )
+        try:
+            equity = inst.quote_to_nanos(bal.equity)
+            available = inst.quote_to_nanos(bal.available_for_trade)
+        except ValueError as exc:
+            raise MalformedMessageError(f"balance: {exc}") from None
+        return Balance(bal.updated_time * MS, ts_recv, bal.collateral_name, equity, available)

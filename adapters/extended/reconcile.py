@@ -1,0 +1,199 @@
+"""Reconciliation: what the venue's REST says about our orders, fills, positions and balance.
+
+Run at start-up, after the account stream reconnects and periodically. It brings the tracker in
+line with the venue so that no order is orphaned and none is double-counted:
+
+- an open order we placed but never saw acknowledged → ``OrderAccepted``;
+- fills we missed (trade ids not seen yet) → ``Fill``;
+- an order we think is live but the venue no longer lists → looked up by id (or external id)
+  and closed with the venue's verdict (``OrderCanceled`` / ``OrderRejected``);
+- an open order on our markets that this session did not place → canceled (when configured);
+- positions and balance → ``Position`` (0 for markets without one) and ``Balance``.
+
+Events are handed to ``emit`` the moment the tracker transitions, so they interleave correctly
+with the stream's events for the same orders.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+
+from x10.models.balance import BalanceModel
+from x10.models.order import OpenOrderModel
+from x10.models.position import PositionModel
+from x10.models.trade import AccountTradeModel
+
+from adapters.extended.errors import ExtendedError
+from adapters.extended.normalize import Normalizer
+from adapters.extended.rest import ExtendedRest
+from adapters.extended.tracker import PENDING, OrderTracker, TrackedOrder
+from adapters.extended.wire import WireBalance, WireOrder, WirePosition, WireTrade
+from mmcore.events import Event, Position
+from mmcore.instrument import Instrument
+from mmcore.venue import Clock
+
+__all__ = ["Reconciler", "wire_balance", "wire_order", "wire_position", "wire_trade"]
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[list[Event]], None]
+
+
+def wire_order(m: OpenOrderModel) -> WireOrder:
+    return WireOrder(
+        id=m.id,
+        external_id=m.external_id,
+        market=m.market,
+        side=str(m.side),
+        status=str(m.status),
+        qty=str(m.qty),
+        status_reason=str(m.status_reason) if m.status_reason is not None else None,
+        price=str(m.price) if m.price is not None else None,
+        filled_qty=str(m.filled_qty) if m.filled_qty is not None else None,
+        type=str(m.type),
+        updated_time=m.updated_time,
+    )
+
+
+def wire_trade(m: AccountTradeModel) -> WireTrade:
+    return WireTrade(
+        id=m.id,
+        market=m.market,
+        order_id=m.order_id,
+        side=str(m.side),
+        price=str(m.price),
+        qty=str(m.qty),
+        fee=str(m.fee),
+        is_taker=m.is_taker,
+        created_time=m.created_time,
+        trade_type=str(m.trade_type),
+    )
+
+
+def wire_position(m: PositionModel) -> WirePosition:
+    return WirePosition(
+        market=m.market,
+        side=str(m.side),
+        size=str(m.size),
+        status=str(m.status),
+        updated_at=m.updated_at,
+    )
+
+
+def wire_balance(m: BalanceModel) -> WireBalance:
+    return WireBalance(
+        collateral_name=m.collateral_name,
+        equity=str(m.equity),
+        available_for_trade=str(m.available_for_trade),
+        updated_time=m.updated_time,
+    )
+
+
+class Reconciler:
+    """Compares REST truth with the tracker and emits the difference as events."""
+
+    def __init__(
+        self,
+        rest: ExtendedRest,
+        tracker: OrderTracker,
+        normalizer: Normalizer,
+        instruments: Mapping[str, Instrument],
+        clock: Clock,
+        cancel_unknown: bool,
+    ) -> None:
+        self._rest = rest
+        self._tracker = tracker
+        self._norm = normalizer
+        self._instruments = instruments
+        self._clock = clock
+        self._cancel_unknown = cancel_unknown
+        self.runs = 0
+        self.orphans_canceled = 0
+
+    async def run(self, emit: Emit) -> None:
+        symbols = list(self._instruments)
+        rest = self._rest
+        tracker = self._tracker
+        opens = await rest.open_orders(symbols)
+        trades = await rest.trades(symbols)
+        self.runs += 1
+        listed: set[str] = set()
+        unknown: list[OpenOrderModel] = []
+        for m in opens:
+            if m.market not in self._instruments:
+                continue
+            if tracker.get(m.external_id) is None:
+                unknown.append(m)
+                continue
+            listed.add(m.external_id)
+            emit(tracker.on_order(wire_order(m), self._clock()))
+        for t in sorted(trades, key=lambda t: (t.created_time, t.id)):
+            emit(tracker.on_trade(wire_trade(t), self._clock()))
+        for order in tracker.live():
+            if order.client_id in listed or order.in_flight:
+                continue
+            await self._resolve(order, emit)
+        if self._cancel_unknown:
+            for m in unknown:
+                log.warning(
+                    "extended reconcile: canceling order %s (%s) this session did not place",
+                    m.id,
+                    m.external_id,
+                )
+                try:
+                    await rest.cancel_id(m.id)
+                    self.orphans_canceled += 1
+                except ExtendedError as exc:
+                    log.warning("extended reconcile: cancel of orphan %s failed: %s", m.id, exc)
+        await self._account(symbols, emit)
+
+    async def _resolve(self, order: TrackedOrder, emit: Emit) -> None:
+        """An order we think is live that the open-orders list lacks: ask for it directly."""
+        rest = self._rest
+        found: OpenOrderModel | None = None
+        if order.venue_id:
+            found = await rest.order_by_id(int(order.venue_id))
+        else:
+            for m in await rest.orders_by_external_id(order.client_id):
+                if m.external_id == order.client_id:
+                    found = m
+        now = self._clock()
+        if found is None:
+            if order.state == PENDING:
+                emit(
+                    self._tracker.rejected(
+                        order, now, now, "NOT_FOUND", "the venue has no order with this id"
+                    )
+                )
+            else:
+                emit(self._tracker.canceled(order, now, now, "reconcile: not found at venue"))
+            return
+        w = wire_order(found)
+        emit(self._tracker.on_order(w, now))
+        if w.status == "FILLED" and order.filled < order.size:
+            log.warning(
+                "extended reconcile: %s filled at the venue but only %d of %d lots seen",
+                order.client_id,
+                order.filled,
+                order.size,
+            )
+            emit(self._tracker.canceled(order, now, now, "reconcile: filled, fills not seen"))
+
+    async def _account(self, symbols: list[str], emit: Emit) -> None:
+        positions = await self._rest.positions(symbols)
+        balance = await self._rest.balance()
+        now = self._clock()
+        seen: set[str] = set()
+        out: list[Event] = []
+        for p in positions:
+            ev = self._norm.position(wire_position(p), now)
+            if ev is not None:
+                seen.add(ev.inst)
+                out.append(ev)
+        for sym in symbols:
+            if sym not in seen:
+                out.append(Position(sym, now, now, 0))
+        if balance is not None:
+            out.append(self._norm.balance(wire_balance(balance), now))
+        emit(out)

@@ -1,0 +1,305 @@
+"""Extended REST through the x10 SDK, with retries, 429 backoff and the venue's error codes.
+
+Every call goes through ``ExtendedRest.call``: a 429 pauses *all* calls for a backed-off, jittered
+while (the budget is shared), a 5xx, timeout or network error is retried, and a refusal becomes an
+``ExtendedVenueError`` with the venue's integer code as a string. Retrying is safe for places only
+because the adapter signs each order once and resends the identical body (same external id, same
+nonce): the venue answers a second copy with 1134 (duplicate), never a second order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import aiohttp
+import msgspec
+from x10.clients.rest.rest_api_client import RestApiClient
+from x10.core.client_config import ClientConfig
+from x10.core.stark_account import StarkPerpetualAccount
+from x10.errors import ApiError, ApiNotAuthorizedError, ApiRateLimitError
+from x10.models.balance import BalanceModel
+from x10.models.base import EmptyModel
+from x10.models.fee import TradingFeeModel
+from x10.models.market import MarketModel
+from x10.models.order import NewOrderModel, OpenOrderModel, PlacedOrderModel
+from x10.models.orderbook import OrderbookUpdateModel
+from x10.models.position import PositionModel
+from x10.models.trade import AccountTradeModel
+from x10.utils.http import send_post_request
+
+from adapters.extended.backoff import Backoff
+from adapters.extended.errors import ExtendedUnavailableError, ExtendedVenueError
+
+__all__ = ["ExtendedRest", "RestStatistics", "parse_api_error"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_HTTP_BODY = re.compile(r"code (\d{3}) - (.*)$", re.DOTALL)
+_MODEL = re.compile(r"code=(-?\d+) message='(.*?)'", re.DOTALL)
+
+
+class _ErrorBody(msgspec.Struct):
+    code: int | str
+    message: str = ""
+
+
+class _Envelope(msgspec.Struct):
+    error: _ErrorBody | None = None
+
+
+def parse_api_error(text: str) -> tuple[int, str, str]:
+    """``(http_status, venue_code, message)`` from the text of an SDK ``ApiError``.
+
+    The SDK raises non-2xx answers as ``"... code <status> - <body>"`` and 200-with-ERROR answers
+    as ``"... code=<code> message='<text>' ..."``. Unknown shapes give code "UNKNOWN".
+    """
+    m = _HTTP_BODY.search(text)
+    if m is not None:
+        status = int(m.group(1))
+        body = m.group(2)
+        try:
+            env = msgspec.json.decode(body, type=_Envelope)
+        except msgspec.DecodeError:
+            return status, str(status), body[:200]
+        if env.error is not None:
+            return status, str(env.error.code), env.error.message
+        return status, str(status), body[:200]
+    m = _MODEL.search(text)
+    if m is not None:
+        return 200, m.group(1), m.group(2)
+    return 0, "UNKNOWN", text[:200]
+
+
+class RestStatistics(msgspec.Struct, frozen=True):
+    """Counters of the REST client."""
+
+    calls: int
+    retries: int
+    rate_limited: int
+    server_errors: int
+    timeouts: int
+    refusals: int
+    gave_up: int
+
+
+class ExtendedRest:
+    """The SDK's ``RestApiClient`` plus the calls it lacks, behind one retrying ``call``."""
+
+    def __init__(
+        self,
+        sdk_config: ClientConfig,
+        account: StarkPerpetualAccount | None,
+        api_key: str,
+        retries: int,
+        backoff: Backoff,
+        timeout_s: float,
+    ) -> None:
+        self.sdk_config = sdk_config
+        self.client = RestApiClient(sdk_config, account)
+        self._api_key = api_key
+        self._retries = retries
+        self._backoff = backoff
+        self._timeout_s = timeout_s
+        self._session: aiohttp.ClientSession | None = None
+        self._not_before = 0.0
+        self._calls = 0
+        self._n_retries = 0
+        self._n_429 = 0
+        self._n_5xx = 0
+        self._n_timeouts = 0
+        self._n_refusals = 0
+        self._n_gave_up = 0
+
+    def __repr__(self) -> str:
+        return f"ExtendedRest({self.sdk_config.endpoints.api_base_url!r})"
+
+    async def close(self) -> None:
+        await self.client.close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # ------------------------------------------------------------ the retry loop
+
+    async def call(self, what: str, fn: Callable[[], Awaitable[T]], retry: bool = True) -> T:
+        """Run ``fn`` (one SDK request) with backoff; raise ``ExtendedVenueError`` on a refusal
+        and ``ExtendedUnavailableError`` when every attempt failed transiently."""
+        loop = asyncio.get_running_loop()
+        attempts = 1 + (self._retries if retry else 0)
+        last = ""
+        for attempt in range(attempts):
+            wait = self._not_before - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._calls += 1
+            if attempt:
+                self._n_retries += 1
+            try:
+                result = await fn()
+            except ApiRateLimitError:
+                self._n_429 += 1
+                delay = self._backoff.next_delay()
+                self._not_before = max(self._not_before, loop.time() + delay)
+                last = "HTTP 429 (rate limited)"
+                log.warning("extended %s: rate limited; pausing REST for %.2fs", what, delay)
+                continue
+            except ApiNotAuthorizedError:
+                self._n_refusals += 1
+                raise ExtendedVenueError("401", "API key not accepted", what, 401) from None
+            except ApiError as exc:
+                status, code, message = parse_api_error(str(exc))
+                if status >= 500:
+                    self._n_5xx += 1
+                    last = f"HTTP {status}"
+                    await asyncio.sleep(self._backoff.next_delay())
+                    continue
+                self._n_refusals += 1
+                raise ExtendedVenueError(code, message, what, status) from None
+            except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
+                self._n_timeouts += 1
+                last = f"{type(exc).__name__}"
+                await asyncio.sleep(self._backoff.next_delay())
+                continue
+            except Exception as exc:  # e.g. an answer the SDK cannot parse: fate unknown
+                self._n_gave_up += 1
+                raise ExtendedUnavailableError(
+                    f"{what}: unexpected {type(exc).__name__}: {exc}"
+                ) from None
+            self._backoff.reset()
+            return result
+        self._n_gave_up += 1
+        raise ExtendedUnavailableError(f"{what}: gave up after {attempts} attempts; last: {last}")
+
+    # ------------------------------------------------------------ public data
+
+    async def markets(self, symbols: list[str]) -> list[MarketModel]:
+        info = self.client.info
+        res = await self.call("GET markets", lambda: info.get_markets(market_names=symbols))
+        return list(res.data or [])
+
+    async def orderbook(self, symbol: str) -> OrderbookUpdateModel | None:
+        info = self.client.info
+        res = await self.call(
+            f"GET orderbook {symbol}", lambda: info.get_orderbook_snapshot(market_name=symbol)
+        )
+        return res.data
+
+    # ------------------------------------------------------------ account data
+
+    async def fees(self, symbols: list[str]) -> list[TradingFeeModel]:
+        acct = self.client.account
+        res = await self.call("GET fees", lambda: acct.get_fees(market_names=symbols))
+        return list(res.data or [])
+
+    async def open_orders(self, symbols: list[str]) -> list[OpenOrderModel]:
+        acct = self.client.account
+        res = await self.call("GET open orders", lambda: acct.get_open_orders(market_names=symbols))
+        return list(res.data or [])
+
+    async def order_by_id(self, venue_id: int) -> OpenOrderModel | None:
+        acct = self.client.account
+        try:
+            res = await self.call(f"GET order {venue_id}", lambda: acct.get_order_by_id(venue_id))
+        except ExtendedVenueError as exc:
+            if exc.http_status == 404:
+                return None
+            raise
+        return res.data
+
+    async def orders_by_external_id(self, external_id: str) -> list[OpenOrderModel]:
+        acct = self.client.account
+        try:
+            res = await self.call(
+                f"GET order external {external_id}",
+                lambda: acct.get_order_by_external_id(external_id),
+            )
+        except ExtendedVenueError as exc:
+            if exc.http_status == 404:
+                return []
+            raise
+        return list(res.data or [])
+
+    async def positions(self, symbols: list[str]) -> list[PositionModel]:
+        acct = self.client.account
+        res = await self.call("GET positions", lambda: acct.get_positions(market_names=symbols))
+        return list(res.data or [])
+
+    async def balance(self) -> BalanceModel | None:
+        """The balance; None when the venue answers 404 (it does at zero balance)."""
+        acct = self.client.account
+        try:
+            res = await self.call("GET balance", acct.get_balance)
+        except ExtendedVenueError as exc:
+            if exc.http_status == 404:
+                return None
+            raise
+        return res.data
+
+    async def trades(self, symbols: list[str], limit: int = 200) -> list[AccountTradeModel]:
+        acct = self.client.account
+        res = await self.call(
+            "GET trades", lambda: acct.get_trades(market_names=symbols, limit=limit)
+        )
+        return list(res.data or [])
+
+    # ------------------------------------------------------------ orders
+
+    async def place(self, order: NewOrderModel) -> PlacedOrderModel | None:
+        orders = self.client.orders
+        res = await self.call(f"POST order {order.id}", lambda: orders.place_order(order))
+        return res.data
+
+    async def cancel_external(self, external_id: str) -> None:
+        orders = self.client.orders
+        await self.call(
+            f"DELETE order external {external_id}",
+            lambda: orders.cancel_order_by_external_id(external_id),
+        )
+
+    async def cancel_id(self, venue_id: int) -> None:
+        orders = self.client.orders
+        await self.call(f"DELETE order {venue_id}", lambda: orders.cancel_order(venue_id))
+
+    async def mass_cancel(self, markets: list[str] | None) -> None:
+        """Cancel every order on ``markets``, or on every market when None."""
+        orders = self.client.orders
+        if markets is None:
+            await self.call("POST massCancel all", lambda: orders.mass_cancel(cancel_all=True))
+        else:
+            await self.call(
+                f"POST massCancel {','.join(markets)}",
+                lambda: orders.mass_cancel(markets=markets, cancel_all=None),
+            )
+
+    async def dead_man_switch(self, countdown_s: int) -> None:
+        """Arm (or with 0 disarm) the venue's dead man's switch; not in the SDK."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self._timeout_s)
+            )
+        session = self._session
+        url = (
+            f"{self.sdk_config.endpoints.api_base_order_management_url}"
+            f"/user/deadmanswitch?countdownTime={int(countdown_s)}"
+        )
+        await self.call(
+            "POST deadmanswitch",
+            lambda: send_post_request(session, url, EmptyModel, api_key=self._api_key),
+        )
+
+    def statistics(self) -> RestStatistics:
+        return RestStatistics(
+            calls=self._calls,
+            retries=self._n_retries,
+            rate_limited=self._n_429,
+            server_errors=self._n_5xx,
+            timeouts=self._n_timeouts,
+            refusals=self._n_refusals,
+            gave_up=self._n_gave_up,
+        )

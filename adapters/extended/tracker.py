@@ -1,0 +1,224 @@
+"""Our orders at Extended, by client id (= the venue's external id), and the events they owe.
+
+The tracker is the one place that decides which order event to emit, so that each order produces
+at most one ``OrderAccepted`` and exactly one terminal event (``OrderCanceled`` /
+``OrderRejected``) unless it filled completely. A fill is never dropped (only a duplicate trade
+id is): one that arrives after the order's terminal event is still passed on, and counted late.
+Stream messages, REST answers and reconciliation all go through it, in whatever order they arrive.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+
+import msgspec
+
+from adapters.extended.normalize import MS, SIDES, MalformedMessageError
+from adapters.extended.wire import WireOrder, WireTrade
+from mmcore.commands import Place
+from mmcore.events import Event, Fill, OrderAccepted, OrderCanceled, OrderRejected
+from mmcore.instrument import Instrument
+
+__all__ = ["DONE", "OPEN", "PENDING", "OrderTracker", "TrackedOrder", "TrackerStatistics"]
+
+PENDING = "pending"
+"""Place sent (or about to be); no sign of the order on the venue yet."""
+OPEN = "open"
+"""The venue has the order working (we emitted ``OrderAccepted``)."""
+DONE = "done"
+"""Filled, canceled or rejected: no more events for it."""
+
+_LIVE_STATUSES = frozenset(("NEW", "PARTIALLY_FILLED", "UNTRIGGERED"))
+_SEEN_TRADES_KEPT = 10_000
+
+
+class TrackedOrder:
+    """One order this session placed."""
+
+    __slots__ = ("client_id", "filled", "in_flight", "inst", "side", "size", "state", "venue_id")
+
+    def __init__(self, place: Place) -> None:
+        self.client_id = place.client_id
+        self.inst = place.inst
+        self.side = place.side
+        self.size = place.size
+        self.filled = 0
+        self.state = PENDING
+        self.venue_id = ""
+        self.in_flight = True
+
+
+class TrackerStatistics(msgspec.Struct, frozen=True):
+    """Counters of the order tracker."""
+
+    tracked: int
+    pending: int
+    open: int
+    accepted: int
+    canceled: int
+    rejected: int
+    fills: int
+    duplicate_fills: int
+    late_fills: int
+    foreign_updates: int
+
+
+class OrderTracker:
+    """Client id ↔ venue id, lifecycle state and seen trade ids of our orders."""
+
+    def __init__(self, instruments: Mapping[str, Instrument]) -> None:
+        self.instruments = instruments
+        self.orders: dict[str, TrackedOrder] = {}
+        self._by_venue_id: dict[str, TrackedOrder] = {}
+        self._seen_trades: OrderedDict[str, None] = OrderedDict()
+        self._accepted = 0
+        self._canceled = 0
+        self._rejected = 0
+        self._fills = 0
+        self._dup_fills = 0
+        self._foreign = 0
+        self._late_fills = 0
+
+    # ------------------------------------------------------------ lookups
+
+    def get(self, client_id: str) -> TrackedOrder | None:
+        return self.orders.get(client_id)
+
+    def by_venue_id(self, venue_id: str) -> TrackedOrder | None:
+        return self._by_venue_id.get(venue_id)
+
+    def live(self) -> list[TrackedOrder]:
+        """Orders pending or open, oldest first."""
+        return [o for o in self.orders.values() if o.state != DONE]
+
+    # ------------------------------------------------------------ our own actions
+
+    def placing(self, place: Place) -> TrackedOrder:
+        """Track a place about to be sent; a repeated client id returns the existing order."""
+        order = self.orders.get(place.client_id)
+        if order is None:
+            order = self.orders[place.client_id] = TrackedOrder(place)
+        return order
+
+    def learn_venue_id(self, order: TrackedOrder, venue_id: str) -> None:
+        if venue_id and not order.venue_id:
+            order.venue_id = venue_id
+            self._by_venue_id[venue_id] = order
+
+    # ------------------------------------------------------------ transitions → events
+
+    def accepted(self, order: TrackedOrder, ts: int, ts_recv: int) -> list[Event]:
+        if order.state != PENDING:
+            return []
+        order.state = OPEN
+        self._accepted += 1
+        return [OrderAccepted(order.inst, ts, ts_recv, order.client_id, order.venue_id)]
+
+    def canceled(self, order: TrackedOrder, ts: int, ts_recv: int, reason: str) -> list[Event]:
+        if order.state == DONE:
+            return []
+        order.state = DONE
+        self._canceled += 1
+        return [OrderCanceled(order.inst, ts, ts_recv, order.client_id, reason)]
+
+    def rejected(
+        self, order: TrackedOrder, ts: int, ts_recv: int, code: str, reason: str
+    ) -> list[Event]:
+        """A reject of a pending order; a reject of a live one is reported as a cancel."""
+        if order.state == DONE:
+            return []
+        if order.state == OPEN:
+            return self.canceled(order, ts, ts_recv, f"{code}: {reason}")
+        order.state = DONE
+        self._rejected += 1
+        return [OrderRejected(order.inst, ts, ts_recv, order.client_id, code, reason)]
+
+    def on_order(self, w: WireOrder, ts_recv: int) -> list[Event]:
+        """An order update from the account stream or from REST."""
+        order = self.orders.get(w.external_id)
+        if order is None:
+            self._foreign += 1
+            return []
+        self.learn_venue_id(order, str(w.id))
+        ts = w.updated_time * MS
+        status = w.status
+        if status in _LIVE_STATUSES:
+            return self.accepted(order, ts, ts_recv)
+        if status == "FILLED":
+            if order.filled >= order.size:
+                order.state = DONE
+            return []
+        sr = w.status_reason
+        reason = sr if sr and sr != "NONE" else status
+        if status == "REJECTED":
+            return self.rejected(order, ts, ts_recv, reason, f"order {w.id} {status}")
+        if status in ("CANCELLED", "EXPIRED"):
+            return self.canceled(order, ts, ts_recv, reason)
+        raise MalformedMessageError(
+            f"order {w.external_id}: expected a known status, found {status!r}"
+        )
+
+    def on_trade(self, w: WireTrade, ts_recv: int) -> list[Event]:
+        """One of our fills, from the account stream or from REST; duplicates are dropped."""
+        trade_id = str(w.id)
+        if trade_id in self._seen_trades:
+            self._dup_fills += 1
+            return []
+        order = self.orders.get(w.external_order_id or "") or self._by_venue_id.get(
+            str(w.order_id)
+        )
+        if order is None:
+            self._foreign += 1
+            return []
+        inst = self.instruments[order.inst]
+        side = SIDES.get(w.side)
+        if side is None:
+            raise MalformedMessageError(
+                f"trade {trade_id}: expected side BUY or SELL, found {w.side!r}"
+            )
+        try:
+            price = inst.price_to_ticks(w.price)
+            size = inst.size_to_lots(w.qty)
+            fee = inst.quote_to_nanos(w.fee)
+        except ValueError as exc:
+            raise MalformedMessageError(f"trade {trade_id}: {exc}") from None
+        self._remember_trade(trade_id)
+        ts = w.created_time * MS
+        fill = Fill(
+            order.inst, ts, ts_recv, order.client_id, side, price, size, fee,
+            not w.is_taker, trade_id,
+        )
+        order.filled += size
+        self._fills += 1
+        if order.state == DONE:
+            # after its terminal event (a cancel raced the match): the position moved all the
+            # same, so the fill is passed on; the ledger books fills of finished orders too
+            self._late_fills += 1
+            return [fill]
+        if order.filled >= order.size:
+            order.state = DONE
+        elif order.state == PENDING:
+            order.state = OPEN
+        return [fill]
+
+    def _remember_trade(self, trade_id: str) -> None:
+        seen = self._seen_trades
+        seen[trade_id] = None
+        if len(seen) > _SEEN_TRADES_KEPT:
+            seen.popitem(last=False)
+
+    def statistics(self) -> TrackerStatistics:
+        live = self.live()
+        return TrackerStatistics(
+            tracked=len(self.orders),
+            pending=sum(1 for o in live if o.state == PENDING),
+            open=sum(1 for o in live if o.state == OPEN),
+            accepted=self._accepted,
+            canceled=self._canceled,
+            rejected=self._rejected,
+            fills=self._fills,
+            duplicate_fills=self._dup_fills,
+            late_fills=self._late_fills,
+            foreign_updates=self._foreign,
+        )

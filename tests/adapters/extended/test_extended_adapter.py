@@ -1,0 +1,470 @@
+"""End to end: the Extended adapter, with the real x10 SDK signing and calling REST, against the
+local emulator on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from adapters.emulator.clock import ManualClock
+from adapters.emulator.random_walk import RandomWalkParams
+from adapters.extended.adapter import ExtendedAdapter
+from adapters.extended.config import ExtendedConfig
+from adapters.extended.emulator import ExtendedEmulatorHandle, serve
+from adapters.extended.errors import ExtendedVenueError
+from mmcore.commands import Cancel, CancelAll, Place, Resync
+from mmcore.events import (
+    BUY,
+    SELL,
+    BookDelta,
+    BookSnapshot,
+    ConnectionState,
+    Event,
+    Fill,
+    OrderAccepted,
+    OrderCanceled,
+    OrderRejected,
+    Position,
+    Trade,
+)
+from mmcore.instrument import Instrument
+from mmcore.venue import VenueAdapter
+
+START = 1_700_000_000_000_000_000
+SEC = 1_000_000_000
+SYM = "BTC-USD"
+
+
+def make_instrument() -> Instrument:
+    return Instrument(
+        venue="extended",
+        symbol=SYM,
+        tick_size="1",
+        lot_size="0.00001",
+        min_size="0.0001",
+        maker_fee="0.0001",
+        taker_fee="0.00025",
+    )
+
+
+def make_config(h: ExtendedEmulatorHandle, **overrides: Any) -> ExtendedConfig:
+    fields: dict[str, Any] = {
+        "dead_man_switch_s": 0,
+        "reconcile_interval_s": 0,
+        "reconnect_min_s": 0.3,
+        "reconnect_max_s": 0.6,
+        "rest_backoff_min_s": 0.05,
+        "rest_backoff_max_s": 0.1,
+        "rest_timeout_s": 2.0,
+        "heartbeat_s": 5.0,
+        "seed": 3,
+    }
+    fields.update(overrides)
+    return h.adapter_config(**fields)
+
+
+def make_place(cid: str, side: int = BUY, price: int = 59_950, size: int = 100) -> Place:
+    return Place(SYM, 0, cid, side, price, size)
+
+
+class Session:
+    """An emulator, an adapter started on it, and every event the adapter produced."""
+
+    def __init__(self, h: ExtendedEmulatorHandle, adapter: ExtendedAdapter, clock: ManualClock):
+        self.h = h
+        self.adapter = adapter
+        self.clock = clock
+        self.events: list[Event] = []
+
+    def of(self, kind: type) -> list[Any]:
+        return [e for e in self.events if type(e) is kind]
+
+    async def wait_for(self, done: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not done():
+            if loop.time() > deadline:
+                tail = "\n".join(repr(e) for e in self.events[-15:])
+                raise AssertionError(f"timed out waiting for {what}; last events:\n{tail}")
+            await asyncio.sleep(0.01)
+
+    async def market_step(self, ms: int = 100) -> None:
+        self.clock.advance(ms * 1_000_000)
+        await self.h.step()
+
+    def open_client_ids(self) -> list[str]:
+        return sorted(o.client_id for o in self.h.account().open_orders())
+
+
+@contextlib.asynccontextmanager
+async def running(**overrides: Any) -> AsyncIterator[Session]:
+    clock = ManualClock(START)
+    h = await serve(
+        clock=clock,
+        seed=5,
+        instruments=[make_instrument()],
+        walk=RandomWalkParams(mid_ticks=60_000, trade_prob=0.0, move_prob=0.0),
+        tick_s=0.02,
+    )
+    config = make_config(h, **overrides)
+    adapter = ExtendedAdapter(config, clock, environ=h.credentials[0].env(config))
+    session = Session(h, adapter, clock)
+
+    async def pump() -> None:
+        async for ev in adapter.events():
+            session.events.append(ev)
+
+    task = asyncio.create_task(pump())
+    try:
+        await adapter.start([SYM])
+        await session.wait_for(lambda: bool(session.of(BookSnapshot)), "the first snapshot")
+        yield session
+    finally:
+        await adapter.close()
+        await task
+        await h.close()
+
+
+def as_venue_adapter(adapter: ExtendedAdapter) -> VenueAdapter:
+    """mypy checks here that ExtendedAdapter satisfies the runner's VenueAdapter protocol."""
+    return adapter
+
+
+def test_start_loads_the_instrument_from_the_markets_and_fees_endpoints() -> None:
+    async def main() -> None:
+        async with running() as s:
+            inst = s.adapter.instruments[SYM]
+            assert (inst.tick_size, inst.lot_size, inst.min_size) == ("1", "0.00001", "0.0001")
+            assert (inst.maker_fee, inst.taker_fee) == ("0.0001", "0.00025")
+            snap = s.of(BookSnapshot)[0]
+            assert snap.bids[0] < snap.asks[0] and snap.seq == 1
+            up = {e.stream for e in s.of(ConnectionState) if e.state == "up"}
+            streams = {f"{kind}:{SYM}" for kind in ("book", "trades", "funding", "mark")}
+            assert up == streams | {"account"}
+            reconciled = await s.adapter.reconcile()
+            assert Position(SYM, START, START, 0) in reconciled
+            assert as_venue_adapter(s.adapter).venue == "extended"
+
+    asyncio.run(main())
+
+
+def test_quotes_are_placed_signed_and_rest_in_the_emulator() -> None:
+    async def main() -> None:
+        async with running() as s:
+            await s.adapter.execute(make_place("q-bid", BUY, 59_950))
+            await s.adapter.execute(make_place("q-ask", SELL, 60_050))
+            await s.wait_for(lambda: len(s.of(OrderAccepted)) == 2, "two acks")
+            assert s.open_client_ids() == ["q-ask", "q-bid"]
+            ack = s.of(OrderAccepted)[0]
+            venue_id = s.h.account().by_client[ack.client_id].venue_id
+            assert ack.venue_order_id == str(venue_id) and venue_id > 2**60
+            resting = s.h.account().by_client["q-bid"]
+            assert (resting.price, resting.size, resting.post_only) == (59_950, 100, True)
+
+    asyncio.run(main())
+
+
+def test_a_trade_through_our_bid_reaches_the_adapter_as_a_fill_in_integers() -> None:
+    async def main() -> None:
+        async with running() as s:
+            await s.adapter.execute(make_place("q-bid", BUY, 59_950, 250))
+            await s.wait_for(lambda: bool(s.of(OrderAccepted)), "the ack")
+            s.clock.advance(SEC)
+            s.h.exchange.inject(Trade(SYM, 0, 0, 59_900, 10_000, SELL))
+            await s.h.step()
+            await s.wait_for(lambda: bool(s.of(Fill)), "the fill")
+            fill = s.of(Fill)[0]
+            # 0.0025 BTC at 59950 USD = 149.875 USD notional, maker fee 1 bp = 0.0149875 USD
+            assert (fill.client_id, fill.side, fill.price, fill.size) == ("q-bid", BUY, 59_950, 250)
+            assert fill.fee == 14_987_500 and fill.maker
+            assert fill.trade_id == str(s.h.account().fills[0].trade_id)
+            await s.wait_for(lambda: any(p.size == 250 for p in s.of(Position)), "the position")
+            assert s.open_client_ids() == []
+
+    asyncio.run(main())
+
+
+def test_an_ioc_reduce_only_sell_closes_the_position_as_taker_with_the_taker_fee() -> None:
+    async def main() -> None:
+        async with running() as s:
+            await s.adapter.execute(make_place("long", BUY, 59_950, 250))
+            await s.wait_for(lambda: bool(s.of(OrderAccepted)), "the ack")
+            s.clock.advance(SEC)
+            s.h.exchange.inject(Trade(SYM, 0, 0, 59_900, 10_000, SELL))
+            await s.h.step()
+            await s.wait_for(lambda: len(s.of(Fill)) == 1, "the opening fill")
+            best_bid = s.h.exchange.books[SYM].best_bid()
+            exit_ = Place(SYM, 0, "exit", SELL, best_bid - 5, 400, False, True, "IOC")
+            await s.adapter.execute(exit_)
+            await s.wait_for(lambda: any(p.size == 0 for p in s.of(Position)[1:]), "flat")
+            exits = [f for f in s.of(Fill) if f.client_id == "exit"]
+            assert exits and sum(f.size for f in exits) == 250  # reduce-only: never flips
+            unit = make_instrument().nanos_per_tick_lot
+            for f in exits:
+                assert not f.maker and f.side == SELL
+                assert f.fee == -(-f.price * f.size * unit * 250_000 // 10**9)
+            order = s.h.account().by_client["exit"]
+            assert (order.tif, order.reduce_only, order.post_only) == ("IOC", True, False)
+
+    asyncio.run(main())
+
+
+def test_a_sequence_gap_triggers_a_resync_with_a_fresh_snapshot() -> None:
+    async def main() -> None:
+        async with running() as s:
+            await s.market_step()
+            await s.wait_for(lambda: bool(s.of(BookDelta)), "a delta")
+            s.h.faults.skip_book_seq(1)
+            await s.market_step()
+            await s.wait_for(
+                lambda: any(e.state == "resynced" for e in s.of(ConnectionState)), "resynced"
+            )
+            states = [(e.stream, e.state) for e in s.of(ConnectionState)]
+            i = states.index((f"book:{SYM}", "resynced"))
+            gap = next(e for e in s.of(ConnectionState) if e.state == "down")
+            assert "sequence gap" in gap.reason
+            before = s.events.index(s.of(ConnectionState)[i])
+            assert type(s.events[before - 1]) is BookSnapshot  # snapshot, then "resynced"
+            assert s.adapter.statistics().book_gaps == 1
+            books = [e for e in s.events if isinstance(e, (BookSnapshot, BookDelta))]
+            assert books[-1].seq == 1  # the new socket counts from 1 again
+
+    asyncio.run(main())
+
+
+def test_a_resync_command_resubscribes_the_book() -> None:
+    async def main() -> None:
+        async with running() as s:
+            await s.adapter.execute(Resync(SYM, 0, "crossed book"))
+            await s.wait_for(lambda: len(s.of(BookSnapshot)) == 2, "a second snapshot")
+            assert any(e.state == "resynced" for e in s.of(ConnectionState))
+
+    asyncio.run(main())
+
+
+def test_a_dropped_socket_reconnects_and_reconciles_without_orphans_or_duplicates() -> None:
+    async def main() -> None:
+        async with running() as s:
+            await s.adapter.execute(make_place("a", BUY, 59_950))
+            await s.adapter.execute(make_place("b", SELL, 60_050))
+            await s.wait_for(lambda: len(s.of(OrderAccepted)) == 2, "two acks")
+            await s.h.faults.drop_connections()
+            # while the account stream is down: the venue cancels "a" (we miss the update) and
+            # we place "c" (we miss its ack)
+            s.h.exchange.cancel(s.h.account(), s.h.account().by_client["a"])
+            await s.adapter.execute(make_place("c", BUY, 59_940))
+            await s.wait_for(
+                lambda: [e.client_id for e in s.of(OrderCanceled)] == ["a"], "a's cancel"
+            )
+            await s.wait_for(lambda: len(s.of(OrderAccepted)) == 3, "c's ack")
+            # the runner retrying the same place must not create a second order
+            await s.adapter.execute(make_place("c", BUY, 59_940))
+            await asyncio.sleep(0.2)
+            account = s.h.account()
+            assert sorted(account.by_client) == ["a", "b", "c"]
+            assert len(account.orders) == 3
+            assert s.open_client_ids() == ["b", "c"]
+            assert [e.client_id for e in s.of(OrderAccepted)] == ["a", "b", "c"]
+            assert [e.client_id for e in s.of(OrderCanceled)] == ["a"]
+            downs = [e for e in s.of(ConnectionState) if e.state == "down"]
+            assert {e.stream for e in downs} >= {"account", f"book:{SYM}"}
+            assert s.adapter.statistics().reconciles >= 1
+
+    asyncio.run(main())
+
+
+def test_orders_placed_by_an_earlier_session_are_canceled_on_reconcile() -> None:
+    async def main() -> None:
+        async with running() as s:
+            account = s.h.account()
+            stale = account.new_order("old-1", SYM, BUY, 59_000, 100, True, False, "GTC", START)
+            s.h.exchange.place(account, stale)
+            await s.adapter.reconcile()
+            await s.wait_for(lambda: not account.open_orders(), "the orphan canceled")
+            assert not any(e.client_id == "old-1" for e in s.of(OrderCanceled))
+
+    asyncio.run(main())
+
+
+def test_a_429_backs_off_and_the_place_succeeds_after() -> None:
+    async def main() -> None:
+        async with running() as s:
+            s.h.faults.fail_next(2, 429, "/api/v1/user/order")
+            await s.adapter.execute(make_place("r", BUY, 59_950))
+            await s.wait_for(lambda: bool(s.of(OrderAccepted)), "the ack")
+            stats = s.adapter.statistics().rest
+            assert stats.rate_limited == 2 and stats.gave_up == 0
+            assert len(s.h.account().orders) == 1
+            s.h.faults.fail_next(1, 503, "/api/v1/user/order")
+            await s.adapter.execute(Cancel(SYM, 0, "r"))
+            await s.wait_for(lambda: bool(s.of(OrderCanceled)), "the cancel")
+            assert s.adapter.statistics().rest.server_errors == 1
+
+    asyncio.run(main())
+
+
+def test_a_place_that_timed_out_is_retried_with_the_same_body_and_makes_one_order() -> None:
+    async def main() -> None:
+        async with running(rest_timeout_s=0.3) as s:
+            s.h.faults.delay_next(1, 800, "/api/v1/user/order")
+            await s.adapter.execute(make_place("t", BUY, 59_950))
+            await s.wait_for(lambda: bool(s.of(OrderAccepted)), "the ack")
+            await asyncio.sleep(0.8)  # the delayed first copy lands too, and is refused (1134)
+            assert len(s.h.account().orders) == 1
+            assert s.h.emulator.refused.get(1134) == 1
+            assert not s.of(OrderRejected)
+
+    asyncio.run(main())
+
+
+def test_cancel_all_empties_the_emulators_book_of_our_orders() -> None:
+    async def main() -> None:
+        async with running() as s:
+            for i in range(3):
+                await s.adapter.execute(make_place(f"m{i}", BUY, 59_950 - i))
+                await s.adapter.execute(make_place(f"n{i}", SELL, 60_050 + i))
+            await s.wait_for(lambda: len(s.of(OrderAccepted)) == 6, "six acks")
+            await s.adapter.execute(CancelAll(SYM, 0, "halt"))
+            await s.wait_for(lambda: len(s.of(OrderCanceled)) == 6, "six cancels")
+            assert s.open_client_ids() == []
+
+    asyncio.run(main())
+
+
+def test_a_post_only_order_that_would_cross_comes_back_rejected_from_the_stream() -> None:
+    async def main() -> None:
+        async with running() as s:
+            ask = s.of(BookSnapshot)[0].asks[0]
+            await s.adapter.execute(make_place("x", BUY, ask))
+            await s.wait_for(lambda: bool(s.of(OrderRejected)), "the reject")
+            rej = s.of(OrderRejected)[0]
+            assert (rej.client_id, rej.code) == ("x", "POST_ONLY_FAILED")
+
+    asyncio.run(main())
+
+
+def test_an_off_grid_size_is_rejected_with_the_venue_code() -> None:
+    async def main() -> None:
+        async with running() as s:
+            await s.adapter.execute(make_place("small", BUY, 59_950, size=5))
+            await s.wait_for(lambda: bool(s.of(OrderRejected)), "the reject")
+            rej = s.of(OrderRejected)[0]
+            assert (rej.client_id, rej.code) == ("small", "1120")
+            assert "minimum" in rej.reason
+
+    asyncio.run(main())
+
+
+def test_a_bad_signature_is_rejected_1101_as_order_rejected() -> None:
+    async def main() -> None:
+        clock = ManualClock(START)
+        h = await serve(clock=clock, seed=5, instruments=[make_instrument()], tick_s=0.02)
+        config = make_config(h)
+        env = h.credentials[0].env(config)
+        env[config.stark_private_key_env] = "0x5eed"  # not the key the venue knows
+        adapter = ExtendedAdapter(config, clock, environ=env)
+        try:
+            await adapter.start([SYM])
+            await adapter.execute(make_place("bad-sig"))
+            events: list[Event] = []
+            while not events or type(events[-1]) is not OrderRejected:
+                events.append(await asyncio.wait_for(adapter.events().__anext__(), 5))
+            assert events[-1] == OrderRejected(
+                SYM, events[-1].ts, events[-1].ts_recv, "bad-sig", "1101",
+                "invalid Starknet signature",
+            )
+            assert not h.account().orders
+        finally:
+            await adapter.close()
+            await h.close()
+
+    asyncio.run(main())
+
+
+def test_a_malformed_message_is_logged_and_dropped_without_stopping_the_stream(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def main() -> None:
+        async with running() as s:
+            for c in s.h.hub.of(f"trades:{SYM}"):
+                c.send('{"data":[{"i":1,"m":"BTC-USD","S":"BUY"')
+                c.send('{"data":"not a list","ts":1,"seq":2}')
+            s.h.exchange.inject(Trade(SYM, 0, 0, 60_001, 100, BUY))
+            await s.market_step()
+            await s.wait_for(lambda: bool(s.of(Trade)), "the good trade")
+            assert s.adapter.statistics().malformed == 2
+
+    with caplog.at_level(logging.WARNING, logger="adapters.extended"):
+        asyncio.run(main())
+    assert caplog.text.count("dropped malformed message") == 2
+
+
+def test_a_silent_book_stream_is_treated_as_stale_and_reconnected() -> None:
+    async def main() -> None:
+        async with running(stale_after_s=0.3) as s:
+            await s.wait_for(
+                lambda: any("stale" in e.reason for e in s.of(ConnectionState)), "stale", 3
+            )
+            await s.wait_for(lambda: len(s.of(BookSnapshot)) >= 2, "a new snapshot", 3)
+
+    asyncio.run(main())
+
+
+def test_the_dead_mans_switch_is_armed_and_rearmed_and_fires_after_we_stop() -> None:
+    async def main() -> None:
+        async with running(dead_man_switch_s=5, dead_man_rearm_s=0.1) as s:
+            await s.adapter.execute(make_place("d", BUY, 59_950))
+            await s.wait_for(lambda: s.adapter.statistics().dead_man_arms >= 3, "re-arms")
+            account = s.h.account()
+            assert account.dead_man.armed
+            await s.adapter.close()
+            s.clock.advance(6 * SEC)
+            await s.h.step()
+            assert account.open_orders() == []
+            assert account.dead_man.fired == 1
+
+    asyncio.run(main())
+
+
+def test_secrets_never_appear_in_logs_reprs_or_errors(caplog: pytest.LogCaptureFixture) -> None:
+    secrets: list[str] = []
+
+    async def main() -> None:
+        async with running(dead_man_switch_s=5, dead_man_rearm_s=0.1) as s:
+            creds = s.h.credentials[0]
+            secrets.extend([creds.api_key, creds.stark_private_key, creds.stark_private_key[2:]])
+            s.h.faults.fail_next(1, 429, "/api/v1/user/order")
+            await s.adapter.execute(make_place("p", BUY, 59_950))
+            await s.adapter.execute(make_place("p2", BUY, 59_950, size=3))
+            await s.h.faults.drop_connections()
+            await s.wait_for(lambda: len(s.of(OrderAccepted)) == 1, "ack")
+            text = " ".join(
+                [repr(s.adapter), repr(s.adapter.config), repr(s.adapter.rest)]
+                + [repr(x) for x in s.adapter._subs.values()]
+            )
+            for secret in secrets:
+                assert secret not in text
+            # a wrong key: the 401 error names the call, never the key
+            wrong = make_config(s.h)
+            env = creds.env(wrong)
+            env[wrong.api_key_env] = "wrong-key-also-secret"
+            secrets.append("wrong-key-also-secret")
+            other = ExtendedAdapter(wrong, s.clock, environ=env)
+            try:
+                with pytest.raises(ExtendedVenueError) as err:
+                    await other.reconcile()
+                assert err.value.code == "401"
+                assert "wrong-key-also-secret" not in str(err.value)
+            finally:
+                await other.close()
+
+    with caplog.at_level(logging.DEBUG):
+        asyncio.run(main())
+    assert caplog.records, "expected the session to log something"
+    for secret in secrets:
+        assert secret not in caplog.text

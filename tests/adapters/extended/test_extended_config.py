@@ -1,0 +1,120 @@
+"""ExtendedConfig validates on construction; credentials never show in reprs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from adapters.extended.backoff import Backoff
+from adapters.extended.config import ExtendedConfig
+from adapters.extended.credentials import Secret, load_credentials
+from adapters.extended.errors import ExtendedConfigError, ExtendedCredentialsError
+from adapters.extended.markets import sdk_config
+from adapters.extended.rest import parse_api_error
+
+API_KEY = "k3y-that-must-not-leak"
+PRIVATE = "0x1234abcd5678ef"
+
+
+def make_env(**overrides: str) -> dict[str, str]:
+    env = {
+        "EXTENDED_API_KEY": API_KEY,
+        "EXTENDED_STARK_PRIVATE_KEY": PRIVATE,
+        "EXTENDED_STARK_PUBLIC_KEY": "0xabc",
+        "EXTENDED_VAULT": "42",
+    }
+    env.update(overrides)
+    return env
+
+
+def test_a_local_network_needs_a_base_url() -> None:
+    with pytest.raises(ExtendedConfigError, match="base_url"):
+        ExtendedConfig(network="local")
+
+
+def test_unknown_fields_are_refused_when_decoding_a_config_table() -> None:
+    with pytest.raises(msgspec.ValidationError, match="unknown"):
+        msgspec.convert({"network": "testnet", "netwrok": "x"}, ExtendedConfig)
+
+
+def test_a_rearm_interval_longer_than_the_countdown_is_refused() -> None:
+    with pytest.raises(ExtendedConfigError, match="dead_man_rearm_s"):
+        ExtendedConfig(dead_man_switch_s=10, dead_man_rearm_s=20)
+
+
+def test_base_url_points_rest_and_streams_at_the_emulator_with_the_testnet_domain() -> None:
+    sdk = sdk_config(ExtendedConfig(network="local", base_url="http://127.0.0.1:9"))
+    assert sdk.endpoints.api_base_url == "http://127.0.0.1:9/api/v1"
+    assert sdk.endpoints.stream_url == "ws://127.0.0.1:9/stream.extended.exchange/v1"
+    assert sdk.signing.starknet_domain.chain_id == "SN_SEPOLIA"
+    assert sdk_config(ExtendedConfig(network="mainnet")).signing.starknet_domain.chain_id == (
+        "SN_MAIN"
+    )
+
+
+def test_credentials_come_from_the_configured_environment_names() -> None:
+    config = ExtendedConfig(api_key_env="MY_KEY")
+    env = make_env()
+    env["MY_KEY"] = env.pop("EXTENDED_API_KEY")
+    creds = load_credentials(config, env)
+    assert creds.api_key.reveal() == API_KEY
+    assert creds.vault == 42
+    assert API_KEY not in repr(creds) and PRIVATE not in repr(creds)
+
+
+def test_missing_credentials_name_the_variables_but_not_any_value() -> None:
+    with pytest.raises(ExtendedCredentialsError) as err:
+        load_credentials(ExtendedConfig(), make_env(EXTENDED_VAULT=""))
+    assert "EXTENDED_VAULT" in str(err.value)
+    assert API_KEY not in str(err.value)
+
+
+def test_credentials_can_come_from_a_key_file(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    path.write_text(
+        json.dumps(
+            {
+                "api_key": API_KEY,
+                "stark_private_key": "1234abcd5678ef",
+                "stark_public_key": "0xabc",
+                "vault": "7",
+            }
+        )
+    )
+    creds = load_credentials(ExtendedConfig(key_file=str(path)), {})
+    assert creds.stark_private_key.reveal() == PRIVATE
+    assert creds.vault == 7
+
+
+def test_a_secret_hides_its_value_in_repr_str_and_format() -> None:
+    s = Secret(API_KEY)
+    assert API_KEY not in f"{s!r} {s} {s:>40}"
+    assert s.reveal() == API_KEY
+
+
+def test_backoff_grows_exponentially_within_half_jitter_and_is_reproducible() -> None:
+    import random
+
+    a = Backoff(0.1, 1.0, random.Random(3))
+    b = Backoff(0.1, 1.0, random.Random(3))
+    delays = [a.next_delay() for _ in range(6)]
+    assert delays == [b.next_delay() for _ in range(6)]
+    for i, d in enumerate(delays):
+        ceiling = min(1.0, 0.1 * 2**i)
+        assert ceiling / 2 <= d <= ceiling
+    a.reset()
+    assert a.next_delay() <= 0.1
+
+
+def test_sdk_error_texts_yield_the_http_status_and_the_venue_code() -> None:
+    non_2xx = (
+        'Error response from http://x/api/v1/user/order: code 400 - '
+        '{"status":"ERROR","error":{"code":1101,"message":"invalid Starknet signature"}}'
+    )
+    assert parse_api_error(non_2xx) == (400, "1101", "invalid Starknet signature")
+    ok_with_error = "Error response from POST u: code=1134 message='duplicate' debug_info=None"
+    assert parse_api_error(ok_with_error) == (200, "1134", "duplicate")
+    assert parse_api_error("code 503 - emulated fault")[:2] == (503, "503")

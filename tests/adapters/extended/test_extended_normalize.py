@@ -1,0 +1,184 @@
+"""Real-format Extended stream messages (tests/fixtures/extended) become the right events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from x10.models.account import AccountStreamDataModel
+from x10.models.funding_rate import FundingRateModel
+from x10.models.http import WrappedStreamResponseModel
+from x10.models.orderbook import OrderbookUpdateModel
+from x10.models.trade import PublicTradeModel
+
+from adapters.extended.normalize import MalformedMessageError, Normalizer
+from adapters.extended.tracker import OrderTracker
+from mmcore.commands import Place
+from mmcore.events import (
+    BUY,
+    SELL,
+    Balance,
+    BookDelta,
+    BookSnapshot,
+    Fill,
+    FundingRate,
+    MarkPrice,
+    OrderAccepted,
+    Position,
+    Trade,
+)
+from mmcore.instrument import Instrument
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "extended"
+RECV = 1_737_900_001_000_000_000
+MS = 1_000_000
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / f"{name}.json").read_bytes()
+
+
+def make_btc() -> Instrument:
+    return Instrument(
+        venue="extended",
+        symbol="BTC-USD",
+        tick_size="1",
+        lot_size="0.00001",
+        min_size="0.0001",
+        maker_fee="0.0002",
+        taker_fee="0.00025",
+    )
+
+
+def make_normalizer() -> Normalizer:
+    return Normalizer({"BTC-USD": make_btc()})
+
+
+def make_tracker_with(client_id: str, side: int = BUY, size: int = 100) -> OrderTracker:
+    tracker = OrderTracker({"BTC-USD": make_btc()})
+    tracker.placing(Place("BTC-USD", 0, client_id, side, 84000, size))
+    return tracker
+
+
+def test_the_fixtures_are_shapes_the_sdk_itself_parses() -> None:
+    WrappedStreamResponseModel[OrderbookUpdateModel].model_validate_json(fixture("book_snapshot"))
+    WrappedStreamResponseModel[OrderbookUpdateModel].model_validate_json(fixture("book_delta"))
+    WrappedStreamResponseModel[list[PublicTradeModel]].model_validate_json(fixture("trades"))
+    WrappedStreamResponseModel[FundingRateModel].model_validate_json(fixture("funding"))
+    for name in ("account_order", "account_trade", "account_position", "account_balance"):
+        WrappedStreamResponseModel[AccountStreamDataModel].model_validate_json(fixture(name))
+
+
+def test_a_book_snapshot_becomes_integer_ticks_and_lots_with_non_canonical_prices() -> None:
+    norm = make_normalizer()
+    ev = norm.book_event(norm.decode_book(fixture("book_snapshot")), RECV)
+    assert ev == BookSnapshot(
+        "BTC-USD",
+        1737900000123 * MS,
+        RECV,
+        1,
+        (84050, 12345, 84049, 150000),
+        (84052, 50000, 84053, 200000),
+    )
+
+
+def test_a_book_delta_uses_the_absolute_size_c_and_zero_deletes() -> None:
+    norm = make_normalizer()
+    ev = norm.book_event(norm.decode_book(fixture("book_delta")), RECV)
+    assert ev == BookDelta(
+        "BTC-USD", 1737900000223 * MS, RECV, 2, -1, (84050, 10000), (84052, 0, 84054, 20000)
+    )
+
+
+def test_a_delta_level_without_c_is_malformed() -> None:
+    norm = make_normalizer()
+    raw = b'{"type":"DELTA","data":{"m":"BTC-USD","b":[{"p":"1","q":"1"}],"a":[]},"ts":1,"seq":2}'
+    with pytest.raises(MalformedMessageError, match="'c'"):
+        norm.book_event(norm.decode_book(raw), RECV)
+
+
+def test_public_trades_keep_big_integer_ids_exactly_and_the_aggressor_side() -> None:
+    trades = make_normalizer().trades(fixture("trades"), RECV)
+    assert trades == [
+        Trade("BTC-USD", 1737900000300 * MS, RECV, 84052, 1000, BUY, "1844674407370955161"),
+        Trade("BTC-USD", 1737900000301 * MS, RECV, 84049, 500, SELL, "1844674407370955162"),
+    ]
+
+
+def test_a_funding_message_becomes_a_rate_in_parts_per_billion() -> None:
+    assert make_normalizer().funding(fixture("funding"), RECV) == [
+        FundingRate("BTC-USD", 1737900000000 * MS, RECV, 13_000)
+    ]
+
+
+def test_a_mark_price_is_rounded_to_the_nearest_tick() -> None:
+    assert make_normalizer().mark(fixture("mark_price"), RECV) == [
+        MarkPrice("BTC-USD", 1737900000400 * MS, RECV, 84052)
+    ]
+
+
+def test_an_order_update_for_our_order_becomes_order_accepted_once() -> None:
+    norm = make_normalizer()
+    tracker = make_tracker_with("mm-7")
+    msg = norm.decode_account(fixture("account_order"))
+    assert msg.data.orders is not None
+    first = tracker.on_order(msg.data.orders[0], RECV)
+    again = tracker.on_order(msg.data.orders[0], RECV)
+    assert first == [
+        OrderAccepted("BTC-USD", 1737900000500 * MS, RECV, "mm-7", "2101234567890123457")
+    ]
+    assert again == []
+
+
+def test_an_account_trade_becomes_a_fill_with_fee_in_nanos_and_the_maker_flag() -> None:
+    norm = make_normalizer()
+    tracker = make_tracker_with("mm-7")
+    msg = norm.decode_account(fixture("account_trade"))
+    assert msg.data.trades is not None
+    fills = tracker.on_trade(msg.data.trades[0], RECV)
+    assert fills == [
+        Fill(
+            "BTC-USD",
+            1737900000600 * MS,
+            RECV,
+            "mm-7",
+            BUY,
+            84000,
+            100,
+            16_800_000,
+            True,
+            "2101234567890123999",
+        )
+    ]
+    assert tracker.on_trade(msg.data.trades[0], RECV) == []  # the same trade id twice
+
+
+def test_a_short_position_becomes_negative_lots() -> None:
+    norm = make_normalizer()
+    msg = norm.decode_account(fixture("account_position"))
+    assert msg.data.positions is not None
+    assert norm.position(msg.data.positions[0], RECV) == Position(
+        "BTC-USD", 1737900000700 * MS, RECV, -200
+    )
+
+
+def test_a_balance_becomes_equity_and_available_in_nanos() -> None:
+    norm = make_normalizer()
+    msg = norm.decode_account(fixture("account_balance"))
+    assert msg.data.balance is not None
+    assert norm.balance(msg.data.balance, RECV) == Balance(
+        1737900000800 * MS, RECV, "USD", 1_000_500_000_000, 900_250_000_000
+    )
+
+
+def test_broken_json_and_unknown_markets_raise_malformed_message() -> None:
+    norm = make_normalizer()
+    with pytest.raises(MalformedMessageError):
+        norm.trades(b'{"data":[{"i":1', RECV)
+    with pytest.raises(MalformedMessageError, match="ETH-USD"):
+        norm.mark(b'{"data":{"m":"ETH-USD","p":"1"},"ts":1,"seq":1}', RECV)
+    with pytest.raises(MalformedMessageError, match="side"):
+        norm.trades(
+            b'{"data":[{"i":1,"m":"BTC-USD","S":"UP","T":1,"p":"1","q":"0.001"}],"ts":1,"seq":1}',
+            RECV,
+        )

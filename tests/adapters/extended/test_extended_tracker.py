@@ -1,0 +1,109 @@
+"""The order tracker emits each order's lifecycle events at most once, in a legal order."""
+
+from __future__ import annotations
+
+from adapters.extended.tracker import DONE, OPEN, PENDING, OrderTracker
+from adapters.extended.wire import WireOrder, WireTrade
+from mmcore.commands import Place
+from mmcore.events import BUY, Fill, OrderAccepted, OrderCanceled, OrderRejected
+from mmcore.instrument import Instrument
+
+MS = 1_000_000
+
+
+def make_tracker() -> OrderTracker:
+    inst = Instrument(venue="extended", symbol="BTC-USD", tick_size="1", lot_size="0.001")
+    return OrderTracker({"BTC-USD": inst})
+
+
+def make_place(client_id: str = "c-1", size: int = 3) -> Place:
+    return Place("BTC-USD", 0, client_id, BUY, 100, size)
+
+
+def make_order(status: str, reason: str | None = None, ext: str = "c-1") -> WireOrder:
+    return WireOrder(
+        id=77,
+        external_id=ext,
+        market="BTC-USD",
+        side="BUY",
+        status=status,
+        qty="0.003",
+        status_reason=reason,
+        updated_time=5,
+    )
+
+
+def make_trade(trade_id: int, qty: str = "0.001", order_id: int = 77) -> WireTrade:
+    return WireTrade(
+        id=trade_id,
+        market="BTC-USD",
+        order_id=order_id,
+        side="BUY",
+        price="100",
+        qty=qty,
+        fee="0.01",
+        is_taker=True,
+        created_time=6,
+    )
+
+
+def test_an_order_goes_pending_then_open_then_canceled_with_one_event_each() -> None:
+    tracker = make_tracker()
+    order = tracker.placing(make_place())
+    assert order.state == PENDING
+    accepted = tracker.on_order(make_order("NEW"), 9)
+    assert accepted == [OrderAccepted("BTC-USD", 5 * MS, 9, "c-1", "77")]
+    assert order.state == OPEN
+    assert tracker.on_order(make_order("PARTIALLY_FILLED"), 9) == []
+    canceled = tracker.on_order(make_order("CANCELLED", "NONE"), 9)
+    assert canceled == [OrderCanceled("BTC-USD", 5 * MS, 9, "c-1", "CANCELLED")]
+    assert tracker.on_order(make_order("CANCELLED"), 9) == []
+    assert order.state == DONE
+
+
+def test_a_post_only_failure_on_the_stream_is_a_reject_with_the_venue_reason_as_code() -> None:
+    tracker = make_tracker()
+    tracker.placing(make_place())
+    events = tracker.on_order(make_order("REJECTED", "POST_ONLY_FAILED"), 9)
+    assert len(events) == 1
+    assert isinstance(events[0], OrderRejected)
+    assert events[0].code == "POST_ONLY_FAILED"
+
+
+def test_fills_complete_an_order_and_later_updates_emit_nothing() -> None:
+    tracker = make_tracker()
+    order = tracker.placing(make_place(size=2))
+    tracker.learn_venue_id(order, "77")
+    first = tracker.on_trade(make_trade(1), 9)
+    second = tracker.on_trade(make_trade(2), 9)
+    assert [type(e) for e in first + second] == [Fill, Fill]
+    assert isinstance(first[0], Fill) and first[0].size == 1 and not first[0].maker
+    assert order.state == DONE
+    assert tracker.on_order(make_order("FILLED"), 9) == []
+    assert tracker.on_order(make_order("CANCELLED"), 9) == []
+
+
+def test_a_fill_after_the_terminal_event_is_passed_on_and_counted_as_late() -> None:
+    tracker = make_tracker()
+    order = tracker.placing(make_place())
+    tracker.learn_venue_id(order, "77")
+    tracker.on_order(make_order("CANCELLED"), 9)
+    late = tracker.on_trade(make_trade(5), 9)
+    assert [type(e) for e in late] == [Fill]
+    assert tracker.statistics().late_fills == 1
+    assert tracker.on_trade(make_trade(5), 9) == []  # the same trade id again: a duplicate
+
+
+def test_updates_about_orders_we_did_not_place_are_ignored_and_counted() -> None:
+    tracker = make_tracker()
+    assert tracker.on_order(make_order("NEW", ext="someone-else"), 9) == []
+    assert tracker.on_trade(make_trade(3, order_id=12345), 9) == []
+    assert tracker.statistics().foreign_updates == 2
+
+
+def test_a_reject_of_an_already_open_order_is_reported_as_a_cancel() -> None:
+    tracker = make_tracker()
+    order = tracker.placing(make_place())
+    tracker.accepted(order, 1, 1)
+    events = tracker.rejected(order, 2, 2, "1142", "gone")
+    assert [type(e) for e in events] == [OrderCanceled]
