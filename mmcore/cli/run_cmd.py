@@ -1,0 +1,189 @@
+"""``mm run``: trade a session config live on its venue, or paper-trade it with ``--dry-run``.
+
+The venue's adapter comes from ``ADAPTERS``, a small registry of factories that import their
+venue package only when called (``mmcore`` itself never imports an adapter). Credentials are read
+from the environment variables *named* in the config's ``[venue]`` table; their values are never
+printed or logged, and a missing one stops start-up with a one-line error naming the variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from mmcore.config import AppConfig
+from mmcore.errors import ConfigError
+from mmcore.instrument import Instrument
+from mmcore.live import LiveResult, LiveRunner, PaperVenue
+from mmcore.venue import Clock, VenueAdapter
+
+__all__ = ["ADAPTERS", "AdapterFactory", "build_adapter", "register", "run_live", "venue_table"]
+
+log = logging.getLogger("mmcore.cli.run")
+
+AdapterFactory = Callable[[AppConfig, Clock, Mapping[str, str], bool], VenueAdapter]
+"""``(config, clock, environ, public_only) -> adapter``; ``public_only`` needs no credentials."""
+
+
+def venue_table(config: AppConfig, where: str, schema: type[Any]) -> Any:
+    """The ``[venue]`` table as the adapter's config struct; ``network`` defaults to the
+    session's. A bad value raises ``ConfigError`` naming ``venue.<field>``."""
+    table = dict(config.venue)
+    table.setdefault("network", config.session.network)
+    try:
+        return msgspec.convert(table, schema)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        at = text.rsplit(" - at `$.", 1)
+        if len(at) == 2:
+            text = f"venue.{at[1].rstrip('`')}: {at[0]}"
+        raise ConfigError(f"{where}: {text}") from None
+
+
+def _extended(
+    config: AppConfig, clock: Clock, environ: Mapping[str, str], public_only: bool
+) -> VenueAdapter:
+    from adapters.extended import ExtendedAdapter, ExtendedConfig
+
+    venue_config = venue_table(config, "extended", ExtendedConfig)
+    return ExtendedAdapter(venue_config, clock, environ, public_only=public_only)
+
+
+ADAPTERS: dict[str, AdapterFactory] = {"extended": _extended}
+
+
+def build_adapter(
+    config: AppConfig, clock: Clock, environ: Mapping[str, str], public_only: bool = False
+) -> VenueAdapter:
+    """The adapter of ``config.session.venue``; ``ConfigError`` for a venue without one."""
+    venue = config.session.venue
+    factory = ADAPTERS.get(venue)
+    if factory is None:
+        raise ConfigError(
+            f"session.venue: expected one of {sorted(ADAPTERS)} for mm run, found {venue!r}"
+        )
+    return factory(config, clock, environ, public_only)
+
+
+def _paper_factory(config: AppConfig) -> Callable[[Mapping[str, Instrument]], PaperVenue]:
+    from adapters.sim import SimConfig, SimVenue
+
+    sim = msgspec.convert(config.sim, SimConfig)
+
+    def make(instruments: Mapping[str, Instrument]) -> PaperVenue:
+        return SimVenue(instruments, sim, random.Random(config.session.seed))
+
+    return make
+
+
+async def run_live(
+    config: AppConfig,
+    log_path: str | Path,
+    *,
+    dry_run: bool = False,
+    duration_s: float | None = None,
+    shutdown_timeout_s: float = 10.0,
+    environ: Mapping[str, str] | None = None,
+    clock: Clock = time.time_ns,
+    meta: Mapping[str, str] | None = None,
+    handle_signals: bool = True,
+) -> LiveResult:
+    """Build the adapter and the live runner for ``config`` and run the session to its end.
+
+    ``dry_run``: the adapter starts public-only (no credentials read) and the simulated venue
+    of the config's ``[sim]`` table executes the commands.
+    """
+    from replay.backtest import code_version
+    from replay.session import build_engine
+
+    env = os.environ if environ is None else environ
+    adapter = build_adapter(config, clock, env, public_only=dry_run)
+    runner = LiveRunner(
+        adapter,
+        config,
+        build_engine,
+        log_path,
+        clock=clock,
+        shutdown_timeout_s=shutdown_timeout_s,
+        duration_s=duration_s,
+        paper=_paper_factory(config) if dry_run else None,
+        code_version=code_version(),
+        meta=meta,
+        handle_signals=handle_signals,
+    )
+    return await runner.run()
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="trade a session live on its venue (or paper-trade it with --dry-run)",
+        description="Run the session config live: market and account streams and a timer "
+        "through the engine, commands to the venue, everything recorded to an event log that "
+        "replays exactly. SIGINT/SIGTERM (or --duration) cancels every order and stops cleanly.",
+    )
+    p.add_argument("--config", required=True, help="session config (TOML)")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="live market data, but orders go to the simulated venue (no credentials needed)",
+    )
+    p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S s")
+    p.add_argument(
+        "--out", default=None, metavar="LOG", help="session log (default: the config's log.path)"
+    )
+    p.add_argument("--testnet", action="store_true", help="use the venue's testnet endpoints")
+    p.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="how long to wait for cancel confirmations at shutdown (default 10)",
+    )
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from mmcore.log import open_log
+    from replay.session import load_session
+    from replay.summary import summarize
+
+    config = load_session(args.config)
+    if args.testnet:
+        config = _testnet(config)
+    session = run_live(
+        config,
+        args.out or config.log.path,
+        dry_run=args.dry_run,
+        duration_s=args.duration,
+        shutdown_timeout_s=args.shutdown_timeout,
+        meta={"config_file": str(args.config)},
+    )
+    result = asyncio.run(session)
+    print(summarize(open_log(result.log_path, repair=False)).text())
+    print(
+        f"stopped ({result.stop_reason}): {result.events:,} events, {result.commands:,} "
+        f"commands, {result.fills:,} fills; log {result.log_path}"
+    )
+    if result.open_orders:
+        listed = ", ".join(result.open_orders)
+        print(f"WARNING: {len(result.open_orders)} order(s) not confirmed canceled: {listed}")
+        return 1
+    return 0
+
+
+def _testnet(config: AppConfig) -> AppConfig:
+    """``--testnet``: the session and the venue table both say testnet."""
+    venue = dict(config.venue)
+    venue["network"] = "testnet"
+    session = msgspec.structs.replace(config.session, network="testnet")
+    return msgspec.structs.replace(config, session=session, venue=venue)

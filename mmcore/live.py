@@ -1,0 +1,561 @@
+"""The live runner: a venue adapter's streams and a timer, one queue, ``Runner.handle``, the venue.
+
+``LiveRunner.run()`` is one session from start-up to a clean stop:
+
+1. ``adapter.start(markets)`` gives the instruments; a per-session client id prefix (base 36 of
+   the start time in ms) goes into the config, which builds the engine and the log's header, so
+   ids never repeat across restarts and a replay reproduces them;
+2. start-up: ``CancelAll`` per market goes straight to the adapter (stale orders of an earlier
+   run; not an engine output, so not in the log), then the events of ``adapter.reconcile()``
+   (open orders, positions, balance) go through ``Runner.handle`` first;
+3. the adapter's events and a ``Timer`` every ``timer_interval_ms`` are merged into ONE
+   ``asyncio.Queue`` (an adapter with ``attach(put)`` puts its events there itself, one asyncio
+   hop less per frame; any other is read through ``events()``); a single consumer calls
+   ``Runner.handle(event)`` — the code path a replay takes — and the runner's sink puts commands
+   on an outbound queue that one sender task hands to ``adapter.execute`` in the order the
+   engine emitted them;
+4. SIGINT/SIGTERM, ``duration_s`` or a fatal error stop the session the same way: the
+   ``stop_event`` goes through ``Runner.handle`` (the engine answers ``CancelAll("")``), events are
+   consumed until the ledger holds no live order or ``shutdown_timeout_s`` passes (then a loud
+   warning and one more ``CancelAll`` straight to the adapter), the sender drains, the adapter
+   closes and the log is flushed, synced and closed. A fatal error is re-raised after that.
+
+Dry run (``paper`` given): market data still comes from the adapter (public streams only), but
+commands go to the simulated venue; its acks and fills join the same queue when due, restamped
+with the clock at delivery. ``Resync`` still goes to the adapter, which owns the book streams.
+
+This module is an I/O component: it may use asyncio and read the clock it is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Protocol
+
+import msgspec
+
+from mmcore.commands import CancelAll, Command, Resync
+from mmcore.config import AppConfig, LogConfig, config_to_dict
+from mmcore.engine import Engine, stop_event
+from mmcore.events import BookDelta, BookSnapshot, Event, Fill, FundingRate, MarkPrice, Timer, Trade
+from mmcore.instrument import Instrument
+from mmcore.log import FORMAT_VERSION, LogHeader, LogWriter
+from mmcore.runner import Runner
+from mmcore.venue import Clock, VenueAdapter
+
+__all__ = [
+    "EngineFactory",
+    "LiveResult",
+    "LiveRunner",
+    "LiveStats",
+    "PaperVenue",
+    "session_log_path",
+    "session_prefix",
+    "with_client_prefix",
+]
+
+log = logging.getLogger("mmcore.live")
+
+EngineFactory = Callable[[AppConfig, Mapping[str, Instrument]], Engine]
+"""Builds the session's engine from its (prefixed) config and the venue's instruments."""
+
+_MARKET = frozenset((BookSnapshot, BookDelta, Trade, MarkPrice, FundingRate))
+_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+_PAPER_POLL_S = 0.05
+
+
+class PaperVenue(Protocol):
+    """What a dry run needs of the simulated venue (``adapters.sim.SimVenue`` fits)."""
+
+    next_due: int
+
+    def submit(self, command: Command, now: int) -> None: ...
+
+    def on_market(self, ev: Event) -> None: ...
+
+    def advance_to(self, ts: int) -> None: ...
+
+    def next_outbound_ts(self) -> int: ...
+
+    def pop_outbound(self, until_recv_ts: int) -> list[Event]: ...
+
+
+PaperFactory = Callable[[Mapping[str, Instrument]], PaperVenue]
+
+
+class LiveResult(msgspec.Struct, frozen=True):
+    """What a session did. ``open_orders``: client ids still live in the ledger at exit."""
+
+    log_path: str
+    client_id_prefix: str
+    stop_reason: str
+    events: int
+    commands: int
+    fills: int
+    open_orders: list[str]
+    dry_run: bool
+
+
+class LiveStats(msgspec.Struct, frozen=True):
+    """Counters of the live runner's own plumbing."""
+
+    events: int
+    fills: int
+    timer_ticks: int
+    commands_sent: int
+    send_errors: int
+    paper_events: int
+    max_queue: int
+
+
+class _Stop:
+    """Queue marker: a stop was requested."""
+
+
+class _Failure:
+    """Queue marker: a feeding task died; the consumer re-raises ``exc``."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+_STOP = _Stop()
+
+
+def session_prefix(now_ns: int) -> str:
+    """Base 36 of ``now_ns`` in milliseconds: sessions started 1 ms apart never share ids."""
+    n = now_ns // 1_000_000
+    digits = []
+    while True:
+        n, r = divmod(n, 36)
+        digits.append(_B36[r])
+        if not n:
+            return "".join(reversed(digits))
+
+
+def with_client_prefix(config: AppConfig, prefix: str) -> AppConfig:
+    """``config`` with the order manager's and the risk gate's ids made unique to a session."""
+    replace = msgspec.structs.replace
+    return replace(
+        config,
+        orders=replace(config.orders, client_id_prefix=f"mm{prefix}"),
+        risk=replace(config.risk, client_id_prefix=f"rk{prefix}"),
+    )
+
+
+def session_log_path(path: str | Path, prefix: str) -> Path:
+    """``path``, or ``path/session-<prefix>.mmlog`` when it names a directory; parents made."""
+    p = Path(path)
+    if p.is_dir() or str(path).endswith(("/", "\\")):
+        p = p / f"session-{prefix}.mmlog"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+class _QueueSink:
+    """Live sink: commands wait on the outbound queue for the sender task."""
+
+    __slots__ = ("_put",)
+
+    def __init__(self, outbox: asyncio.Queue[Command]) -> None:
+        self._put = outbox.put_nowait
+
+    def submit(self, command: Command, now: int) -> None:
+        self._put(command)
+
+
+class _PaperSink:
+    """Dry-run sink: the simulated venue executes; ``Resync`` still goes to the adapter."""
+
+    __slots__ = ("_put", "_venue", "_wake")
+
+    def __init__(
+        self, venue: PaperVenue, outbox: asyncio.Queue[Command], wake: asyncio.Event
+    ) -> None:
+        self._venue = venue
+        self._put = outbox.put_nowait
+        self._wake = wake
+
+    def submit(self, command: Command, now: int) -> None:
+        if type(command) is Resync:
+            self._put(command)
+            return
+        self._venue.submit(command, now)
+        self._wake.set()
+
+
+class LiveRunner:
+    """One live (or dry-run) session of ``config`` on ``adapter``; see the module doc."""
+
+    def __init__(
+        self,
+        adapter: VenueAdapter,
+        config: AppConfig,
+        engine_factory: EngineFactory,
+        log_path: str | Path,
+        *,
+        clock: Clock,
+        log_config: LogConfig | None = None,
+        timer_interval_ms: int | None = None,
+        shutdown_timeout_s: float = 10.0,
+        duration_s: float | None = None,
+        paper: PaperFactory | None = None,
+        code_version: str = "dev",
+        meta: Mapping[str, str] | None = None,
+        handle_signals: bool = True,
+    ) -> None:
+        self.adapter = adapter
+        self.config = config
+        self._factory = engine_factory
+        self._log_path = log_path
+        self._clock = clock
+        self._log_config = log_config or config.log
+        interval = config.session.timer_interval_ms
+        self._interval_ms = interval if timer_interval_ms is None else timer_interval_ms
+        self._timeout_s = shutdown_timeout_s
+        self._duration_s = duration_s
+        self._paper_factory = paper
+        self._code_version = code_version
+        self._meta = dict(meta or {})
+        self._handle_signals = handle_signals
+        self.engine: Engine | None = None
+        self.runner: Runner | None = None
+        self.prefix = ""
+        self.stop_reason = ""
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._outbox: asyncio.Queue[Command] = asyncio.Queue()
+        self._wake = asyncio.Event()
+        self._paper: PaperVenue | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._events = 0
+        self._fills = 0
+        self._ticks = 0
+        self._sent = 0
+        self._send_errors = 0
+        self._paper_events = 0
+        self._max_queue = 0
+
+    # ------------------------------------------------------------ control
+
+    def request_stop(self, reason: str) -> None:
+        """Begin the shutdown (safe from signal handlers and other tasks); the first reason wins."""
+        if self.stop_reason:
+            log.info("live: already stopping (%s); %s ignored", self.stop_reason, reason)
+            return
+        self.stop_reason = reason
+        log.info("live: stop requested: %s", reason)
+        self._queue.put_nowait(_STOP)
+
+    def statistics(self) -> LiveStats:
+        return LiveStats(
+            events=self._events,
+            fills=self._fills,
+            timer_ticks=self._ticks,
+            commands_sent=self._sent,
+            send_errors=self._send_errors,
+            paper_events=self._paper_events,
+            max_queue=self._max_queue,
+        )
+
+    # ------------------------------------------------------------ the session
+
+    async def run(self) -> LiveResult:
+        """Run the session until it is stopped; see the module doc for the steps."""
+        adapter = self.adapter
+        writer: LogWriter | None = None
+        attach = getattr(adapter, "attach", None)
+        if attach is not None:
+            attach(self._queue.put_nowait)
+        try:
+            listed = await adapter.start(list(self.config.session.markets))
+            instruments = {i.symbol: i for i in listed}
+            start_ns = self._clock()
+            self.prefix = session_prefix(start_ns)
+            config = with_client_prefix(self.config, self.prefix)
+            engine = self.engine = self._factory(config, instruments)
+            path = session_log_path(self._log_path, self.prefix)
+            writer = self._open_log(path, config, listed, start_ns)
+            if self._paper_factory is not None:
+                paper = self._paper = self._paper_factory(instruments)
+                sink: _QueueSink | _PaperSink = _PaperSink(paper, self._outbox, self._wake)
+            else:
+                sink = _QueueSink(self._outbox)
+            runner = self.runner = Runner(engine, sink, writer)
+            await self._start_up(runner)
+            self._spawn_tasks()
+            try:
+                await self._consume(runner)
+            except asyncio.CancelledError:
+                await self._cancel_all_at_venue("runner task cancelled")
+                raise
+            except Exception as exc:
+                log.exception("live: fatal error; shutting down with every order canceled")
+                if not self.stop_reason:
+                    self.stop_reason = f"fatal: {type(exc).__name__}: {exc}"
+                await self._shutdown_after_fatal(runner)
+                raise
+            await self._shutdown(runner)
+            return self._result(path)
+        finally:
+            await self._teardown(writer)
+
+    def _open_log(
+        self, path: Path, config: AppConfig, instruments: list[Instrument], start_ns: int
+    ) -> LogWriter:
+        meta = {
+            "mode": "dry-run" if self._paper_factory is not None else "live",
+            "venue": self.adapter.venue,
+            "client_id_prefix": self.prefix,
+            **self._meta,
+        }
+        header = LogHeader(
+            format_version=FORMAT_VERSION,
+            code_version=self._code_version,
+            instruments=instruments,
+            config=config_to_dict(config),
+            created_ns=start_ns,
+            meta=meta,
+        )
+        lc = self._log_config
+        compress = True if lc.compress else None
+        log.info("live: recording to %s (client ids mm%s-*)", path, self.prefix)
+        return LogWriter(
+            path, header, flush_every=lc.flush_every, fsync=lc.fsync, compress=compress
+        )
+
+    async def _start_up(self, runner: Runner) -> None:
+        """Stale orders canceled at the venue, then the reconciled account through the engine."""
+        if self._paper_factory is None:
+            for sym in self.config.session.markets:
+                log.info("live: start-up CancelAll on %s (stale orders of earlier sessions)", sym)
+                await self._execute(CancelAll(sym, self._clock(), "stale orders at start-up"))
+        for ev in await self.adapter.reconcile():
+            self._handle(runner, ev)
+
+    def _spawn_tasks(self) -> None:
+        spawn = self._spawn
+        if getattr(self.adapter, "attach", None) is None:
+            spawn(self._read_adapter(), "live-reader")
+        spawn(self._send(), "live-sender")
+        if self._interval_ms > 0:
+            spawn(self._tick(self._interval_ms), "live-timer")
+        if self._paper is not None:
+            spawn(self._pump_paper(self._paper), "live-paper")
+        if self._duration_s is not None:
+            spawn(self._stop_after(self._duration_s), "live-duration")
+        if self._handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, self.request_stop, sig.name)
+
+    def _spawn(self, coro: object, name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=name))  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------ the one consumer
+
+    def _handle(self, runner: Runner, ev: Event) -> None:
+        t = type(ev)
+        paper = self._paper
+        if paper is not None and t in _MARKET:
+            paper.on_market(ev)
+            self._wake.set()
+        elif t is Fill:
+            self._fills += 1
+        self._events += 1
+        runner.handle(ev)
+
+    async def _consume(self, runner: Runner) -> None:
+        """Take events off the queue until a stop is requested; raise what a feeder raised."""
+        queue = self._queue
+        handle = self._handle
+        while True:
+            size = queue.qsize()
+            if size > self._max_queue:
+                self._max_queue = size
+            item = await queue.get()
+            t = type(item)
+            if t is _Stop:
+                return
+            if t is _Failure:
+                raise item.exc  # type: ignore[attr-defined]
+            handle(runner, item)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------ shutdown
+
+    async def _shutdown(self, runner: Runner) -> None:
+        """Stop event through the engine, then events until no order is live or time is up."""
+        assert self.engine is not None
+        self._handle(runner, stop_event(self._clock(), self.stop_reason or "shutdown"))
+        ledger = self.engine.ledger
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout_s
+        queue = self._queue
+        while ledger.orders:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                item = await asyncio.wait_for(queue.get(), remaining)
+            except asyncio.TimeoutError:
+                break
+            t = type(item)
+            if t is _Stop:
+                continue
+            if t is _Failure:
+                log.error("live: event feed failed during shutdown: %r", item.exc)  # type: ignore[attr-defined]
+                break
+            self._handle(runner, item)  # type: ignore[arg-type]
+        if ledger.orders:
+            log.warning(
+                "live: SHUTDOWN TIMEOUT after %.1fs: %d order(s) still open: %s; "
+                "sending one more CancelAll to the venue",
+                self._timeout_s,
+                len(ledger.orders),
+                ", ".join(sorted(ledger.orders)),
+            )
+            if self._paper is None:
+                self._outbox.put_nowait(CancelAll("", self._clock(), "shutdown timeout"))
+        await self._drain_outbox(max(1.0, deadline - loop.time()))
+
+    async def _shutdown_after_fatal(self, runner: Runner) -> None:
+        """The normal shutdown if the engine still works, else a CancelAll straight to the venue."""
+        try:
+            await self._shutdown(runner)
+        except Exception:
+            log.exception("live: shutdown after a fatal error failed")
+            await self._cancel_all_at_venue("fatal error during shutdown")
+
+    async def _cancel_all_at_venue(self, reason: str) -> None:
+        """Last resort when the engine cannot run the shutdown: CancelAll straight to the venue."""
+        if self._paper is not None:
+            return
+        log.warning("live: %s; sending CancelAll straight to the venue", reason)
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            cmd = CancelAll("", self._clock(), reason)
+            await asyncio.wait_for(self._execute(cmd), self._timeout_s)
+
+    async def _drain_outbox(self, timeout_s: float) -> None:
+        """Let the sender carry out every command already emitted (the final CancelAll)."""
+        try:
+            await asyncio.wait_for(self._outbox.join(), timeout_s)
+        except asyncio.TimeoutError:
+            log.warning(
+                "live: %d command(s) not sent within %.1fs of shutdown",
+                self._outbox.qsize(),
+                timeout_s,
+            )
+
+    async def _teardown(self, writer: LogWriter | None) -> None:
+        if self._handle_signals:
+            with contextlib.suppress(Exception):
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        try:
+            await self.adapter.close()
+        except Exception:
+            log.exception("live: closing the adapter failed")
+        if writer is not None:
+            writer.close()
+
+    def _result(self, path: Path) -> LiveResult:
+        assert self.runner is not None and self.engine is not None
+        stats = self.runner.statistics()
+        return LiveResult(
+            log_path=str(path),
+            client_id_prefix=self.prefix,
+            stop_reason=self.stop_reason,
+            events=stats.events,
+            commands=stats.commands,
+            fills=self._fills,
+            open_orders=sorted(self.engine.ledger.orders),
+            dry_run=self._paper is not None,
+        )
+
+    # ------------------------------------------------------------ feeding tasks
+
+    async def _read_adapter(self) -> None:
+        put = self._queue.put_nowait
+        try:
+            async for ev in self.adapter.events():
+                put(ev)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("live: the adapter's event stream failed")
+            put(_Failure(exc))
+            return
+        self.request_stop("the adapter's event stream ended")
+
+    async def _tick(self, interval_ms: int) -> None:
+        loop = asyncio.get_running_loop()
+        period = interval_ms / 1000.0
+        put = self._queue.put_nowait
+        clock = self._clock
+        due = loop.time() + period
+        while True:
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            due += period
+            if due < loop.time():  # fell behind (a stalled loop): skip the missed ticks
+                due = loop.time() + period
+            now = clock()
+            self._ticks += 1
+            put(Timer(now, now, "tick"))
+
+    async def _stop_after(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self.request_stop(f"duration {seconds:g}s reached")
+
+    async def _send(self) -> None:
+        """The one sender: each command to ``adapter.execute``, in order, one at a time."""
+        outbox = self._outbox
+        while True:
+            cmd = await outbox.get()
+            try:
+                await self._execute(cmd)
+            finally:
+                outbox.task_done()
+
+    async def _execute(self, cmd: Command) -> None:
+        """``adapter.execute`` whose exceptions are logged and go no further (the adapter
+        reports failures as events)."""
+        try:
+            await self.adapter.execute(cmd)
+            self._sent += 1
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._send_errors += 1
+            log.exception("live: adapter.execute(%r) raised; continuing", cmd)
+
+    async def _pump_paper(self, venue: PaperVenue) -> None:
+        """Dry run: run the simulated venue up to the clock and queue what it answers when due."""
+        put = self._queue.put_nowait
+        clock = self._clock
+        wake = self._wake
+        replace = msgspec.structs.replace
+        while True:
+            now = clock()
+            venue.advance_to(now)
+            for ev in venue.pop_outbound(now):
+                self._paper_events += 1
+                put(replace(ev, ts_recv=now))
+            due = min(venue.next_due, venue.next_outbound_ts())
+            delay = min(_PAPER_POLL_S, max(0.0, (due - clock()) / 1e9))
+            wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(wake.wait(), delay)

@@ -1,0 +1,291 @@
+"""The live runner's lifecycle against a scripted in-memory venue: start-up, the one queue, the
+sender, shutdown with and without confirmations, fatal errors, timers and dry runs."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from adapters.sim import SimConfig, SimVenue
+from mmcore.commands import Cancel, CancelAll, Command, Place
+from mmcore.config import AppConfig, parse_config
+from mmcore.engine import Engine
+from mmcore.events import (
+    SELL,
+    BookSnapshot,
+    Event,
+    Fill,
+    OrderAccepted,
+    OrderCanceled,
+    Position,
+    Timer,
+    Trade,
+)
+from mmcore.instrument import Instrument
+from mmcore.live import LiveResult, LiveRunner, PaperVenue
+from mmcore.log import open_log
+from replay.session import build_engine
+from replay.verify import verify_log
+
+SYM = "BTC-USD"
+START = 1_700_000_000_000_000_000
+
+CONFIG = """
+[session]
+venue = "sim"
+markets = ["BTC-USD"]
+timer_interval_ms = 0
+
+[strategy]
+name = "simple"
+[strategy.params]
+spread_bps = 10.0
+size_lots = 5
+
+[risk]
+max_position_lots = 100
+"""
+
+
+def make_config() -> AppConfig:
+    return parse_config(CONFIG, "<test>")
+
+
+def make_instrument() -> Instrument:
+    return Instrument(venue="fake", symbol=SYM, tick_size="0.1", lot_size="0.001")
+
+
+def make_snapshot(now: int) -> BookSnapshot:
+    return BookSnapshot(SYM, now, now, 1, (600_000, 10), (600_010, 10))
+
+
+class FakeClock:
+    """Nanoseconds that advance by 1 ms per reading."""
+
+    def __init__(self) -> None:
+        self._n = itertools.count()
+
+    def __call__(self) -> int:
+        return START + next(self._n) * 1_000_000
+
+
+class FakeVenue:
+    """A scripted venue: acks every place, confirms cancels unless told not to."""
+
+    venue = "fake"
+
+    def __init__(
+        self, clock: FakeClock, *, confirm_cancels: bool = True, fail_places: bool = False
+    ) -> None:
+        self.clock = clock
+        self.confirm_cancels = confirm_cancels
+        self.fail_places = fail_places
+        self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self.executed: list[Command] = []
+        self.live: set[str] = set()
+        self.closed = False
+
+    async def start(self, symbols: list[str]) -> list[Instrument]:
+        now = self.clock()
+        self.queue.put_nowait(make_snapshot(now))
+        return [make_instrument()]
+
+    async def reconcile(self) -> list[Event]:
+        now = self.clock()
+        return [Position(SYM, now, now, 0)]
+
+    async def events(self) -> AsyncIterator[Event]:
+        while True:
+            ev = await self.queue.get()
+            if ev is None:
+                return
+            yield ev
+
+    async def execute(self, command: Command) -> None:
+        self.executed.append(command)
+        now = self.clock()
+        if type(command) is Place:
+            if self.fail_places:
+                raise RuntimeError("venue exploded")
+            self.live.add(command.client_id)
+            self.queue.put_nowait(OrderAccepted(SYM, now, now, command.client_id))
+        elif type(command) in (Cancel, CancelAll) and self.confirm_cancels:
+            gone = [command.client_id] if type(command) is Cancel else sorted(self.live)
+            for cid in gone:
+                if cid in self.live:
+                    self.live.discard(cid)
+                    self.queue.put_nowait(OrderCanceled(SYM, now, now, cid))
+
+    async def close(self) -> None:
+        self.closed = True
+        self.queue.put_nowait(None)
+
+
+async def run_for(runner: LiveRunner, venue: FakeVenue, seconds: float) -> LiveResult:
+    task = asyncio.create_task(runner.run())
+    await asyncio.sleep(seconds)
+    runner.request_stop("test over")
+    return await asyncio.wait_for(task, 10)
+
+
+def make_runner(venue: FakeVenue, path: Path, **kw: Any) -> LiveRunner:
+    return LiveRunner(
+        venue, make_config(), build_engine, path, clock=venue.clock, handle_signals=False, **kw
+    )
+
+
+def test_start_up_cancels_stale_orders_first_then_quotes_then_cancels_all_at_stop(
+    tmp_path: Path,
+) -> None:
+    async def main() -> tuple[LiveResult, FakeVenue]:
+        venue = FakeVenue(FakeClock())
+        return await run_for(make_runner(venue, tmp_path / "a.mmlog"), venue, 0.2), venue
+
+    result, venue = asyncio.run(main())
+    kinds = [type(c).__name__ for c in venue.executed]
+    assert venue.executed[0] == CancelAll(SYM, venue.executed[0].ts, "stale orders at start-up")
+    assert kinds[1:3] == ["Place", "Place"] and kinds[-1] == "CancelAll"
+    assert venue.executed[-1].inst == "" and venue.live == set()
+    assert result.open_orders == [] and result.stop_reason == "test over"
+    assert venue.closed
+    assert verify_log(result.log_path).ok
+
+
+def test_a_shutdown_without_confirmations_times_out_and_sends_one_more_cancel_all(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def main() -> tuple[LiveResult, FakeVenue]:
+        venue = FakeVenue(FakeClock(), confirm_cancels=False)
+        runner = make_runner(venue, tmp_path / "b.mmlog", shutdown_timeout_s=0.2)
+        return await run_for(runner, venue, 0.2), venue
+
+    with caplog.at_level(logging.WARNING, logger="mmcore.live"):
+        result, venue = asyncio.run(main())
+    assert len(result.open_orders) == 2
+    last_two = venue.executed[-2:]
+    assert [type(c) for c in last_two] == [CancelAll, CancelAll]
+    assert [getattr(c, "reason", "") for c in last_two] == ["test over", "shutdown timeout"]
+    assert "SHUTDOWN TIMEOUT" in caplog.text
+    assert all(cid in caplog.text for cid in result.open_orders)
+
+
+def test_an_execute_that_raises_is_logged_and_the_session_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def main() -> tuple[LiveResult, LiveRunner]:
+        venue = FakeVenue(FakeClock(), fail_places=True)
+        runner = make_runner(venue, tmp_path / "c.mmlog", shutdown_timeout_s=0.2)
+        return await run_for(runner, venue, 0.2), runner
+
+    with caplog.at_level(logging.ERROR, logger="mmcore.live"):
+        result, runner = asyncio.run(main())
+    assert runner.statistics().send_errors >= 2
+    assert "venue exploded" in caplog.text and "Place(" in caplog.text
+    assert result.stop_reason == "test over"
+
+
+def test_a_fatal_engine_error_cancels_everything_closes_the_log_and_is_re_raised(
+    tmp_path: Path,
+) -> None:
+    venue_box: list[FakeVenue] = []
+
+    def fragile_engine(config: AppConfig, instruments: Mapping[str, Instrument]) -> Engine:
+        engine = build_engine(config, instruments)
+        inner = engine.on_event
+
+        def on_event(ev: Event) -> list[object]:
+            if type(ev) is Trade:
+                raise RuntimeError("engine bug")
+            return inner(ev)  # type: ignore[return-value]
+
+        engine.on_event = on_event  # type: ignore[method-assign, assignment]
+        return engine
+
+    async def main() -> None:
+        venue = FakeVenue(FakeClock())
+        venue_box.append(venue)
+        runner = LiveRunner(
+            venue, make_config(), fragile_engine, tmp_path / "d.mmlog", clock=venue.clock,
+            handle_signals=False,
+        )
+        task = asyncio.create_task(runner.run())
+        await asyncio.sleep(0.1)
+        now = venue.clock()
+        venue.queue.put_nowait(Trade(SYM, now, now, 600_000, 1, SELL))
+        await asyncio.wait_for(task, 10)
+
+    with pytest.raises(RuntimeError, match="engine bug"):
+        asyncio.run(main())
+    venue = venue_box[0]
+    assert venue.closed and venue.live == set()
+    assert type(venue.executed[-1]) is CancelAll and venue.executed[-1].inst == ""
+    records = list(open_log(tmp_path / "d.mmlog", repair=False))
+    assert type(records[-1]) is OrderCanceled  # the log was flushed and closed after shutdown
+
+
+def test_a_cancelled_runner_task_still_cancels_every_order_at_the_venue(tmp_path: Path) -> None:
+    async def main() -> FakeVenue:
+        venue = FakeVenue(FakeClock())
+        task = asyncio.create_task(make_runner(venue, tmp_path / "g.mmlog").run())
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return venue
+
+    venue = asyncio.run(main())
+    last = venue.executed[-1]
+    assert type(last) is CancelAll and last.inst == "" and last.reason == "runner task cancelled"
+    assert venue.closed and venue.live == set()
+    assert verify_log(tmp_path / "g.mmlog").ok  # closed cleanly: no torn tail
+
+
+def test_the_duration_limit_stops_the_session_and_timers_tick_through_the_engine(
+    tmp_path: Path,
+) -> None:
+    async def main() -> tuple[LiveResult, LiveRunner]:
+        venue = FakeVenue(FakeClock())
+        runner = make_runner(venue, tmp_path / "e.mmlog", duration_s=0.3, timer_interval_ms=20)
+        return await asyncio.wait_for(runner.run(), 10), runner
+
+    result, runner = asyncio.run(main())
+    assert result.stop_reason == "duration 0.3s reached"
+    ticks = [r for r in open_log(result.log_path, repair=False) if type(r) is Timer]
+    assert len(ticks) == runner.statistics().timer_ticks >= 5
+    assert all(t.ts == t.ts_recv and t.name == "tick" for t in ticks)
+
+
+def test_a_dry_run_sends_orders_to_the_simulated_venue_and_feeds_its_fills_back(
+    tmp_path: Path,
+) -> None:
+    def paper(instruments: Mapping[str, Instrument]) -> PaperVenue:
+        sim = SimConfig(entry_latency_ms=0.0, response_latency_ms=0.0)
+        return SimVenue(instruments, sim, random.Random(1))
+
+    async def main() -> tuple[LiveResult, FakeVenue]:
+        venue = FakeVenue(FakeClock())
+        runner = make_runner(venue, tmp_path / "f.mmlog", paper=paper)
+        task = asyncio.create_task(runner.run())
+        await asyncio.sleep(0.2)
+        now = venue.clock()
+        venue.queue.put_nowait(Trade(SYM, now, now, 599_000, 50, SELL))  # through our bid
+        await asyncio.sleep(0.2)
+        runner.request_stop("test over")
+        return await asyncio.wait_for(task, 10), venue
+
+    result, venue = asyncio.run(main())
+    assert venue.executed == []  # neither the stale-order CancelAll nor any order reached it
+    records = list(open_log(result.log_path, repair=False))
+    fills = [r for r in records if type(r) is Fill]
+    assert [(f.side, f.size, f.maker) for f in fills] == [(1, 5, True)]
+    assert result.fills == 1 and result.dry_run and result.open_orders == []
+    assert verify_log(result.log_path).ok
+    assert msgspec.json.decode(msgspec.json.encode(result), type=LiveResult) == result
