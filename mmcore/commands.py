@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 
-class _Command(msgspec.Struct, frozen=True, array_like=True, tag_field="t"):
+class _Command(msgspec.Struct, frozen=True, array_like=True, gc=False, tag_field="t"):
     """Base of every command; never instantiated itself."""
 
 

@@ -125,13 +125,43 @@ class Engine:
             StrategyEvent: self._on_ignored,
         }
         self._handlers = handlers
+        self._delta_fast = BookDelta not in risk.watched
 
     # ------------------------------------------------------------------ entry point
 
     def on_event(self, event: Event) -> list[Output]:
         """Fold one event and return the outputs it causes (usually none)."""
-        self.view.now = event.ts_recv
+        view = self.view
+        view.now = event.ts_recv
         self._events += 1
+        if type(event) is BookDelta and self._delta_fast:
+            # The hot path, flattened: most events are deltas that change nothing we quote.
+            # It does exactly what _on_delta does when the risk gate does not watch deltas.
+            book = self.books.get(event.inst)
+            if book is not None:
+                try:
+                    status = book.apply_delta(event)
+                except MMError as exc:
+                    out = self._malformed(event, exc)
+                    self._outputs += len(out)
+                    return out
+                if status == APPLIED:
+                    strategy = self.strategies.get(event.inst)
+                    if strategy is None:
+                        return []
+                    intent = strategy.step(view, event)
+                    notes = strategy.notes()
+                    if intent is None and not notes:
+                        return []
+                    if intent is not None and not self.stopping:
+                        self._intents[strategy.inst] = intent
+                        notes = notes + self._execute(intent)
+                    self._outputs += len(notes)
+                    return notes
+                out = self._resync(event.inst, status)
+                out = self._step(self.strategies.get(event.inst), event, out)
+                self._outputs += len(out)
+                return out
         out = self._handlers[type(event)](event)
         if out:
             self._outputs += len(out)
@@ -311,6 +341,8 @@ class Engine:
 
     def _forced(self, ev: Event) -> list[Output]:
         """What the risk gate imposes on seeing ``ev`` (usually nothing), admitted to the ledger."""
+        if self._delta_fast and type(ev) is BookDelta:
+            return []
         forced = self.risk.on_event(ev, self.view)
         return self._admit(forced) if forced else forced
 

@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 
-class _Event(msgspec.Struct, frozen=True, array_like=True, tag_field="t"):
+class _Event(msgspec.Struct, frozen=True, array_like=True, gc=False, tag_field="t"):
     """Base of every event; never instantiated itself."""
 
 

@@ -40,7 +40,13 @@ class OrderManager(Protocol):
 
 
 class RiskGate(Protocol):
-    """Checks every command against limits and budgets; can drop, clamp or force commands."""
+    """Checks every command against limits and budgets; can drop, clamp or force commands.
+
+    ``watched`` names the event types ``on_event`` acts on: the engine skips the call for book
+    deltas when they are not among them (the gate reads the book through the view when checking).
+    """
+
+    watched: frozenset[type]
 
     def on_event(self, event: Event, view: View) -> list[Output]:
         """See every event (after book and ledger); return forced outputs, usually none."""

@@ -162,6 +162,8 @@ class RiskGate:
             Timer: self._on_timer,
             Balance: self._on_balance,
         }
+        self.watched: frozenset[type] = frozenset(self._handlers)
+        """Event types ``on_event`` acts on; the engine need not call it for others."""
 
     # ------------------------------------------------------------ halts
 
