@@ -1,0 +1,98 @@
+"""Backtest throughput: engine + Avellaneda–Stoikov + simulated venue + log writing.
+
+Two sessions, each in a child process so that its peak RSS is its own:
+1. the real Binance BTCUSDT capture in ../shared/data, imported into an event log first;
+2. a generated random-walk session of --events market events (default 10,000,000), streamed
+   from the generator (never held in memory), to show that memory stays flat in session length.
+
+Prints events/s, µs/event and peak RSS for each. Usage:
+    python benchmarks/backtest_throughput.py [--events N] [--binance FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+
+from mmcore.instrument import Instrument
+from replay.backtest import run_backtest, run_session
+from replay.importers import ImportReport, import_to_log, read_binance
+from replay.session import load_session
+from replay.synthetic import MarketSpec, generate_market
+
+ROOT = Path(__file__).resolve().parents[1]
+BINANCE = ROOT.parent / "shared" / "data" / "binance-usdm-btcusdt-raw" / "btcusdt_20240808.gz"
+CONFIG = ROOT / "configs" / "backtest.toml"
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def binance_child(source: Path, workdir: Path) -> None:
+    inst = Instrument(venue="binance", symbol="BTCUSDT", tick_size="0.1", lot_size="0.001",
+                      min_size="0.001")
+    data = workdir / "btcusdt.mmlog"
+    report = ImportReport("binance")
+    import_to_log(read_binance([source], inst, report), data, inst, "binance", str(source),
+                  report)
+    config = load_session(CONFIG)
+    out = workdir / "bt-binance.mmlog"
+    started = time.perf_counter()
+    result = run_backtest(config, [data], out, progress=None)
+    elapsed = time.perf_counter() - started
+    n = result.run.events
+    print(f"binance capture: {n:,} events ({result.run.commands:,} commands, "
+          f"{result.sim.fills:,} fills) in {elapsed:.2f} s: {n / elapsed:,.0f} events/s, "
+          f"{1e6 * elapsed / n:.2f} µs/event, peak RSS {peak_rss_mb():.0f} MB")
+
+
+def generated_child(events: int, workdir: Path) -> None:
+    config = load_session(CONFIG)
+    config = msgspec.structs.replace(
+        config, session=msgspec.structs.replace(config.session, markets=["BTC-USD"])
+    )
+    inst = Instrument(venue="sim", symbol="BTC-USD", tick_size="0.1", lot_size="0.001",
+                      min_size="0.001")
+    out = workdir / f"bt-generated-{events}.mmlog"
+    market = generate_market(MarketSpec(inst="BTC-USD"), events, seed=1)
+    started = time.perf_counter()
+    result = run_session(config, {"BTC-USD": inst}, market, out)
+    elapsed = time.perf_counter() - started
+    n = result.run.events
+    print(f"generated {events:,}: {n:,} events ({result.run.commands:,} commands, "
+          f"{result.sim.fills:,} fills) in {elapsed:.1f} s: {n / elapsed:,.0f} events/s "
+          f"(generation included), {1e6 * elapsed / n:.2f} µs/event, "
+          f"peak RSS {peak_rss_mb():.0f} MB")
+    out.unlink()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000_000, help="generated session size")
+    parser.add_argument("--binance", default=str(BINANCE), help="raw Binance capture (.gz)")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, workdir, *rest = args.child
+        if kind == "binance":
+            binance_child(Path(rest[0]), Path(workdir))
+        else:
+            generated_child(int(rest[0]), Path(workdir))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = [["binance", tmp, args.binance]]
+        runs += [["generated", tmp, str(n)] for n in (args.events // 10, args.events)]
+        for child in runs:
+            subprocess.run([sys.executable, __file__, "--child", *child], check=True)
+
+
+if __name__ == "__main__":
+    main()
