@@ -16,12 +16,13 @@ same events in the same order always give the same outputs, which is what exact 
 from __future__ import annotations
 
 import logging
+import typing
 from collections.abc import Callable, Mapping
 
 import msgspec
 
 from mmcore.book import APPLIED, GAP, Book
-from mmcore.commands import Cancel, CancelAll, Command, Output, Place, Resync
+from mmcore.commands import CancelAll, Command, Output, Resync
 from mmcore.errors import MMError
 from mmcore.events import (
     Balance,
@@ -50,7 +51,7 @@ from mmcore.view import View
 
 log = logging.getLogger("mmcore.engine")
 
-COMMAND_TYPES: frozenset[type] = frozenset((Place, Cancel, CancelAll, Resync))
+COMMAND_TYPES: frozenset[type] = frozenset(typing.get_args(Command))
 SESSION_STREAM = "session"
 STOPPING = "stopping"
 """``ConnectionState(stream="session", state="stopping")`` tells the engine the session ends: it

@@ -13,25 +13,8 @@ from typing import Any, Union
 
 import msgspec
 
-from mmcore.commands import Cancel, CancelAll, Place, Resync
-from mmcore.events import (
-    Balance,
-    BookDelta,
-    BookSnapshot,
-    ConnectionState,
-    Fill,
-    FundingPayment,
-    FundingRate,
-    MarkPrice,
-    OrderAccepted,
-    OrderCanceled,
-    OrderRejected,
-    Position,
-    RiskEvent,
-    StrategyEvent,
-    Timer,
-    Trade,
-)
+from mmcore.commands import Command
+from mmcore.events import Event, RiskEvent, StrategyEvent
 
 __all__ = [
     "OUTPUT_TYPES",
@@ -47,35 +30,13 @@ __all__ = [
     "to_json_line",
 ]
 
-Record = Union[
-    BookSnapshot,
-    BookDelta,
-    Trade,
-    MarkPrice,
-    FundingRate,
-    OrderAccepted,
-    OrderRejected,
-    OrderCanceled,
-    Fill,
-    Balance,
-    Position,
-    FundingPayment,
-    Timer,
-    ConnectionState,
-    RiskEvent,
-    StrategyEvent,
-    Place,
-    Cancel,
-    CancelAll,
-    Resync,
-]
+Record = Union[Event, Command]
+"""Everything a log holds: inbound events and the engine's commands (flattened union)."""
 
 RECORD_TYPES: tuple[type[msgspec.Struct], ...] = typing.get_args(Record)
 """Every record class, in the order of ``Record``."""
 
-OUTPUT_TYPES: frozenset[type] = frozenset(
-    {Place, Cancel, CancelAll, Resync, RiskEvent, StrategyEvent}
-)
+OUTPUT_TYPES: frozenset[type] = frozenset((*typing.get_args(Command), RiskEvent, StrategyEvent))
 """Record classes the engine emits; every other record is an input to the engine."""
 
 TAGS: dict[type, str] = {cls: str(cls.__struct_config__.tag) for cls in RECORD_TYPES}

@@ -9,7 +9,6 @@ backtest writes its own event log, so it can itself be replayed exactly.
 from __future__ import annotations
 
 import heapq
-import importlib.metadata
 import random
 import sys
 import time
@@ -25,6 +24,7 @@ from mmcore.events import BookDelta, BookSnapshot, Event, FundingRate, MarkPrice
 from mmcore.instrument import Instrument
 from mmcore.log import FORMAT_VERSION, LogHeader, LogWriter, open_log
 from mmcore.runner import Runner, RunStats
+from mmcore.version import code_version
 from replay.session import build_engine, resolve_instruments
 
 __all__ = ["BacktestResult", "code_version", "market_events", "run_backtest", "run_session"]
@@ -38,13 +38,6 @@ class BacktestResult(msgspec.Struct, frozen=True):
     log_path: str
     run: RunStats
     sim: Any
-
-
-def code_version() -> str:
-    try:
-        return importlib.metadata.version("mmengine")
-    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - running from a checkout
-        return "dev"
 
 
 def market_events(paths: Iterable[str | Path], markets: Iterable[str]) -> Iterator[Event]:

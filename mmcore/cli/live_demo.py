@@ -33,7 +33,7 @@ from mmcore.events import (
 from mmcore.live import LiveResult, LiveRunner
 from mmcore.log import open_log
 from mmcore.records import is_output
-from replay.backtest import code_version
+from mmcore.version import code_version
 from replay.metrics import two_sided_uptime
 from replay.resting import RestingQuotes
 from replay.session import build_engine

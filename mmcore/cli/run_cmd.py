@@ -102,7 +102,7 @@ async def run_live(
     ``dry_run``: the adapter starts public-only (no credentials read) and the simulated venue
     of the config's ``[sim]`` table executes the commands.
     """
-    from replay.backtest import code_version
+    from mmcore.version import code_version
     from replay.session import build_engine
 
     env = os.environ if environ is None else environ

@@ -11,7 +11,6 @@ header's ``config["import"]`` holds the importer, sources, settings and the full
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +19,13 @@ import msgspec
 from mmcore.events import Event
 from mmcore.instrument import Instrument
 from mmcore.log import FORMAT_VERSION, LogHeader, LogWriter, open_log
+from mmcore.version import code_version
 from replay.importers.errors import OutputExistsError
 from replay.importers.report import ImportReport, ImportSummary
 from replay.importers.source import Paths
 
 __all__ = ["code_version", "import_to_log"]
 
-
-def code_version() -> str:
-    """The installed ``mmengine`` version, or ``"dev"`` when it is not installed."""
-    try:
-        return metadata.version("mmengine")
-    except metadata.PackageNotFoundError:
-        return "dev"
 
 
 def import_to_log(
