@@ -28,7 +28,11 @@ class Strategy(Protocol):
         ...
 
     def notes(self) -> list[Output]:
-        """Decisions since the last call worth recording (``StrategyEvent``s); then forget them."""
+        """Decisions since the last call worth recording (``StrategyEvent``s); then forget them.
+
+        Called after every ``step``; the engine never mutates the returned list, so a strategy
+        with nothing to say may return one shared empty list.
+        """
         ...
 
 

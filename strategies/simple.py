@@ -22,6 +22,8 @@ __all__ = ["SimpleParams", "SimpleStrategy"]
 
 _BOOK_EVENTS = (BookDelta, BookSnapshot)
 _DENOM = 4_000_000
+_NO_NOTES: list[Output] = []
+"""Shared and never appended to: the engine only concatenates the lists strategies return."""
 
 
 class SimpleParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -48,6 +50,10 @@ class SimpleParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class SimpleStrategy:
     """Symmetric quotes around mid with a drift threshold."""
 
+    __slots__ = (
+        "_ask_num", "_bid_num", "_drift", "_hi", "_lo", "_pulled", "_size", "inst", "params",
+    )
+
     def __init__(self, inst: Instrument, params: SimpleParams, rng: random.Random) -> None:
         self.inst = inst.symbol
         self.params = params
@@ -56,28 +62,33 @@ class SimpleStrategy:
         self._bid_num = round((20000 - params.spread_bps) * 100)
         self._ask_num = round((20000 + params.spread_bps) * 100)
         self._drift = params.requote_bps / 10000.0
-        self._quoted_mid_x2 = 0
+        # mid_x2 band that needs no requote; empty while pulled, so the next book requotes
+        self._lo = 1
+        self._hi = 0
         self._pulled = True
 
     def step(self, view: View, event: Event) -> Intent | None:
         if type(event) not in _BOOK_EVENTS or event.inst != self.inst:  # type: ignore[union-attr]
             return None
         book = view.books[self.inst]
-        mid_x2 = book.best_bid + book.best_ask
-        if book.stale or book.crossed or not book.best_bid or not book.best_ask:
+        bb = book.best_bid
+        ba = book.best_ask
+        if book.stale or book.crossed or not bb or not ba:
             if self._pulled:
                 return None
             self._pulled = True
-            self._quoted_mid_x2 = 0
+            self._lo, self._hi = 1, 0
             return QuoteTarget(self.inst)
-        quoted = self._quoted_mid_x2
-        if not self._pulled and abs(mid_x2 - quoted) <= quoted * self._drift:
+        mid_x2 = bb + ba
+        if self._lo <= mid_x2 <= self._hi:
             return None
-        self._quoted_mid_x2 = mid_x2
+        band = int(mid_x2 * self._drift)
+        self._lo = mid_x2 - band
+        self._hi = mid_x2 + band
         self._pulled = False
-        bid = min((mid_x2 * self._bid_num) // _DENOM, book.best_ask - 1)
-        ask = max(-((-mid_x2 * self._ask_num) // _DENOM), book.best_bid + 1)
+        bid = min((mid_x2 * self._bid_num) // _DENOM, ba - 1)
+        ask = max(-((-mid_x2 * self._ask_num) // _DENOM), bb + 1)
         return QuoteTarget(self.inst, bids=((bid, self._size),), asks=((ask, self._size),))
 
     def notes(self) -> list[Output]:
-        return []
+        return _NO_NOTES
