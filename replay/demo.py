@@ -39,8 +39,8 @@ taker_fee = "0.0005"
 [strategy]
 name = "simple"
 [strategy.params]
-spread_bps = 0.6
-requote_bps = 0.2
+spread_bps = 0.2
+requote_bps = 0.1
 size_lots = 10
 
 [orders]
