@@ -371,6 +371,10 @@ class LiveRunner:
             self._fills += 1
         self._events += 1
         runner.handle(ev)
+        if t is Timer and runner.recorder is not None:
+            # a crash loses at most one timer interval of records: the buffer is written out on
+            # every tick (and synced too under fsync = "flush")
+            runner.recorder.flush()
 
     async def _consume(self, runner: Runner) -> None:
         """Take events off the queue until a stop is requested; raise what a feeder raised."""

@@ -289,3 +289,25 @@ def test_a_dry_run_sends_orders_to_the_simulated_venue_and_feeds_its_fills_back(
     assert result.fills == 1 and result.dry_run and result.open_orders == []
     assert verify_log(result.log_path).ok
     assert msgspec.json.decode(msgspec.json.encode(result), type=LiveResult) == result
+
+
+def test_the_log_is_written_out_on_every_timer_tick_while_the_session_runs(
+    tmp_path: Path,
+) -> None:
+    """A crash mid-session loses at most one timer interval: records reach the file on ticks."""
+    path = tmp_path / "tick.mmlog"
+
+    async def main() -> tuple[int, list[Timer]]:
+        venue = FakeVenue(FakeClock())
+        runner = make_runner(venue, path, timer_interval_ms=20)
+        task = asyncio.create_task(runner.run())
+        await asyncio.sleep(0.3)
+        # still running: read what is on disk now, as a crash would leave it
+        on_disk = list(open_log(path, repair=False))
+        runner.request_stop("test over")
+        await asyncio.wait_for(task, 10)
+        return len(on_disk), [r for r in on_disk if type(r) is Timer]
+
+    count, ticks = asyncio.run(main())
+    assert ticks, "no timer tick reached the file while the session ran"
+    assert count > len(ticks)
