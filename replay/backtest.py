@@ -90,7 +90,10 @@ def run_session(
         meta=meta or {},
     )
     log = config.log
-    with LogWriter(out, header, flush_every=log.flush_every, fsync=log.fsync) as writer:
+    compress = True if log.compress else None  # None: by the file name's suffix
+    with LogWriter(
+        out, header, flush_every=log.flush_every, fsync=log.fsync, compress=compress
+    ) as writer:
         stats = Runner(engine, venue, writer).run_sync(source)
     return BacktestResult(str(out), stats, venue.statistics())
 

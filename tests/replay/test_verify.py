@@ -143,3 +143,12 @@ def test_the_demo_config_is_valid_and_builds(events: int) -> None:
     engine = build_engine(config, config.instrument_map())
     outputs = [o for ev in generate_market(MarketSpec(), events, 1) for o in engine.on_event(ev)]
     assert outputs, "the simple quoter placed nothing"
+
+
+def test_a_compressed_session_log_replays_exactly(tmp_path: Path) -> None:
+    config = demo_config()
+    config = msgspec.structs.replace(config, log=msgspec.structs.replace(config.log, compress=True))
+    out = tmp_path / "session.mmlog"
+    run_session(config, config.instrument_map(), generate_market(MarketSpec(), 3000, 2), out)
+    assert open_log(out).compressed
+    assert verify_log(out).ok
