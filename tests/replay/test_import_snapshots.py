@@ -193,3 +193,24 @@ def test_parquet_without_pyarrow_asks_for_it(
     path.write_bytes(b"PAR1")
     with pytest.raises(MissingDependencyError, match="install pyarrow"):
         import_snapshots(path)
+
+
+def test_a_parquet_table_imports_like_the_same_csv(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    header = wide_header(2)
+    asks = [("100.1", "4"), ("100.2", "3")]
+    rows = [
+        wide_row("1723161255000", [("100.0", "1"), ("99.9", "2")], asks),
+        wide_row("1723161255100", [("100.0", "2"), ("99.8", "2")], asks),
+    ]
+    csv_events, _ = import_snapshots(write_table(tmp_path / "book.csv", header, rows))
+    columns = {
+        name: [int(r[i]) if name == "timestamp" else float(r[i]) for r in rows]
+        for i, name in enumerate(header)
+    }
+    pq.write_table(pa.table(columns), tmp_path / "book.parquet")
+    parquet_events, _ = import_snapshots(tmp_path / "book.parquet")
+    assert len(csv_events) == 2
+    assert parquet_events == csv_events
