@@ -9,8 +9,9 @@ so the same arguments always give the same events.
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import msgspec
 
@@ -44,12 +45,29 @@ def generate_market(spec: MarketSpec, count: int, seed: int) -> Iterator[Event]:
     """Yield ``count`` market events (one snapshot first) from the seeded random walk."""
     rng = random.Random(seed)
     rand = rng.random
-    randint = rng.randint
+    getrandbits = rng.getrandbits
+    log = math.log
+
+    # The loop below runs per event, so the draws are inlined, each giving exactly what the
+    # ``random`` call named in its comment gives (the same generator state consumed too).
+    def size_upto(top: int) -> int:
+        """``rng.randint(1, top)`` for ``top >= 1``: CPython's rejection sampling on
+        ``getrandbits``, without randint's argument checks."""
+        k = top.bit_length()
+        r = getrandbits(k)
+        while r >= top:
+            r = getrandbits(k)
+        return 1 + r
+
     inst = spec.inst
     n = spec.levels
     mid = spec.start_mid
-    bids = {mid - 1 - i: randint(1, spec.max_size) for i in range(n)}
-    asks = {mid + 1 + i: randint(1, spec.max_size) for i in range(n)}
+    max_size = spec.max_size
+    step_ns = spec.step_ns
+    trade_prob = spec.trade_prob
+    move_below = spec.trade_prob + spec.move_prob
+    bids = {mid - 1 - i: size_upto(max_size) for i in range(n)}
+    asks = {mid + 1 + i: size_upto(max_size) for i in range(n)}
     ts = spec.start_ns
     lat = spec.latency_ns
     seq = 1
@@ -64,37 +82,39 @@ def generate_market(spec: MarketSpec, count: int, seed: int) -> Iterator[Event]:
     emitted = 1
     trade_id = 0
     while emitted < count:
-        ts += 1 + int(rng.expovariate(1.0) * spec.step_ns)
+        ts += 1 + int(-log(1.0 - rand()) * step_ns)  # rng.expovariate(1.0) * step_ns
         u = rand()
-        if u < spec.trade_prob:
+        if u < trade_prob:
             side = BUY if rand() < 0.5 else SELL
             book = asks if side == BUY else bids
             price = mid + 1 if side == BUY else mid - 1
             have = book[price]
-            size = randint(1, max(1, have))
+            size = size_upto(have if have > 1 else 1)
             trade_id += 1
             yield Trade(inst, ts, ts + lat, price, size, side, str(trade_id))
             emitted += 1
             if emitted >= count:
                 break
             left = have - size
-            book[price] = left if left > 0 else randint(1, spec.max_size)
+            book[price] = left if left > 0 else size_upto(max_size)
             change = (price, book[price])
             seq += 1
             if side == BUY:
                 yield BookDelta(inst, ts, ts + lat, seq, -1, (), change)
             else:
                 yield BookDelta(inst, ts, ts + lat, seq, -1, change, ())
-        elif u < spec.trade_prob + spec.move_prob:
+        elif u < move_below:
             step = 1 if rand() < 0.5 else -1
             mid += step
             seq += 1
-            yield _shift(inst, ts, ts + lat, seq, mid, step, n, bids, asks, rng, spec.max_size)
+            yield _shift(inst, ts, ts + lat, seq, mid, step, n, bids, asks, size_upto, max_size)
         else:
             side_book = bids if rand() < 0.5 else asks
-            depth = min(int(rng.expovariate(0.5)), n - 1)
+            depth = int(-log(1.0 - rand()) / 0.5)  # int(rng.expovariate(0.5))
+            if depth > n - 1:
+                depth = n - 1
             price = (mid - 1 - depth) if side_book is bids else (mid + 1 + depth)
-            size = randint(1, spec.max_size)
+            size = size_upto(max_size)
             side_book[price] = size
             seq += 1
             if side_book is bids:
@@ -114,7 +134,7 @@ def _shift(
     n: int,
     bids: dict[int, int],
     asks: dict[int, int],
-    rng: random.Random,
+    size_upto: Callable[[int], int],
     max_size: int,
 ) -> BookDelta:
     """Move the ladder one tick: one level leaves/joins each side."""
@@ -123,9 +143,9 @@ def _shift(
         gone_ask = mid
         del asks[gone_ask]
         new_ask = mid + n
-        asks[new_ask] = rng.randint(1, max_size)
+        asks[new_ask] = size_upto(max_size)
         new_bid = mid - 1
-        bids[new_bid] = rng.randint(1, max_size)
+        bids[new_bid] = size_upto(max_size)
         gone_bid = mid - 1 - n
         del bids[gone_bid]
         return BookDelta(
@@ -136,9 +156,9 @@ def _shift(
     gone_bid = mid
     del bids[gone_bid]
     new_bid = mid - n
-    bids[new_bid] = rng.randint(1, max_size)
+    bids[new_bid] = size_upto(max_size)
     new_ask = mid + 1
-    asks[new_ask] = rng.randint(1, max_size)
+    asks[new_ask] = size_upto(max_size)
     gone_ask = mid + 1 + n
     del asks[gone_ask]
     return BookDelta(

@@ -172,6 +172,12 @@ class ASStats(msgspec.Struct, frozen=True):
     obi: ImbalanceStats
 
 
+_NO_NOTES: list[Output] = []
+"""Shared and never appended to: the engine only concatenates the lists strategies return."""
+
+_NO_ASK = 1 << 63
+"""Stands for "no ask quoted" in the fast path's test: above every best bid."""
+
 _WAITING = "waiting"
 _WARMUP = "warmup"
 _QUOTING = "quoting"
@@ -203,6 +209,11 @@ class AvellanedaStoikovStrategy:
         self._drift_x2 = 0.0
         self._calm = False  # quotes stand and nothing is due before _wake: the fast path
         self._wake = 0
+        # What the fast path compares with, set with _calm: the mid_x2 band that is no drift
+        # (integer bounds), and our top ask or _NO_ASK.
+        self._calm_lo = 0
+        self._calm_hi = 0
+        self._calm_ask = _NO_ASK
         self._top_bid = 0
         self._top_ask = 0
         self._due = 0
@@ -223,14 +234,14 @@ class AvellanedaStoikovStrategy:
                 return None
             if self._calm and view.now < self._wake:
                 # fast path: nothing due, quotes standing; requote only on drift or a crossing
+                # (the same tests as _on_book's, on values it prepared for this)
                 book = view.books[self.inst]
                 bb = book.best_bid
                 ba = book.best_ask
-                d = bb + ba - self._quoted_mid_x2
                 if (
-                    -self._drift_x2 <= d <= self._drift_x2
+                    self._calm_lo <= bb + ba <= self._calm_hi
                     and self._top_bid < ba
-                    and (self._top_ask > bb or not self._top_ask)
+                    and bb < self._calm_ask
                     and not book.stale
                     and not book.crossed
                 ):
@@ -259,7 +270,7 @@ class AvellanedaStoikovStrategy:
 
     def notes(self) -> list[Output]:
         notes = self._notes
-        return notes.drain() if notes.items else []
+        return notes.drain() if notes.items else _NO_NOTES
 
     def statistics(self) -> ASStats:
         return ASStats(
@@ -307,8 +318,16 @@ class AvellanedaStoikovStrategy:
         else:
             intent = None
         mode = self._mode
-        self._calm = not self._dirty and (mode == _QUOTING or (mode == _WARMUP and not vol.warm))
+        calm = self._calm = not self._dirty and (
+            mode == _QUOTING or (mode == _WARMUP and not vol.warm)
+        )
         self._wake = min(vol.next_sample_ns, kappa.next_fit_ns, self._due)
+        if calm:
+            # No drift is |mid_x2 - quoted| <= drift_x2; for integers that is |.| <= floor(drift_x2)
+            reach = math.floor(self._drift_x2)
+            self._calm_lo = self._quoted_mid_x2 - reach
+            self._calm_hi = self._quoted_mid_x2 + reach
+            self._calm_ask = self._top_ask or _NO_ASK
         return intent
 
     def _set_mode(self, now: int, mode: str, why: str) -> None:

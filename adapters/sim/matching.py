@@ -192,14 +192,15 @@ class Market:
         if not self.busy:
             book.apply_delta(ev)
             return
-        # a C-level test first (sizes may match a price: then the exact scan finds nothing)
+        # a C-level test first (sizes may match a price: then the exact scan finds nothing);
+        # a side the delta leaves alone (an empty tuple) skips even that call
         touched: list[tuple[int, int, int]] | None = None
         flat = ev.bids
-        if not self.watch_bids.isdisjoint(flat):
+        if flat and not self.watch_bids.isdisjoint(flat):
             watch = self.watch_bids
             touched = [(BUY, p, book.size_at(BUY, p)) for p in flat[::2] if p in watch]
         flat = ev.asks
-        if not self.watch_asks.isdisjoint(flat):
+        if flat and not self.watch_asks.isdisjoint(flat):
             watch = self.watch_asks
             more = [(SELL, p, book.size_at(SELL, p)) for p in flat[::2] if p in watch]
             touched = more if touched is None else touched + more

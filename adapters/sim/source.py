@@ -85,6 +85,27 @@ class SimSource:
         if interval and nxt is not None:
             timer = (nxt.ts_recv // interval + 1) * interval
         while True:
+            # Fast path, for speed only: the full decision below would do the same. Nothing is on
+            # its way back to us, and the next market event to yield (the first one fed ahead, or
+            # else the next one) is received no later than the next timer and before anything the
+            # venue has pending: feed the events whose exchange time has come by then and yield
+            # it, unless feeding made something else due first (then decide in full).
+            if not outq:
+                head = ahead[0] if ahead else nxt
+                if head is not None:
+                    rt = head.ts_recv
+                    if rt <= timer and rt < venue.next_due:
+                        while nxt is not None and nxt.ts <= rt:
+                            on_market(nxt)
+                            ahead.append(nxt)
+                            nxt = next(it, None)
+                            if nxt is not None and type(nxt) not in market_types:
+                                nxt = self._skip(nxt)
+                            if outq or venue.next_due <= rt:
+                                break
+                        if ahead and not outq and rt < venue.next_due:
+                            yield ahead.popleft()
+                            continue
             if ahead:
                 mk = ahead[0].ts_recv
             elif nxt is not None:

@@ -139,19 +139,19 @@ class SimVenue:
                     self.next_due = self._funding.next_ts
             self.advance_to(ts)
             self._gate = self.next_due
-        if ts > self.clock:
-            self.clock = ts
+        clock = self.clock
+        if ts > clock:
+            self.clock = clock = ts
         self._market_events += 1
         kind = type(ev)
         e: Any = ev  # narrowed by the dispatch on ``kind`` below, which mypy cannot follow
         markets = self._markets
-        clock = self.clock
-        if kind is BookDelta:
+        if kind is BookDelta:  # the hot path: most market events are deltas
             market = markets.get(e.inst)
             if market is not None:
                 if market.busy:
                     market.on_delta(e, clock)
-                else:
+                else:  # none of our orders rests and we took nothing: only the book changes
                     market.book.apply_delta(e)
                 return
         elif kind is Trade:
