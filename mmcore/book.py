@@ -207,16 +207,42 @@ class Book:
             self.stale = True
             self._gaps += 1
             return GAP
+        bids = ev.bids
+        asks = ev.asks
+        # Fast path for the most common delta: the size of one existing level of one side
+        # changes and stays > 0. No key is added or removed, so the best prices, the depth and
+        # the crossed flag (kept in step with the best prices by every apply) all stay as they
+        # were; only the size, the seq and the counters change.
+        if not asks and len(bids) == 2:
+            key, size = bids
+            sizes = self._bid_sizes
+            if size > 0 and key in sizes:
+                sizes[key] = size
+                self.seq = ev.seq
+                self._deltas += 1
+                if self.crossed:
+                    self._crossed_events += 1
+                    return CROSSED
+                return APPLIED
+        elif not bids and len(asks) == 2:
+            price, size = asks
+            sizes = self._ask_sizes
+            if size > 0 and -price in sizes:
+                sizes[-price] = size
+                self.seq = ev.seq
+                self._deltas += 1
+                if self.crossed:
+                    self._crossed_events += 1
+                    return CROSSED
+                return APPLIED
         cap = self.max_levels
-        flat = ev.bids
-        if flat:
-            if len(flat) & 1:
-                raise self._malformed(ev, "bids", _ODD.format(len(flat)))
+        if bids:
+            if len(bids) & 1:
+                raise self._malformed(ev, "bids", _ODD.format(len(bids)))
             keys = self._bid_keys
             sizes = self._bid_sizes
-            it = iter(flat)
-            for key in it:
-                size = next(it)
+            it = iter(bids)
+            for key, size in zip(it, it):
                 if size > 0:
                     if key in sizes:
                         sizes[key] = size
@@ -245,15 +271,13 @@ class Book:
             if cap and len(keys) > cap:
                 _trim(keys, sizes, cap)
             self.best_bid = keys[-1] if keys else 0
-        flat = ev.asks
-        if flat:
-            if len(flat) & 1:
-                raise self._malformed(ev, "asks", _ODD.format(len(flat)))
+        if asks:
+            if len(asks) & 1:
+                raise self._malformed(ev, "asks", _ODD.format(len(asks)))
             keys = self._ask_keys
             sizes = self._ask_sizes
-            it = iter(flat)
-            for price in it:
-                size = next(it)
+            it = iter(asks)
+            for price, size in zip(it, it):
                 key = -price
                 if size > 0:
                     if key in sizes:

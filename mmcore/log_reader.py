@@ -2,9 +2,12 @@
 
 ``open_log`` scans the file once (``mmcore.log_scan``), checking every frame's crc (plain) or
 every block's crc (compressed), and repairs a torn tail. Iterating reads the file again, in 1 MiB
-chunks or block by block, up to the end the scan found: it checks lengths and seqs again and each
-block's crc again, but not each plain frame's crc (half the cost of reading); instead the file's
-identity, size and mtime must show that since the scan it was at most appended to.
+chunks or block by block, up to the end the scan found. In a compressed log it checks each block's
+crc again and every frame's seq (the scan checked only the blocks). In a plain log the scan checked
+every frame's crc and seq, so the walk only follows the lengths, checks the seq of the first frame
+of each batch and that the last frame ends where the scan's did (half the cost of reading);
+instead the file's identity, size and mtime must show that since the scan it was at most appended
+to.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ import fcntl
 import io
 import logging
 import os
+import struct
 import zlib
 from collections.abc import Generator, Iterator
+from itertools import chain
 from pathlib import Path
 
 import msgspec
@@ -89,12 +94,25 @@ class LogReader:
         self._scan = found
 
     def __iter__(self) -> Iterator[Record]:
+        # Chaining decoded batches keeps the per-record step in C (no generator resumes).
+        return chain.from_iterable(self._decoded_batches())
+
+    def _decoded_batches(self) -> Iterator[list[Record]]:
         decode = decoder.decode
         for seq, offset, batch in self._batches():
             try:
-                yield from map(decode, batch)
+                records = list(map(decode, batch))
             except (msgspec.DecodeError, msgspec.ValidationError):
+                # hand on the records before the bad one first, as a record-by-record read would
+                records = []
+                for payload in batch:
+                    try:
+                        records.append(decode(payload))
+                    except (msgspec.DecodeError, msgspec.ValidationError):
+                        break
+                yield records
                 raise self._undecodable(seq, offset, batch) from None
+            yield records
 
     def frames(self) -> Iterator[tuple[int, int, Record]]:
         """``(seq, offset, record)``; ``offset`` is the frame's byte offset in a plain log, its
@@ -157,8 +175,9 @@ class LogReader:
         return self._block_batches() if self.compressed else self._frame_batches()
 
     def _frame_batches(self) -> Iterator[tuple[int, int, list[bytes]]]:
-        # Every frame's crc was checked on open; here lengths and seqs are checked again, and
-        # the file's identity and mtime guard against it having been rewritten since.
+        # Every frame's crc and seq was checked on open; here the walk follows the lengths and
+        # checks one seq per batch, and the file's identity and mtime guard against it having
+        # been rewritten since.
         end = self._scan.end
         with open(self.path, "rb") as f:
             self._check_unchanged(os.fstat(f.fileno()))
@@ -168,7 +187,7 @@ class LogReader:
             i = 0
             expected = 1
             while True:
-                i, expected = yield from _walk(data, i, expected, base, self.path)
+                i, expected = yield from _walk_scanned(data, i, expected, base, self.path)
                 n = len(data)
                 left = end - base - n
                 if left <= 0:
@@ -245,10 +264,52 @@ class LogReader:
         return LogCorruptError(f"{self.path}: byte {offset}: undecodable frame near seq {seq}")
 
 
+_LENGTH = struct.Struct("<I")
+"""The first field of ``FRAME``, the payload length: all the walk over checked frames reads."""
+
+
+def _walk_scanned(
+    data: bytes, i: int, expected: int, base: int, path: Path
+) -> Generator[tuple[int, int, list[bytes]], None, tuple[int, int]]:
+    """Yield batches of the whole frames in ``data`` (at file offset ``base``) from ``i`` on;
+    return where it stopped and the seq expected next.
+
+    For frames whose crc and seq the scan checked on open: the per-frame work is one length read
+    and one slice (this loop runs once per record). The seq of each batch's first
+    frame is still compared, so frames that moved since the scan are not read silently.
+    """
+    unpack_length = _LENGTH.unpack_from
+    n = len(data)
+    while True:
+        last = min(n, i + _STEP) - FRAME.size  # a frame header starting here still fits
+        if i > last:
+            return i, expected
+        _, _, seq = FRAME.unpack_from(data, i)
+        if seq != expected:
+            raise _changed(path, base + i, f"expected a frame with seq {expected}, found {seq}")
+        first_offset = base + i
+        batch: list[bytes] = []
+        add = batch.append
+        while i <= last:
+            start = i + 16  # FRAME.size
+            i = start + unpack_length(data, i)[0]
+            if i > n:  # incomplete: left for the next chunk
+                i = start - 16
+                break
+            add(data[start:i])
+        if not batch:
+            return i, expected
+        yield expected, first_offset, batch
+        expected += len(batch)
+
+
 def _walk(
     data: bytes, i: int, expected: int, base: int, path: Path
 ) -> Generator[tuple[int, int, list[bytes]], None, tuple[int, int]]:
     """Yield batches of the whole frames in ``data`` from ``i`` on; return where it stopped.
+
+    Checks every frame's seq: for the frames of a compressed log, whose blocks the scan checked
+    but not the frames inside them.
 
     ``base >= 0`` is the file offset of ``data[0]`` (plain logs); a negative ``base`` is minus
     the offset of the block ``data`` came from, which then stands for every frame in it.
