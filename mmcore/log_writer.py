@@ -143,7 +143,7 @@ class LogWriter:
         self._file_bytes = len(magic)
         payload = encode_header(header)
         self._chunks.append(FRAME.pack(len(payload), frame_crc(0, payload), 0) + payload)
-        self._unflushed_bytes = FRAME.size + len(payload)
+        self._unflushed_bytes = self._frame_bytes = FRAME.size + len(payload)
         self._unflushed_frames = 1
         self.flush()
 
@@ -206,7 +206,7 @@ class LogWriter:
     def statistics(self) -> LogWriterStats:
         return LogWriterStats(
             records=self._seq,
-            frame_bytes=self._frame_bytes + self._unflushed_bytes,
+            frame_bytes=self._frame_bytes,
             file_bytes=self._file_bytes,
             flushes=self._flushes,
             fsyncs=self._fsyncs,

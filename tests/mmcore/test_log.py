@@ -589,3 +589,22 @@ def test_statistics_count_what_was_written_and_what_open_found(
     assert found.compressed is compress
     assert found.records == (-1 if compress else 7)
     assert found.blocks == (4 if compress else 0)
+
+
+def test_writer_statistics_count_each_frame_byte_once_flushed_or_not(tmp_path: Path) -> None:
+    from mmcore.events import Timer
+
+    path = tmp_path / "stats.mmlog"
+    header = LogHeader(format_version=FORMAT_VERSION, code_version="t", instruments=[], config={})
+    with LogWriter(path, header, flush_every=10**6) as writer:
+        for i in range(1000):
+            writer.append(Timer(i, i))
+        writer.flush()
+        flushed = writer.statistics().frame_bytes
+        for i in range(1000, 1600):
+            writer.append(Timer(i, i))  # the first 512 get framed in memory, none written
+        unflushed = writer.statistics().frame_bytes
+    final = path.stat().st_size - len(MAGIC)
+    assert sum(1 for _ in open_log(path)) == 1600
+    assert writer.statistics().frame_bytes == final
+    assert flushed < unflushed < final
