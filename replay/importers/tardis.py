@@ -54,44 +54,31 @@ def read_tardis_book(
     """``BookSnapshot``/``BookDelta`` events from Tardis ``incremental_book_L2`` CSV file(s)."""
     grouper = _Grouper(inst.symbol)
     grid = Grid(inst)
-    want = inst.symbol.upper()
-    for path in as_paths(path_or_paths):
-        with open_table(path) as table:
-            columns = [table.column(name) for name in BOOK_COLUMNS]
-            for lineno, row in table.rows:
-                report.lines_read += 1
-                where = f"{table.name}:{lineno}"
-                fields = _fields(row, columns)
-                if fields is None:
-                    report.skip("malformed", where, f"expected {len(table.header)} text cells")
-                    continue
-                symbol, ts, local_ts, is_snapshot, side, price, amount = fields
-                if symbol.upper() != want:
-                    report.skip("other_symbol", where, symbol)
-                    continue
-                snapshot = parse_bool(is_snapshot)
-                bid = side == "bid"
-                if snapshot is None or not (bid or side == "ask"):
-                    report.skip("malformed", where, f"is_snapshot={is_snapshot!r} side={side!r}")
-                    continue
-                try:
-                    ts_ns = int(ts) * US
-                    recv_ns = int(local_ts) * US
-                except ValueError:
-                    report.skip("malformed", where, f"timestamps {ts!r}, {local_ts!r}")
-                    continue
-                try:
-                    ticks = grid.ticks(price)
-                    lots = grid.lots(amount)
-                except OffGridError as exc:
-                    report.skip("off_grid", where, str(exc))
-                    continue
-                if not snapshot and not grouper.synced and grouper.kind != _SNAPSHOT:
-                    report.skip("before_snapshot")
-                    continue
-                done = grouper.add(snapshot, recv_ns, ts_ns, bid, ticks, lots)
-                if done is not None:
-                    yield done
+    for where, fields in _symbol_rows(path_or_paths, BOOK_COLUMNS, inst.symbol, report):
+        _symbol, ts, local_ts, is_snapshot, side, price, amount = fields
+        snapshot = parse_bool(is_snapshot)
+        bid = side == "bid"
+        if snapshot is None or not (bid or side == "ask"):
+            report.skip("malformed", where, f"is_snapshot={is_snapshot!r} side={side!r}")
+            continue
+        try:
+            ts_ns = int(ts) * US
+            recv_ns = int(local_ts) * US
+        except ValueError:
+            report.skip("malformed", where, f"timestamps {ts!r}, {local_ts!r}")
+            continue
+        try:
+            ticks = grid.ticks(price)
+            lots = grid.lots(amount)
+        except OffGridError as exc:
+            report.skip("off_grid", where, str(exc))
+            continue
+        if not snapshot and not grouper.synced and grouper.kind != _SNAPSHOT:
+            report.skip("before_snapshot")
+            continue
+        done = grouper.add(snapshot, recv_ns, ts_ns, bid, ticks, lots)
+        if done is not None:
+            yield done
     last = grouper.flush()
     if last is not None:
         yield last
@@ -103,42 +90,49 @@ def read_tardis_trades(
     """``Trade`` events from Tardis ``trades`` CSV file(s)."""
     grid = Grid(inst)
     symbol = inst.symbol
+    for where, fields in _symbol_rows(path_or_paths, TRADE_COLUMNS, symbol, report):
+        _symbol, ts, local_ts, trade_id, side_text, price, amount = fields
+        side = parse_side(side_text)
+        if side is None:
+            report.skip("unknown_side", where, f"side={side_text!r}")
+            continue
+        try:
+            event = Trade(
+                symbol,
+                int(ts) * US,
+                int(local_ts) * US,
+                grid.ticks(price),
+                grid.lots(amount),
+                side,
+                trade_id,
+            )
+        except OffGridError as exc:
+            report.skip("off_grid", where, str(exc))
+            continue
+        except ValueError:
+            report.skip("malformed", where, f"timestamps {ts!r}, {local_ts!r}")
+            continue
+        yield event
+
+
+def _symbol_rows(
+    path_or_paths: Paths, names: tuple[str, ...], symbol: str, report: ImportReport
+) -> Iterator[tuple[str, list[str]]]:
+    """``(where, fields)`` of every well-formed row of ``symbol``; the others skipped, counted."""
     want = symbol.upper()
     for path in as_paths(path_or_paths):
         with open_table(path) as table:
-            columns = [table.column(name) for name in TRADE_COLUMNS]
+            columns = [table.column(name) for name in names]
             for lineno, row in table.rows:
                 report.lines_read += 1
                 where = f"{table.name}:{lineno}"
                 fields = _fields(row, columns)
                 if fields is None:
                     report.skip("malformed", where, f"expected {len(table.header)} text cells")
-                    continue
-                row_symbol, ts, local_ts, trade_id, side_text, price, amount = fields
-                if row_symbol.upper() != want:
-                    report.skip("other_symbol", where, row_symbol)
-                    continue
-                side = parse_side(side_text)
-                if side is None:
-                    report.skip("unknown_side", where, f"side={side_text!r}")
-                    continue
-                try:
-                    event = Trade(
-                        symbol,
-                        int(ts) * US,
-                        int(local_ts) * US,
-                        grid.ticks(price),
-                        grid.lots(amount),
-                        side,
-                        trade_id,
-                    )
-                except OffGridError as exc:
-                    report.skip("off_grid", where, str(exc))
-                    continue
-                except ValueError:
-                    report.skip("malformed", where, f"timestamps {ts!r}, {local_ts!r}")
-                    continue
-                yield event
+                elif fields[0].upper() != want:
+                    report.skip("other_symbol", where, fields[0])
+                else:
+                    yield where, fields
 
 
 def _fields(row: Sequence[Cell], columns: list[int]) -> list[str] | None:
