@@ -8,21 +8,26 @@
 2. start-up: ``CancelAll`` per market goes straight to the adapter (stale orders of an earlier
    run; not an engine output, so not in the log), then the events of ``adapter.reconcile()``
    (open orders, positions, balance) go through ``Runner.handle`` first;
-3. the adapter's events and a ``Timer`` every ``timer_interval_ms`` are merged into ONE
-   ``asyncio.Queue`` (an adapter with ``attach(put)`` puts its events there itself, one asyncio
-   hop less per frame; any other is read through ``events()``); a single consumer calls
-   ``Runner.handle(event)`` — the code path a replay takes — and the runner's sink puts commands
-   on an outbound queue that one sender task hands to ``adapter.execute`` in the order the
-   engine emitted them;
+3. the adapter's events and a ``Timer`` every ``timer_interval_ms`` are merged into ONE ordered
+   sequence by ``_dispatch``: an adapter with ``attach(put)`` calls it from its stream reader the
+   moment a frame is normalised (any other is read through ``events()`` by a reader task), and
+   it runs ``Runner.handle(event)`` — the code path a replay takes — right there, with no asyncio
+   hop between the socket read and the engine. The event loop is single-threaded and ``handle``
+   never awaits, so events are handled one at a time in arrival order; an event that arrives
+   while another is being handled (or before start-up is done, or after a fatal error) waits in
+   the ``_pending`` FIFO and is handled next, in order. The runner's sink puts commands on an
+   outbound queue that one sender task hands to ``adapter.execute`` in the order the engine
+   emitted them;
 4. SIGINT/SIGTERM, ``duration_s`` or a fatal error stop the session the same way: the
    ``stop_event`` goes through ``Runner.handle`` (the engine answers ``CancelAll("")``), events are
-   consumed until the ledger holds no live order or ``shutdown_timeout_s`` passes (then a loud
+   handled until the ledger holds no live order or ``shutdown_timeout_s`` passes (then a loud
    warning and one more ``CancelAll`` straight to the adapter), the sender drains, the adapter
    closes and the log is flushed, synced and closed. A fatal error is re-raised after that.
 
 Dry run (``paper`` given): market data still comes from the adapter (public streams only), but
-commands go to the simulated venue; its acks and fills join the same queue when due, restamped
-with the clock at delivery. ``Resync`` still goes to the adapter, which owns the book streams.
+commands go to the simulated venue; its acks and fills join the same sequence when due,
+restamped with the clock at delivery. ``Resync`` still goes to the adapter, which owns the book
+streams.
 
 This module is an I/O component: it may use asyncio and read the clock it is given.
 """
@@ -33,6 +38,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
@@ -110,15 +116,15 @@ class LiveStats(msgspec.Struct, frozen=True):
     commands_sent: int
     send_errors: int
     paper_events: int
-    max_queue: int
+    max_pending: int
 
 
 class _Stop:
-    """Queue marker: a stop was requested."""
+    """Control marker: a stop was requested."""
 
 
 class _Failure:
-    """Queue marker: a feeding task died; the consumer re-raises ``exc``."""
+    """Control marker: a feeding task or the engine failed; ``_consume`` re-raises ``exc``."""
 
     __slots__ = ("exc",)
 
@@ -229,7 +235,14 @@ class LiveRunner:
         self.runner: Runner | None = None
         self.prefix = ""
         self.stop_reason = ""
-        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._control: asyncio.Queue[object] = asyncio.Queue()  # _STOP and _Failure only
+        self._pending: deque[Event] = deque()  # events waiting for _dispatch, in arrival order
+        self._open = False  # _dispatch handles events (start-up done, no fatal error)
+        self._busy = False  # _dispatch is inside Runner.handle
+        self._stopping = False
+        self._handled = asyncio.Event()  # set after every event handled while stopping
+        self._failure: BaseException | None = None  # the engine failed in _dispatch
+        self._feed_failed = False
         self._outbox: asyncio.Queue[Command] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._paper: PaperVenue | None = None
@@ -240,7 +253,7 @@ class LiveRunner:
         self._sent = 0
         self._send_errors = 0
         self._paper_events = 0
-        self._max_queue = 0
+        self._max_pending = 0
 
     # ------------------------------------------------------------ control
 
@@ -251,7 +264,8 @@ class LiveRunner:
             return
         self.stop_reason = reason
         log.info("live: stop requested: %s", reason)
-        self._queue.put_nowait(_STOP)
+        self._open = False  # what arrives from now on waits for the stop event to go first
+        self._control.put_nowait(_STOP)
 
     def statistics(self) -> LiveStats:
         return LiveStats(
@@ -261,7 +275,7 @@ class LiveRunner:
             commands_sent=self._sent,
             send_errors=self._send_errors,
             paper_events=self._paper_events,
-            max_queue=self._max_queue,
+            max_pending=self._max_pending,
         )
 
     # ------------------------------------------------------------ the session
@@ -272,7 +286,7 @@ class LiveRunner:
         writer: LogWriter | None = None
         attach = getattr(adapter, "attach", None)
         if attach is not None:
-            attach(self._queue.put_nowait)
+            attach(self._dispatch)
         try:
             listed = await adapter.start(list(self.config.session.markets))
             instruments = {i.symbol: i for i in listed}
@@ -359,7 +373,38 @@ class LiveRunner:
     def _spawn(self, coro: object, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))  # type: ignore[arg-type]
 
-    # ------------------------------------------------------------ the one consumer
+    # ------------------------------------------------------------ the one ordered sequence
+
+    def _dispatch(self, ev: Event) -> None:
+        """Every event enters here: handled at once when the runner is free, else queued in
+        ``_pending`` and handled next, in arrival order (see the module doc)."""
+        pending = self._pending
+        if self._busy or not self._open:
+            pending.append(ev)
+            if len(pending) > self._max_pending:
+                self._max_pending = len(pending)
+            return
+        runner = self.runner
+        assert runner is not None
+        self._busy = True
+        try:
+            self._handle(runner, ev)
+            while pending and self._open:
+                self._handle(runner, pending.popleft())
+        except Exception as exc:
+            log.exception("live: the engine failed on an event; stopping")
+            self._fail(exc)
+        finally:
+            self._busy = False
+        if self._stopping:
+            self._handled.set()
+
+    def _fail(self, exc: BaseException) -> None:
+        """A fatal error: no event is handled any more until the shutdown takes over."""
+        self._open = False
+        self._failure = exc
+        self._control.put_nowait(_Failure(exc))
+        self._handled.set()
 
     def _handle(self, runner: Runner, ev: Event) -> None:
         t = type(ev)
@@ -377,46 +422,55 @@ class LiveRunner:
             runner.recorder.flush()
 
     async def _consume(self, runner: Runner) -> None:
-        """Take events off the queue until a stop is requested; raise what a feeder raised."""
-        queue = self._queue
-        handle = self._handle
-        while True:
-            size = queue.qsize()
-            if size > self._max_queue:
-                self._max_queue = size
-            item = await queue.get()
-            t = type(item)
-            if t is _Stop:
-                return
-            if t is _Failure:
-                raise item.exc  # type: ignore[attr-defined]
-            handle(runner, item)  # type: ignore[arg-type]
+        """Open the gate to ``_dispatch`` and wait until a stop is requested; raise what a feeder
+        or the engine raised."""
+        if not self.stop_reason:
+            self._open = True
+            self._dispatch_pending(runner)
+        item = await self._control.get()
+        if isinstance(item, _Failure):
+            raise item.exc
+
+    def _dispatch_pending(self, runner: Runner) -> None:
+        """Handle the events that waited (start-up, a fatal error) in order, inline."""
+        pending = self._pending
+        self._busy = True
+        try:
+            while pending and self._open:
+                self._handle(runner, pending.popleft())
+        except Exception as exc:
+            log.exception("live: the engine failed on an event; stopping")
+            self._fail(exc)
+        finally:
+            self._busy = False
 
     # ------------------------------------------------------------ shutdown
 
     async def _shutdown(self, runner: Runner) -> None:
         """Stop event through the engine, then events until no order is live or time is up."""
         assert self.engine is not None
+        self._open = False  # the stop event goes first, then what waited
         self._handle(runner, stop_event(self._clock(), self.stop_reason or "shutdown"))
+        self._failure = None  # from here on, a failure ends the wait below
+        self._feed_failed = False
+        self._stopping = True
+        self._open = True
+        self._dispatch_pending(runner)
         ledger = self.engine.ledger
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout_s
-        queue = self._queue
-        while ledger.orders:
+        handled = self._handled
+        while ledger.orders and self._failure is None and not self._feed_failed:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            try:
-                item = await asyncio.wait_for(queue.get(), remaining)
-            except asyncio.TimeoutError:
-                break
-            t = type(item)
-            if t is _Stop:
-                continue
-            if t is _Failure:
-                log.error("live: event feed failed during shutdown: %r", item.exc)  # type: ignore[attr-defined]
-                break
-            self._handle(runner, item)  # type: ignore[arg-type]
+            handled.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(handled.wait(), remaining)
+        if self._failure is not None:
+            raise self._failure
+        if self._feed_failed:
+            log.error("live: event feed failed during shutdown")
         if ledger.orders:
             log.warning(
                 "live: SHUTDOWN TIMEOUT after %.1fs: %d order(s) still open: %s; "
@@ -439,6 +493,11 @@ class LiveRunner:
 
     async def _cancel_all_at_venue(self, reason: str) -> None:
         """Last resort when the engine cannot run the shutdown: CancelAll straight to the venue."""
+        self._open = False  # the engine takes no more events: nothing new can be emitted
+        outbox = self._outbox
+        while not outbox.empty():  # commands not yet sent never will be: CancelAll follows
+            outbox.get_nowait()
+            outbox.task_done()
         if self._paper is not None:
             return
         log.warning("live: %s; sending CancelAll straight to the venue", reason)
@@ -493,22 +552,24 @@ class LiveRunner:
     # ------------------------------------------------------------ feeding tasks
 
     async def _read_adapter(self) -> None:
-        put = self._queue.put_nowait
+        dispatch = self._dispatch
         try:
             async for ev in self.adapter.events():
-                put(ev)
+                dispatch(ev)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.exception("live: the adapter's event stream failed")
-            put(_Failure(exc))
+            self._feed_failed = True
+            self._control.put_nowait(_Failure(exc))
+            self._handled.set()
             return
         self.request_stop("the adapter's event stream ended")
 
     async def _tick(self, interval_ms: int) -> None:
         loop = asyncio.get_running_loop()
         period = interval_ms / 1000.0
-        put = self._queue.put_nowait
+        dispatch = self._dispatch
         clock = self._clock
         due = loop.time() + period
         while True:
@@ -518,7 +579,7 @@ class LiveRunner:
                 due = loop.time() + period
             now = clock()
             self._ticks += 1
-            put(Timer(now, now, "tick"))
+            dispatch(Timer(now, now, "tick"))
 
     async def _stop_after(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -547,8 +608,8 @@ class LiveRunner:
             log.exception("live: adapter.execute(%r) raised; continuing", cmd)
 
     async def _pump_paper(self, venue: PaperVenue) -> None:
-        """Dry run: run the simulated venue up to the clock and queue what it answers when due."""
-        put = self._queue.put_nowait
+        """Dry run: run the simulated venue up to the clock; dispatch what it answers when due."""
+        dispatch = self._dispatch
         clock = self._clock
         wake = self._wake
         replace = msgspec.structs.replace
@@ -557,7 +618,7 @@ class LiveRunner:
             venue.advance_to(now)
             for ev in venue.pop_outbound(now):
                 self._paper_events += 1
-                put(replace(ev, ts_recv=now))
+                dispatch(replace(ev, ts_recv=now))
             due = min(venue.next_due, venue.next_outbound_ts())
             delay = min(_PAPER_POLL_S, max(0.0, (due - clock()) / 1e9))
             wake.clear()

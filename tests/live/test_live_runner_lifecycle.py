@@ -311,3 +311,95 @@ def test_the_log_is_written_out_on_every_timer_tick_while_the_session_runs(
     count, ticks = asyncio.run(main())
     assert ticks, "no timer tick reached the file while the session ran"
     assert count > len(ticks)
+
+
+class AttachedVenue(FakeVenue):
+    """A venue that hands its events to the runner synchronously (``attach``), as the Extended
+    adapter does from its stream readers: no queue between a frame and the engine."""
+
+    def __init__(self, clock: FakeClock, **kw: Any) -> None:
+        super().__init__(clock, **kw)
+        self.put: Any = None
+        self.handled_before_return: list[bool] = []
+
+    def attach(self, put: Any) -> None:
+        self.put = put
+
+    async def start(self, symbols: list[str]) -> list[Instrument]:
+        now = self.clock()
+        self.put(make_snapshot(now))  # before the engine exists: must wait, then go in order
+        return [make_instrument()]
+
+    async def execute(self, command: Command) -> None:
+        before = len(self.queue._queue)  # type: ignore[attr-defined]
+        await super().execute(command)
+        while len(self.queue._queue) > before:  # type: ignore[attr-defined]
+            ev = self.queue.get_nowait()
+            if ev is not None:
+                self.put(ev)
+
+
+def test_an_attached_adapters_events_are_handled_at_once_in_arrival_order_after_start_up(
+    tmp_path: Path,
+) -> None:
+    async def main() -> tuple[LiveResult, AttachedVenue, LiveRunner]:
+        venue = AttachedVenue(FakeClock())
+        runner = make_runner(venue, tmp_path / "att.mmlog")
+        return await run_for(runner, venue, 0.2), venue, runner
+
+    result, venue, runner = asyncio.run(main())
+    records = list(open_log(result.log_path, repair=False))
+    inbound = [r for r in records if not isinstance(r, Command) and type(r).__name__ not in
+               ("RiskEvent", "StrategyEvent")]
+    # the reconciled account first, then the snapshot that arrived during start-up
+    assert [type(r).__name__ for r in inbound[:2]] == ["Position", "BookSnapshot"]
+    # every ack was handled by the time execute returned, in the order the venue sent it
+    acks = [r.client_id for r in records if type(r) is OrderAccepted]
+    places = [c.client_id for c in venue.executed if type(c) is Place]
+    assert acks == places and len(acks) >= 2
+    assert result.open_orders == [] and venue.live == set()
+    assert runner.statistics().max_pending >= 1  # the start-up snapshot waited
+    assert verify_log(result.log_path).ok
+
+
+def test_a_fatal_engine_error_on_an_attached_event_stops_handling_until_the_stop_event(
+    tmp_path: Path,
+) -> None:
+    box: list[AttachedVenue] = []
+
+    def fragile_engine(config: AppConfig, instruments: Mapping[str, Instrument]) -> Engine:
+        engine = build_engine(config, instruments)
+        inner = engine.on_event
+
+        def on_event(ev: Event) -> list[object]:
+            if type(ev) is Trade and ev.price == 1:
+                raise RuntimeError("engine bug")
+            return inner(ev)  # type: ignore[return-value]
+
+        engine.on_event = on_event  # type: ignore[method-assign, assignment]
+        return engine
+
+    async def main() -> None:
+        venue = AttachedVenue(FakeClock())
+        box.append(venue)
+        runner = LiveRunner(
+            venue, make_config(), fragile_engine, tmp_path / "f.mmlog", clock=venue.clock,
+            handle_signals=False,
+        )
+        task = asyncio.create_task(runner.run())
+        await asyncio.sleep(0.1)
+        now = venue.clock()
+        venue.put(Trade(SYM, now, now, 1, 1, SELL))  # the engine raises on this one
+        venue.put(Trade(SYM, now, now, 600_000, 2, SELL))  # must wait for the stop event
+        await asyncio.wait_for(task, 10)
+
+    with pytest.raises(RuntimeError, match="engine bug"):
+        asyncio.run(main())
+    venue = box[0]
+    assert venue.closed and venue.live == set()
+    assert type(venue.executed[-1]) is CancelAll and venue.executed[-1].inst == ""
+    records = list(open_log(tmp_path / "f.mmlog", repair=False))
+    kinds = [type(r).__name__ for r in records]
+    stop = kinds.index("ConnectionState", kinds.index("OrderAccepted"))
+    trades = [i for i, r in enumerate(records) if type(r) is Trade]
+    assert [records[i].size for i in trades] == [2] and trades[0] > stop
