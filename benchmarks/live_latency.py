@@ -4,8 +4,10 @@ Runs the live runner (``mmcore.live.LiveRunner``) with the real ``ExtendedAdapte
 Extended emulator on 127.0.0.1 and times, inside the runner's process, every command a book frame
 caused: from the moment the frame was read from its WebSocket to the moment ``execute`` was
 entered with the command (before signing and REST). The path in between is the adapter's stream
-reader and normaliser, its queue, the runner's merged queue, ``Runner.handle`` (engine + log
-append) and the runner's outbound queue and sender task.
+reader and normaliser, ``LiveRunner._dispatch`` calling ``Runner.handle`` inline (engine + log
+append), and the runner's outbound queue and sender task. A second figure stops the clock where
+``Runner.handle`` hands the command to the runner's sink (the outbound queue), before the hop to
+the sender task.
 
 Instrumentation (``ExtendedAdapter.set_probe``) is off unless a probe is installed. The probe is
 also the runner's clock: the adapter stamps each frame's events with the clock right after the
@@ -44,6 +46,7 @@ from adapters.extended import ExtendedAdapter, ExtendedConfig
 from adapters.extended.emulator import serve
 from adapters.extended.markets import instrument_from_market, sdk_config
 from adapters.extended.signer import OrderSigner
+from mmcore import live
 from mmcore.cli.run_cmd import venue_table
 from mmcore.commands import Command, Place
 from mmcore.config import parse_config
@@ -97,6 +100,7 @@ class Probe:
         self.book_reads: dict[int, bool] = {}  # read stamp -> sender busy at that moment
         self.busy = False
         self.first: dict[int, int] = {}  # read stamp -> ns to the frame's first command
+        self.handed: dict[int, int] = {}  # read stamp -> ns to its first command in the sink
         self.idle: list[int] = []
         self.all: list[int] = []
         self.frames = 0
@@ -128,6 +132,22 @@ class Probe:
                 self.idle.append(ns)
 
 
+    def on_submit(self, command: Command) -> None:
+        if command.ts in self.book_reads and command.ts not in self.handed:
+            self.handed[command.ts] = time.time_ns() - command.ts
+
+
+def timed_sink(probe: Probe) -> None:
+    """Time the hand-over to the runner's sink (benchmark instrumentation of a private class)."""
+    inner = live._QueueSink.submit
+
+    def submit(self: live._QueueSink, command: Command, now: int) -> None:
+        probe.on_submit(command)
+        inner(self, command, now)
+
+    live._QueueSink.submit = submit  # type: ignore[method-assign]
+
+
 def timed_execute(adapter: ExtendedAdapter, probe: Probe) -> None:
     """Wrap ``adapter.execute`` so the probe knows whether a REST call is in flight."""
     inner = adapter.execute
@@ -157,6 +177,7 @@ async def run_session(base_url: str, env: dict[str, str], frames: int, probe: Pr
     adapter = ExtendedAdapter(venue, probe.clock, env)
     adapter.set_probe(probe)
     timed_execute(adapter, probe)
+    timed_sink(probe)
     with tempfile.TemporaryDirectory() as tmp:
         runner = LiveRunner(
             adapter, config, build_engine, Path(tmp) / "bench.mmlog", clock=probe.clock
@@ -276,6 +297,9 @@ def main() -> None:
     print(f"  sender idle at the read: {percentiles(probe.idle)}")
     print(f"  every frame:             {percentiles(list(probe.first.values()))}")
     print(f"  every command:           {percentiles(probe.all)}")
+    idle_handed = [ns for ts, ns in probe.handed.items() if not probe.book_reads.get(ts)]
+    print("frame read → first command handed to the runner's sink (before the sender hop):")
+    print(f"  sender idle at the read: {percentiles(idle_handed)}")
     signs = signing_cost(args.signs)
     print(f"Stark signing per order (SDK create_order_object): {percentiles(signs)}, "
           f"mean {statistics.fmean(signs) / 1000:.1f} µs")
