@@ -12,6 +12,9 @@ Per requote (see ``strategies.spread_models`` for the formulas and units):
   ``1+|q|`` when ``|q| > 0.5``, fair as in "as";
 - the half spread is then clamped to [``min_half_spread_bps``, ``max_half_spread_bps``] of mid;
 - OBI overlay (``obi.weight > 0``): fair -= ``weight * obi * 2 * half``;
+- skew bound (``max_skew_bps > 0``): fair is clamped to mid ± ``max_skew_bps`` of mid, so a large
+  sigma, gamma or inventory can never push the quotes far from the market (a
+  ``StrategyEvent`` "skew_capped" says when the bound starts and stops biting);
 - sizes: ``order_notional_usd`` at mid in whole lots (or ``size_lots``), shrunk by
   ``max(0, 1 - |q|)`` on the side that adds inventory; ``levels`` per side ``level_spacing_bps``
   apart; bids rounded down, asks up, never through the opposite best.
@@ -66,6 +69,8 @@ class AvellanedaStoikovParams(msgspec.Struct, frozen=True, forbid_unknown_fields
     spread_model: "as", "linear" or "bounded"; default "as".
     min_half_spread_bps: least half spread, bps of mid (all models); default 1.
     max_half_spread_bps: largest half spread, bps of mid (all models); default 200.
+    max_skew_bps: largest distance of fair (reservation price after the OBI overlay) from mid,
+        bps of mid (all models); 0 = unbounded; default 0.
     linear_base_bps: "linear" base half spread, bps of mid; default 5.
     linear_sigma_mult: "linear" alpha, half-spread fraction per unit of sigma_rel
         (return per sqrt(s)); default 0.
@@ -96,6 +101,7 @@ class AvellanedaStoikovParams(msgspec.Struct, frozen=True, forbid_unknown_fields
     spread_model: Literal["as", "linear", "bounded"] = "as"
     min_half_spread_bps: float = 1.0
     max_half_spread_bps: float = 200.0
+    max_skew_bps: float = 0.0
     linear_base_bps: float = 5.0
     linear_sigma_mult: float = 0.0
     linear_funding_mult: float = 0.0
@@ -121,6 +127,7 @@ class AvellanedaStoikovParams(msgspec.Struct, frozen=True, forbid_unknown_fields
             if not (value > 0 and math.isfinite(value)):
                 raise ValueError(f"{name}: expected a finite number > 0, found {value}")
         non_negative = (
+            "max_skew_bps",
             "linear_base_bps",
             "linear_sigma_mult",
             "linear_inventory_k",
@@ -224,6 +231,7 @@ class AvellanedaStoikovStrategy:
         self._fair = 0.0
         self._half = 0.0
         self._q = 0.0
+        self._skew_capped = False
 
     # ------------------------------------------------------------ protocol
 
@@ -349,6 +357,19 @@ class AvellanedaStoikovStrategy:
         self._requotes += 1
         return target
 
+    def _bound_skew(self, now: int, mid: float, fair: float, bound: float) -> float:
+        """``fair`` clamped to ``mid ± bound``; a note when the clamp starts or stops biting."""
+        capped = mid - bound if fair < mid - bound else mid + bound if fair > mid + bound else fair
+        biting = capped != fair
+        if biting != self._skew_capped:
+            self._skew_capped = biting
+            if biting:
+                what = f"fair {fair:.10g} is more than {bound:.10g} from mid {mid:.10g}: capped"
+            else:
+                what = f"fair {fair:.10g} is back within {bound:.10g} of mid {mid:.10g}"
+            self._notes.add(now, "skew_capped" if biting else "skew_uncapped", what)
+        return capped
+
     def _quote(self, view: View, book: Book, mid_x2: int) -> Intent | None:
         p = self.params
         now = view.now
@@ -395,6 +416,8 @@ class AvellanedaStoikovStrategy:
         half = lo if half < lo else hi if half > hi else half
         if p.obi.weight:
             fair -= p.obi.weight * self._obi.update(now, book) * 2.0 * half
+        if p.max_skew_bps:
+            fair = self._bound_skew(now, mid, fair, mid * p.max_skew_bps * 1e-4)
         if p.order_notional_usd:
             base = notional_lots(p.order_notional_usd, mid_x2, self._unit)
         else:

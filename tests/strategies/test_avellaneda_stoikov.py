@@ -393,6 +393,7 @@ def test_every_kappa_fallback_is_announced_by_a_strategy_event_and_kappa_stays_f
         ("horizon_s", -1.0),
         ("min_half_spread_bps", 0.0),
         ("max_half_spread_bps", 0.5),
+        ("max_skew_bps", -1.0),
         ("size_lots", 0),
         ("levels", 0),
         ("requote_bps", -1.0),
@@ -402,3 +403,56 @@ def test_every_kappa_fallback_is_announced_by_a_strategy_event_and_kappa_stays_f
 def test_params_refuse_values_out_of_range_naming_the_field(field: str, value: float) -> None:
     with pytest.raises(ValueError, match=f"^{field}: expected"):
         AvellanedaStoikovParams(**{field: value})  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- skew bound
+
+
+def test_the_skew_bound_caps_fair_at_max_skew_bps_of_mid_and_says_so() -> None:
+    # q = 0.5 with a huge gamma puts the unbounded fair far below mid
+    driver = make_driver(gamma=5.0, max_skew_bps=10.0, max_half_spread_bps=5.0)
+    driver.feed(make_fill(BUY, BID, 5, ts=T0 - SECOND))
+    warm_up(driver)
+    stats = strategy_of(driver).statistics()
+    assert stats.fair == pytest.approx(100_000.0 * (1 - 10e-4))
+    assert "skew_capped" in driver.codes()
+    target = quotes(driver)
+    half = 100_000.0 * 5e-4  # max_half_spread_bps binds
+    assert target.bids == ((math.floor((100_000.0 * (1 - 10e-4) - half) / 0.1), 2),)
+    assert target.asks[0][0] == BID + 1  # fair + half is below the best bid: just above it
+
+
+def test_without_a_skew_bound_the_same_inventory_moves_fair_further() -> None:
+    driver = make_driver(gamma=5.0, max_half_spread_bps=5.0)
+    driver.feed(make_fill(BUY, BID, 5, ts=T0 - SECOND))
+    warm_up(driver)
+    assert strategy_of(driver).statistics().fair < 100_000.0 * (1 - 10e-4)
+    assert "skew_capped" not in driver.codes()
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    bid=st.integers(min_value=10_000, max_value=5_000_000),
+    spread=st.integers(min_value=1, max_value=20),
+    position=st.integers(min_value=-40, max_value=40),
+    gamma=st.floats(min_value=1e-3, max_value=100.0),
+    model=models,
+    obi=st.floats(min_value=0.0, max_value=2.0),
+    bound=st.floats(min_value=0.5, max_value=50.0),
+)
+def test_fair_never_leaves_mid_by_more_than_the_skew_bound(
+    bid: int, spread: int, position: int, gamma: float, model: str, obi: float, bound: float
+) -> None:
+    params = make_params(
+        gamma=gamma,
+        spread_model=model,
+        obi={"weight": obi, "threshold": 0.0},
+        size_lots=50,
+        max_position_usd=40.0 * bid * 0.001 * 0.1,
+        max_skew_bps=bound,
+        volatility={"warmup_samples": 2},
+    )
+    driver = run_market(params, position, bid, spread)
+    strategy = strategy_of(driver)
+    mid = strategy._quoted_mid_x2 * 0.5 * 0.1
+    assert abs(strategy.statistics().fair - mid) <= mid * bound * 1e-4 * (1 + 1e-12)
