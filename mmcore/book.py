@@ -14,19 +14,36 @@ Sequence rule: when ``ev.prev_seq >= 0`` (Binance ``pu``) it must equal ``book.s
 ``ev.seq`` must equal ``book.seq + 1``. Snapshots set ``seq`` and are never checked. The caller
 routes events by instrument; the book does not compare ``ev.inst``.
 
-Representation (the hot path of the whole engine): each side keeps ``sizes``, a dict from *key*
-to size, and ``keys``, the keys in ascending order, where the key of a bid is its price and the
-key of an ask is its negated price. The best level of either side is therefore ``keys[-1]``, and
-since most changes happen near the top of the book, inserts and deletions touch the tail of the
-list, move little memory and are searched for among the top ``_WINDOW`` keys first.
-``best_bid`` and ``best_ask`` are plain attributes refreshed on every apply. With
-``max_levels > 0`` the worst levels beyond that depth are dropped after every apply, so memory
-stays flat; a dropped level comes back only if the venue updates it again.
+Representation (the hot path of the whole engine): each side keeps ``sizes``, a dict from price
+to size holding every level (never a zero size), and ``keys``, a short ascending list of the
+*near* levels only: the levels whose *key* is ``>= floor``, a per-side bound, where the key of a
+bid is its price and the key of an ask is its negated price, so that on both sides a larger key
+is a better level. Between calls, ``keys == sorted(key for key of every level if key >= floor)``
+and ``keys`` is empty only if ``sizes`` is, so the best level of either side is ``keys[-1]``.
+
+Real venues send deep deltas (Binance: ~70 level changes each, most of them thousands of ticks
+from the touch, into books of ~5,000 levels a side). A change below the floor is only a dict
+write; one above it also inserts into or deletes from the short list (the per-level loop pays a
+list operation only for those). The near list holds between ``_NEAR_MIN`` and ``_NEAR_MAX``
+levels: when it runs short while deeper levels exist, the floor is lowered until it holds
+``_NEAR_LEVELS`` levels again, by looking up the prices just below it in the dict (the cost
+follows the distance in ticks, not the depth of the book); when it grows past ``_NEAR_MAX``, the
+floor rises to its ``_NEAR_LEVELS``-th best key. A query that needs levels below the floor
+(``levels``, ``imbalance``, ``size_within``) lowers it first, so every answer is exact, and
+``depth`` is ``len(sizes)``. (Applying a deep delta's far levels in bulk with ``dict.update`` was
+measured no faster: checking the sizes and splitting the delta cost what the loop would.)
+
+With ``max_levels > 0`` the floor stays at ``_NO_FLOOR``: every level is near, as trimming needs
+the worst levels, which are dropped after every apply beyond that depth so that memory stays
+flat; a dropped level comes back only if the venue updates it again. ``best_bid`` and
+``best_ask`` are plain attributes refreshed on every apply.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, insort
+from collections.abc import Iterable
+from operator import neg
 
 import msgspec
 
@@ -54,8 +71,19 @@ CROSSED = 3
 """The event was applied and left the book crossed or locked (best bid >= best ask)."""
 
 
-_WINDOW = 16
-"""Levels nearest the top searched first: most inserts and deletes land there."""
+_NEAR_MIN = 8
+"""Fewest near levels kept while deeper levels exist. The usual reads stay inside them (the
+imbalance signal's top 5 levels, the simulated venue's first ``levels(side, 8)``); a deeper read
+lowers the floor itself."""
+_NEAR_LEVELS = 16
+"""Near levels after the floor moves. Few on purpose: on Binance BTCUSDT the near list then spans
+~70 ticks and ~11% of the level changes land in it (at 64 levels, ~180 ticks and ~27%), while
+lowering the floor again (~230 times in 6,547 deltas) looks up only a few dozen prices."""
+_NEAR_MAX = 32
+"""Most near levels kept: past it (the best rose, or a query lowered the floor) the floor rises
+to the ``_NEAR_LEVELS``-th best key."""
+_NO_FLOOR = -(1 << 128)
+"""The floor when every level is near: below any key (venue prices fit in 64 bits)."""
 _ODD = "expected an even-length (price, size, ...) tuple, found length {}"
 _BAD_PRICE = "expected a price > 0, found price {} size {}"
 _BAD_SIZE = "expected a size >= 0, found price {} size {}"
@@ -84,10 +112,15 @@ class BookStats(msgspec.Struct, frozen=True):
     crossed_events: int
 
 
+# The helpers below work on one side: ``sign`` is 1 for bids and -1 for asks (the values of
+# ``BUY`` and ``SELL``), so that a level's key is ``price * sign``.
+
+
 def _build_side(
     flat: tuple[int, ...], sign: int, cap: int, where: str
-) -> tuple[list[int], dict[int, int]]:
-    """A fresh side from a snapshot's flat levels, read like a delta: last wins, size 0 removes."""
+) -> tuple[list[int], dict[int, int], int]:
+    """A fresh side (keys, sizes, floor) from a snapshot's flat levels, read like a delta: last
+    wins, size 0 removes."""
     if len(flat) & 1:
         raise BookDataError(f"{where}: {_ODD.format(len(flat))}")
     sizes: dict[int, int] = {}
@@ -96,31 +129,76 @@ def _build_side(
         if size > 0:
             if price <= 0:
                 raise BookDataError(f"{where}: {_BAD_PRICE.format(price, size)}")
-            sizes[price * sign] = size
+            sizes[price] = size
         elif size == 0:
-            sizes.pop(price * sign, 0)
+            sizes.pop(price, 0)
         else:
             raise BookDataError(f"{where}: {_BAD_SIZE.format(price, size)}")
-    keys = sorted(sizes)
-    if cap and len(keys) > cap:
-        _trim(keys, sizes, cap)
-    return keys, sizes
+    keys = sorted(sizes) if sign > 0 else sorted(map(neg, sizes))
+    floor = _NO_FLOOR
+    if cap:
+        if len(keys) > cap:
+            _trim(keys, sizes, cap, sign)
+    elif len(keys) > _NEAR_MAX:
+        floor = _shrink(keys)
+    return keys, sizes, floor
 
 
-def _trim(keys: list[int], sizes: dict[int, int], cap: int) -> None:
-    """Drop the worst levels so that at most ``cap`` remain."""
+def _trim(keys: list[int], sizes: dict[int, int], cap: int, sign: int) -> None:
+    """Drop the worst levels so that at most ``cap`` remain (``max_levels``: every key is near)."""
     excess = len(keys) - cap
     for key in keys[:excess]:
-        del sizes[key]
+        del sizes[key * sign]
     del keys[:excess]
+
+
+def _lower(keys: list[int], sizes: dict[int, int], floor: int, new_floor: int, sign: int) -> int:
+    """Lower the floor to ``new_floor``, adding the keys in between to ``keys``; returns it.
+
+    When the key range is no longer than the dict, each of its prices is looked up
+    (``dict.keys() & range`` runs in C): the cost follows the distance, not the book's depth.
+    Otherwise the dict is scanned once.
+    """
+    if floor - new_floor <= len(sizes):
+        if sign > 0:
+            found: Iterable[int] = sizes.keys() & range(new_floor, floor)
+        else:
+            found = sizes.keys() & range(1 - floor, 1 - new_floor)
+    else:
+        found = [price for price in sizes if new_floor <= price * sign < floor]
+    keys[:0] = sorted(found) if sign > 0 else sorted(map(neg, found))
+    return new_floor
+
+
+def _deepen(keys: list[int], sizes: dict[int, int], floor: int, want: int, sign: int) -> int:
+    """Lower the floor until ``keys`` holds at least ``want`` levels (all if fewer); returns it.
+
+    Walks down from the floor in steps that double, starting from the fewest ticks that could
+    hold the levels missing; a book too sparse for that is scanned whole once.
+    """
+    step = want - len(keys)
+    while len(keys) < want and len(keys) < len(sizes):
+        if step > len(sizes):
+            return _lower(keys, sizes, floor, _NO_FLOOR, sign)
+        floor = _lower(keys, sizes, floor, floor - step, sign)
+        step *= 2
+    return floor
+
+
+def _shrink(keys: list[int]) -> int:
+    """Raise the floor so that only the best ``_NEAR_LEVELS`` keys stay near; returns it."""
+    del keys[:-_NEAR_LEVELS]
+    return keys[0]
 
 
 class Book:
     """The L2 book of one instrument, in integer ticks and lots."""
 
     __slots__ = (
+        "_ask_floor",
         "_ask_keys",
         "_ask_sizes",
+        "_bid_floor",
         "_bid_keys",
         "_bid_sizes",
         "_crossed_events",
@@ -149,8 +227,10 @@ class Book:
         self.best_ask = 0
         self._bid_keys: list[int] = []
         self._bid_sizes: dict[int, int] = {}
+        self._bid_floor = _NO_FLOOR
         self._ask_keys: list[int] = []
         self._ask_sizes: dict[int, int] = {}
+        self._ask_floor = _NO_FLOOR
         self._snapshots = 0
         self._deltas = 0
         self._gaps = 0
@@ -160,7 +240,7 @@ class Book:
     def __repr__(self) -> str:
         return (
             f"Book({self.inst!r}, seq={self.seq}, bid={self.best_bid}, ask={self.best_ask}, "
-            f"depth={len(self._bid_keys)}x{len(self._ask_keys)}, stale={self.stale}, "
+            f"depth={len(self._bid_sizes)}x{len(self._ask_sizes)}, stale={self.stale}, "
             f"crossed={self.crossed})"
         )
 
@@ -170,15 +250,17 @@ class Book:
         """Replace everything with ``ev``; clear ``stale``. Returns ``APPLIED`` or ``CROSSED``."""
         cap = self.max_levels
         try:
-            bid_keys, bid_sizes = _build_side(ev.bids, 1, cap, "bids")
-            ask_keys, ask_sizes = _build_side(ev.asks, -1, cap, "asks")
+            bid_keys, bid_sizes, bid_floor = _build_side(ev.bids, 1, cap, "bids")
+            ask_keys, ask_sizes, ask_floor = _build_side(ev.asks, -1, cap, "asks")
         except BookDataError as exc:
             self.stale = True
             raise BookDataError(f"{self.inst} BookSnapshot seq {ev.seq} {exc}") from None
         self._bid_keys = bid_keys
         self._bid_sizes = bid_sizes
+        self._bid_floor = bid_floor
         self._ask_keys = ask_keys
         self._ask_sizes = ask_sizes
+        self._ask_floor = ask_floor
         self.seq = ev.seq
         self.stale = False
         self._snapshots += 1
@@ -210,14 +292,14 @@ class Book:
         bids = ev.bids
         asks = ev.asks
         # Fast path for the most common delta: the size of one existing level of one side
-        # changes and stays > 0. No key is added or removed, so the best prices, the depth and
-        # the crossed flag (kept in step with the best prices by every apply) all stay as they
-        # were; only the size, the seq and the counters change.
+        # changes and stays > 0. No level is added or removed, so the best prices, the depth,
+        # the near lists and the crossed flag (kept in step with the best prices by every
+        # apply) all stay as they were; only the size, the seq and the counters change.
         if not asks and len(bids) == 2:
-            key, size = bids
+            price, size = bids
             sizes = self._bid_sizes
-            if size > 0 and key in sizes:
-                sizes[key] = size
+            if size > 0 and price in sizes:
+                sizes[price] = size
                 self.seq = ev.seq
                 self._deltas += 1
                 if self.crossed:
@@ -227,8 +309,8 @@ class Book:
         elif not bids and len(asks) == 2:
             price, size = asks
             sizes = self._ask_sizes
-            if size > 0 and -price in sizes:
-                sizes[-price] = size
+            if size > 0 and price in sizes:
+                sizes[price] = size
                 self.seq = ev.seq
                 self._deltas += 1
                 if self.crossed:
@@ -241,71 +323,67 @@ class Book:
                 raise self._malformed(ev, "bids", _ODD.format(len(bids)))
             keys = self._bid_keys
             sizes = self._bid_sizes
+            floor = self._bid_floor
+            # Every level is a dict write; a level at or above the floor is also kept in keys.
             it = iter(bids)
-            for key, size in zip(it, it):
+            for price, size in zip(it, it):
                 if size > 0:
-                    if key in sizes:
-                        sizes[key] = size
-                    elif key > 0:
-                        sizes[key] = size
-                        if not keys or key > keys[-1]:
-                            keys.append(key)
-                        else:
-                            lo = len(keys) - _WINDOW
-                            if lo < 0 or keys[lo] > key:
-                                lo = 0
-                            keys.insert(bisect_left(keys, key, lo), key)
+                    if price in sizes:
+                        sizes[price] = size
+                    elif price > 0:
+                        sizes[price] = size
+                        if price >= floor:
+                            insort(keys, price)
                     else:
-                        raise self._malformed(ev, "bids", _BAD_PRICE.format(key, size))
+                        raise self._malformed(ev, "bids", _BAD_PRICE.format(price, size))
                 elif size == 0:
-                    if sizes.pop(key, 0):
-                        if key == keys[-1]:
-                            keys.pop()
-                        else:
-                            lo = len(keys) - _WINDOW
-                            if lo < 0 or keys[lo] > key:
-                                lo = 0
-                            del keys[bisect_left(keys, key, lo)]
+                    if sizes.pop(price, 0) and price >= floor:
+                        del keys[bisect_left(keys, price)]
                 else:
-                    raise self._malformed(ev, "bids", _BAD_SIZE.format(key, size))
-            if cap and len(keys) > cap:
-                _trim(keys, sizes, cap)
+                    raise self._malformed(ev, "bids", _BAD_SIZE.format(price, size))
+            # Trim to max_levels (every key is near then), or keep the near list's length
+            # between _NEAR_MIN and _NEAR_MAX by moving the floor.
+            count = len(keys)
+            if cap:
+                if count > cap:
+                    _trim(keys, sizes, cap, 1)
+            elif count < _NEAR_MIN:
+                if len(sizes) > count:
+                    self._bid_floor = _deepen(keys, sizes, floor, _NEAR_LEVELS, 1)
+            elif count > _NEAR_MAX:
+                self._bid_floor = _shrink(keys)
             self.best_bid = keys[-1] if keys else 0
         if asks:
             if len(asks) & 1:
                 raise self._malformed(ev, "asks", _ODD.format(len(asks)))
             keys = self._ask_keys
             sizes = self._ask_sizes
+            floor = self._ask_floor
             it = iter(asks)
             for price, size in zip(it, it):
-                key = -price
                 if size > 0:
-                    if key in sizes:
-                        sizes[key] = size
+                    if price in sizes:
+                        sizes[price] = size
                     elif price > 0:
-                        sizes[key] = size
-                        if not keys or key > keys[-1]:
-                            keys.append(key)
-                        else:
-                            lo = len(keys) - _WINDOW
-                            if lo < 0 or keys[lo] > key:
-                                lo = 0
-                            keys.insert(bisect_left(keys, key, lo), key)
+                        sizes[price] = size
+                        if -price >= floor:
+                            insort(keys, -price)
                     else:
                         raise self._malformed(ev, "asks", _BAD_PRICE.format(price, size))
                 elif size == 0:
-                    if sizes.pop(key, 0):
-                        if key == keys[-1]:
-                            keys.pop()
-                        else:
-                            lo = len(keys) - _WINDOW
-                            if lo < 0 or keys[lo] > key:
-                                lo = 0
-                            del keys[bisect_left(keys, key, lo)]
+                    if sizes.pop(price, 0) and -price >= floor:
+                        del keys[bisect_left(keys, -price)]
                 else:
                     raise self._malformed(ev, "asks", _BAD_SIZE.format(price, size))
-            if cap and len(keys) > cap:
-                _trim(keys, sizes, cap)
+            count = len(keys)
+            if cap:
+                if count > cap:
+                    _trim(keys, sizes, cap, -1)
+            elif count < _NEAR_MIN:
+                if len(sizes) > count:
+                    self._ask_floor = _deepen(keys, sizes, floor, _NEAR_LEVELS, -1)
+            elif count > _NEAR_MAX:
+                self._ask_floor = _shrink(keys)
             self.best_ask = -keys[-1] if keys else 0
         self.seq = ev.seq
         self._deltas += 1
@@ -318,8 +396,16 @@ class Book:
         return APPLIED
 
     def _malformed(self, ev: BookDelta, where: str, problem: str) -> BookDataError:
-        """Mark the book stale (part of ``ev`` may be applied) and build the error to raise."""
+        """Mark the book stale (part of ``ev`` may be applied) and build the error to raise.
+
+        The levels applied before the bad one stay; a near list left short is refilled as after
+        any apply, so that the best prices and the queries stay exact on the stale book.
+        """
         self.stale = True
+        for side in (BUY, SELL):
+            keys, sizes = self._side(side, where)
+            if len(keys) < _NEAR_MIN and len(sizes) > len(keys):
+                self._widen(side, _NEAR_LEVELS)
         self.best_bid = self._bid_keys[-1] if self._bid_keys else 0
         self.best_ask = -self._ask_keys[-1] if self._ask_keys else 0
         self.crossed = bool(self.best_ask) and self.best_bid >= self.best_ask
@@ -344,7 +430,7 @@ class Book:
         if side == BUY:
             return self._bid_sizes.get(price, 0)
         if side == SELL:
-            return self._ask_sizes.get(-price, 0)
+            return self._ask_sizes.get(price, 0)
         raise SideError(f"{self.inst} size_at: expected side BUY (1) or SELL (-1), found {side!r}")
 
     def levels(self, side: int, n: int) -> list[tuple[int, int]]:
@@ -352,19 +438,24 @@ class Book:
         keys, sizes = self._side(side, "levels")
         if n <= 0:
             return []
+        if n > len(keys) and len(sizes) > len(keys):
+            self._widen(side, n)
         top = keys[-n:]
         top.reverse()
         if side == BUY:
             return [(key, sizes[key]) for key in top]
-        return [(-key, sizes[key]) for key in top]
+        return [(-key, sizes[-key]) for key in top]
 
     def size_within(self, side: int, distance: int) -> int:
         """Total size on ``side`` within ``distance`` ticks of that side's best, inclusive."""
         keys, sizes = self._side(side, "size_within")
         if not keys or distance < 0:
             return 0
-        start = bisect_left(keys, keys[-1] - distance)
-        return sum(map(sizes.__getitem__, keys[start:]))
+        lowest = keys[-1] - distance
+        if lowest < keys[0] and len(sizes) > len(keys):
+            self._widen(side, 0, lowest)
+        near = keys[bisect_left(keys, lowest) :]
+        return sum(map(sizes.__getitem__, near if side == BUY else map(neg, near)))
 
     def imbalance(self, n: int) -> float:
         """``(bid_vol - ask_vol) / (bid_vol + ask_vol)`` over the top ``n`` levels of each side.
@@ -373,14 +464,20 @@ class Book:
         """
         if n <= 0:
             return 0.0
-        bid_vol = sum(map(self._bid_sizes.__getitem__, self._bid_keys[-n:]))
-        ask_vol = sum(map(self._ask_sizes.__getitem__, self._ask_keys[-n:]))
+        bid_keys = self._bid_keys
+        ask_keys = self._ask_keys
+        if n > len(bid_keys) and len(self._bid_sizes) > len(bid_keys):
+            self._widen(BUY, n)
+        if n > len(ask_keys) and len(self._ask_sizes) > len(ask_keys):
+            self._widen(SELL, n)
+        bid_vol = sum(map(self._bid_sizes.__getitem__, bid_keys[-n:]))
+        ask_vol = sum(map(self._ask_sizes.__getitem__, map(neg, ask_keys[-n:])))
         total = bid_vol + ask_vol
         return (bid_vol - ask_vol) / total if total else 0.0
 
     def depth(self, side: int) -> int:
         """Number of price levels on ``side``."""
-        return len(self._side(side, "depth")[0])
+        return len(self._side(side, "depth")[1])
 
     def statistics(self) -> BookStats:
         """A frozen copy of the counters."""
@@ -398,3 +495,19 @@ class Book:
         if side == SELL:
             return self._ask_keys, self._ask_sizes
         raise SideError(f"{self.inst} {where}: expected side BUY (1) or SELL (-1), found {side!r}")
+
+    def _widen(self, side: int, levels: int, lowest: int | None = None) -> None:
+        """Lower the floor of ``side`` (``BUY`` or ``SELL``) so that its near list holds at least
+        its best ``levels`` levels (all if fewer) and every level with a key >= ``lowest``."""
+        if side == BUY:
+            keys, sizes, floor = self._bid_keys, self._bid_sizes, self._bid_floor
+        else:
+            keys, sizes, floor = self._ask_keys, self._ask_sizes, self._ask_floor
+        if levels > len(keys):
+            floor = _deepen(keys, sizes, floor, levels, side)
+        if lowest is not None and lowest < floor:
+            floor = _lower(keys, sizes, floor, lowest, side)
+        if side == BUY:
+            self._bid_floor = floor
+        else:
+            self._ask_floor = floor

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -19,10 +21,22 @@ from mmcore.book import (
     SideError,
 )
 from mmcore.errors import ConfigError, MMError
-from mmcore.events import BUY, SELL, BookDelta, BookSnapshot
+from mmcore.events import BUY, SELL, BookDelta, BookSnapshot, Event
+from mmcore.instrument import Instrument
+from mmcore.log import open_log
+from replay.importers import ImportReport, import_to_log, read_binance
 
 INST = "BTC-PERP"
 PROPERTY = settings(max_examples=100, deadline=None, print_blob=True)
+DEEP_PROPERTY = settings(max_examples=30, deadline=None, print_blob=True)
+CAPTURE = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "data"
+    / "binance-usdm-btcusdt-raw"
+    / "btcusdt_20240808.gz"
+)
+REAL_DELTAS = 1_500
 
 Levels = Sequence[tuple[int, int]]
 
@@ -241,6 +255,164 @@ def test_levels_inserted_and_deleted_at_every_depth_of_a_deep_book_agree_with_th
         ref.delta(delta)
         book.apply_delta(delta)
         assert_agrees(book, ref)
+
+
+# ---------------------------------------------------------------- deep books and deep deltas
+#
+# The book keeps only the levels near the top of each side in a sorted list; the rest live in a
+# dict alone. These tests use books and deltas deep enough (and best prices that jump) for levels
+# to cross between the two, for the near list to run empty and be refilled, and for queries to
+# reach below it; queries are checked after some steps only, since a query may lower the floor.
+
+DEEP_SIZES = st.sampled_from([0, 0, 0, 1, 2, 5, 9, 1_000])
+Query = Callable[[Book, ReferenceBook], None]
+
+
+def check_levels(book: Book, ref: ReferenceBook) -> None:
+    for side in (BUY, SELL):
+        for n in (2, 5, 8, 9, 16, 17, 33, 64, 200):
+            assert book.levels(side, n) == ref.levels(side, n)
+
+
+def check_size_within(book: Book, ref: ReferenceBook) -> None:
+    for side in (BUY, SELL):
+        prices = [price for price, _ in ref.levels(side)]
+        # up to the deepest level exactly, one tick less, then beyond everything
+        spans = [abs(prices[-1] - prices[0]), abs(prices[-1] - prices[0]) - 1] if prices else []
+        for distance in (5, 31, 40, *spans, 150, 10**6):
+            assert book.size_within(side, distance) == ref.size_within(side, distance)
+
+
+def check_imbalance(book: Book, ref: ReferenceBook) -> None:
+    for n in (5, 9, 40, 300):
+        assert book.imbalance(n) == ref.imbalance(n)
+
+
+def check_depth_and_sizes(book: Book, ref: ReferenceBook) -> None:
+    for side in (BUY, SELL):
+        assert book.depth(side) == len(ref.sides[side])
+        for price in {p + d for p in ref.sides[side] for d in (-1, 0, 1)}:
+            assert book.size_at(side, price) == ref.sides[side].get(price, 0)
+
+
+QUERIES: tuple[Query, ...] = (
+    check_levels,
+    check_size_within,
+    check_imbalance,
+    check_depth_and_sizes,
+)
+
+
+def assert_agrees_deep(book: Book, ref: ReferenceBook, order: Sequence[Query] = QUERIES) -> None:
+    """Every query at every depth, in ``order`` (the first one may have to reach below the near
+    levels by itself), then ``assert_agrees``."""
+    for query in order:
+        query(book, ref)
+    assert_agrees(book, ref)
+
+
+@st.composite
+def deep_book_side(draw: st.DrawFn, side: int) -> list[tuple[int, int]]:
+    """A side of up to 150 levels every 1-3 ticks from its best, plus a few far, sparse ones."""
+    best = draw(st.integers(150, 350))
+    count = draw(st.integers(0, 150))
+    gap = draw(st.integers(1, 3))
+    levels = [(best - side * gap * i, 1 + i % 7) for i in range(count)]
+    far = draw(st.lists(st.integers(1, 600), max_size=6))
+    return [(price, size) for price, size in levels + [(p, 4) for p in far] if price > 0]
+
+
+@st.composite
+def deep_levels(draw: st.DrawFn, low: int, high: int) -> list[tuple[int, int]]:
+    """Up to 80 level changes in [low, high], in ascending (Binance), descending or any order."""
+    count = draw(st.integers(0, 80))
+    change = st.tuples(st.integers(low, high), DEEP_SIZES)
+    levels = draw(st.lists(change, min_size=count, max_size=count))
+    order = draw(st.sampled_from(["ascending", "descending", "as drawn"]))
+    if order != "as drawn":
+        levels.sort(reverse=order == "descending")
+    return levels
+
+
+@st.composite
+def deep_change(draw: st.DrawFn, ref: ReferenceBook) -> tuple[Levels, Levels]:
+    """One delta for the book ``ref`` models: deep, a sweep of a side's top, a jump, or small."""
+    kind = draw(st.sampled_from(["deep", "sweep", "sweep", "jump", "small"]))
+    if kind == "deep":
+        return draw(deep_levels(1, 400)), draw(deep_levels(100, 600))
+    side = draw(st.sampled_from([BUY, SELL]))
+    if kind == "sweep":  # the best falls through many levels at once
+        top = ref.levels(side, draw(st.integers(1, 60)))
+        levels = [(price, 0) for price, _ in top] + draw(deep_levels(1, 600))[:5]
+    elif kind == "jump":  # new levels above the best, the best rises far
+        best = ref.best(side) or 250
+        start = best + side * draw(st.integers(1, 120))
+        count = draw(st.integers(1, 50))
+        levels = [(p, 3) for p in range(start, start + side * count, side) if p > 0]
+    else:
+        return draw(CHANGES)
+    return (levels, []) if side == BUY else ([], levels)
+
+
+@DEEP_PROPERTY
+@given(
+    bids=deep_book_side(BUY),
+    asks=deep_book_side(SELL),
+    max_levels=st.sampled_from([0, 0, 0, 0, 5, 40]),
+    data=st.data(),
+)
+def test_deep_deltas_far_levels_and_moving_bests_agree_with_the_reference_model(
+    bids: Levels, asks: Levels, max_levels: int, data: st.DataObject
+) -> None:
+    book = Book(INST, max_levels=max_levels)
+    ref = ReferenceBook(max_levels)
+    snapshot = make_snapshot(bids, asks, seq=0)
+    ref.snapshot(snapshot)
+    book.apply_snapshot(snapshot)
+    for seq in range(1, data.draw(st.integers(1, 25), label="deltas") + 1):
+        delta = make_delta(seq, *data.draw(deep_change(ref), label="change"))
+        ref.delta(delta)
+        assert book.apply_delta(delta) == (CROSSED if ref.crossed() else APPLIED)
+        assert book.best_bid == ref.best(BUY) and book.best_ask == ref.best(SELL)
+        if data.draw(st.integers(0, 3), label="query now") == 0:
+            assert_agrees_deep(book, ref, data.draw(st.permutations(QUERIES), label="order"))
+    assert_agrees_deep(book, ref, data.draw(st.permutations(QUERIES), label="order"))
+
+
+def test_a_level_deleted_and_added_back_at_any_depth_of_a_deep_book_agrees_with_the_model() -> None:
+    bids = [(price, 1 + price % 3) for price in range(1000, 900, -1)]
+    asks = [(price, 1 + price % 5) for price in range(1001, 1101)]
+    for depth in range(60):  # from a fresh book each time: no query moves the floors first
+        book = make_book(bids, asks, seq=0)
+        ref = ReferenceBook()
+        ref.snapshot(make_snapshot(bids, asks, seq=0))
+        for seq, size in ((1, 0), (2, 9)):
+            delta = make_delta(seq, bids=[(bids[depth][0], size)], asks=[(asks[depth][0], size)])
+            ref.delta(delta)
+            assert book.apply_delta(delta) == APPLIED
+        assert_agrees_deep(book, ref)
+
+
+@pytest.mark.parametrize("queried", [False, True])
+def test_a_malformed_deep_delta_keeps_the_levels_before_the_bad_one_and_stays_exact(
+    queried: bool,
+) -> None:
+    bids = [(price, 1) for price in range(400, 100, -1)]
+    asks = [(price, 2) for price in range(401, 700)]
+    book = make_book(bids, asks, seq=0)
+    ref = ReferenceBook()
+    ref.snapshot(make_snapshot(bids, asks, seq=0))
+    if queried:  # lowers the floors first
+        assert_agrees_deep(book, ref)
+    good_bids = [(price, 0) for price in range(200, 401)] + [(150, 7), (90, 4)]
+    swept_asks = [(price, 0) for price in range(401, 600)]
+    bad = make_delta(1, bids=good_bids, asks=[*swept_asks, (650, -1), (401, 5)])
+    with pytest.raises(BookDataError, match="asks: expected a size >= 0"):
+        book.apply_delta(bad)
+    ref.delta(make_delta(1, bids=good_bids, asks=swept_asks))  # what came before the bad level
+    assert book.stale
+    assert (book.best_bid, book.best_ask) == (199, 600)
+    assert_agrees_deep(book, ref)
 
 
 # ---------------------------------------------------------------- gaps
@@ -540,3 +712,76 @@ def test_statistics_is_a_frozen_copy() -> None:
     assert stats.deltas == 0 and book.statistics().deltas == 1
     with pytest.raises(AttributeError):
         stats.deltas = 5  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------- real data
+
+
+def first_deltas(events: Iterable[Event], count: int) -> Iterator[Event]:
+    """``events`` up to and including the ``count``-th ``BookDelta``."""
+    for event in events:
+        yield event
+        if type(event) is BookDelta:
+            count -= 1
+            if not count:
+                return
+
+
+@pytest.fixture(scope="module")
+def binance_book_events(tmp_path_factory: pytest.TempPathFactory) -> list[Event]:
+    """The book events of the first ``REAL_DELTAS`` deltas of the real Binance capture, imported
+    into a log and read back: ~70 level changes a delta, books of thousands of levels."""
+    inst = Instrument(
+        venue="binance", symbol="BTCUSDT", tick_size="0.1", lot_size="0.001", min_size="0.001"
+    )
+    out = tmp_path_factory.mktemp("book") / "btcusdt.mmlog"
+    report = ImportReport("binance")
+    events = first_deltas(read_binance([CAPTURE], inst, report), REAL_DELTAS)
+    import_to_log(events, out, inst, "binance", str(CAPTURE), report)
+    return [ev for ev in open_log(out, repair=False) if type(ev) in (BookSnapshot, BookDelta)]
+
+
+def assert_agrees_on_top(book: Book, ref: ReferenceBook) -> None:
+    """The reads the engine makes of a deep book, against the model sorted once per side."""
+    volumes = []
+    for side in (BUY, SELL):
+        levels = ref.sides[side]
+        prices = sorted(levels, reverse=side == BUY)
+        best = prices[0] if prices else 0
+        assert (book.best_bid if side == BUY else book.best_ask) == best
+        assert book.levels(side, 20) == [(p, levels[p]) for p in prices[:20]]
+        near = itertools.takewhile(lambda p, best=best: abs(p - best) <= 50, prices)
+        assert book.size_within(side, 50) == sum(levels[p] for p in near)
+        assert book.depth(side) == len(prices)
+        volumes.append(sum(levels[p] for p in prices[:5]))
+    bid, ask = volumes
+    assert book.imbalance(5) == ((bid - ask) / (bid + ask) if bid + ask else 0.0)
+
+
+@pytest.mark.skipif(not CAPTURE.exists(), reason=f"no capture at {CAPTURE}")
+def test_the_real_binance_deltas_agree_with_the_reference_model_after_every_delta(
+    binance_book_events: list[Event],
+) -> None:
+    queried = Book("BTCUSDT")  # read after every delta, as the engine does
+    quiet = Book("BTCUSDT")  # read now and then: its floors move by the applies alone
+    ref = ReferenceBook()
+    deltas = 0
+    for event in binance_book_events:
+        if isinstance(event, BookSnapshot):
+            ref.snapshot(event)
+            queried.apply_snapshot(event)
+            quiet.apply_snapshot(event)
+            continue
+        assert isinstance(event, BookDelta)
+        deltas += 1
+        ref.delta(event)
+        status = CROSSED if ref.crossed() else APPLIED
+        assert queried.apply_delta(event) == status
+        assert quiet.apply_delta(event) == status
+        assert_agrees_on_top(queried, ref)
+        if deltas % 97 == 0:
+            assert_agrees_on_top(quiet, ref)
+    assert deltas == REAL_DELTAS
+    assert max(len(ref.sides[BUY]), len(ref.sides[SELL])) > 1_000
+    assert_agrees_on_top(quiet, ref)
+    assert_agrees(quiet, ref)
