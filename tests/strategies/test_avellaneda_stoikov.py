@@ -298,6 +298,12 @@ def test_long_inventory_quotes_lower_and_short_higher_than_flat(
     # mids, rounding to the tick grid can move a quote by up to one tick (2 half ticks) relative
     # to its mid; around the same mid the order must hold exactly.
     runs = (flat, long, short)
+    stats = [strategy_of(d).statistics() for d in runs]
+    if model == "bounded" and max(abs(stats[1].q), abs(stats[2].q)) > 0.5:
+        # the bounded model widens with inventory (x (1 + |q|) past |q| = 0.5): a wider half
+        # moves both quotes out, so only the fair's order above is the skew
+        assert min(stats[1].half_spread, stats[2].half_spread) > stats[0].half_spread
+        return
     (fb, fa), (lb, la), (sb, sa) = (offsets_from_mid(d) for d in runs)
     same_mid = len({strategy_of(d)._quoted_mid_x2 for d in runs}) == 1
     slack = 0 if same_mid else 2
