@@ -376,19 +376,23 @@ class LiveRunner:
     # ------------------------------------------------------------ the one ordered sequence
 
     def _dispatch(self, ev: Event) -> None:
-        """Every event enters here: handled at once when the runner is free, else queued in
-        ``_pending`` and handled next, in arrival order (see the module doc)."""
+        """Every event enters here: handled at once when the runner is free, else it waits in
+        ``_pending`` and is handled next, in arrival order (see the module doc)."""
         pending = self._pending
+        pending.append(ev)
         if self._busy or not self._open:
-            pending.append(ev)
             if len(pending) > self._max_pending:
                 self._max_pending = len(pending)
             return
+        self._drain()
+
+    def _drain(self) -> None:
+        """Handle the waiting events in order, inline, while the gate is open."""
         runner = self.runner
         assert runner is not None
+        pending = self._pending
         self._busy = True
         try:
-            self._handle(runner, ev)
             while pending and self._open:
                 self._handle(runner, pending.popleft())
         except Exception as exc:
@@ -426,23 +430,10 @@ class LiveRunner:
         or the engine raised."""
         if not self.stop_reason:
             self._open = True
-            self._dispatch_pending(runner)
+            self._drain()
         item = await self._control.get()
         if isinstance(item, _Failure):
             raise item.exc
-
-    def _dispatch_pending(self, runner: Runner) -> None:
-        """Handle the events that waited (start-up, a fatal error) in order, inline."""
-        pending = self._pending
-        self._busy = True
-        try:
-            while pending and self._open:
-                self._handle(runner, pending.popleft())
-        except Exception as exc:
-            log.exception("live: the engine failed on an event; stopping")
-            self._fail(exc)
-        finally:
-            self._busy = False
 
     # ------------------------------------------------------------ shutdown
 
@@ -455,7 +446,7 @@ class LiveRunner:
         self._feed_failed = False
         self._stopping = True
         self._open = True
-        self._dispatch_pending(runner)
+        self._drain()
         ledger = self.engine.ledger
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout_s

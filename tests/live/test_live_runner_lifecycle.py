@@ -7,7 +7,7 @@ import asyncio
 import itertools
 import logging
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +142,26 @@ def make_runner(venue: FakeVenue, path: Path, **kw: Any) -> LiveRunner:
     )
 
 
+def engine_failing_on(
+    bad: Callable[[Event], bool],
+) -> Callable[[AppConfig, Mapping[str, Instrument]], Engine]:
+    """An engine factory whose engine raises ``RuntimeError("engine bug")`` on events ``bad``."""
+
+    def factory(config: AppConfig, instruments: Mapping[str, Instrument]) -> Engine:
+        engine = build_engine(config, instruments)
+        inner = engine.on_event
+
+        def on_event(ev: Event) -> list[object]:
+            if bad(ev):
+                raise RuntimeError("engine bug")
+            return inner(ev)  # type: ignore[return-value]
+
+        engine.on_event = on_event  # type: ignore[method-assign, assignment]
+        return engine
+
+    return factory
+
+
 def test_start_up_cancels_stale_orders_first_then_quotes_then_cancels_all_at_stop(
     tmp_path: Path,
 ) -> None:
@@ -196,18 +216,7 @@ def test_a_fatal_engine_error_cancels_everything_closes_the_log_and_is_re_raised
     tmp_path: Path,
 ) -> None:
     venue_box: list[FakeVenue] = []
-
-    def fragile_engine(config: AppConfig, instruments: Mapping[str, Instrument]) -> Engine:
-        engine = build_engine(config, instruments)
-        inner = engine.on_event
-
-        def on_event(ev: Event) -> list[object]:
-            if type(ev) is Trade:
-                raise RuntimeError("engine bug")
-            return inner(ev)  # type: ignore[return-value]
-
-        engine.on_event = on_event  # type: ignore[method-assign, assignment]
-        return engine
+    fragile_engine = engine_failing_on(lambda ev: type(ev) is Trade)
 
     async def main() -> None:
         venue = FakeVenue(FakeClock())
@@ -366,18 +375,7 @@ def test_a_fatal_engine_error_on_an_attached_event_stops_handling_until_the_stop
     tmp_path: Path,
 ) -> None:
     box: list[AttachedVenue] = []
-
-    def fragile_engine(config: AppConfig, instruments: Mapping[str, Instrument]) -> Engine:
-        engine = build_engine(config, instruments)
-        inner = engine.on_event
-
-        def on_event(ev: Event) -> list[object]:
-            if type(ev) is Trade and ev.price == 1:
-                raise RuntimeError("engine bug")
-            return inner(ev)  # type: ignore[return-value]
-
-        engine.on_event = on_event  # type: ignore[method-assign, assignment]
-        return engine
+    fragile_engine = engine_failing_on(lambda ev: type(ev) is Trade and ev.price == 1)
 
     async def main() -> None:
         venue = AttachedVenue(FakeClock())
