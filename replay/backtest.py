@@ -22,7 +22,7 @@ from adapters.sim import SimConfig, SimSource, SimVenue
 from mmcore.config import AppConfig, config_to_dict
 from mmcore.events import BookDelta, BookSnapshot, Event, FundingRate, MarkPrice, Trade
 from mmcore.instrument import Instrument
-from mmcore.log import FORMAT_VERSION, LogHeader, LogWriter, open_log
+from mmcore.log import FORMAT_VERSION, LogHeader, LogReader, LogWriter, open_log
 from mmcore.runner import Runner, RunStats
 from mmcore.version import code_version
 from replay.session import build_engine, resolve_instruments
@@ -40,10 +40,13 @@ class BacktestResult(msgspec.Struct, frozen=True):
     sim: Any
 
 
-def market_events(paths: Iterable[str | Path], markets: Iterable[str]) -> Iterator[Event]:
-    """Recorded market events of ``markets`` from several logs, merged in receive-time order."""
+def market_events(
+    logs: Iterable[str | Path | LogReader], markets: Iterable[str]
+) -> Iterator[Event]:
+    """Recorded market events of ``markets`` from several logs (paths, or logs already opened),
+    merged in receive-time order."""
     wanted = set(markets)
-    streams = [_market_only(open_log(p, repair=False), wanted) for p in paths]
+    streams = [_market_only(_opened(log), wanted) for log in logs]
     if len(streams) == 1:
         return streams[0]
     return heapq.merge(*streams, key=lambda e: e.ts_recv)
@@ -55,13 +58,17 @@ def _market_only(records: Iterable[object], wanted: set[str]) -> Iterator[Event]
             yield record
 
 
-def data_instruments(paths: Iterable[str | Path]) -> dict[str, Instrument]:
-    """Instrument specs recorded in the data logs' headers."""
+def data_instruments(logs: Iterable[str | Path | LogReader]) -> dict[str, Instrument]:
+    """Instrument specs recorded in the data logs' headers (a path is opened and checked whole)."""
     found: dict[str, Instrument] = {}
-    for p in paths:
-        for inst in open_log(p, repair=False).header.instruments:
+    for log in logs:
+        for inst in _opened(log).header.instruments:
             found[inst.symbol] = inst
     return found
+
+
+def _opened(log: str | Path | LogReader) -> LogReader:
+    return log if isinstance(log, LogReader) else open_log(log, repair=False)
 
 
 def run_session(
@@ -106,11 +113,13 @@ def run_backtest(
     progress: TextIO | None = sys.stderr,
 ) -> BacktestResult:
     """``mm backtest``: the configured session over recorded logs ``data``."""
-    instruments = resolve_instruments(config, data_instruments(data))
+    # each data log is opened (scanned and checked) once; the readers serve every pass below
+    logs = [open_log(p, repair=False) for p in data]
+    instruments = resolve_instruments(config, data_instruments(logs))
     # the bar's 100%: records in the data logs (a fast pass that decodes only the type tags)
-    total = sum(sum(open_log(p, repair=False).counts().values()) for p in data) if progress else 0
+    total = sum(sum(log.counts().values()) for log in logs) if progress else 0
     meta = {"mode": "backtest", "data": ",".join(str(p) for p in data)}
-    market = market_events(data, instruments)
+    market = market_events(logs, instruments)
     return run_session(config, instruments, market, out, meta=meta, progress=progress, total=total)
 
 
