@@ -118,21 +118,35 @@ class KappaEstimator(Protocol):
 
 
 class TradeWindow:
-    """Public trades of the last ``window_s`` seconds as ``(ts, depth_x2, size, mid_x2)``."""
+    """Public trades of the last ``window_s`` seconds as ``(ts, depth_x2, size, mid_x2)``.
 
-    __slots__ = ("_first_ts", "_window", "trades")
+    ``depth_sum`` and ``depth_count`` are the sum and count of the positive depths (x2, ticks)
+    in ``trades``, kept in step by ``add`` and ``span_s`` (exact integers), so that a fit
+    needing only their mean does not walk the window.
+    """
+
+    __slots__ = ("_first_ts", "_window", "depth_count", "depth_sum", "trades")
 
     def __init__(self, params: KappaParams) -> None:
         self._window = int(params.window_s * 1e9)
         self._first_ts = -1
         self.trades: deque[tuple[int, int, int, int]] = deque(maxlen=params.max_trades)
+        self.depth_sum = 0
+        self.depth_count = 0
 
     def add(self, ts: int, price: int, size: int, side: int, mid_x2: int) -> None:
         if mid_x2 <= 0:
             return
         if self._first_ts < 0:
             self._first_ts = ts
-        self.trades.append((ts, side * (2 * price - mid_x2), size, mid_x2))
+        trades = self.trades
+        if len(trades) == trades.maxlen:  # the append below drops the oldest
+            self._forget(trades[0][1])
+        depth = side * (2 * price - mid_x2)
+        if depth > 0:
+            self.depth_sum += depth
+            self.depth_count += 1
+        trades.append((ts, depth, size, mid_x2))
 
     def span_s(self, now: int) -> float:
         """Drop trades older than the window; seconds of data the window now covers."""
@@ -141,8 +155,13 @@ class TradeWindow:
         start = now - self._window
         trades = self.trades
         while trades and trades[0][0] < start:
-            trades.popleft()
+            self._forget(trades.popleft()[1])
         return (now - max(start, self._first_ts)) * 1e-9
+
+    def _forget(self, depth: int) -> None:
+        if depth > 0:
+            self.depth_sum -= depth
+            self.depth_count -= 1
 
 
 class TradeRateKappa:
@@ -159,16 +178,15 @@ class TradeRateKappa:
         self.window.add(ts, price, size, side, mid_x2)
 
     def estimate(self, now: int, mid_x2: int) -> KappaFit | None:
-        span = self.window.span_s(now)
-        trades = self.window.trades
-        depths = [t[1] for t in trades if t[1] > 0]
-        n = len(depths)
+        window = self.window
+        span = window.span_s(now)
+        n = window.depth_count
         if span <= 0.0 or n < self._min:
             return None
-        mean_depth = sum(depths) * 0.5 * self._tick / n
+        mean_depth = window.depth_sum * 0.5 * self._tick / n
         kappa = 1.0 / mean_depth
         half = _Z95 * kappa / math.sqrt(n)
-        rate = len(trades) / span
+        rate = len(window.trades) / span
         return KappaFit("trade_rate", kappa, rate, None, kappa - half, kappa + half, n)
 
 

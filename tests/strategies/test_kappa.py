@@ -6,6 +6,8 @@ import math
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from strategies.estimators.exponential_fit import fit_exponential
 from strategies.estimators.kappa import (
@@ -13,6 +15,7 @@ from strategies.estimators.kappa import (
     KappaEstimator,
     KappaParams,
     TradeRateKappa,
+    TradeWindow,
     VirtualQuoteKappa,
     make_kappa_estimator,
 )
@@ -133,3 +136,30 @@ def test_make_kappa_estimator_builds_the_named_method() -> None:
 def test_params_refuse_values_out_of_range_naming_the_field(field: str, value: float) -> None:
     with pytest.raises(ValueError, match=f"^{field}: expected"):
         KappaParams(**{field: value})  # type: ignore[arg-type]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 3 * SECOND),  # time step to the next trade
+            st.integers(-40, 40),  # price offset from mid, ticks
+            st.sampled_from([1, -1]),
+            st.booleans(),  # call span_s (expiry) after this trade
+        ),
+        max_size=60,
+    ),
+    st.integers(1, 8),
+)
+def test_trade_window_running_depth_sum_matches_its_trades(
+    steps: list[tuple[int, int, int, bool]], max_trades: int
+) -> None:
+    # The running sum behind trade_rate's mean must follow expiry and maxlen eviction exactly.
+    window = TradeWindow(KappaParams(window_s=5.0, max_trades=max_trades))
+    ts = 0
+    for dt, offset, side, expire in steps:
+        ts += dt
+        window.add(ts, MID_X2 // 2 + offset, 1, side, MID_X2)
+        if expire:
+            window.span_s(ts)
+        depths = [t[1] for t in window.trades if t[1] > 0]
+        assert (window.depth_sum, window.depth_count) == (sum(depths), len(depths))
