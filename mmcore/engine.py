@@ -126,6 +126,7 @@ class Engine:
             StrategyEvent: self._on_ignored,
         }
         self._handlers = handlers
+        self._risk_watched = risk.watched
         self._delta_fast = BookDelta not in risk.watched
         # The delta fast path's route per market: the book's bound ``apply_delta`` and the
         # market's strategy (None without one), found with one dict lookup per delta instead of
@@ -350,7 +351,7 @@ class Engine:
 
     def _forced(self, ev: Event) -> list[Output]:
         """What the risk gate imposes on seeing ``ev`` (usually nothing), admitted to the ledger."""
-        if self._delta_fast and type(ev) is BookDelta:
+        if type(ev) not in self._risk_watched:  # most events (deltas, trades): skip the call
             return []
         forced = self.risk.on_event(ev, self.view)
         return self._admit(forced) if forced else forced

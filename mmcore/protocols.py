@@ -46,14 +46,15 @@ class OrderManager(Protocol):
 class RiskGate(Protocol):
     """Checks every command against limits and budgets; can drop, clamp or force commands.
 
-    ``watched`` names the event types ``on_event`` acts on: the engine skips the call for book
-    deltas when they are not among them (the gate reads the book through the view when checking).
+    ``watched`` names the event types ``on_event`` acts on: the engine calls it only for those
+    (the gate reads the book through the view when checking), so it must not change.
     """
 
     watched: frozenset[type]
 
     def on_event(self, event: Event, view: View) -> list[Output]:
-        """See every event (after book and ledger); return forced outputs, usually none."""
+        """See an event of a ``watched`` type (after book and ledger); return forced outputs,
+        usually none."""
         ...
 
     def check(self, commands: list[Command], view: View) -> list[Output]:
