@@ -67,6 +67,19 @@ def test_random_latency_is_reproducible_from_the_seed(binance_log: Path, tmp_pat
     assert frames_after_header(tmp_path / "a.mmlog") != frames_after_header(tmp_path / "c.mmlog")
 
 
+def test_a_session_log_as_data_backtests_like_its_market_data(
+    binance_log: Path, tmp_path: Path
+) -> None:
+    # A backtest's own log holds the data's market events plus timers, commands and account
+    # events; used as data, only its market events count, so the second run equals the first.
+    config = load_session(CONFIG)
+    first = run_backtest(config, [binance_log], tmp_path / "a.mmlog", progress=None)
+    assert set(open_log(tmp_path / "a.mmlog").counts()) > {"BookDelta", "Trade", "Timer", "Place"}
+    again = run_backtest(config, [tmp_path / "a.mmlog"], tmp_path / "b.mmlog", progress=None)
+    assert again.run == first.run
+    assert frames_after_header(tmp_path / "b.mmlog") == frames_after_header(tmp_path / "a.mmlog")
+
+
 def test_a_backtest_log_replays_exactly(binance_log: Path, tmp_path: Path) -> None:
     run_backtest(load_session(CONFIG), [binance_log], tmp_path / "a.mmlog", progress=None)
     result = verify_log(tmp_path / "a.mmlog")
