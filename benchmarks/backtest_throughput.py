@@ -26,7 +26,7 @@ from pathlib import Path
 import msgspec
 
 from mmcore.instrument import Instrument
-from replay.backtest import run_backtest, run_session
+from replay.backtest import BacktestResult, run_backtest, run_session
 from replay.importers import ImportReport, import_to_log, read_binance
 from replay.session import load_session
 from replay.synthetic import MarketSpec, generate_market
@@ -38,6 +38,13 @@ CONFIG = ROOT / "configs" / "backtest.toml"
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def figures(result: BacktestResult, elapsed: float) -> str:
+    """What a run did and how fast: events, commands, fills, events/s, µs/event."""
+    n = result.run.events
+    return (f"{n:,} events ({result.run.commands:,} commands, {result.sim.fills:,} fills) in "
+            f"{elapsed:.2f} s: {n / elapsed:,.0f} events/s, {1e6 * elapsed / n:.2f} µs/event")
 
 
 def binance_child(source: Path, workdir: Path, repeat: int) -> None:
@@ -59,10 +66,8 @@ def binance_child(source: Path, workdir: Path, repeat: int) -> None:
         result = run_backtest(config, [data], out, progress=None)
         elapsed = time.perf_counter() - started
         n = result.run.events
-        print(f"binance capture: {n:,} events ({result.run.commands:,} commands, "
-              f"{result.sim.fills:,} fills) in {elapsed:.2f} s: {n / elapsed:,.0f} events/s, "
-              f"{1e6 * elapsed / n:.2f} µs/event; {lines / elapsed:,.0f} venue messages/s; "
-              f"peak RSS {peak_rss_mb():.0f} MB")
+        print(f"binance capture: {figures(result, elapsed)}; "
+              f"{lines / elapsed:,.0f} venue messages/s; peak RSS {peak_rss_mb():.0f} MB")
         out.unlink()
         best = min(best, elapsed)
     if repeat > 1:
@@ -82,10 +87,7 @@ def generated_child(events: int, workdir: Path) -> None:
     started = time.perf_counter()
     result = run_session(config, {"BTC-USD": inst}, market, out)
     elapsed = time.perf_counter() - started
-    n = result.run.events
-    print(f"generated {events:,}: {n:,} events ({result.run.commands:,} commands, "
-          f"{result.sim.fills:,} fills) in {elapsed:.1f} s: {n / elapsed:,.0f} events/s "
-          f"(generation included), {1e6 * elapsed / n:.2f} µs/event, "
+    print(f"generated {events:,} (generation included): {figures(result, elapsed)}; "
           f"peak RSS {peak_rss_mb():.0f} MB")
     out.unlink()
 
