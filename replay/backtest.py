@@ -116,11 +116,17 @@ def run_backtest(
     # each data log is opened (scanned and checked) once; the readers serve every pass below
     logs = [open_log(p, repair=False) for p in data]
     instruments = resolve_instruments(config, data_instruments(logs))
-    # the bar's 100%: records in the data logs (a fast pass that decodes only the type tags)
-    total = sum(sum(log.counts().values()) for log in logs) if progress else 0
+    total = sum(_records(log) for log in logs) if progress else 0  # the bar's 100%
     meta = {"mode": "backtest", "data": ",".join(str(p) for p in data)}
     market = _recorded_market(logs, instruments)
     return run_session(config, instruments, market, out, meta=meta, progress=progress, total=total)
+
+
+def _records(log: LogReader) -> int:
+    """Records in ``log``: known from the opening scan of a plain log; a compressed one takes a
+    fast pass that decodes only the type tags."""
+    records = log.statistics().records
+    return records if records >= 0 else sum(log.counts().values())
 
 
 def _recorded_market(logs: list[LogReader], markets: Iterable[str]) -> Iterable[Event]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import itertools
 import subprocess
 import sys
@@ -12,8 +13,8 @@ import msgspec
 import pytest
 
 from mmcore.instrument import Instrument
-from mmcore.log import open_log
-from replay.backtest import run_backtest
+from mmcore.log import LogWriter, open_log
+from replay.backtest import _records, run_backtest
 from replay.importers import ImportReport, import_to_log, read_binance
 from replay.session import load_session
 from replay.verify import verify_log
@@ -78,6 +79,22 @@ def test_a_session_log_as_data_backtests_like_its_market_data(
     again = run_backtest(config, [tmp_path / "a.mmlog"], tmp_path / "b.mmlog", progress=None)
     assert again.run == first.run
     assert frames_after_header(tmp_path / "b.mmlog") == frames_after_header(tmp_path / "a.mmlog")
+
+
+def test_the_progress_bar_counts_the_records_of_plain_and_compressed_logs(
+    binance_log: Path, tmp_path: Path
+) -> None:
+    plain = open_log(binance_log)
+    packed = tmp_path / "data.mmlog.zst"
+    with LogWriter(packed, plain.header, compress=True) as writer:
+        writer.append_many(plain)
+    expected = sum(plain.counts().values())
+    assert plain.statistics().records == expected  # the plain log's scan knows it
+    assert open_log(packed).statistics().records == -1  # the compressed one's does not
+    assert _records(plain) == _records(open_log(packed)) == expected
+    bar = io.StringIO()
+    run_backtest(load_session(CONFIG), [packed], tmp_path / "a.mmlog", progress=bar)
+    assert "100.0%" in bar.getvalue() and "events done" in bar.getvalue()
 
 
 def test_a_backtest_log_replays_exactly(binance_log: Path, tmp_path: Path) -> None:
