@@ -136,9 +136,14 @@ async def run_for(runner: LiveRunner, venue: FakeVenue, seconds: float) -> LiveR
     return await asyncio.wait_for(task, 10)
 
 
-def make_runner(venue: FakeVenue, path: Path, **kw: Any) -> LiveRunner:
+def make_runner(
+    venue: FakeVenue,
+    path: Path,
+    engine: Callable[[AppConfig, Mapping[str, Instrument]], Engine] = build_engine,
+    **kw: Any,
+) -> LiveRunner:
     return LiveRunner(
-        venue, make_config(), build_engine, path, clock=venue.clock, handle_signals=False, **kw
+        venue, make_config(), engine, path, clock=venue.clock, handle_signals=False, **kw
     )
 
 
@@ -221,10 +226,7 @@ def test_a_fatal_engine_error_cancels_everything_closes_the_log_and_is_re_raised
     async def main() -> None:
         venue = FakeVenue(FakeClock())
         venue_box.append(venue)
-        runner = LiveRunner(
-            venue, make_config(), fragile_engine, tmp_path / "d.mmlog", clock=venue.clock,
-            handle_signals=False,
-        )
+        runner = make_runner(venue, tmp_path / "d.mmlog", fragile_engine)
         task = asyncio.create_task(runner.run())
         await asyncio.sleep(0.1)
         now = venue.clock()
@@ -380,10 +382,7 @@ def test_a_fatal_engine_error_on_an_attached_event_stops_handling_until_the_stop
     async def main() -> None:
         venue = AttachedVenue(FakeClock())
         box.append(venue)
-        runner = LiveRunner(
-            venue, make_config(), fragile_engine, tmp_path / "f.mmlog", clock=venue.clock,
-            handle_signals=False,
-        )
+        runner = make_runner(venue, tmp_path / "f.mmlog", fragile_engine)
         task = asyncio.create_task(runner.run())
         await asyncio.sleep(0.1)
         now = venue.clock()
