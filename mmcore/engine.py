@@ -127,13 +127,12 @@ class Engine:
         }
         self._handlers = handlers
         self._risk_watched = risk.watched
-        self._delta_fast = BookDelta not in risk.watched
         # The delta fast path's route per market: the book's bound ``apply_delta`` and the
         # market's strategy (None without one), found with one dict lookup per delta instead of
         # two. Empty when the risk gate watches deltas: then every delta takes _on_delta.
         self._delta_routes: dict[str, tuple[Callable[[BookDelta], int], Strategy | None]] = (
             {sym: (book.apply_delta, self.strategies.get(sym)) for sym, book in self.books.items()}
-            if self._delta_fast
+            if BookDelta not in risk.watched
             else {}
         )
 
