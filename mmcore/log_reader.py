@@ -279,9 +279,10 @@ def _walk_scanned(
     frame is still compared, so frames that moved since the scan are not read silently.
     """
     unpack_length = _LENGTH.unpack_from
+    size = FRAME.size
     n = len(data)
     while True:
-        last = min(n, i + _STEP) - FRAME.size  # a frame header starting here still fits
+        last = min(n, i + _STEP) - size  # a frame header starting here still fits
         if i > last:
             return i, expected
         _, _, seq = FRAME.unpack_from(data, i)
@@ -291,10 +292,10 @@ def _walk_scanned(
         batch: list[bytes] = []
         add = batch.append
         while i <= last:
-            start = i + 16  # FRAME.size
+            start = i + size
             i = start + unpack_length(data, i)[0]
             if i > n:  # incomplete: left for the next chunk
-                i = start - 16
+                i = start - size
                 break
             add(data[start:i])
         if not batch:
