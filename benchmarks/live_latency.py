@@ -14,15 +14,18 @@ also the runner's clock: the adapter stamps each frame's events with the clock r
 read, and the probe answers that call with the read time itself, so a command's ``ts`` (the
 ``ts_recv`` of the event that caused it) *is* its frame's read time.
 
-Two figures, because the runner has one sender that awaits each REST call (cancels before places,
-in order): *idle* = frames read while the sender had nothing in flight (the runner's own path),
-*all* = every frame, including the wait behind REST calls still in flight. The Stark signing cost
-of one order (the SDK's ``create_order_object`` alone) is measured separately.
+The runner sends up to ``[session] max_in_flight`` commands at once (``mmcore.send_queue``), so
+the figures are: *idle* = frames read while no REST call was in flight (the runner's own path),
+*every frame* = including frames whose commands waited behind a call of the same order id, and
+*last command* = the frame's last command at ``execute`` entry (the one sequential sending made
+wait three round trips for; ``--max-in-flight 1`` shows that). The Stark signing cost of one
+order (the SDK's ``create_order_object`` alone) is measured separately.
 
 The emulator runs in a child process by default, so it does not share the runner's event loop or
 GIL; ``--same-loop`` runs it in the runner's own loop instead.
 
-Usage: python benchmarks/live_latency.py [--frames N] [--step-ms MS] [--same-loop]
+Usage: python benchmarks/live_latency.py [--frames N] [--step-ms MS] [--max-in-flight N]
+       [--same-loop]
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ venue = "extended"
 network = "local"
 markets = ["BTC-USD"]
 timer_interval_ms = 1000
+max_in_flight = {max_in_flight}
 
 [strategy]
 name = "simple"
@@ -97,9 +101,10 @@ class Probe:
 
     def __init__(self) -> None:
         self._pending = 0
-        self.book_reads: dict[int, bool] = {}  # read stamp -> sender busy at that moment
-        self.busy = False
+        self.book_reads: dict[int, bool] = {}  # read stamp -> a call in flight at that moment
+        self.in_flight = 0
         self.first: dict[int, int] = {}  # read stamp -> ns to the frame's first command
+        self.last: dict[int, int] = {}  # read stamp -> ns to the frame's last command
         self.handed: dict[int, int] = {}  # read stamp -> ns to its first command in the sink
         self.idle: list[int] = []
         self.all: list[int] = []
@@ -117,7 +122,7 @@ class Probe:
         self._pending = now
         if stream.startswith("book:"):
             self.frames += 1
-            self.book_reads[now] = self.busy
+            self.book_reads[now] = self.in_flight > 0
 
     def on_execute(self, command: Command) -> None:
         now = time.time_ns()
@@ -126,6 +131,7 @@ class Probe:
             return  # caused by a timer, a fill or another stream
         ns = now - command.ts
         self.all.append(ns)
+        self.last[command.ts] = ns
         if command.ts not in self.first:
             self.first[command.ts] = ns
             if not busy:
@@ -139,13 +145,13 @@ class Probe:
 
 def timed_sink(probe: Probe) -> None:
     """Time the hand-over to the runner's sink (benchmark instrumentation of a private class)."""
-    inner = live._QueueSink.submit
+    inner = live._SendSink.submit
 
-    def submit(self: live._QueueSink, command: Command, now: int) -> None:
+    def submit(self: live._SendSink, command: Command, now: int) -> None:
         probe.on_submit(command)
         inner(self, command, now)
 
-    live._QueueSink.submit = submit  # type: ignore[method-assign]
+    live._SendSink.submit = submit  # type: ignore[method-assign]
 
 
 def timed_execute(adapter: ExtendedAdapter, probe: Probe) -> None:
@@ -153,11 +159,11 @@ def timed_execute(adapter: ExtendedAdapter, probe: Probe) -> None:
     inner = adapter.execute
 
     async def execute(command: Command) -> None:
-        probe.busy = True
+        probe.in_flight += 1
         try:
             await inner(command)
         finally:
-            probe.busy = False
+            probe.in_flight -= 1
 
     adapter.execute = execute  # type: ignore[method-assign]
 
@@ -171,8 +177,11 @@ def percentiles(ns: list[int]) -> str:
     return f"n={len(us):,}  p50 {p50:8.1f} µs  p99 {p99:8.1f} µs  max {us[-1]:8.1f} µs"
 
 
-async def run_session(base_url: str, env: dict[str, str], frames: int, probe: Probe) -> None:
-    config = parse_config(CONFIG.replace("{base_url}", base_url), "<live latency>")
+async def run_session(
+    base_url: str, env: dict[str, str], frames: int, max_in_flight: int, probe: Probe
+) -> None:
+    text = CONFIG.replace("{base_url}", base_url).replace("{max_in_flight}", str(max_in_flight))
+    config = parse_config(text, "<live latency>")
     venue = venue_table(config, "bench", ExtendedConfig)
     adapter = ExtendedAdapter(venue, probe.clock, env)
     adapter.set_probe(probe)
@@ -264,6 +273,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=3000, help="book frames to measure")
     parser.add_argument("--step-ms", type=int, default=50, help="emulator book update interval")
+    parser.add_argument("--max-in-flight", type=int, default=8, help="commands sent at once")
     parser.add_argument("--same-loop", action="store_true", help="emulator in the runner's loop")
     parser.add_argument("--signs", type=int, default=300, help="orders signed for the cost")
     parser.add_argument("--serve-emulator", action="store_true", help=argparse.SUPPRESS)
@@ -273,13 +283,13 @@ def main() -> None:
         return
     probe = Probe()
     where = "the runner's event loop" if args.same_loop else "a child process"
-    print(f"live latency: {args.frames:,} book frames every {args.step_ms} ms, emulator in {where}")
+    print(f"live latency: {args.frames:,} book frames every {args.step_ms} ms, "
+          f"emulator in {where}, max_in_flight {args.max_in_flight}")
     if args.same_loop:
-        asyncio.run(
-            with_emulator_here(
-                args.step_ms, lambda url, env: run_session(url, env, args.frames, probe)
-            )
-        )
+        def session(url: str, env: dict[str, str]) -> Awaitable[None]:
+            return run_session(url, env, args.frames, args.max_in_flight, probe)
+
+        asyncio.run(with_emulator_here(args.step_ms, session))
     else:
         child = subprocess.Popen(
             [sys.executable, __file__, "--serve-emulator", "--step-ms", str(args.step_ms)],
@@ -289,17 +299,21 @@ def main() -> None:
         try:
             assert child.stdout is not None
             info: dict[str, Any] = json.loads(child.stdout.readline())
-            asyncio.run(run_session(info["base_url"], info["env"], args.frames, probe))
+            asyncio.run(
+                run_session(info["base_url"], info["env"], args.frames, args.max_in_flight, probe)
+            )
         finally:
             child.send_signal(signal.SIGTERM)
             child.wait(10)
     print("frame read → first command at adapter.execute entry (excludes signing and REST):")
-    print(f"  sender idle at the read: {percentiles(probe.idle)}")
+    print(f"  no call in flight at the read: {percentiles(probe.idle)}")
     print(f"  every frame:             {percentiles(list(probe.first.values()))}")
     print(f"  every command:           {percentiles(probe.all)}")
+    print("frame read → last command of the frame at adapter.execute entry:")
+    print(f"  every frame:             {percentiles(list(probe.last.values()))}")
     idle_handed = [ns for ts, ns in probe.handed.items() if not probe.book_reads.get(ts)]
     print("frame read → first command handed to the runner's sink (before the sender hop):")
-    print(f"  sender idle at the read: {percentiles(idle_handed)}")
+    print(f"  no call in flight at the read: {percentiles(idle_handed)}")
     signs = signing_cost(args.signs)
     print(f"Stark signing per order (SDK create_order_object): {percentiles(signs)}, "
           f"mean {statistics.fmean(signs) / 1000:.1f} µs")

@@ -48,6 +48,8 @@ class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     seed: seed of the engine's random generator (strategies, simulated latency); default 1.
     timer_interval_ms: cadence of Timer events; default 1000.
     book_max_levels: depth kept per book side (0 = all); default 0.
+    max_in_flight: live only: commands sent to the venue at once (1 = one at a time, in the
+        order emitted; see ``mmcore.send_queue`` for what may overlap); default 8.
     """
 
     venue: Literal["sim", "extended", "paradex", "standx"]
@@ -56,6 +58,7 @@ class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     seed: int = 1
     timer_interval_ms: int = 1000
     book_max_levels: int = 0
+    max_in_flight: int = 8
 
     def __post_init__(self) -> None:
         if not self.markets:
@@ -64,6 +67,8 @@ class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
             raise ValueError(f"markets: expected distinct symbols, found {self.markets}")
         if self.timer_interval_ms < 0:
             raise ValueError(f"timer_interval_ms: expected >= 0, found {self.timer_interval_ms}")
+        if self.max_in_flight < 1:
+            raise ValueError(f"max_in_flight: expected >= 1, found {self.max_in_flight}")
 
 
 class StrategyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -15,14 +15,19 @@
    hop between the socket read and the engine. The event loop is single-threaded and ``handle``
    never awaits, so events are handled one at a time in arrival order; an event that arrives
    while another is being handled (or before start-up is done, or after a fatal error) waits in
-   the ``_pending`` FIFO and is handled next, in order. The runner's sink puts commands on an
-   outbound queue that one sender task hands to ``adapter.execute`` in the order the engine
-   emitted them;
+   the ``_pending`` FIFO and is handled next, in order. The runner's sink hands commands to the
+   ``Sender`` (``mmcore.sender``), which calls ``adapter.execute`` for up to
+   ``[session] max_in_flight`` of them at once under the rules of ``mmcore.send_queue``: one
+   call per client id at a time and in emission order, a ``CancelAll`` alone and after
+   everything emitted before it;
 4. SIGINT/SIGTERM, ``duration_s`` or a fatal error stop the session the same way: the
    ``stop_event`` goes through ``Runner.handle`` (the engine answers ``CancelAll("")``), events are
    handled until the ledger holds no live order or ``shutdown_timeout_s`` passes (then a loud
-   warning and one more ``CancelAll`` straight to the adapter), the sender drains, the adapter
+   warning and one more ``CancelAll`` through the sender), the sender drains, the adapter
    closes and the log is flushed, synced and closed. A fatal error is re-raised after that.
+   When the engine itself cannot run the shutdown (the runner task is cancelled, or the shutdown
+   fails), commands not yet sent are dropped, the calls in flight are awaited (up to
+   ``shutdown_timeout_s``) and a ``CancelAll`` goes straight to the adapter.
 
 Dry run (``paper`` given): market data still comes from the adapter (public streams only), but
 commands go to the simulated venue; its acks and fills join the same sequence when due,
@@ -52,6 +57,7 @@ from mmcore.events import BookDelta, BookSnapshot, Event, Fill, FundingRate, Mar
 from mmcore.instrument import Instrument
 from mmcore.log import FORMAT_VERSION, LogHeader, LogWriter
 from mmcore.runner import Runner
+from mmcore.sender import Sender
 from mmcore.venue import Clock, VenueAdapter
 
 __all__ = [
@@ -117,6 +123,7 @@ class LiveStats(msgspec.Struct, frozen=True):
     send_errors: int
     paper_events: int
     max_pending: int
+    peak_in_flight: int
 
 
 class _Stop:
@@ -165,13 +172,13 @@ def session_log_path(path: str | Path, prefix: str) -> Path:
     return p
 
 
-class _QueueSink:
-    """Live sink: commands wait on the outbound queue for the sender task."""
+class _SendSink:
+    """Live sink: commands go to the sender."""
 
     __slots__ = ("_put",)
 
-    def __init__(self, outbox: asyncio.Queue[Command]) -> None:
-        self._put = outbox.put_nowait
+    def __init__(self, sender: Sender) -> None:
+        self._put = sender.submit
 
     def submit(self, command: Command, now: int) -> None:
         self._put(command)
@@ -182,11 +189,9 @@ class _PaperSink:
 
     __slots__ = ("_put", "_venue", "_wake")
 
-    def __init__(
-        self, venue: PaperVenue, outbox: asyncio.Queue[Command], wake: asyncio.Event
-    ) -> None:
+    def __init__(self, venue: PaperVenue, sender: Sender, wake: asyncio.Event) -> None:
         self._venue = venue
-        self._put = outbox.put_nowait
+        self._put = sender.submit
         self._wake = wake
 
     def submit(self, command: Command, now: int) -> None:
@@ -243,7 +248,7 @@ class LiveRunner:
         self._handled = asyncio.Event()  # set after every event handled while stopping
         self._failure: BaseException | None = None  # the engine failed in _dispatch
         self._feed_failed = False
-        self._outbox: asyncio.Queue[Command] = asyncio.Queue()
+        self._sender = Sender(self._execute, config.session.max_in_flight)
         self._wake = asyncio.Event()
         self._paper: PaperVenue | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -276,6 +281,7 @@ class LiveRunner:
             send_errors=self._send_errors,
             paper_events=self._paper_events,
             max_pending=self._max_pending,
+            peak_in_flight=self._sender.peak_in_flight,
         )
 
     # ------------------------------------------------------------ the session
@@ -298,9 +304,9 @@ class LiveRunner:
             writer = self._open_log(path, config, listed, start_ns)
             if self._paper_factory is not None:
                 paper = self._paper = self._paper_factory(instruments)
-                sink: _QueueSink | _PaperSink = _PaperSink(paper, self._outbox, self._wake)
+                sink: _SendSink | _PaperSink = _PaperSink(paper, self._sender, self._wake)
             else:
-                sink = _QueueSink(self._outbox)
+                sink = _SendSink(self._sender)
             runner = self.runner = Runner(engine, sink, writer)
             await self._start_up(runner)
             self._spawn_tasks()
@@ -357,7 +363,6 @@ class LiveRunner:
         spawn = self._spawn
         if getattr(self.adapter, "attach", None) is None:
             spawn(self._read_adapter(), "live-reader")
-        spawn(self._send(), "live-sender")
         if self._interval_ms > 0:
             spawn(self._tick(self._interval_ms), "live-timer")
         if self._paper is not None:
@@ -471,8 +476,8 @@ class LiveRunner:
                 ", ".join(sorted(ledger.orders)),
             )
             if self._paper is None:
-                self._outbox.put_nowait(CancelAll("", self._clock(), "shutdown timeout"))
-        await self._drain_outbox(max(1.0, deadline - loop.time()))
+                self._sender.submit(CancelAll("", self._clock(), "shutdown timeout"))
+        await self._drain_sender(max(1.0, deadline - loop.time()))
 
     async def _shutdown_after_fatal(self, runner: Runner) -> None:
         """The normal shutdown if the engine still works, else a CancelAll straight to the venue."""
@@ -485,25 +490,30 @@ class LiveRunner:
     async def _cancel_all_at_venue(self, reason: str) -> None:
         """Last resort when the engine cannot run the shutdown: CancelAll straight to the venue."""
         self._open = False  # the engine takes no more events: nothing new can be emitted
-        outbox = self._outbox
-        while not outbox.empty():  # commands not yet sent never will be: CancelAll follows
-            outbox.get_nowait()
-            outbox.task_done()
+        sender = self._sender
+        sender.drop_waiting()  # commands not yet sent never will be: CancelAll follows
         if self._paper is not None:
             return
         log.warning("live: %s; sending CancelAll straight to the venue", reason)
         with contextlib.suppress(Exception, asyncio.CancelledError):
+            # a place still in flight could land after a CancelAll sent now: let it return first
+            if not await sender.wait_in_flight(self._timeout_s):
+                log.warning(
+                    "live: %d call(s) still in flight after %.1fs; CancelAll goes anyway",
+                    sender.in_flight,
+                    self._timeout_s,
+                )
             cmd = CancelAll("", self._clock(), reason)
             await asyncio.wait_for(self._execute(cmd), self._timeout_s)
 
-    async def _drain_outbox(self, timeout_s: float) -> None:
+    async def _drain_sender(self, timeout_s: float) -> None:
         """Let the sender carry out every command already emitted (the final CancelAll)."""
-        try:
-            await asyncio.wait_for(self._outbox.join(), timeout_s)
-        except asyncio.TimeoutError:
+        sender = self._sender
+        if not await sender.join(timeout_s):
             log.warning(
-                "live: %d command(s) not sent within %.1fs of shutdown",
-                self._outbox.qsize(),
+                "live: %d command(s) not sent and %d still in flight %.1fs into the drain",
+                sender.waiting,
+                sender.in_flight,
                 timeout_s,
             )
 
@@ -519,6 +529,7 @@ class LiveRunner:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        await self._sender.close()
         try:
             await self.adapter.close()
         except Exception:
@@ -575,16 +586,6 @@ class LiveRunner:
     async def _stop_after(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
         self.request_stop(f"duration {seconds:g}s reached")
-
-    async def _send(self) -> None:
-        """The one sender: each command to ``adapter.execute``, in order, one at a time."""
-        outbox = self._outbox
-        while True:
-            cmd = await outbox.get()
-            try:
-                await self._execute(cmd)
-            finally:
-                outbox.task_done()
 
     async def _execute(self, cmd: Command) -> None:
         """``adapter.execute`` whose exceptions are logged and go no further (the adapter

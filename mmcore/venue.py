@@ -40,7 +40,10 @@ class VenueAdapter(Protocol):
         ...
 
     async def execute(self, command: Command) -> None:
-        """Carry out one command; failures come back as events (``OrderRejected``), not raises."""
+        """Carry out one command; failures come back as events (``OrderRejected``), not raises.
+
+        Called concurrently: several calls may be in flight at once, but never two for one
+        client id, and a ``CancelAll`` never overlaps another call (``mmcore.send_queue``)."""
         ...
 
     async def close(self) -> None:

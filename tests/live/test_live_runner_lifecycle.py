@@ -1,5 +1,6 @@
 """The live runner's lifecycle against a scripted in-memory venue: start-up, the one queue, the
-sender, shutdown with and without confirmations, fatal errors, timers and dry runs."""
+sender (calls in flight together), shutdown with and without confirmations, fatal errors, timers
+and dry runs."""
 
 from __future__ import annotations
 
@@ -55,8 +56,10 @@ max_position_lots = 100
 """
 
 
-def make_config() -> AppConfig:
-    return parse_config(CONFIG, "<test>")
+def make_config(session_extra: str = "") -> AppConfig:
+    """The test session's config; ``session_extra`` lines go into its ``[session]`` table."""
+    text = CONFIG.replace("timer_interval_ms = 0", f"timer_interval_ms = 0\n{session_extra}")
+    return parse_config(text, "<test>")
 
 
 def make_instrument() -> Instrument:
@@ -140,10 +143,12 @@ def make_runner(
     venue: FakeVenue,
     path: Path,
     engine: Callable[[AppConfig, Mapping[str, Instrument]], Engine] = build_engine,
+    config: AppConfig | None = None,
     **kw: Any,
 ) -> LiveRunner:
     return LiveRunner(
-        venue, make_config(), engine, path, clock=venue.clock, handle_signals=False, **kw
+        venue, config or make_config(), engine, path, clock=venue.clock, handle_signals=False,
+        **kw,
     )
 
 
@@ -400,3 +405,69 @@ def test_a_fatal_engine_error_on_an_attached_event_stops_handling_until_the_stop
     stop = kinds.index("ConnectionState", kinds.index("OrderAccepted"))
     trades = [i for i, r in enumerate(records) if type(r) is Trade]
     assert [records[i].size for i in trades] == [2] and trades[0] > stop
+
+
+class SlowVenue(FakeVenue):
+    """A venue whose places and cancels take ``delay_s`` to land (the order goes live, or away,
+    at the end of the call); it records when each call began and ended."""
+
+    def __init__(self, clock: FakeClock, delay_s: float, **kw: Any) -> None:
+        super().__init__(clock, **kw)
+        self.delay_s = delay_s
+        self.trace: list[tuple[str, Command]] = []
+        self.in_flight = 0
+        self.peak_in_flight = 0
+
+    async def execute(self, command: Command) -> None:
+        self.trace.append(("begin", command))
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            if type(command) in (Place, Cancel):
+                await asyncio.sleep(self.delay_s)
+            await super().execute(command)
+        finally:
+            self.in_flight -= 1
+            self.trace.append(("end", command))
+
+
+@pytest.mark.parametrize("max_in_flight", [8, 1])
+def test_the_quotes_go_out_together_unless_max_in_flight_is_one(
+    tmp_path: Path, max_in_flight: int
+) -> None:
+    async def main() -> tuple[LiveResult, SlowVenue, LiveRunner]:
+        venue = SlowVenue(FakeClock(), 0.05)
+        config = make_config(f"max_in_flight = {max_in_flight}")
+        runner = make_runner(venue, tmp_path / "q.mmlog", config=config)
+        return await run_for(runner, venue, 0.3), venue, runner
+
+    result, venue, runner = asyncio.run(main())
+    assert venue.peak_in_flight == runner.statistics().peak_in_flight == min(max_in_flight, 2)
+    places = [c for what, c in venue.trace if what == "begin" and type(c) is Place]
+    assert len(places) == 2  # the bid and the ask, together or one after the other
+    assert result.open_orders == [] and venue.live == set()
+    assert verify_log(result.log_path).ok
+
+
+def test_the_last_resort_cancel_all_waits_for_the_places_still_in_flight(
+    tmp_path: Path,
+) -> None:
+    """A CancelAll that overtook a place would leave that order live at the venue."""
+
+    async def main() -> SlowVenue:
+        venue = SlowVenue(FakeClock(), 0.3)
+        task = asyncio.create_task(make_runner(venue, tmp_path / "w.mmlog").run())
+        await asyncio.sleep(0.1)  # the two places are in flight
+        assert venue.in_flight == 2
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return venue
+
+    venue = asyncio.run(main())
+    last_begin = max(i for i, (what, c) in enumerate(venue.trace) if what == "begin")
+    cancel_all = venue.trace[last_begin][1]
+    assert type(cancel_all) is CancelAll and cancel_all.reason == "runner task cancelled"
+    ends = [i for i, (what, c) in enumerate(venue.trace) if what == "end" and type(c) is Place]
+    assert len(ends) == 2 and max(ends) < last_begin
+    assert venue.live == set()  # nothing orphaned
