@@ -11,6 +11,7 @@ from adapters.emulator.clock import EmulatorClock
 from adapters.emulator.exchange import EmulatedExchange, ExchangeStatistics
 from adapters.emulator.faults import FaultStatistics, FaultSwitches
 from adapters.emulator.feed import FeedStatistics
+from adapters.emulator.rest_load import RestLoad, RestLoadStatistics
 from adapters.emulator.server import EmulatorServer, WsHub
 
 __all__ = ["EmulatorHandle", "EmulatorStatistics"]
@@ -22,6 +23,7 @@ class EmulatorStatistics(msgspec.Struct, frozen=True):
     exchange: ExchangeStatistics
     feed: FeedStatistics
     faults: FaultStatistics
+    rest: RestLoadStatistics
     accounts: list[AccountStatistics]
     ws_clients: int
 
@@ -36,12 +38,14 @@ class EmulatorHandle:
         faults: FaultSwitches,
         hub: WsHub,
         clock: EmulatorClock,
+        load: RestLoad,
     ) -> None:
         self.server = server
         self.exchange = exchange
         self.faults = faults
         self.hub = hub
         self.clock = clock
+        self.load = load
 
     @property
     def host(self) -> str:
@@ -70,6 +74,7 @@ class EmulatorHandle:
             exchange=self.exchange.statistics(),
             feed=self.exchange.feed.statistics(),
             faults=self.faults.statistics(),
+            rest=self.load.statistics(),
             accounts=[a.statistics() for a in self.exchange.accounts.values()],
             ws_clients=len(self.hub.clients),
         )

@@ -30,6 +30,7 @@ from adapters.emulator.faults import FaultSwitches
 from adapters.emulator.feed import MarketFeed
 from adapters.emulator.handle import EmulatorHandle
 from adapters.emulator.random_walk import RandomWalkParams, random_walk
+from adapters.emulator.rest_load import RestLoad, load_middleware
 from adapters.emulator.server import EmulatorServer, WsHub, admin_routes, fault_middleware
 from adapters.extended.config import ExtendedConfig
 from adapters.extended.emulator_rest import API_PREFIX, RestApi, json_text
@@ -130,6 +131,7 @@ class ExtendedEmulator:
         }
         self.kinds: dict[int, str] = {}
         self.refused: dict[int, int] = {}
+        self.load = RestLoad()
         self.rest = RestApi(self)
         self.streams = StreamPublisher(self)
         exchange.listeners.append(self.streams)
@@ -163,7 +165,12 @@ class ExtendedEmulator:
         return account
 
     def application(self) -> web.Application:
-        app = web.Application(middlewares=[fault_middleware(self.faults, API_PREFIX)])
+        app = web.Application(
+            middlewares=[
+                load_middleware(self.load, API_PREFIX),
+                fault_middleware(self.faults, API_PREFIX),
+            ]
+        )
         app.add_routes(self.rest.routes())
         app.add_routes(self.streams.routes())
         app.add_routes(admin_routes(self.faults, self.exchange, self._statistics))
@@ -183,7 +190,9 @@ class ExtendedEmulatorHandle(EmulatorHandle):
         credentials: list[EmulatedCredentials],
         clock: EmulatorClock,
     ) -> None:
-        super().__init__(server, emulator.exchange, emulator.faults, emulator.hub, clock)
+        super().__init__(
+            server, emulator.exchange, emulator.faults, emulator.hub, clock, emulator.load
+        )
         self.emulator = emulator
         self.credentials = credentials
 
