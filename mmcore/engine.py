@@ -46,23 +46,15 @@ from mmcore.events import (
 from mmcore.instrument import Instrument
 from mmcore.intents import Intent
 from mmcore.protocols import OrderManager, RiskGate, Strategy
+from mmcore.session_control import SESSION_STREAM, STOPPING
 from mmcore.state import Ledger
 from mmcore.view import View
 
 log = logging.getLogger("mmcore.engine")
 
 COMMAND_TYPES: frozenset[type] = frozenset(typing.get_args(Command))
-SESSION_STREAM = "session"
-STOPPING = "stopping"
-"""``ConnectionState(stream="session", state="stopping")`` tells the engine the session ends: it
-answers with ``CancelAll("")`` and takes no new intent. Being an event, shutdown replays exactly."""
 
-__all__ = ["COMMAND_TYPES", "SESSION_STREAM", "STOPPING", "Engine", "EngineStats", "stop_event"]
-
-
-def stop_event(now: int, reason: str = "shutdown") -> ConnectionState:
-    """The event a runner feeds the engine to end a session (see ``STOPPING``)."""
-    return ConnectionState(now, now, SESSION_STREAM, STOPPING, reason)
+__all__ = ["COMMAND_TYPES", "Engine", "EngineStats"]
 
 
 class EngineStats(msgspec.Struct, frozen=True):

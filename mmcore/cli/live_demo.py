@@ -22,7 +22,6 @@ from typing import Any
 
 from mmcore.commands import Place
 from mmcore.config import AppConfig, parse_config
-from mmcore.engine import SESSION_STREAM, STOPPING
 from mmcore.events import (
     ConnectionState,
     Fill,
@@ -33,6 +32,7 @@ from mmcore.events import (
 from mmcore.live import LiveResult, LiveRunner
 from mmcore.log import open_log
 from mmcore.records import is_output
+from mmcore.session_control import SESSION_STREAM, STOPPING
 from mmcore.version import code_version
 from replay.metrics import two_sided_uptime
 from replay.resting import RestingQuotes

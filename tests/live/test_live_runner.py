@@ -21,7 +21,6 @@ from adapters.extended import ExtendedAdapter, ExtendedConfig
 from adapters.extended.emulator import ExtendedEmulatorHandle
 from mmcore.cli.run_cmd import venue_table
 from mmcore.config import parse_config
-from mmcore.engine import SESSION_STREAM, STOPPING
 from mmcore.events import (
     BUY,
     SELL,
@@ -36,6 +35,7 @@ from mmcore.events import (
 from mmcore.live import LiveResult, LiveRunner
 from mmcore.log import open_log
 from mmcore.records import is_output
+from mmcore.session_control import SESSION_STREAM, STOPPING
 from replay.session import build_engine
 from replay.verify import verify_log
 

@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from adapters.extended.emulator import ExtendedEmulatorHandle
-from mmcore.engine import SESSION_STREAM, STOPPING
 from mmcore.events import ConnectionState
 from mmcore.log import open_log
+from mmcore.session_control import SESSION_STREAM, STOPPING
 from replay.verify import verify_log
 
 
