@@ -20,7 +20,10 @@
    ``[session] max_in_flight`` of them at once under the rules of ``mmcore.send_queue``: one
    call per client id at a time and in emission order, a ``CancelAll`` alone and after
    everything emitted before it;
-4. SIGINT/SIGTERM, ``duration_s`` or a fatal error stop the session the same way: the
+4. the operator may halt trading (SIGUSR2, ``request_halt``: every order canceled, only cancels
+   and reduce-only orders leave) and resume it (SIGUSR1, ``request_resume``) without stopping;
+   both are events of the one sequence (``mmcore.session_control``), so the log replays them;
+5. SIGINT/SIGTERM, ``duration_s`` or a fatal error stop the session the same way: the
    ``stop_event`` goes through ``Runner.handle`` (the engine answers ``CancelAll("")``), events are
    handled until the ledger holds no live order or ``shutdown_timeout_s`` passes (then a loud
    warning and one more ``CancelAll`` through the sender), the sender drains, the adapter
@@ -42,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -52,12 +56,13 @@ import msgspec
 
 from mmcore.commands import CancelAll, Command, Resync
 from mmcore.config import AppConfig, LogConfig, config_to_dict
-from mmcore.engine import Engine, stop_event
+from mmcore.engine import Engine
 from mmcore.events import BookDelta, BookSnapshot, Event, Fill, FundingRate, MarkPrice, Timer, Trade
 from mmcore.instrument import Instrument
 from mmcore.log import FORMAT_VERSION, LogHeader, LogWriter
 from mmcore.runner import Runner
 from mmcore.sender import Sender
+from mmcore.session_control import halt_event, resume_event, stop_event
 from mmcore.venue import Clock, VenueAdapter
 
 __all__ = [
@@ -272,6 +277,22 @@ class LiveRunner:
         self._open = False  # what arrives from now on waits for the stop event to go first
         self._control.put_nowait(_STOP)
 
+    def request_halt(self, reason: str) -> None:
+        """The operator halts trading until ``request_resume`` (safe from signal handlers)."""
+        self._operator(halt_event, "halt", reason)
+
+    def request_resume(self, reason: str) -> None:
+        """The operator lifts every halt of the risk gate (safe from signal handlers)."""
+        self._operator(resume_event, "resume", reason)
+
+    def _operator(self, make: Callable[[int, str], Event], what: str, reason: str) -> None:
+        if self.stop_reason:
+            log.warning("live: %s (%s) ignored: already stopping (%s)", what, reason,
+                        self.stop_reason)
+            return
+        log.warning("live: operator %s: %s", what, reason)
+        self._dispatch(make(self._clock(), reason))
+
     def statistics(self) -> LiveStats:
         return LiveStats(
             events=self._events,
@@ -374,6 +395,13 @@ class LiveRunner:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, self.request_stop, sig.name)
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signal.SIGUSR2, self.request_halt, "SIGUSR2")
+                loop.add_signal_handler(signal.SIGUSR1, self.request_resume, "SIGUSR1")
+                log.info(
+                    "live: pid %d: SIGUSR2 halts trading, SIGUSR1 resumes, SIGINT/SIGTERM stops",
+                    os.getpid(),
+                )
 
     def _spawn(self, coro: object, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))  # type: ignore[arg-type]
@@ -521,7 +549,7 @@ class LiveRunner:
         if self._handle_signals:
             with contextlib.suppress(Exception):
                 loop = asyncio.get_running_loop()
-                for sig in (signal.SIGINT, signal.SIGTERM):
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2, signal.SIGUSR1):
                     loop.remove_signal_handler(sig)
         for task in self._tasks:
             task.cancel()

@@ -17,10 +17,11 @@ budget's cancel reserve), then places, each against, in this order:
 7. the rate budget (``rate_limited``).
 
 Halts. ``halted`` (a bool attribute) is the global halt: loss limits, minimum equity, the kill
-switch, or a Halt intent for every market (a ``CancelAll`` with an empty market passing
-``check``). ``halted_markets`` holds the markets halted on their own: a Halt intent for one
-market (its ``CancelAll``) or a forced flatten. Halts stay until ``resume()``, except the daily
-loss limit, which lifts itself when the UTC day changes.
+switch, the operator's ``halt_event`` (``mmcore.session_control``), or a Halt intent for every
+market (a ``CancelAll`` with an empty market passing ``check``). ``halted_markets`` holds the
+markets halted on their own: a Halt intent for one market (its ``CancelAll``) or a forced
+flatten. Halts stay until ``resume()`` (which the operator's ``resume_event`` calls), except the
+daily loss limit, which lifts itself when the UTC day changes.
 
 ``on_event`` sees every event and is cheap for market data: PnL is recomputed only on ``Fill``,
 ``MarkPrice`` and ``Timer``. When a limit trips it returns ``[RiskEvent, CancelAll]`` once (plus a
@@ -42,6 +43,7 @@ from mmcore.events import (
     BUY,
     SELL,
     Balance,
+    ConnectionState,
     Event,
     Fill,
     MarkPrice,
@@ -62,6 +64,7 @@ from mmcore.risk_limits import (
     MIN_EQUITY,
     NOT_REDUCING,
     OPEN_ORDERS_LIMIT,
+    OPERATOR_HALT,
     POSITION_LIMIT,
     POST_ONLY_CROSS,
     PRICE_BAND,
@@ -72,6 +75,7 @@ from mmcore.risk_limits import (
     RiskConfig,
     usd_to_nanos,
 )
+from mmcore.session_control import HALT, RESUME, SESSION_STREAM
 from mmcore.state import LiveOrder
 from mmcore.view import View
 
@@ -161,6 +165,7 @@ class RiskGate:
             MarkPrice: self._on_mark,
             Timer: self._on_timer,
             Balance: self._on_balance,
+            ConnectionState: self._on_session,
         }
         self.watched: frozenset[type] = frozenset(self._handlers)
         """Event types ``on_event`` acts on; the engine need not call it for others."""
@@ -252,6 +257,16 @@ class RiskGate:
         for inst in self.instruments:
             out.extend(self._revalue(inst, view, False))
         return out + self._check_losses(view.now)
+
+    def _on_session(self, ev: ConnectionState, view: View) -> list[Output]:
+        """The operator's halt and resume (other connection states are not the gate's)."""
+        if ev.stream != SESSION_STREAM:
+            return []
+        if ev.state == HALT:
+            return self._trip(view.now, "", OPERATOR_HALT, f"operator halt: {ev.reason}")
+        if ev.state == RESUME:
+            return self.resume()
+        return []
 
     def _on_balance(self, ev: Balance, view: View) -> list[Output]:
         equity = view.ledger.equity

@@ -26,6 +26,7 @@ __all__ = [
     "MIN_EQUITY",
     "NOT_REDUCING",
     "OPEN_ORDERS_LIMIT",
+    "OPERATOR_HALT",
     "POSITION_LIMIT",
     "POST_ONLY_CROSS",
     "PRICE_BAND",
@@ -65,8 +66,11 @@ INVALID_ORDER = "invalid_order"
 """A Place was dropped: unknown market, price <= 0 or size below the instrument's minimum."""
 NOT_REDUCING = "not_reducing"
 """A reduce-only Place was clamped to the position or dropped: it would not reduce it."""
+OPERATOR_HALT = "operator_halt"
+"""The operator halted trading (``session_control.halt_event``): global halt until resumed."""
 RESUMED = "resumed"
-"""A halt was lifted (``RiskGate.resume`` or a new UTC day for the daily loss limit)."""
+"""A halt was lifted (the operator's ``resume_event``, ``RiskGate.resume`` or a new UTC day for
+the daily loss limit)."""
 
 RISK_CODES = (
     POSITION_LIMIT,
@@ -82,6 +86,7 @@ RISK_CODES = (
     FLATTEN_UNREALIZED,
     INVALID_ORDER,
     NOT_REDUCING,
+    OPERATOR_HALT,
     RESUMED,
 )
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import random
+import signal
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,11 +24,13 @@ from mmcore.engine import Engine
 from mmcore.events import (
     SELL,
     BookSnapshot,
+    ConnectionState,
     Event,
     Fill,
     OrderAccepted,
     OrderCanceled,
     Position,
+    RiskEvent,
     Timer,
     Trade,
 )
@@ -146,10 +150,8 @@ def make_runner(
     config: AppConfig | None = None,
     **kw: Any,
 ) -> LiveRunner:
-    return LiveRunner(
-        venue, config or make_config(), engine, path, clock=venue.clock, handle_signals=False,
-        **kw,
-    )
+    kw.setdefault("handle_signals", False)
+    return LiveRunner(venue, config or make_config(), engine, path, clock=venue.clock, **kw)
 
 
 def engine_failing_on(
@@ -471,3 +473,33 @@ def test_the_last_resort_cancel_all_waits_for_the_places_still_in_flight(
     ends = [i for i, (what, c) in enumerate(venue.trace) if what == "end" and type(c) is Place]
     assert len(ends) == 2 and max(ends) < last_begin
     assert venue.live == set()  # nothing orphaned
+
+
+def test_the_operator_halts_and_resumes_quoting_with_sigusr2_and_sigusr1(tmp_path: Path) -> None:
+    async def main() -> tuple[LiveResult, FakeVenue, list[int]]:
+        venue = FakeVenue(FakeClock())
+        runner = make_runner(
+            venue, tmp_path / "op.mmlog", timer_interval_ms=20, handle_signals=True
+        )
+        task = asyncio.create_task(runner.run())
+        await asyncio.sleep(0.2)
+        counts = [len(venue.executed)]
+        os.kill(os.getpid(), signal.SIGUSR2)
+        await asyncio.sleep(0.3)  # 15 timer ticks: a running quoter would re-place at once
+        counts.append(len(venue.executed))
+        os.kill(os.getpid(), signal.SIGUSR1)
+        await asyncio.sleep(0.2)
+        runner.request_stop("test over")
+        return await asyncio.wait_for(task, 10), venue, counts
+
+    result, venue, (before, halted) = asyncio.run(main())
+    during = venue.executed[before:halted]
+    assert during == [CancelAll("", during[0].ts, "operator_halt")]
+    after = venue.executed[halted:]
+    assert [type(c) for c in after[:2]] == [Place, Place]  # quoting came back
+    records = list(open_log(result.log_path, repair=False))
+    controls = [r.state for r in records if type(r) is ConnectionState and r.stream == "session"]
+    assert controls == ["halt", "resume", "stopping"]
+    codes = [r.code for r in records if type(r) is RiskEvent]
+    assert "operator_halt" in codes and "resumed" in codes
+    assert verify_log(result.log_path).ok  # the operator's actions replay like any event

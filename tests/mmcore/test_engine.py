@@ -7,7 +7,7 @@ import random
 import pytest
 
 from mmcore.commands import Cancel, CancelAll, Place, Resync
-from mmcore.engine import Engine, stop_event
+from mmcore.engine import Engine
 from mmcore.events import (
     BUY,
     SELL,
@@ -18,12 +18,14 @@ from mmcore.events import (
     OrderAccepted,
     OrderCanceled,
     RiskEvent,
+    Timer,
     Trade,
 )
 from mmcore.instrument import Instrument
 from mmcore.order_state import PENDING_CANCEL
 from mmcore.orders import OrderManagerConfig, QuoteOrderManager
 from mmcore.risk import RiskConfig, RiskGate
+from mmcore.session_control import halt_event, resume_event, stop_event
 from strategies.simple import SimpleParams, SimpleStrategy
 
 SYM = "BTC-USD"
@@ -146,6 +148,22 @@ def test_the_stop_event_cancels_everything_and_ends_quoting() -> None:
     assert all(o.status == PENDING_CANCEL for o in engine.ledger.orders.values())
     moved = engine.on_event(make_delta(2, bids=(600_100, 5), asks=MOVE_ASKS_UP))
     assert places(moved) == []
+
+
+def test_the_operators_halt_pulls_the_quotes_until_the_operators_resume() -> None:
+    engine = make_engine()
+    engine.on_event(make_snapshot())
+    for cid in list(engine.ledger.orders):
+        engine.on_event(OrderAccepted(SYM, T0 + 1, T0 + 1, cid, cid))
+    out = engine.on_event(halt_event(T0 + 5, "SIGUSR2"))
+    assert [o.code for o in out if type(o) is RiskEvent] == ["operator_halt"]
+    assert [o for o in out if type(o) is CancelAll] == [CancelAll("", T0 + 5, "operator_halt")]
+    for cid in list(engine.ledger.orders):
+        engine.on_event(OrderCanceled(SYM, T0 + 6, T0 + 6, cid))
+    assert places(engine.on_event(Timer(T0 + 7, T0 + 7))) == []  # halted: nothing re-placed
+    resumed = engine.on_event(resume_event(T0 + 8, "SIGUSR1"))
+    assert [o.code for o in resumed if type(o) is RiskEvent] == ["resumed"]
+    assert len(places(engine.on_event(Timer(T0 + 9, T0 + 9)))) == 2  # both quotes are back
 
 
 def test_no_place_can_take_the_position_past_the_limit() -> None:

@@ -19,6 +19,7 @@ from mmcore.events import (
     Balance,
     BookDelta,
     BookSnapshot,
+    ConnectionState,
     Fill,
     MarkPrice,
     OrderAccepted,
@@ -33,6 +34,7 @@ from mmcore.orders import OrderManagerConfig, QuoteOrderManager
 from mmcore.ratelimit import RateLimitConfig, venue_defaults
 from mmcore.risk import RISK_CODES, RiskConfig, RiskGate
 from mmcore.risk_limits import DAY_NS, HOUR_NS, LossWindows
+from mmcore.session_control import halt_event, resume_event, stop_event
 from mmcore.state import Ledger
 from mmcore.view import View
 
@@ -298,6 +300,31 @@ def test_the_kill_switch_trips_once_after_n_rejects_in_a_row() -> None:
     assert events(out) == ["kill_switch"] and commands(out) == [CancelAll("", T0, "kill_switch")]
     assert gate.halted
     assert gate.on_event(reject, view) == []
+
+
+def test_the_operators_halt_cancels_everything_and_holds_until_the_operators_resume() -> None:
+    view = make_view()
+    hold(view, 4)
+    gate = make_gate()
+    out = gate.on_event(halt_event(T0, "SIGUSR2"), view)
+    assert events(out) == ["operator_halt"]
+    assert commands(out) == [CancelAll("", T0, "operator_halt")]
+    assert gate.halted and gate.on_event(halt_event(T0), view) == []  # once
+    assert events(gate.check([make_place()], view)) == ["halted"]
+    exit_order = make_place("exit", side=SELL, price=ASK, size=4, reduce_only=True)
+    assert gate.check([exit_order], view) == [exit_order]
+    out = gate.on_event(resume_event(T0 + NS, "SIGUSR1"), view)
+    assert events(out) == ["resumed"] and not gate.halted
+    assert "operator_halt" in out[0].message  # type: ignore[union-attr]
+    assert commands(gate.check([make_place()], view)) == [make_place()]
+
+
+def test_other_session_and_connection_states_are_not_the_gates_business() -> None:
+    view = make_view()
+    gate = make_gate()
+    assert gate.on_event(stop_event(T0), view) == []
+    down = ConnectionState(T0, T0, "market:BTC-USD", "down", "socket closed")
+    assert gate.on_event(down, view) == [] and not gate.halted
 
 
 def test_an_ack_or_a_fill_resets_the_reject_count() -> None:
