@@ -50,6 +50,8 @@ class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     book_max_levels: depth kept per book side (0 = all); default 0.
     max_in_flight: live only: commands sent to the venue at once (1 = one at a time, in the
         order emitted; see ``mmcore.send_queue`` for what may overlap); default 8.
+    status_interval_s: live only: log where the session stands (``mmcore.status``) this often;
+        0 = never; default 30.
     """
 
     venue: Literal["sim", "extended", "paradex", "standx"]
@@ -59,6 +61,7 @@ class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     timer_interval_ms: int = 1000
     book_max_levels: int = 0
     max_in_flight: int = 8
+    status_interval_s: float = 30.0
 
     def __post_init__(self) -> None:
         if not self.markets:
@@ -67,6 +70,8 @@ class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
             raise ValueError(f"markets: expected distinct symbols, found {self.markets}")
         if self.timer_interval_ms < 0:
             raise ValueError(f"timer_interval_ms: expected >= 0, found {self.timer_interval_ms}")
+        if self.status_interval_s < 0:
+            raise ValueError(f"status_interval_s: expected >= 0, found {self.status_interval_s}")
         if self.max_in_flight < 1:
             raise ValueError(f"max_in_flight: expected >= 1, found {self.max_in_flight}")
 

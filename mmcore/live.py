@@ -63,6 +63,7 @@ from mmcore.log import FORMAT_VERSION, LogHeader, LogWriter
 from mmcore.runner import Runner
 from mmcore.sender import Sender
 from mmcore.session_control import halt_event, resume_event, stop_event
+from mmcore.status import status_lines
 from mmcore.venue import Clock, VenueAdapter
 
 __all__ = [
@@ -390,6 +391,9 @@ class LiveRunner:
             spawn(self._pump_paper(self._paper), "live-paper")
         if self._duration_s is not None:
             spawn(self._stop_after(self._duration_s), "live-duration")
+        status_s = self.config.session.status_interval_s
+        if status_s > 0:
+            spawn(self._status(status_s), "live-status")
         if self._handle_signals:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -610,6 +614,19 @@ class LiveRunner:
             now = clock()
             self._ticks += 1
             dispatch(Timer(now, now, "tick"))
+
+    async def _status(self, interval_s: float) -> None:
+        """Log where the session stands every ``interval_s`` (``mmcore.status``)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            engine = self.engine
+            if engine is None:
+                continue
+            try:
+                for line in status_lines(engine, self._sender.in_flight):
+                    log.info("status: %s", line)
+            except Exception:  # a status line must never stop trading
+                log.exception("live: the status line failed")
 
     async def _stop_after(self, seconds: float) -> None:
         await asyncio.sleep(seconds)

@@ -503,3 +503,20 @@ def test_the_operator_halts_and_resumes_quoting_with_sigusr2_and_sigusr1(tmp_pat
     codes = [r.code for r in records if type(r) is RiskEvent]
     assert "operator_halt" in codes and "resumed" in codes
     assert verify_log(result.log_path).ok  # the operator's actions replay like any event
+
+
+def test_the_status_lines_are_logged_every_status_interval(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def main() -> LiveResult:
+        venue = FakeVenue(FakeClock())
+        config = make_config("status_interval_s = 0.05")
+        return await run_for(make_runner(venue, tmp_path / "st.mmlog", config=config), venue, 0.3)
+
+    with caplog.at_level(logging.INFO, logger="mmcore.live"):
+        asyncio.run(main())
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("status: ")]
+    markets = [line for line in lines if line.startswith(f"status: {SYM} mid 60000")]
+    sessions = [line for line in lines if line.startswith("status: session pnl")]
+    assert len(markets) >= 3 and len(sessions) == len(markets)
+    assert "2 open" in markets[-1]

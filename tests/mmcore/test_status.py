@@ -1,0 +1,72 @@
+"""The operator's status lines: what they say about markets, PnL and halts."""
+
+from __future__ import annotations
+
+import random
+import re
+
+from mmcore.engine import Engine
+from mmcore.events import BUY, BookSnapshot, Fill, MarkPrice, OrderAccepted
+from mmcore.instrument import Instrument
+from mmcore.orders import OrderManagerConfig, QuoteOrderManager
+from mmcore.risk import RiskConfig, RiskGate
+from mmcore.session_control import halt_event
+from mmcore.status import status_lines
+from strategies.simple import SimpleParams, SimpleStrategy
+
+SYM = "BTC-USD"
+T0 = 1_700_000_000_000_000_000
+
+
+def make_engine() -> Engine:
+    inst = Instrument(venue="sim", symbol=SYM, tick_size="0.1", lot_size="0.001")
+    insts = {SYM: inst}
+    params = SimpleParams(spread_bps=2.0, requote_bps=1.0, size_lots=5)
+    return Engine(
+        insts,
+        {SYM: SimpleStrategy(inst, params, random.Random(1))},
+        QuoteOrderManager(OrderManagerConfig(), insts),
+        RiskGate(RiskConfig(max_position_lots=100), insts),
+    )
+
+
+def quoting_engine() -> Engine:
+    engine = make_engine()
+    engine.on_event(BookSnapshot(SYM, T0, T0, 1, (599_990, 10), (600_010, 10)))
+    for cid in list(engine.ledger.orders):
+        engine.on_event(OrderAccepted(SYM, T0 + 1, T0 + 1, cid, cid))
+    return engine
+
+
+def test_a_market_line_gives_mid_quotes_position_and_pnl_parts_that_add_up() -> None:
+    engine = quoting_engine()
+    bid = next(o for o in engine.ledger.orders.values() if o.side == BUY)
+    engine.on_event(Fill(SYM, T0 + 2, T0 + 2, bid.client_id, BUY, bid.price, 2, 1_000_000, True))
+    engine.on_event(MarkPrice(SYM, T0 + 3, T0 + 3, 600_100))
+    market, session = status_lines(engine, in_flight=3)
+    assert market.startswith(f"{SYM} mid 60000") and "position +0.002" in market
+    assert f"quotes {bid.price / 10:.1f} /" in market
+    m = re.search(
+        r"pnl ([-+\d.]+) \(spread ([-+\d.]+), inventory ([-+\d.]+), fees ([-\d.]+), "
+        r"funding ([-+\d.]+)\)", market
+    )
+    assert m is not None, market
+    total, spread, inventory, fees, funding = (float(g) for g in m.groups())
+    assert abs(total - (spread + inventory - fees + funding)) < 0.011
+    # bought 0.002 at ~59,988 and marked at 60,010: about +0.04, minus a 0.001 fee
+    assert total == round((600_100 - bid.price) * 0.1 * 0.002 - 0.001, 2)
+    assert "fills 1" in session and "in flight 3" in session and "not halted" in session
+
+
+def test_the_session_line_names_the_halt_reasons() -> None:
+    engine = quoting_engine()
+    engine.on_event(halt_event(T0 + 5, "SIGUSR2"))
+    assert status_lines(engine)[-1].endswith("halted: operator_halt")
+
+
+def test_a_position_that_cannot_be_valued_says_so_instead_of_guessing() -> None:
+    engine = make_engine()  # no book, no mark
+    engine.ledger.apply_fill(Fill(SYM, T0, T0, "ext", BUY, 600_000, 3, 0, True), 0)
+    market, session = status_lines(engine)
+    assert "pnl ? (no mark)" in market and "quotes - / -" in market and "mid ?" in market
+    assert "session pnl ? " in session
