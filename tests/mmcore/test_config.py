@@ -64,6 +64,16 @@ def test_a_value_out_of_range_is_named(tmp_path: Path) -> None:
         load_config(write(tmp_path, text))
 
 
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [("max_in_flight = 0", "max_in_flight"), ("status_interval_s = -1.0", "status_interval_s")],
+)
+def test_the_live_sending_and_status_settings_are_range_checked(line: str, field: str) -> None:
+    text = GOOD.replace('markets = ["BTC-USD"]', f'markets = ["BTC-USD"]\n{line}')
+    with pytest.raises(ConfigError, match=rf"session.*{field}: expected >= "):
+        parse_config(text, "x.toml")
+
+
 def test_a_missing_table_is_named() -> None:
     with pytest.raises(ConfigError, match="strategy"):
         parse_config('[session]\nvenue = "sim"\nmarkets = ["X"]\n', "x.toml")
