@@ -482,7 +482,13 @@ def test_the_operator_halts_and_resumes_quoting_with_sigusr2_and_sigusr1(tmp_pat
             venue, tmp_path / "op.mmlog", timer_interval_ms=20, handle_signals=True
         )
         task = asyncio.create_task(runner.run())
-        await asyncio.sleep(0.2)
+        # quotes out means the handlers are installed (SIGUSR2 would kill pytest otherwise)
+        for _ in range(500):
+            if sum(type(c) is Place for c in venue.executed) >= 2:
+                break
+            await asyncio.sleep(0.01)
+        assert sum(type(c) is Place for c in venue.executed) >= 2, "the session never quoted"
+        await asyncio.sleep(0.05)  # their acks handled too
         counts = [len(venue.executed)]
         os.kill(os.getpid(), signal.SIGUSR2)
         await asyncio.sleep(0.3)  # 15 timer ticks: a running quoter would re-place at once
