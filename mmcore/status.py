@@ -18,12 +18,13 @@ from mmcore.risk import RiskGate
 
 __all__ = ["status_lines"]
 
-_CENT = Decimal("0.01")
+_MICRO = Decimal("0.000001")
 
 
 def _money(nanos: int, sign: bool = True) -> str:
-    """Nanos of quote as a decimal amount with cents, signed unless ``sign`` is false."""
-    q = (Decimal(nanos) / 1_000_000_000).quantize(_CENT)
+    """Nanos of quote as a decimal amount to 6 places (as the session summary prints it),
+    signed unless ``sign`` is false."""
+    q = (Decimal(nanos) / 1_000_000_000).quantize(_MICRO)
     return f"{q:+}" if sign else f"{q}"
 
 
