@@ -278,6 +278,33 @@ def test_a_dropped_socket_reconnects_and_reconciles_without_orphans_or_duplicate
     asyncio.run(main())
 
 
+def test_places_in_flight_together_across_a_reconnect_make_one_order_each() -> None:
+    """The runner sends places concurrently; a reconnect's reconciliation runs while they are
+    held at the venue, and must neither cancel nor reject them, nor let any be placed twice."""
+
+    async def main() -> None:
+        async with running() as s:
+            s.h.faults.delay_next(3, 1500, "/api/v1/user/order")
+            places = [make_place("a", BUY, 59_950), make_place("b", SELL, 60_050),
+                      make_place("c", BUY, 59_940)]
+            sending = asyncio.gather(*(s.adapter.execute(p) for p in places))
+            await asyncio.sleep(0.1)  # all three are held at the venue now
+            assert s.h.statistics().rest.peak_in_flight >= 3
+            await s.h.faults.drop_connections()
+            await s.wait_for(lambda: s.adapter.statistics().reconciles >= 1, "a reconcile")
+            assert not sending.done()  # the reconcile ran while the places were held
+            await sending
+            await s.wait_for(lambda: len(s.of(OrderAccepted)) == 3, "three acks")
+            await asyncio.sleep(0.2)
+            account = s.h.account()
+            assert sorted(account.by_client) == ["a", "b", "c"] and len(account.orders) == 3
+            assert s.open_client_ids() == ["a", "b", "c"]
+            assert sorted(e.client_id for e in s.of(OrderAccepted)) == ["a", "b", "c"]
+            assert not s.of(OrderCanceled) and not s.of(OrderRejected)
+
+    asyncio.run(main())
+
+
 def test_orders_placed_by_an_earlier_session_are_canceled_on_reconcile() -> None:
     async def main() -> None:
         async with running() as s:
