@@ -72,8 +72,8 @@ class Sender:
         return True
 
     async def wait_in_flight(self, timeout_s: float) -> bool:
-        """Wait until no call is in flight (waiting ones are not started by this); False if
-        time ran out."""
+        """Wait for the calls in flight now; False if time ran out. Waiting commands may start
+        as those finish: ``drop_waiting`` first to prevent that."""
         tasks = list(self._tasks)
         if not tasks:
             return True
