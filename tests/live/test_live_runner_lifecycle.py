@@ -457,9 +457,12 @@ def test_the_last_resort_cancel_all_waits_for_the_places_still_in_flight(
     """A CancelAll that overtook a place would leave that order live at the venue."""
 
     async def main() -> SlowVenue:
-        venue = SlowVenue(FakeClock(), 0.3)
+        venue = SlowVenue(FakeClock(), 1.0)
         task = asyncio.create_task(make_runner(venue, tmp_path / "w.mmlog").run())
-        await asyncio.sleep(0.1)  # the two places are in flight
+        for _ in range(300):  # until the two places are in flight
+            if venue.in_flight == 2:
+                break
+            await asyncio.sleep(0.01)
         assert venue.in_flight == 2
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
