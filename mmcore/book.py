@@ -395,6 +395,18 @@ class Book:
         self.crossed = False
         return APPLIED
 
+    def set_levels(self, bids: tuple[int, ...], asks: tuple[int, ...]) -> int:
+        """Set the sizes of some levels (flat ``price, size`` pairs; 0 removes) outside the
+        venue's sequence: the engine's correction for our own orders in the venue's book
+        (``mmcore.own_orders``). A stale book is left alone (``STALE_IGNORED``); otherwise the
+        status of applying them (``APPLIED`` or ``CROSSED``). Not counted as a delta."""
+        if self.stale:
+            return STALE_IGNORED
+        seq = self.seq
+        status = self.apply_delta(BookDelta(self.inst, 0, 0, seq, seq, bids, asks))
+        self._deltas -= 1
+        return status
+
     def _malformed(self, ev: BookDelta, where: str, problem: str) -> BookDataError:
         """Mark the book stale (part of ``ev`` may be applied) and build the error to raise.
 

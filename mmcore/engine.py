@@ -45,6 +45,7 @@ from mmcore.events import (
 )
 from mmcore.instrument import Instrument
 from mmcore.intents import Intent
+from mmcore.own_orders import OwnOrdersInBook
 from mmcore.protocols import OrderManager, RiskGate, Strategy
 from mmcore.session_control import SESSION_STREAM, STOPPING
 from mmcore.state import Ledger
@@ -91,6 +92,10 @@ class Engine:
         self.orders = orders
         self.risk = risk
         self._intents: dict[str, Intent] = {}
+        # markets whose venue book includes our orders: the engine's book is kept without them
+        self._own: dict[str, OwnOrdersInBook] = {
+            sym: OwnOrdersInBook() for sym, i in instruments.items() if i.own_orders_in_book
+        }
         self.stopping = False
         self._resync_sent: set[str] = set()
         self._events = 0
@@ -121,9 +126,14 @@ class Engine:
         self._risk_watched = risk.watched
         # The delta fast path's route per market: the book's bound ``apply_delta`` and the
         # market's strategy (None without one), found with one dict lookup per delta instead of
-        # two. Empty when the risk gate watches deltas: then every delta takes _on_delta.
+        # two. Empty when the risk gate watches deltas: then every delta takes _on_delta; so do
+        # the deltas of a market whose book needs our own orders taken out.
         self._delta_routes: dict[str, tuple[Callable[[BookDelta], int], Strategy | None]] = (
-            {sym: (book.apply_delta, self.strategies.get(sym)) for sym, book in self.books.items()}
+            {
+                sym: (book.apply_delta, self.strategies.get(sym))
+                for sym, book in self.books.items()
+                if sym not in self._own
+            }
             if BookDelta not in risk.watched
             else {}
         )
@@ -188,6 +198,10 @@ class Engine:
             status = book.apply_delta(ev)
         except MMError as exc:
             return self._malformed(ev, exc)
+        own = self._own.get(ev.inst)
+        if own is not None and status == APPLIED:
+            own.on_delta(ev)
+            own.sync(book, self.ledger.open_orders(ev.inst).values())
         out = self._forced(ev)
         if status != APPLIED:
             out = out + self._resync(ev.inst, status)
@@ -202,6 +216,10 @@ class Engine:
             status = book.apply_snapshot(ev)
         except MMError as exc:
             return self._malformed(ev, exc)
+        own = self._own.get(ev.inst)
+        if own is not None:
+            own.on_snapshot()
+            own.sync(book, self.ledger.open_orders(ev.inst).values())
         out = self._forced(ev)
         if status != APPLIED:
             out = out + self._resync(ev.inst, status)
@@ -243,6 +261,8 @@ class Engine:
         if inst not in self.books:
             return self._unknown(ev)
         errors = self._fold(ev)
+        if inst in self._own:
+            self._sync_own(inst)
         out = self._forced(ev)
         return self._step(self.strategies.get(inst), ev, errors + out if errors else out)
 
@@ -255,6 +275,8 @@ class Engine:
             self.ledger.apply_fill(ev, book.mid_x2())
         except MMError as exc:
             errors = self._ledger_error(ev, exc)
+        if ev.inst in self._own:
+            self._sync_own(ev.inst)
         out = self._forced(ev)
         out = self._step(self.strategies.get(ev.inst), ev, errors + out if errors else out)
         return out + self._refresh(ev.inst)
@@ -262,6 +284,10 @@ class Engine:
     def _on_order_gone(self, ev: Event) -> list[Output]:
         out = self._on_account(ev)
         return out + self._refresh(ev.inst)  # type: ignore[union-attr]
+
+    def _sync_own(self, inst: str) -> None:
+        """Our orders of ``inst`` changed: keep them out of its book (``mmcore.own_orders``)."""
+        self._own[inst].sync(self.books[inst], self.ledger.open_orders(inst).values())
 
     def _fold(self, ev: Event) -> list[Output]:
         try:

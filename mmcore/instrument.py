@@ -39,7 +39,9 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
 
     ``tick_size`` and ``lot_size`` are decimal strings as the venue publishes them; ``min_size``
     is in base units, ``min_notional`` in quote units, fee rates are fractions of notional
-    (negative for a maker rebate).
+    (negative for a maker rebate). ``own_orders_in_book``: the venue's public book includes our
+    own resting orders (as on every real venue), so the engine takes them out of its book
+    (``mmcore.own_orders``); false for recorded and simulated markets, where they never are.
     """
 
     venue: str
@@ -51,6 +53,7 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
     maker_fee: str = "0"
     taker_fee: str = "0"
     quote: str = "USD"
+    own_orders_in_book: bool = False
 
     def __post_init__(self) -> None:
         tick = _dec(self.tick_size, f"{self.symbol}.tick_size")
