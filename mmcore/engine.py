@@ -201,7 +201,7 @@ class Engine:
         own = self._own.get(ev.inst)
         if own is not None and status == APPLIED:
             own.on_delta(ev)
-            own.sync(book, self.ledger.open_orders(ev.inst).values())
+            own.sync(book, self.ledger.open_orders(ev.inst).values(), self.view.now)
         out = self._forced(ev)
         if status != APPLIED:
             out = out + self._resync(ev.inst, status)
@@ -219,7 +219,7 @@ class Engine:
         own = self._own.get(ev.inst)
         if own is not None:
             own.on_snapshot()
-            own.sync(book, self.ledger.open_orders(ev.inst).values())
+            own.sync(book, self.ledger.open_orders(ev.inst).values(), self.view.now)
         out = self._forced(ev)
         if status != APPLIED:
             out = out + self._resync(ev.inst, status)
@@ -287,7 +287,9 @@ class Engine:
 
     def _sync_own(self, inst: str) -> None:
         """Our orders of ``inst`` changed: keep them out of its book (``mmcore.own_orders``)."""
-        self._own[inst].sync(self.books[inst], self.ledger.open_orders(inst).values())
+        self._own[inst].sync(
+            self.books[inst], self.ledger.open_orders(inst).values(), self.view.now
+        )
 
     def _fold(self, ev: Event) -> list[Output]:
         try:
@@ -331,6 +333,8 @@ class Engine:
         return self._admit([CancelAll("", now, ev.reason or "shutdown")])
 
     def _on_timer(self, ev: Timer) -> list[Output]:
+        for inst in self._own:  # what is held for orders gone is given back in time
+            self._sync_own(inst)
         out = self._on_broadcast(ev)
         for inst in self._intents:
             out = out + self._refresh(inst)

@@ -60,6 +60,7 @@ from mmcore.engine import Engine
 from mmcore.events import BookDelta, BookSnapshot, Event, Fill, FundingRate, MarkPrice, Timer, Trade
 from mmcore.instrument import Instrument
 from mmcore.log import FORMAT_VERSION, LogHeader, LogWriter
+from mmcore.own_orders import simulated
 from mmcore.runner import Runner
 from mmcore.sender import Sender
 from mmcore.session_control import halt_event, resume_event, stop_event
@@ -318,6 +319,10 @@ class LiveRunner:
         try:
             listed = await adapter.start(list(self.config.session.markets))
             instruments = {i.symbol: i for i in listed}
+            if self._paper_factory is not None:
+                # the venue's book never holds the paper orders: nothing to take out of it
+                instruments = simulated(instruments)
+                listed = list(instruments.values())
             start_ns = self._clock()
             self.prefix = session_prefix(start_ns)
             config = with_client_prefix(self.config, self.prefix)

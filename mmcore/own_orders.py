@@ -8,12 +8,20 @@ keeps its book as *the market without us*: after every book event and every chan
 it subtracts, at each price, the remaining size of our orders the venue has acknowledged (and not
 yet confirmed gone), from the size the venue published there.
 
-``OwnOrdersInBook`` remembers how much it took from each level, so it can give it back when our
-order leaves, and forgets it when the venue publishes that level again (the new size is the
-venue's, our order included). Market and account data arrive on different streams, so for a
-moment the two can disagree (the book not yet showing an order the venue has acknowledged, or
-still showing one it has canceled); a level is never taken below zero, and the next update of
-that level or of our order sets it right.
+``OwnOrdersInBook`` remembers how much it took from each level, and forgets it when the venue
+publishes that level again (the new size is the venue's, our order included or not). Market and
+account data arrive on different streams, so the two disagree for a moment:
+
+- an order canceled or filled (the account stream says so) is still in the published level until
+  the book stream updates it: what was taken stays taken until then, rather than handing our old
+  order back to the strategy as somebody else's liquidity (a re-quote's own cancel would then move
+  the touch and cause the next re-quote). It stays taken for at most ``HOLD_NS`` of event time:
+  when the book showed the order gone *before* the account stream said so, the level was taken
+  from again meanwhile and must be given back;
+- an order acknowledged before the book shows it: its size is taken at once, from the level as
+  published (never below zero), so a level we join looks thinner until the book catches up.
+
+A snapshot, or any update of the level, sets it right.
 
 Pure and deterministic: everything comes from the book and the ledger's orders, both folded from
 events, so a replay takes out exactly the same sizes.
@@ -21,15 +29,31 @@ events, so a replay takes out exactly the same sizes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+
+import msgspec
 
 from mmcore.book import Book
 from mmcore.commands import GTC
 from mmcore.events import BUY, SELL, BookDelta
+from mmcore.instrument import Instrument
 from mmcore.order_state import OPEN, PENDING_CANCEL
 from mmcore.state import LiveOrder
 
-__all__ = ["OwnOrdersInBook", "resting_sizes"]
+__all__ = ["HOLD_NS", "OwnOrdersInBook", "resting_sizes", "simulated"]
+
+HOLD_NS = 1_000_000_000
+"""How long what was taken for an order that left stays taken without a venue update of its
+level (event time)."""
+
+
+def simulated(instruments: Mapping[str, Instrument]) -> dict[str, Instrument]:
+    """``instruments`` for a simulated venue (a backtest, a dry run), whose matching never puts
+    our orders in the book the engine reads: ``own_orders_in_book`` off."""
+    return {
+        sym: msgspec.structs.replace(i, own_orders_in_book=False) if i.own_orders_in_book else i
+        for sym, i in instruments.items()
+    }
 
 
 def resting_sizes(orders: Iterable[LiveOrder]) -> dict[tuple[int, int], int]:
@@ -50,10 +74,11 @@ def resting_sizes(orders: Iterable[LiveOrder]) -> dict[tuple[int, int], int]:
 class OwnOrdersInBook:
     """What was taken out of one market's book for our orders, and how to keep it right."""
 
-    __slots__ = ("_taken",)
+    __slots__ = ("_release", "_taken")
 
     def __init__(self) -> None:
         self._taken: dict[tuple[int, int], int] = {}  # (side, price) -> lots taken out
+        self._release: dict[tuple[int, int], int] = {}  # held beyond our orders until this ts
 
     @property
     def taken(self) -> dict[tuple[int, int], int]:
@@ -63,24 +88,30 @@ class OwnOrdersInBook:
     def on_snapshot(self) -> None:
         """The venue replaced the book: every level holds its own size again."""
         self._taken.clear()
+        self._release.clear()
 
     def on_delta(self, ev: BookDelta) -> None:
         """The venue set the levels of ``ev``: those hold its size again."""
         taken = self._taken
         if not taken:
             return
+        release = self._release
         for side, flat in ((BUY, ev.bids), (SELL, ev.asks)):
             for i in range(0, len(flat), 2):
-                taken.pop((side, flat[i]), None)
+                key = (side, flat[i])
+                taken.pop(key, None)
+                release.pop(key, None)
 
-    def sync(self, book: Book, orders: Iterable[LiveOrder]) -> None:
-        """Make the book hold the venue's size minus our resting ``orders`` at every level."""
+    def sync(self, book: Book, orders: Iterable[LiveOrder], now: int) -> None:
+        """Make the book hold the venue's size minus our resting ``orders`` at every level;
+        ``now`` is the engine time (for ``HOLD_NS``)."""
         want = resting_sizes(orders)
         taken = self._taken
         if not want and not taken:
             return
         if book.stale:
             return  # the next snapshot resets everything; sync runs again after it
+        release = self._release
         bids: list[int] = []
         asks: list[int] = []
         for key in sorted(want.keys() | taken.keys()):
@@ -88,6 +119,14 @@ class OwnOrdersInBook:
             had = taken.get(key, 0)
             venue = book.size_at(side, price) + had
             take = min(want.get(key, 0), venue)
+            if take < had:  # our order left; the venue has not republished the level since
+                until = release.setdefault(key, now + HOLD_NS)
+                if now < until:
+                    take = had
+                else:
+                    del release[key]
+            elif release:
+                release.pop(key, None)
             if take != had:
                 (bids if side == BUY else asks).extend((price, venue - take))
             if take:

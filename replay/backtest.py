@@ -23,6 +23,7 @@ from mmcore.config import AppConfig, config_to_dict
 from mmcore.events import BookDelta, BookSnapshot, Event, FundingRate, MarkPrice, Trade
 from mmcore.instrument import Instrument
 from mmcore.log import FORMAT_VERSION, LogHeader, LogReader, LogWriter, open_log
+from mmcore.own_orders import simulated
 from mmcore.runner import Runner, RunStats
 from mmcore.version import code_version
 from replay.session import build_engine, resolve_instruments
@@ -82,6 +83,7 @@ def run_session(
     total: int = 0,
 ) -> BacktestResult:
     """Run ``config``'s strategy over ``market`` on the simulated venue, recording to ``out``."""
+    instruments = simulated(instruments)  # recorded books never hold the simulated orders
     sim_config = msgspec.convert(config.sim, SimConfig)
     venue = SimVenue(instruments, sim_config, random.Random(config.session.seed))
     source: Iterable[Event] = SimSource(market, venue, config.session.timer_interval_ms)

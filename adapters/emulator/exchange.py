@@ -9,6 +9,11 @@ accounts. A venue's emulator renders all of it in its own wire format through an
 Each account gets its own ``SimVenue`` with zero latency (the network adds the real delay), fed
 the same market data. Public book sequence numbers are the exchange's own, counting from 1, so
 injected events never break the sequence.
+
+Two books per market: ``books`` is the feed (the market without the accounts: what matching runs
+against), ``public`` is what the venue publishes, the feed plus every account's resting orders,
+as on a real venue. Listeners get the public book's snapshots and deltas: one for each feed
+update, and one whenever resting orders change a level.
 """
 
 from __future__ import annotations
@@ -31,9 +36,11 @@ from adapters.emulator.clock import EmulatorClock
 from adapters.emulator.feed import MarketFeed
 from adapters.emulator.levels import LevelBook
 from adapters.sim import NEVER, SimConfig, SimVenue
-from mmcore.commands import Cancel, CancelAll, Place
+from mmcore.commands import GTC, Cancel, CancelAll, Place
 from mmcore.errors import MMError
 from mmcore.events import (
+    BUY,
+    SELL,
     BookDelta,
     BookSnapshot,
     Event,
@@ -104,6 +111,7 @@ class EmulatedExchange:
         )
         self._rng = random.Random(seed)
         self.books: dict[str, LevelBook] = {s: LevelBook() for s in instruments}
+        self.public: dict[str, LevelBook] = {s: LevelBook() for s in instruments}
         self.marks: dict[str, int] = {}
         self.index: dict[str, int] = {}
         self.funding: dict[str, FundingRate] = {}
@@ -221,12 +229,18 @@ class EmulatedExchange:
             return
         self._market_events += 1
         old: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+        public: Event = ev
         if t is BookSnapshot:
             ev = msgspec.structs.replace(ev, seq=book.seq + 1)
             book.apply_snapshot(ev)
+            public = self._public_snapshot(inst, ev.ts, ev.ts_recv)
         elif t is BookDelta:
             ev = msgspec.structs.replace(ev, seq=book.seq + 1, prev_seq=-1)
-            old = book.apply_delta(ev)
+            book.apply_delta(ev)
+            public, old = self._public_delta(
+                inst, ev.ts, ev.ts_recv, self._with_own(inst, BUY, ev.bids),
+                self._with_own(inst, SELL, ev.asks),
+            )
         elif t is Trade:
             self.trades[inst].append(ev)
         elif t is MarkPrice:
@@ -238,9 +252,75 @@ class EmulatedExchange:
         for sim in self._sims.values():
             sim.on_market(ev)
         for listener in self.listeners:
-            listener.on_market(ev, old)
+            listener.on_market(public, old)
+
+    # ------------------------------------------------------------ the public book
+
+    def resting(self, inst: str, side: int, price: int) -> int:
+        """Lots of every account's orders resting at ``price`` on ``side`` of ``inst``."""
+        return sum(
+            o.size - o.filled
+            for a in self.accounts.values()
+            for o in a.open_orders(inst)
+            if o.side == side and o.price == price and o.tif == GTC
+        )
+
+    def _with_own(self, inst: str, side: int, flat: tuple[int, ...]) -> tuple[int, ...]:
+        """Feed levels ``flat`` with the resting orders at each price added."""
+        out: list[int] = []
+        for i in range(0, len(flat), 2):
+            price = flat[i]
+            out.append(price)
+            out.append(flat[i + 1] + self.resting(inst, side, price))
+        return tuple(out)
+
+    def _public_snapshot(self, inst: str, ts: int, ts_recv: int) -> BookSnapshot:
+        levels: dict[tuple[int, int], int] = {}
+        feed = self.books[inst]
+        for side, sizes in ((BUY, feed.bids), (SELL, feed.asks)):
+            for price, size in sizes.items():
+                levels[(side, price)] = size
+        for a in self.accounts.values():
+            for o in a.open_orders(inst):
+                if o.tif == GTC:
+                    key = (o.side, o.price)
+                    levels[key] = levels.get(key, 0) + o.size - o.filled
+        bids = sorted(((p, q) for (sd, p), q in levels.items() if sd == BUY and q), reverse=True)
+        asks = sorted((p, q) for (sd, p), q in levels.items() if sd == SELL and q)
+        book = self.public[inst]
+        ev = BookSnapshot(
+            inst, ts, ts_recv, book.seq + 1,
+            tuple(x for lv in bids for x in lv), tuple(x for lv in asks for x in lv),
+        )
+        book.apply_snapshot(ev)
+        return ev
+
+    def _public_delta(
+        self, inst: str, ts: int, ts_recv: int, bids: tuple[int, ...], asks: tuple[int, ...]
+    ) -> tuple[BookDelta, tuple[tuple[int, ...], tuple[int, ...]]]:
+        book = self.public[inst]
+        ev = BookDelta(inst, ts, ts_recv, book.seq + 1, -1, bids, asks)
+        return ev, book.apply_delta(ev)
+
+    def _republish(self, changed: set[tuple[str, int, int]], now: int) -> None:
+        """Resting orders changed at ``(inst, side, price)``: publish those public levels."""
+        by_inst: dict[str, tuple[list[int], list[int]]] = {}
+        for inst, side, price in sorted(changed):
+            feed = self.books[inst]
+            size = (feed.bids if side == BUY else feed.asks).get(price, 0)
+            size += self.resting(inst, side, price)
+            public = self.public[inst]
+            if (public.bids if side == BUY else public.asks).get(price, 0) == size:
+                continue
+            bids, asks = by_inst.setdefault(inst, ([], []))
+            (bids if side == BUY else asks).extend((price, size))
+        for inst, (bids, asks) in by_inst.items():
+            ev, old = self._public_delta(inst, now, now, tuple(bids), tuple(asks))
+            for listener in self.listeners:
+                listener.on_market(ev, old)
 
     def _pump(self, now: int) -> None:
+        changed: set[tuple[str, int, int]] = set()  # (inst, side, price) of resting orders
         reasons = self._pending_reasons
         for account_id, sim in self._sims.items():
             sim.advance_to(now)
@@ -259,6 +339,9 @@ class EmulatedExchange:
             if update:
                 for listener in self.listeners:
                     listener.on_account(account, update)
+                changed.update((o.inst, o.side, o.price) for o in update.orders)
+        if changed:
+            self._republish(changed, now)
 
     def statistics(self) -> ExchangeStatistics:
         return ExchangeStatistics(

@@ -127,7 +127,7 @@ class RestApi:
 
     def _stats(self, sym: str) -> dict[str, Any]:
         ex = self.emu.exchange
-        book = ex.books[sym]
+        book = ex.public[sym]
         rate = ex.funding[sym].rate_ppb if sym in ex.funding else 0
         return stats_json(
             ex.instruments[sym],
@@ -146,7 +146,7 @@ class RestApi:
         self.emu.check_user_agent(request)
         sym = self._market(request)
         inst = self.emu.exchange.instruments[sym]
-        bids, asks = self.emu.exchange.books[sym].depth()
+        bids, asks = self.emu.exchange.public[sym].depth()
 
         def side(flat: tuple[int, ...]) -> list[dict[str, str]]:
             return [

@@ -106,7 +106,7 @@ class StreamPublisher:
         return list(self.emu.exchange.instruments) if market == "*" else [market]
 
     def _snapshot(self, client: WsClient, sym: str, now_ms: int, skip: int = 0) -> None:
-        book = self.emu.exchange.books[sym]
+        book = self.emu.exchange.public[sym]
         if not book.seq:
             return
         inst = self.emu.exchange.instruments[sym]
@@ -155,7 +155,7 @@ class StreamPublisher:
                     }
                     c.send(_frame(c, data, ts_ms, "DELTA", skip))
             for c in hub.of(f"bbo:{sym}") + hub.of("bbo:*"):
-                book = self.emu.exchange.books[sym]
+                book = self.emu.exchange.public[sym]
                 bids, asks = book.depth(1)
                 if c.data.get(sym) != bids + asks:
                     self._snapshot(c, sym, ts_ms)

@@ -44,7 +44,8 @@ def sdk_config(config: ExtendedConfig) -> ClientConfig:
 
 def instrument_from_market(market: MarketModel, fee: TradingFeeModel | None) -> Instrument:
     """tick = ``minPriceChange``, lot = ``minOrderSizeChange``, min size = ``minOrderSize``,
-    fee rates from ``/user/fees`` (0 when the venue gave none)."""
+    fee rates from ``/user/fees`` (0 when the venue gave none). Extended's public book holds our
+    resting orders, so the engine takes them out of its copy (``own_orders_in_book``)."""
     if not market.active:
         raise ExtendedMarketError(f"market {market.name}: expected active, found inactive")
     tc = market.trading_config
@@ -58,6 +59,7 @@ def instrument_from_market(market: MarketModel, fee: TradingFeeModel | None) -> 
             maker_fee=str(fee.maker_fee_rate) if fee is not None else "0",
             taker_fee=str(fee.taker_fee_rate) if fee is not None else "0",
             quote=market.collateral_asset_name,
+            own_orders_in_book=True,
         )
     except ValueError as exc:
         raise ExtendedMarketError(f"market {market.name}: {exc}") from None

@@ -15,7 +15,7 @@ from adapters.emulator.account import (
 from adapters.emulator.clock import ManualClock
 from adapters.emulator.exchange import EmulatedExchange
 from adapters.emulator.feed import MarketFeed
-from mmcore.events import BUY, SELL, BookSnapshot, Event, Fill, MarkPrice, Timer, Trade
+from mmcore.events import BUY, SELL, BookDelta, BookSnapshot, Event, Fill, MarkPrice, Timer, Trade
 from mmcore.instrument import Instrument
 
 START = 1_700_000_000_000_000_000
@@ -180,3 +180,35 @@ def test_fills_for_unknown_orders_are_ignored_by_the_account() -> None:
     update = AccountUpdate()
     account.apply(Fill("BTC-USD", 0, 0, "nope", BUY, 1, 1, 0, True), START, update)
     assert not update
+
+
+def test_resting_orders_are_in_the_public_book_as_on_a_real_venue_but_not_in_the_feed() -> None:
+    ex, clock, account, rec = make_exchange()
+    other = ex.add_account(2, "key2", 1000 * SEC)
+    ex.place(account, make_order(account, "b1", BUY, 100, 3))
+    ex.place(other, make_order(other, "b2", BUY, 100, 4))
+    ex.place(account, make_order(account, "a1", SELL, 105, 2))  # a price the feed lacks
+    public = ex.public["BTC-USD"]
+    assert public.bids[100] == 10 + 3 + 4 and public.asks[105] == 2
+    assert ex.books["BTC-USD"].bids[100] == 10 and 105 not in ex.books["BTC-USD"].asks
+    deltas = [e for e in rec.market if type(e) is BookDelta]
+    assert [(d.bids, d.asks) for d in deltas] == [((100, 13), ()), ((100, 17), ()), ((), (105, 2))]
+    # a feed update of a level we rest at keeps our size on top of it
+    clock.advance(SEC)
+    ex.inject(BookDelta("BTC-USD", 0, 0, 2, -1, (100, 6), ()))
+    ex.step()
+    assert rec.market[-1].bids == (100, 6 + 7)  # type: ignore[union-attr]
+    # a partial fill and a cancel give the size back
+    ex.inject(Trade("BTC-USD", 0, 0, 99, 2, SELL))  # through the level: fills b1 and b2
+    ex.step()
+    ex.cancel(account, account.by_client["a1"])
+    assert public.bids[100] == 6 + ex.resting("BTC-USD", BUY, 100) and 105 not in public.asks
+    # a fresh snapshot of the feed is published with the resting orders in it
+    clock.advance(SEC)
+    ex.inject(make_book(bid=100, ask=102))
+    ex.step()
+    snap = rec.market[-1]
+    assert type(snap) is BookSnapshot
+    assert snap.bids[:2] == (100, 10 + ex.resting("BTC-USD", BUY, 100))
+    seqs = [s.seq for s in rec.market if type(s) in (BookSnapshot, BookDelta)]
+    assert seqs == list(range(1, len(seqs) + 1))  # one public sequence, no gaps
