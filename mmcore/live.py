@@ -18,8 +18,8 @@
    the ``_pending`` FIFO and is handled next, in order. The runner's sink hands commands to the
    ``Sender`` (``mmcore.sender``), which calls ``adapter.execute`` for up to
    ``[session] max_in_flight`` of them at once under the rules of ``mmcore.send_queue``: one
-   call per client id at a time and in emission order, a ``CancelAll`` alone and after
-   everything emitted before it;
+   call per client id at a time and in emission order, no place overtaking the cancel of our
+   own order it would trade with, a ``CancelAll`` alone and after everything emitted before it;
 4. the operator may halt trading (SIGUSR2, ``request_halt``: every order canceled, only cancels
    and reduce-only orders leave) and resume it (SIGUSR1, ``request_resume``) without stopping;
    both are events of the one sequence (``mmcore.session_control``), so the log replays them;

@@ -6,11 +6,18 @@ after the first. ``SendQueue`` lets commands overlap wherever the order cannot m
 
 1. at most one command per client id is in flight, and those of one id start in emission order
    (a ``Cancel`` never overtakes the ``Place`` of its own order);
-2. a ``CancelAll`` is a barrier: it starts only when everything emitted before it has finished,
+2. a ``Place`` that would cross one of our own orders whose ``Cancel`` was emitted before it (a
+   bid at or above that ask, an ask at or below that bid) waits until that cancel has returned,
+   so the venue never sees us trade with ourselves or refuse a post-only order for it when the
+   market jumped more than our spread; other places do not wait for cancels;
+3. a ``CancelAll`` is a barrier: it starts only when everything emitted before it has finished,
    and nothing emitted after it starts until it has finished;
-3. at most ``max_in_flight`` commands are in flight (1 = strictly one at a time, in order);
-4. otherwise commands start in emission order (a ``Resync`` has no client id and waits only for
+4. at most ``max_in_flight`` commands are in flight (1 = strictly one at a time, in order);
+5. otherwise commands start in emission order (a ``Resync`` has no client id and waits only for
    the barrier and the cap).
+
+For rule 2 the queue remembers the side and price of the places it was given (the orders of an
+earlier session, canceled by the start-up ``CancelAll``, are not among them).
 
 Commands of different client ids may reach the venue in another order than emitted. That cannot
 take the account past a risk limit: the risk gate counts an order as open and as exposure until
@@ -26,8 +33,18 @@ from __future__ import annotations
 from collections import deque
 
 from mmcore.commands import Cancel, CancelAll, Command, Place
+from mmcore.events import BUY
 
 __all__ = ["SendQueue"]
+
+_ORDERS_KEPT = 65_536  # side and price of our latest orders, for rule 2
+
+
+def _crosses(place: Place, side: int, price: int) -> bool:
+    """``place`` would trade with our own order of ``side`` at ``price``."""
+    if place.side == side:
+        return False
+    return place.price >= price if place.side == BUY else place.price <= price
 
 
 def _key(cmd: Command) -> str | None:
@@ -41,7 +58,16 @@ def _key(cmd: Command) -> str | None:
 class SendQueue:
     """Commands waiting to be sent, and those in flight; see the module doc for the rules."""
 
-    __slots__ = ("_barrier", "_ids", "_in_flight", "_waiting", "max_in_flight", "peak_in_flight")
+    __slots__ = (
+        "_barrier",
+        "_cancelling",
+        "_ids",
+        "_in_flight",
+        "_orders",
+        "_waiting",
+        "max_in_flight",
+        "peak_in_flight",
+    )
 
     def __init__(self, max_in_flight: int) -> None:
         if max_in_flight < 1:
@@ -52,6 +78,8 @@ class SendQueue:
         self._in_flight = 0
         self._ids: set[str] = set()  # client ids with a command in flight
         self._barrier = False  # a CancelAll is in flight
+        self._orders: dict[str, tuple[int, int]] = {}  # client id -> (side, price) of its place
+        self._cancelling: dict[str, tuple[int, int]] = {}  # cancels in flight: (side, price)
 
     @property
     def in_flight(self) -> int:
@@ -69,6 +97,11 @@ class SendQueue:
     def push(self, cmd: Command) -> None:
         """``cmd`` was emitted (after everything pushed before it)."""
         self._waiting.append(cmd)
+        if type(cmd) is Place:
+            orders = self._orders
+            orders[cmd.client_id] = (cmd.side, cmd.price)
+            if len(orders) > _ORDERS_KEPT:
+                del orders[next(iter(orders))]
 
     def drop_waiting(self) -> int:
         """Forget the commands not started (they will never be sent); returns how many."""
@@ -86,14 +119,16 @@ class SendQueue:
         if self._in_flight >= cap:
             return []
         ids = self._ids
+        orders = self._orders
         ready: list[Command] = []
-        held: deque[Command] = deque()  # waiting behind a call of their own id
+        held: deque[Command] = deque()  # commands that must wait, in emission order
+        held_ids: set[str] = set()  # later commands of these ids wait behind them
+        cancels = list(self._cancelling.values())  # unfinished cancels emitted so far
         while waiting:
             cmd = waiting[0]
-            if type(cmd) is CancelAll:
-                # a command held above has a call of its id in flight, so nothing in flight
-                # also means nothing emitted before the CancelAll is still waiting
-                if not self._in_flight:
+            t = type(cmd)
+            if t is CancelAll:
+                if not self._in_flight and not held:
                     waiting.popleft()
                     ready.append(cmd)
                     self._in_flight = 1
@@ -103,11 +138,24 @@ class SendQueue:
                 break
             waiting.popleft()
             key = _key(cmd)
-            if key is not None and key in ids:  # later ones of this id stay behind it too
+            if t is Cancel:
+                order = orders.get(key)  # type: ignore[arg-type]
+                if order is not None:
+                    cancels.append(order)
+            if key is not None and (
+                key in ids
+                or key in held_ids
+                or (t is Place and any(_crosses(cmd, s, p) for s, p in cancels))  # type: ignore[arg-type]
+            ):
                 held.append(cmd)
+                held_ids.add(key)
                 continue
             if key is not None:
                 ids.add(key)
+                if t is Cancel:
+                    order = orders.get(key)
+                    if order is not None:
+                        self._cancelling[key] = order
             ready.append(cmd)
             self._in_flight += 1
         if held:
@@ -128,3 +176,5 @@ class SendQueue:
         key = _key(cmd)
         if key is not None:
             self._ids.discard(key)
+            if type(cmd) is Cancel:
+                self._cancelling.pop(key, None)

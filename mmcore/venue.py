@@ -43,7 +43,8 @@ class VenueAdapter(Protocol):
         """Carry out one command; failures come back as events (``OrderRejected``), not raises.
 
         Called concurrently: several calls may be in flight at once, but never two for one
-        client id, and a ``CancelAll`` never overlaps another call (``mmcore.send_queue``)."""
+        client id, never a place with the cancel of our order it would cross, and a
+        ``CancelAll`` never overlaps another call (``mmcore.send_queue``)."""
         ...
 
     async def close(self) -> None:

@@ -5,18 +5,18 @@ Each command's ``ts`` is its emission number here, so a test can tell which one 
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mmcore.commands import Cancel, CancelAll, Command, Place, Resync
-from mmcore.events import BUY
+from mmcore.events import BUY, SELL
 from mmcore.send_queue import SendQueue
 
 SYM = "BTC-USD"
 
 
-def place(n: int, cid: str) -> Place:
-    return Place(SYM, n, cid, BUY, 100, 1)
+def place(n: int, cid: str, side: int = BUY, price: int = 100) -> Place:
+    return Place(SYM, n, cid, side, price, 1)
 
 
 def cancel(n: int, cid: str) -> Cancel:
@@ -53,6 +53,23 @@ def test_a_cancel_waits_for_the_place_of_its_own_order_and_holds_nothing_else() 
     assert q.pop_ready() == []  # b returning does not free a
     q.finished(place(0, "a"))
     assert numbers(q.pop_ready()) == [1]
+
+
+def test_a_place_that_would_cross_our_order_being_canceled_waits_for_that_cancel() -> None:
+    q = SendQueue(8)
+    assert pushed(q, place(0, "ask", SELL, 100), place(1, "bid", BUY, 95)) == [0, 1]
+    q.finished(place(0, "ask", SELL, 100))
+    q.finished(place(1, "bid", BUY, 95))
+    # the market jumps up: cancel both, re-quote bid 101 / ask 106
+    started = pushed(
+        q, cancel(2, "bid"), cancel(3, "ask"), place(4, "bid2", BUY, 101),
+        place(5, "ask2", SELL, 106), place(6, "bid3", BUY, 99),
+    )
+    assert started == [2, 3, 5, 6]  # bid 101 would trade with our ask at 100: it waits
+    q.finished(cancel(2, "bid"))
+    assert q.pop_ready() == []
+    q.finished(cancel(3, "ask"))
+    assert numbers(q.pop_ready()) == [4]
 
 
 def test_commands_of_one_id_start_in_emission_order() -> None:
@@ -117,10 +134,11 @@ def test_bad_use_is_refused() -> None:
 # ------------------------------------------------------------ the rules, under any interleaving
 
 _cmd = st.one_of(
-    st.tuples(st.just("place"), st.sampled_from("abcd")),
-    st.tuples(st.just("cancel"), st.sampled_from("abcd")),
-    st.tuples(st.just("cancel_all"), st.just("")),
-    st.tuples(st.just("resync"), st.just("")),
+    st.tuples(st.just("place"), st.sampled_from("abcd"), st.sampled_from([BUY, SELL]),
+              st.integers(99, 101)),
+    st.tuples(st.just("cancel"), st.sampled_from("abcd"), st.just(0), st.just(0)),
+    st.tuples(st.just("cancel_all"), st.just(""), st.just(0), st.just(0)),
+    st.tuples(st.just("resync"), st.just(""), st.just(0), st.just(0)),
 )
 _step = st.one_of(
     st.tuples(st.just("push"), _cmd),
@@ -128,9 +146,9 @@ _step = st.one_of(
 )
 
 
-def _make(n: int, kind: str, cid: str) -> Command:
+def _make(n: int, kind: str, cid: str, side: int, price: int) -> Command:
     if kind == "place":
-        return place(n, cid)
+        return place(n, cid, side, price)
     if kind == "cancel":
         return cancel(n, cid)
     if kind == "cancel_all":
@@ -138,7 +156,11 @@ def _make(n: int, kind: str, cid: str) -> Command:
     return Resync(SYM, n)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=400, deadline=None)
+@example(cap=4, steps=[  # a cancel of our ask, then a bid through it
+    ("push", ("place", "a", SELL, 100)), ("finish", 0), ("push", ("cancel", "a", 0, 0)),
+    ("push", ("place", "b", BUY, 101)),
+])
 @given(cap=st.integers(1, 4), steps=st.lists(_step, max_size=60))
 def test_any_interleaving_keeps_the_ordering_rules_and_sends_everything(
     cap: int, steps: list[tuple[str, object]]
@@ -148,6 +170,7 @@ def test_any_interleaving_keeps_the_ordering_rules_and_sends_everything(
     flying: list[Command] = []
     started: list[int] = []  # emission numbers, in start order
     finished_at: dict[int, int] = {}  # emission number -> how many had started by then
+    last_place_before: dict[str, dict[int, Place | None]] = {}  # id -> cancel ts -> its order
 
     def start_ready() -> None:
         for cmd in q.pop_ready():
@@ -160,6 +183,16 @@ def test_any_interleaving_keeps_the_ordering_rules_and_sends_everything(
             for earlier in emitted[:n]:
                 if type(cmd) is CancelAll or type(earlier) is CancelAll:
                     assert earlier.ts in finished_at, f"{cmd} started before {earlier} ended"
+            # a place never overtakes the cancel of our own order it would trade with
+            if type(cmd) is Place:
+                for earlier in emitted[:n]:
+                    if type(earlier) is Cancel and earlier.client_id in last_place_before:
+                        target = last_place_before[earlier.client_id][earlier.ts]
+                        if target is not None and target.side != cmd.side and (
+                            cmd.price >= target.price if cmd.side == BUY
+                            else cmd.price <= target.price
+                        ):
+                            assert earlier.ts in finished_at, f"{cmd} may cross {target}"
             flying.append(cmd)
             started.append(n)
         assert len(flying) == q.in_flight <= cap
@@ -170,8 +203,11 @@ def test_any_interleaving_keeps_the_ordering_rules_and_sends_everything(
 
     for action, arg in steps:
         if action == "push":
-            kind, cid = arg  # type: ignore[misc]
-            cmd = _make(len(emitted), kind, cid)
+            kind, cid, side, price = arg  # type: ignore[misc]
+            cmd = _make(len(emitted), kind, cid, side, price)
+            if type(cmd) is Cancel:  # the order it cancels: the latest place of its id
+                places = [c for c in emitted if type(c) is Place and c.client_id == cid]
+                last_place_before.setdefault(cid, {})[cmd.ts] = places[-1] if places else None
             emitted.append(cmd)
             q.push(cmd)
         elif flying:
