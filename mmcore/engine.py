@@ -201,7 +201,7 @@ class Engine:
         own = self._own.get(ev.inst)
         if own is not None and status == APPLIED:
             own.on_delta(ev)
-            own.sync(book, self.ledger.open_orders(ev.inst).values(), self.view.now)
+            self._sync_own(ev.inst)
         out = self._forced(ev)
         if status != APPLIED:
             out = out + self._resync(ev.inst, status)
@@ -219,7 +219,7 @@ class Engine:
         own = self._own.get(ev.inst)
         if own is not None:
             own.on_snapshot()
-            own.sync(book, self.ledger.open_orders(ev.inst).values(), self.view.now)
+            self._sync_own(ev.inst)
         out = self._forced(ev)
         if status != APPLIED:
             out = out + self._resync(ev.inst, status)

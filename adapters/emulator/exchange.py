@@ -237,9 +237,10 @@ class EmulatedExchange:
         elif t is BookDelta:
             ev = msgspec.structs.replace(ev, seq=book.seq + 1, prev_seq=-1)
             book.apply_delta(ev)
+            resting = self._resting_levels(inst)
             public, old = self._public_delta(
-                inst, ev.ts, ev.ts_recv, self._with_own(inst, BUY, ev.bids),
-                self._with_own(inst, SELL, ev.asks),
+                inst, ev.ts, ev.ts_recv, self._with_own(BUY, ev.bids, resting),
+                self._with_own(SELL, ev.asks, resting),
             )
         elif t is Trade:
             self.trades[inst].append(ev)
@@ -258,33 +259,36 @@ class EmulatedExchange:
 
     def resting(self, inst: str, side: int, price: int) -> int:
         """Lots of every account's orders resting at ``price`` on ``side`` of ``inst``."""
-        return sum(
-            o.size - o.filled
-            for a in self.accounts.values()
-            for o in a.open_orders(inst)
-            if o.side == side and o.price == price and o.tif == GTC
-        )
+        return self._resting_levels(inst).get((side, price), 0)
 
-    def _with_own(self, inst: str, side: int, flat: tuple[int, ...]) -> tuple[int, ...]:
-        """Feed levels ``flat`` with the resting orders at each price added."""
-        out: list[int] = []
-        for i in range(0, len(flat), 2):
-            price = flat[i]
-            out.append(price)
-            out.append(flat[i + 1] + self.resting(inst, side, price))
-        return tuple(out)
-
-    def _public_snapshot(self, inst: str, ts: int, ts_recv: int) -> BookSnapshot:
+    def _resting_levels(self, inst: str) -> dict[tuple[int, int], int]:
+        """``(side, price) -> lots`` of every account's orders resting on ``inst``."""
         levels: dict[tuple[int, int], int] = {}
-        feed = self.books[inst]
-        for side, sizes in ((BUY, feed.bids), (SELL, feed.asks)):
-            for price, size in sizes.items():
-                levels[(side, price)] = size
         for a in self.accounts.values():
             for o in a.open_orders(inst):
                 if o.tif == GTC:
                     key = (o.side, o.price)
                     levels[key] = levels.get(key, 0) + o.size - o.filled
+        return levels
+
+    @staticmethod
+    def _with_own(
+        side: int, flat: tuple[int, ...], resting: dict[tuple[int, int], int]
+    ) -> tuple[int, ...]:
+        """Feed levels ``flat`` with the ``resting`` orders at each price added."""
+        out: list[int] = []
+        for i in range(0, len(flat), 2):
+            price = flat[i]
+            out.append(price)
+            out.append(flat[i + 1] + resting.get((side, price), 0))
+        return tuple(out)
+
+    def _public_snapshot(self, inst: str, ts: int, ts_recv: int) -> BookSnapshot:
+        levels = self._resting_levels(inst)
+        feed = self.books[inst]
+        for side, sizes in ((BUY, feed.bids), (SELL, feed.asks)):
+            for price, size in sizes.items():
+                levels[(side, price)] = levels.get((side, price), 0) + size
         bids = sorted(((p, q) for (sd, p), q in levels.items() if sd == BUY and q), reverse=True)
         asks = sorted((p, q) for (sd, p), q in levels.items() if sd == SELL and q)
         book = self.public[inst]
@@ -305,10 +309,13 @@ class EmulatedExchange:
     def _republish(self, changed: set[tuple[str, int, int]], now: int) -> None:
         """Resting orders changed at ``(inst, side, price)``: publish those public levels."""
         by_inst: dict[str, tuple[list[int], list[int]]] = {}
+        resting: dict[str, dict[tuple[int, int], int]] = {}
         for inst, side, price in sorted(changed):
+            if inst not in resting:
+                resting[inst] = self._resting_levels(inst)
             feed = self.books[inst]
             size = (feed.bids if side == BUY else feed.asks).get(price, 0)
-            size += self.resting(inst, side, price)
+            size += resting[inst].get((side, price), 0)
             public = self.public[inst]
             if (public.bids if side == BUY else public.asks).get(price, 0) == size:
                 continue
