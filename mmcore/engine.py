@@ -38,6 +38,7 @@ from mmcore.events import (
     OrderCanceled,
     OrderRejected,
     Position,
+    PriorDayPnl,
     RiskEvent,
     StrategyEvent,
     Timer,
@@ -119,6 +120,7 @@ class Engine:
             Balance: self._on_broadcast,
             ConnectionState: self._on_connection,  # type: ignore[dict-item]
             Timer: self._on_timer,  # type: ignore[dict-item]
+            PriorDayPnl: self._on_broadcast,
             RiskEvent: self._on_ignored,
             StrategyEvent: self._on_ignored,
         }

@@ -42,6 +42,7 @@ __all__ = [
     "OrderCanceled",
     "OrderRejected",
     "Position",
+    "PriorDayPnl",
     "RiskEvent",
     "StrategyEvent",
     "Timer",
@@ -221,6 +222,18 @@ class ConnectionState(_Event, tag="ConnectionState", frozen=True):
     reason: str = ""
 
 
+class PriorDayPnl(_Event, tag="PriorDayPnl", frozen=True):
+    """The PnL that earlier sessions on the same account made since UTC day ``day`` began, in
+    nanos of the quote currency, as the live runner found it at start-up (``mmcore.day_pnl``):
+    the risk gate counts it against ``max_loss_day_usd``, so a restart does not reset the daily
+    loss limit. ``day`` is ``ts // 86400e9`` of the last sample it holds."""
+
+    ts: int
+    ts_recv: int
+    day: int
+    pnl: int
+
+
 class RiskEvent(_Event, tag="RiskEvent", frozen=True):
     """A decision of the risk gate: ``code`` is stable and machine-readable, ``message`` human."""
 
@@ -241,7 +254,7 @@ class StrategyEvent(_Event, tag="StrategyEvent", frozen=True):
     message: str
 
 
-ControlEvent = Union[Timer, ConnectionState, RiskEvent, StrategyEvent]
+ControlEvent = Union[Timer, ConnectionState, PriorDayPnl, RiskEvent, StrategyEvent]
 
 Event = Union[
     BookSnapshot,
@@ -258,6 +271,7 @@ Event = Union[
     FundingPayment,
     Timer,
     ConnectionState,
+    PriorDayPnl,
     RiskEvent,
     StrategyEvent,
 ]

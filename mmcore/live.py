@@ -6,8 +6,11 @@
    the start time in ms) goes into the config, which builds the engine and the log's header, so
    ids never repeat across restarts and a replay reproduces them;
 2. start-up: ``CancelAll`` per market goes straight to the adapter (stale orders of an earlier
-   run; not an engine output, so not in the log), then the events of ``adapter.reconcile()``
-   (open orders, positions, balance) go through ``Runner.handle`` first;
+   run; not an engine output, so not in the log), then the PnL earlier sessions made today
+   (``day_pnl``, read before connecting; a ``PriorDayPnl`` event) and the events of
+   ``adapter.reconcile()`` (open orders, positions, balance) go through ``Runner.handle``
+   first; the risk gate's day PnL is saved back on every timer tick where it changed and at
+   teardown (``mmcore.day_pnl``), so a restart keeps the daily loss limit;
 3. the adapter's events and a ``Timer`` every ``timer_interval_ms`` are merged into ONE ordered
    sequence by ``_dispatch``: an adapter with ``attach(put)`` calls it from its stream reader the
    moment a frame is normalised (any other is read through ``events()`` by a reader task), and
@@ -56,8 +59,19 @@ import msgspec
 
 from mmcore.commands import CancelAll, Command, Resync
 from mmcore.config import AppConfig, LogConfig, config_to_dict
+from mmcore.day_pnl import DayPnlFile, DayPnlFileError, SavedDayPnl
 from mmcore.engine import Engine
-from mmcore.events import BookDelta, BookSnapshot, Event, Fill, FundingRate, MarkPrice, Timer, Trade
+from mmcore.events import (
+    BookDelta,
+    BookSnapshot,
+    Event,
+    Fill,
+    FundingRate,
+    MarkPrice,
+    PriorDayPnl,
+    Timer,
+    Trade,
+)
 from mmcore.instrument import Instrument
 from mmcore.log import FORMAT_VERSION, LogHeader, LogWriter
 from mmcore.own_orders import simulated
@@ -228,6 +242,7 @@ class LiveRunner:
         code_version: str = "dev",
         meta: Mapping[str, str] | None = None,
         handle_signals: bool = True,
+        day_pnl: DayPnlFile | None = None,
     ) -> None:
         self.adapter = adapter
         self.config = config
@@ -243,6 +258,11 @@ class LiveRunner:
         self._code_version = code_version
         self._meta = dict(meta or {})
         self._handle_signals = handle_signals
+        # the day's PnL carried between sessions (never in a dry run: paper PnL is not the
+        # account's); what was loaded at start-up, and the last (day, pnl) saved
+        self._day_pnl = day_pnl if paper is None else None
+        self._prior: SavedDayPnl | None = None
+        self._saved_day_pnl: tuple[int, int] | None = None
         self.engine: Engine | None = None
         self.runner: Runner | None = None
         self.prefix = ""
@@ -317,6 +337,8 @@ class LiveRunner:
         if attach is not None:
             attach(self._dispatch)
         try:
+            if self._day_pnl is not None:  # before connecting: a bad file stops start-up
+                self._prior = self._day_pnl.load()
             listed = await adapter.start(list(self.config.session.markets))
             instruments = {i.symbol: i for i in listed}
             if self._paper_factory is not None:
@@ -383,6 +405,12 @@ class LiveRunner:
             for sym in self.config.session.markets:
                 log.info("live: start-up CancelAll on %s (stale orders of earlier sessions)", sym)
                 await self._execute(CancelAll(sym, self._clock(), "stale orders at start-up"))
+        prior = self._prior
+        if prior is not None:
+            log.info("live: earlier sessions' PnL on %s: %.6f USD (from %s)", prior.date,
+                     prior.pnl_usd, self._day_pnl.path if self._day_pnl else "")
+            now = self._clock()
+            self._handle(runner, PriorDayPnl(now, now, prior.day, prior.pnl))
         for ev in await self.adapter.reconcile():
             self._handle(runner, ev)
 
@@ -462,10 +490,27 @@ class LiveRunner:
             self._fills += 1
         self._events += 1
         runner.handle(ev)
-        if t is Timer and runner.recorder is not None:
-            # a crash loses at most one timer interval of records: the buffer is written out on
-            # every tick (and synced too under fsync = "flush")
-            runner.recorder.flush()
+        if t is Timer:
+            if runner.recorder is not None:
+                # a crash loses at most one timer interval of records: the buffer is written
+                # out on every tick (and synced too under fsync = "flush")
+                runner.recorder.flush()
+            if self._day_pnl is not None:
+                self._save_day_pnl()
+
+    def _save_day_pnl(self) -> None:
+        """Save the risk gate's day PnL for the next session when it changed; a failure is
+        logged and trading goes on (the file keeps the last value saved)."""
+        assert self._day_pnl is not None and self.engine is not None
+        state = self.engine.risk.day_pnl()
+        if state is None or state == self._saved_day_pnl:
+            return
+        try:
+            self._day_pnl.save(*state)
+        except DayPnlFileError as exc:
+            log.error("live: %s; a restart would not carry today's PnL", exc)
+            return
+        self._saved_day_pnl = state
 
     async def _consume(self, runner: Runner) -> None:
         """Open the gate to ``_dispatch`` and wait until a stop is requested; raise what a feeder
@@ -555,6 +600,8 @@ class LiveRunner:
             )
 
     async def _teardown(self, writer: LogWriter | None) -> None:
+        if self._day_pnl is not None and self.engine is not None:
+            self._save_day_pnl()  # the session's last word on today's PnL, whatever ended it
         if self._handle_signals:
             with contextlib.suppress(Exception):
                 loop = asyncio.get_running_loop()

@@ -60,3 +60,8 @@ class RiskGate(Protocol):
     def check(self, commands: list[Command], view: View) -> list[Output]:
         """Return the commands allowed to leave, plus a ``RiskEvent`` for each decision."""
         ...
+
+    def day_pnl(self) -> tuple[int, int] | None:
+        """``(utc_day, pnl_nanos)`` counted toward the daily loss limit, or None; the live
+        runner saves it so that the next session on the account carries it."""
+        ...

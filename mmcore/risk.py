@@ -49,12 +49,15 @@ from mmcore.events import (
     MarkPrice,
     OrderAccepted,
     OrderRejected,
+    PriorDayPnl,
     RiskEvent,
     Timer,
 )
 from mmcore.instrument import Instrument
 from mmcore.ratelimit import RateBudget, RateStats
 from mmcore.risk_limits import (
+    DAY_NS,
+    DAY_PNL_CARRIED,
     FLATTEN_UNREALIZED,
     HALTED,
     INVALID_ORDER,
@@ -166,6 +169,7 @@ class RiskGate:
             Timer: self._on_timer,
             Balance: self._on_balance,
             ConnectionState: self._on_session,
+            PriorDayPnl: self._on_prior_day_pnl,
         }
         self.watched: frozenset[type] = frozenset(self._handlers)
         """Event types ``on_event`` acts on; the engine need not call it for others."""
@@ -267,6 +271,30 @@ class RiskGate:
         if ev.state == RESUME:
             return self.resume()
         return []
+
+    def _on_prior_day_pnl(self, ev: PriorDayPnl, view: View) -> list[Output]:
+        """Earlier sessions' PnL of today counts toward the daily loss limit (checked at once,
+        so a session restarted past the limit starts halted). Another day's PnL is ignored."""
+        if not self._loss_day:
+            return []
+        now = view.now
+        if ev.day != now // DAY_NS:
+            return [self._event(
+                now, "", DAY_PNL_CARRIED,
+                f"earlier sessions' PnL of UTC day {ev.day} ignored: today is day {now // DAY_NS}",
+            )]
+        self._losses.carry(ev.day, ev.pnl)
+        out: list[Output] = [self._event(
+            now, "", DAY_PNL_CARRIED,
+            f"earlier sessions made {ev.pnl} nanos today; counted toward the daily loss limit",
+        )]
+        return out + self._check_losses(now)
+
+    def day_pnl(self) -> tuple[int, int] | None:
+        """``(utc_day, pnl_nanos)``: the PnL made on the day of the last loss check, earlier
+        sessions' carried PnL included; None while no loss limit is watched or before the first
+        check. What the live runner saves for the next session (``mmcore.day_pnl``)."""
+        return self._losses.day_pnl if self._loss_day else None
 
     def _on_balance(self, ev: Balance, view: View) -> list[Output]:
         equity = view.ledger.equity

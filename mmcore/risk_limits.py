@@ -17,6 +17,7 @@ from mmcore.client_ids import BadClientIdPrefix, check_prefix
 from mmcore.ratelimit import RateLimitConfig
 
 __all__ = [
+    "DAY_PNL_CARRIED",
     "FLATTEN_UNREALIZED",
     "HALTED",
     "INVALID_ORDER",
@@ -68,6 +69,9 @@ NOT_REDUCING = "not_reducing"
 """A reduce-only Place was clamped to the position or dropped: it would not reduce it."""
 OPERATOR_HALT = "operator_halt"
 """The operator halted trading (``session_control.halt_event``): global halt until resumed."""
+DAY_PNL_CARRIED = "day_pnl_carried"
+"""Earlier sessions' PnL of the UTC day (a ``PriorDayPnl`` event) now counts toward
+``max_loss_day_usd``; the message says how much."""
 RESUMED = "resumed"
 """A halt was lifted (the operator's ``resume_event``, ``RiskGate.resume`` or a new UTC day for
 the daily loss limit)."""
@@ -87,6 +91,7 @@ RISK_CODES = (
     INVALID_ORDER,
     NOT_REDUCING,
     OPERATOR_HALT,
+    DAY_PNL_CARRIED,
     RESUMED,
 )
 
@@ -179,6 +184,8 @@ class LossWindows:
     ``day_loss`` (the last sample before the UTC day began, or the starting 0, minus ``total``).
     The highs are kept in a monotonic deque, so memory stays small and each sample is O(1)
     amortized. ``new_day`` is True after the ``update`` that crossed a UTC day boundary.
+    ``carry(day, pnl)`` before the first sample counts what earlier sessions made on ``day``:
+    the session then starts at ``pnl`` into that day, not at 0.
     """
 
     __slots__ = ("_day", "_day_start", "_highs", "_last", "day_loss", "hour_loss", "new_day")
@@ -191,6 +198,23 @@ class LossWindows:
         self.hour_loss = 0
         self.day_loss = 0
         self.new_day = False
+
+    def carry(self, day: int, pnl: int) -> None:
+        """Earlier sessions made ``pnl`` on UTC day ``day``; ignored once samples have begun
+        (a carry belongs before the session's own PnL)."""
+        if self._highs:
+            return
+        self._day = day
+        self._day_start = -pnl
+        self.day_loss = -pnl
+
+    @property
+    def day_pnl(self) -> tuple[int, int] | None:
+        """``(day, pnl)``: the UTC day of the last sample and the PnL made on it, carried PnL
+        included; None before the first sample."""
+        if not self._highs:
+            return None
+        return self._day, -self.day_loss
 
     def update(self, now: int, total: int) -> None:
         highs = self._highs

@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 
 from mmcore.config import AppConfig
+from mmcore.day_pnl import DayPnlFile, default_day_pnl_path
 from mmcore.errors import ConfigError
 from mmcore.instrument import Instrument
 from mmcore.live import LiveResult, LiveRunner, PaperVenue
@@ -107,6 +108,12 @@ async def run_live(
 
     env = os.environ if environ is None else environ
     adapter = build_adapter(config, clock, env, public_only=dry_run)
+    session = config.session
+    day_pnl = None
+    if session.network != "local" and config.risk.max_loss_day_usd > 0:
+        # a real account: carry the day's PnL across restarts (an emulator starts afresh)
+        path = session.day_pnl_file or default_day_pnl_path(session.venue, session.network)
+        day_pnl = DayPnlFile(path, session.venue, session.network)
     runner = LiveRunner(
         adapter,
         config,
@@ -119,6 +126,7 @@ async def run_live(
         code_version=code_version(),
         meta=meta,
         handle_signals=handle_signals,
+        day_pnl=day_pnl,
     )
     return await runner.run()
 

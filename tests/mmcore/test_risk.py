@@ -24,6 +24,7 @@ from mmcore.events import (
     MarkPrice,
     OrderAccepted,
     OrderRejected,
+    PriorDayPnl,
     RiskEvent,
     Timer,
     Trade,
@@ -622,3 +623,77 @@ def test_commands_out_of_the_gate_never_exceed_any_rate_window(
             assert len(window) <= limit
             if sent[i][1]:
                 assert len(window) <= int(limit * 0.8 + 1e-9)
+
+
+# ---------------------------------------------------------------- the day's PnL carried over
+
+TODAY = T0 // DAY_NS
+LIMIT = 400_000_000  # max_loss_day_usd = 0.4 in nanos
+
+
+def carried(pnl: int, day: int = TODAY) -> PriorDayPnl:
+    return PriorDayPnl(T0, T0, day, pnl)
+
+
+def test_a_carried_loss_past_the_daily_limit_halts_the_session_at_once() -> None:
+    view = make_view()
+    gate = make_gate(max_loss_day_usd=0.4)
+    out = gate.on_event(carried(-LIMIT - 1), view)
+    assert events(out) == ["day_pnl_carried", "loss_limit_day"]
+    assert commands(out) == [CancelAll("", T0, "loss_limit_day")]
+    assert gate.halted and events(gate.check([make_place()], view)) == ["halted"]
+
+
+def test_a_carried_loss_and_the_sessions_loss_add_up_toward_the_daily_limit() -> None:
+    def session(carry: int | None) -> list[str]:
+        view = make_view()
+        gate = make_gate(max_loss_day_usd=0.4)
+        out = [] if carry is None else gate.on_event(carried(carry), view)
+        hold(view, 5, price=100_000)
+        view.ledger.apply(MarkPrice(INST, T0, T0, 99_600))  # 5 lots * 400 ticks: -$0.20
+        return events(out + gate.on_event(MarkPrice(INST, T0, T0, 99_600), view))
+
+    assert session(None) == []
+    assert session(-300_000_000) == ["day_pnl_carried", "loss_limit_day"]  # $0.30 + $0.20
+    assert session(-100_000_000) == ["day_pnl_carried"]  # $0.10 + $0.20
+
+
+@settings(max_examples=200, deadline=None)
+@given(carry=st.integers(-10**9, 10**9), mark=st.integers(99_000, 101_000))
+def test_the_daily_limit_halts_exactly_when_carried_plus_session_pnl_passes_it(
+    carry: int, mark: int
+) -> None:
+    view = make_view()
+    gate = make_gate(max_loss_day_usd=0.4)
+    gate.on_event(carried(carry), view)
+    hold(view, 5, price=100_000)
+    view.ledger.apply(MarkPrice(INST, T0, T0, mark))
+    gate.on_event(MarkPrice(INST, T0, T0, mark), view)
+    session = 5 * (mark - 100_000) * UNIT
+    assert gate.halted == (-carry > LIMIT or -(carry + session) > LIMIT)
+    assert gate.day_pnl() == (TODAY, carry + session)
+
+
+def test_another_days_carried_pnl_is_ignored() -> None:
+    view = make_view()
+    gate = make_gate(max_loss_day_usd=0.4)
+    out = gate.on_event(carried(-10 * LIMIT, day=TODAY - 1), view)
+    assert events(out) == ["day_pnl_carried"] and "ignored" in out[0].message  # type: ignore[union-attr]
+    assert not gate.halted
+    gate.on_event(Timer(T0, T0), view)
+    assert gate.day_pnl() == (TODAY, 0)
+
+
+def test_without_a_daily_limit_nothing_is_carried_or_reported() -> None:
+    view = make_view()
+    gate = make_gate(max_loss_hour_usd=0.4)
+    assert gate.on_event(carried(-10 * LIMIT), view) == []
+    gate.on_event(Timer(T0, T0), view)
+    assert not gate.halted and gate.day_pnl() is None
+
+
+def test_a_carry_after_the_sessions_first_loss_check_is_ignored() -> None:
+    w = LossWindows()
+    w.update(T0, -5)
+    w.carry(TODAY, -1_000)
+    assert w.day_loss == 5 and w.day_pnl == (TODAY, -5)

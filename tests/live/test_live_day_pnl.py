@@ -1,0 +1,205 @@
+"""The daily loss limit survives a restart: the live runner carries the day's PnL from one session
+to the next through the day-PnL file (``mmcore.day_pnl``), end to end with the real SDK against
+the Extended emulator, and the session that carried it still replays exactly."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from adapters.extended import ExtendedAdapter, ExtendedConfig
+from adapters.extended.emulator import ExtendedEmulatorHandle
+from adapters.sim import SimConfig, SimVenue
+from mmcore.cli.run_cmd import run_live, venue_table
+from mmcore.commands import Place
+from mmcore.config import parse_config
+from mmcore.day_pnl import DayPnlFile, DayPnlFileError
+from mmcore.events import BUY, SELL, PriorDayPnl, RiskEvent, Trade
+from mmcore.instrument import Instrument
+from mmcore.live import LiveRunner, PaperVenue
+from mmcore.log import open_log
+from mmcore.risk_limits import DAY_NS
+from replay.session import build_engine
+from replay.verify import verify_log
+
+SYM = "BTC-USD"
+USD = 1_000_000_000
+
+
+def _quoting(runner: LiveRunner, h: ExtendedEmulatorHandle) -> bool:
+    engine = runner.engine
+    if engine is None:
+        return False
+    sides = sorted(o.side for o in h.account().open_orders(SYM))
+    return sides == [SELL, BUY] and len(engine.ledger.orders) == 2
+
+
+async def _session(
+    h: ExtendedEmulatorHandle,
+    session_toml: Callable[..., str],
+    log_path: Path,
+    store: DayPnlFile,
+    act: Callable[[LiveRunner], Awaitable[None]],
+    paper: Callable[[Mapping[str, Instrument]], PaperVenue] | None = None,
+) -> LiveRunner:
+    """One live session with a $5 daily loss limit and ``store``; ``act`` runs while it trades."""
+    text = session_toml(h.base_url).replace("[risk]\n", "[risk]\nmax_loss_day_usd = 5.0\n")
+    config = parse_config(text)
+    venue = venue_table(config, "test", ExtendedConfig)
+    env = {} if paper is not None else h.credentials[0].env(venue)
+    adapter = ExtendedAdapter(venue, time.time_ns, env, public_only=paper is not None)
+    runner = LiveRunner(
+        adapter, config, build_engine, log_path, clock=time.time_ns, handle_signals=False,
+        shutdown_timeout_s=5.0, day_pnl=store, paper=paper,
+    )
+    task = asyncio.create_task(runner.run())
+    try:
+        await act(runner)
+    finally:
+        runner.request_stop("test over")
+        await asyncio.wait_for(task, 15)
+    return runner
+
+
+def test_a_session_restarted_past_todays_loss_limit_starts_halted_and_places_nothing(
+    tmp_path: Path,
+    make_emulator: Callable[[], Awaitable[ExtendedEmulatorHandle]],
+    session_toml: Callable[..., str],
+) -> None:
+    store = DayPnlFile(tmp_path / "day.json", "extended", "local")
+    today = time.time_ns() // DAY_NS
+    store.save(today, -6 * USD)  # an earlier session lost $6 today; the limit is $5
+    log_path = tmp_path / "halted.mmlog"
+
+    async def main() -> int:
+        h = await make_emulator()
+        try:
+            async def wait(runner: LiveRunner) -> None:
+                await asyncio.sleep(1.5)  # the strategy warms up in 0.3 s and would quote
+
+            await _session(h, session_toml, log_path, store, wait)
+            return len(h.account().orders)
+        finally:
+            await h.close()
+
+    orders_at_venue = asyncio.run(main())
+    assert orders_at_venue == 0
+    records = list(open_log(log_path, repair=False))
+    carried = [r for r in records if type(r) is PriorDayPnl]
+    assert len(carried) == 1 and (carried[0].day, carried[0].pnl) == (today, -6 * USD)
+    codes = [r.code for r in records if type(r) is RiskEvent]
+    assert codes[:2] == ["day_pnl_carried", "loss_limit_day"]
+    assert codes.count("halted") >= 1  # the strategy wanted to quote; the gate dropped it
+    assert not any(type(r) is Place for r in records)
+    saved = store.load()
+    assert saved is not None and (saved.day, saved.pnl) == (today, -6 * USD)
+    verdict = verify_log(log_path)
+    assert verdict.ok, verdict.divergence.describe() if verdict.divergence else verdict
+
+
+def test_a_session_adds_its_pnl_to_what_it_carried_and_saves_the_sum(
+    tmp_path: Path,
+    make_emulator: Callable[[], Awaitable[ExtendedEmulatorHandle]],
+    session_toml: Callable[..., str],
+    wait_until: Callable[..., Awaitable[None]],
+) -> None:
+    store = DayPnlFile(tmp_path / "day.json", "extended", "local")
+    today = time.time_ns() // DAY_NS
+    prior = -4 * USD  # under the $5 limit: the session trades
+    store.save(today, prior)
+    log_path = tmp_path / "trading.mmlog"
+    seen: dict[str, Any] = {}
+
+    async def main() -> None:
+        h = await make_emulator()
+        try:
+            async def fill_our_bid(runner: LiveRunner) -> None:
+                await wait_until(lambda: _quoting(runner, h), "two-sided quotes")
+                bid = max(o.price for o in h.account().open_orders(SYM) if o.side == BUY)
+                h.exchange.inject(Trade(SYM, 0, 0, bid - 3, 10_000, SELL))
+                assert runner.engine is not None
+                ledger = runner.engine.ledger
+                await wait_until(lambda: ledger.position(SYM) > 0, "our bid filled")
+                await asyncio.sleep(0.3)  # a timer tick or more: the file follows the PnL
+
+            runner = await _session(h, session_toml, log_path, store, fill_our_bid)
+            assert runner.engine is not None
+            seen["day_pnl"] = runner.engine.risk.day_pnl()
+        finally:
+            await h.close()
+
+    asyncio.run(main())
+    day, pnl = seen["day_pnl"]
+    saved = store.load()
+    assert saved is not None and (saved.day, saved.pnl) == (day, pnl) and day == today
+    assert pnl != prior  # the fill (bought below the mid, no maker fee) moved today's PnL
+    records = list(open_log(log_path, repair=False))
+    assert any(type(r) is Place for r in records)
+    assert "loss_limit_day" not in [r.code for r in records if type(r) is RiskEvent]
+    verdict = verify_log(log_path)
+    assert verdict.ok, verdict.divergence.describe() if verdict.divergence else verdict
+
+
+def test_a_dry_run_neither_reads_nor_writes_the_day_pnl_file(
+    tmp_path: Path,
+    make_emulator: Callable[[], Awaitable[ExtendedEmulatorHandle]],
+    session_toml: Callable[..., str],
+    wait_until: Callable[..., Awaitable[None]],
+) -> None:
+    path = tmp_path / "day.json"
+    path.write_bytes(b"{corrupt")  # would stop a live start-up
+    store = DayPnlFile(path, "extended", "local")
+
+    def paper(instruments: Mapping[str, Instrument]) -> PaperVenue:
+        return SimVenue(instruments, SimConfig(), random.Random(1))
+
+    async def main() -> None:
+        h = await make_emulator()
+        try:
+            async def quote(runner: LiveRunner) -> None:
+                await wait_until(
+                    lambda: runner.engine is not None and len(runner.engine.ledger.orders) == 2,
+                    "paper quotes",
+                )
+
+            await _session(h, session_toml, tmp_path / "dry.mmlog", store, quote, paper)
+        finally:
+            await h.close()
+
+    asyncio.run(main())
+    assert path.read_bytes() == b"{corrupt"
+
+
+def test_mm_run_on_a_real_network_stops_before_connecting_when_the_day_pnl_file_is_unreadable(
+    tmp_path: Path,
+    make_emulator: Callable[[], Awaitable[ExtendedEmulatorHandle]],
+    session_toml: Callable[..., str],
+) -> None:
+    path = tmp_path / "day.json"
+    path.write_bytes(b"{corrupt")
+
+    async def main() -> tuple[str, int]:
+        h = await make_emulator()  # stands in for testnet: base_url keeps it on loopback
+        try:
+            text = session_toml(h.base_url).replace('network = "local"', 'network = "testnet"')
+            text = text.replace("[risk]\n", "[risk]\nmax_loss_day_usd = 5.0\n")
+            text = text.replace("[session]\n", f'[session]\nday_pnl_file = "{path}"\n')
+            config = parse_config(text)
+            env = h.credentials[0].env(venue_table(config, "test", ExtendedConfig))
+            try:
+                await run_live(config, tmp_path / "never.mmlog", environ=env,
+                               handle_signals=False, duration_s=2.0)
+            except DayPnlFileError as exc:
+                return str(exc), h.statistics().rest.calls
+            raise AssertionError("mm run started with an unreadable day-PnL file")
+        finally:
+            await h.close()
+
+    message, rest_calls = asyncio.run(main())
+    assert str(path) in message and "fix or delete the file" in message
+    assert rest_calls == 0  # it stopped before connecting
+    assert not (tmp_path / "never.mmlog").exists()
