@@ -21,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import aiohttp
@@ -160,7 +162,12 @@ class ExtendedAdapter:
             config.cancel_unknown_orders,
         )
         self._executor: Executor | None = None
+        self._sign_pool: ThreadPoolExecutor | None = None
         if signer is not None:
+            # orders are signed off the event loop (see adapters.extended.signer), a few at once
+            self._sign_pool = ThreadPoolExecutor(
+                max_workers=min(4, os.cpu_count() or 2), thread_name_prefix="extended-sign"
+            )
             self._executor = Executor(
                 self.rest,
                 signer,
@@ -170,6 +177,7 @@ class ExtendedAdapter:
                 clock,
                 self._emit,
                 self._request_reconcile,
+                self._sign_pool,
             )
         self._session: aiohttp.ClientSession | None = None
         self._subs: dict[str, Subscription] = {}
@@ -288,6 +296,8 @@ class ExtendedAdapter:
         if self._session is not None:
             await self._session.close()
         await self.rest.close()
+        if self._sign_pool is not None:
+            self._sign_pool.shutdown(wait=False, cancel_futures=True)
         self._queue.put_nowait(_CLOSED)
 
     # ------------------------------------------------------------ streams

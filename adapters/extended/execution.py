@@ -9,8 +9,10 @@ or cancel keeps failing transiently its fate is unknown, so a reconciliation is 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor as Executor_
 
 import msgspec
 from x10.errors import SdkError
@@ -58,6 +60,7 @@ class Executor:
         clock: Clock,
         emit: Callable[[list[Event]], None],
         request_reconcile: Callable[[str], None],
+        pool: Executor_ | None = None,
     ) -> None:
         self._rest = rest
         self._signer = signer
@@ -67,6 +70,7 @@ class Executor:
         self._clock = clock
         self._emit = emit
         self._request_reconcile = request_reconcile
+        self._pool = pool  # signs orders off the event loop; None = asyncio's default pool
         self._signed: dict[str, NewOrderModel] = {}
         self._places = 0
         self._dups = 0
@@ -95,16 +99,18 @@ class Executor:
         if existing is not None and (existing.state != PENDING or existing.in_flight):
             log.info("extended place %s: already %s; not sent again", cmd.client_id, existing.state)
             return
+        order = self._tracker.placing(cmd)
+        order.in_flight = True  # from here: reconciliations leave it alone until it returns
         signed = self._signed.get(cmd.client_id)
         if signed is None:
             try:
-                signed = self._signer.sign(cmd, inst, market, self._clock())
+                prepared = self._signer.prepare(cmd, inst, market, self._clock())
+                signed = await asyncio.get_running_loop().run_in_executor(self._pool, prepared)
             except (SdkError, ValueError, AssertionError) as exc:
+                order.in_flight = False
                 self._reject(cmd, "SIGNING", f"{type(exc).__name__}: {exc}")
                 return
             self._signed[cmd.client_id] = signed
-        order = self._tracker.placing(cmd)
-        order.in_flight = True
         self._places += 1
         try:
             placed = await self._rest.place(signed)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -17,6 +19,7 @@ from adapters.extended.adapter import ExtendedAdapter
 from adapters.extended.config import ExtendedConfig
 from adapters.extended.emulator import ExtendedEmulatorHandle, serve
 from adapters.extended.errors import ExtendedVenueError
+from adapters.extended.signer import OrderSigner
 from mmcore.commands import Cancel, CancelAll, Place, Resync
 from mmcore.events import (
     BUY,
@@ -167,6 +170,58 @@ def test_quotes_are_placed_signed_and_rest_in_the_emulator() -> None:
             assert (resting.price, resting.size, resting.post_only) == (59_950, 100, True)
 
     asyncio.run(main())
+
+
+def test_orders_are_signed_in_worker_threads_and_rest_at_the_venue() -> None:
+    async def main() -> list[str]:
+        async with running() as s:
+            signer: Any = s.adapter._signer
+            prepare = signer.prepare
+            threads: list[str] = []
+
+            def spying(*args: Any) -> Callable[[], Any]:
+                call = prepare(*args)
+
+                def run() -> Any:
+                    threads.append(threading.current_thread().name)
+                    return call()
+
+                return run
+
+            signer.prepare = spying
+            await asyncio.gather(
+                s.adapter.execute(make_place("t-bid", BUY, 59_950)),
+                s.adapter.execute(make_place("t-ask", SELL, 60_050)),
+            )
+            await s.wait_for(lambda: len(s.of(OrderAccepted)) == 2, "two acks")
+            assert s.open_client_ids() == ["t-ask", "t-bid"]  # both signatures verified
+            return threads
+
+    threads = asyncio.run(main())
+    assert len(threads) == 2 and all(t.startswith("extended-sign") for t in threads)
+    assert threading.main_thread().name not in threads
+
+
+def test_nonces_follow_the_order_of_prepare_whatever_order_the_signing_runs_in() -> None:
+    async def main() -> tuple[list[Any], list[Any]]:
+        async with running() as s:
+            used: Any = s.adapter._signer
+            inst = s.adapter.instruments[SYM]
+            market = s.adapter._markets[SYM]
+
+            def signer() -> OrderSigner:
+                return OrderSigner(used._account, used._domain, random.Random(7), 3600, "ACCOUNT")
+
+            places = [make_place(f"n-{i}", BUY, 59_900 + i) for i in range(3)]
+            one = signer()
+            sequential = [one.sign(p, inst, market, START) for p in places]
+            other = signer()
+            prepared = [other.prepare(p, inst, market, START) for p in places]
+            backwards = [call() for call in reversed(prepared)][::-1]
+            return [o.nonce for o in sequential], [o.nonce for o in backwards]
+
+    sequential, backwards = asyncio.run(main())
+    assert sequential == backwards and len(set(sequential)) == 3
 
 
 def test_a_trade_through_our_bid_reaches_the_adapter_as_a_fill_in_integers() -> None:
