@@ -490,6 +490,10 @@ class ExtendedAdapter:
                 log.warning("extended reconcile failed: %s; will retry", exc)
                 await asyncio.sleep(self.config.reconnect_min_s)
                 self._reconcile_wanted.set()
+                continue
+            if self._reconciler.cancels_wanted:  # a cancel failed again: retry soon, not later
+                await asyncio.sleep(self.config.rest_backoff_max_s)
+                self._reconcile_wanted.set()
 
     async def _arm_dead_man(self) -> None:
         try:

@@ -141,10 +141,12 @@ class Executor:
             await self._rest.cancel_external(cmd.client_id)
         except ExtendedVenueError as exc:
             log.info("extended cancel %s refused: %s %s", cmd.client_id, exc.code, exc.message)
+            order.cancel_wanted = True
             self._request_reconcile(f"cancel {cmd.client_id} refused")
         except ExtendedUnavailableError as exc:
             self._unknown += 1
             log.warning("extended cancel %s: outcome unknown (%s)", cmd.client_id, exc)
+            order.cancel_wanted = True
             self._request_reconcile(f"cancel {cmd.client_id} outcome unknown")
 
     async def cancel_all(self, cmd: CancelAll) -> None:
@@ -154,7 +156,11 @@ class Executor:
             await self._rest.mass_cancel(markets)
         except (ExtendedVenueError, ExtendedUnavailableError) as exc:
             self._unknown += 1
-            log.warning("extended cancel-all %s failed: %s", cmd.inst or "(all)", exc)
+            log.warning("extended cancel-all %s failed: %s; the reconcile cancels order by order",
+                        cmd.inst or "(all)", exc)
+            for order in self._tracker.live():
+                if not cmd.inst or order.inst == cmd.inst:
+                    order.cancel_wanted = True
             self._request_reconcile("cancel-all failed")
 
     def statistics(self) -> ExecutionStatistics:

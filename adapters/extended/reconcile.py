@@ -8,6 +8,9 @@ line with the venue so that no order is orphaned and none is double-counted:
 - an order we think is live but the venue no longer lists → looked up by id (or external id)
   and closed with the venue's verdict (``OrderCanceled`` / ``OrderRejected``);
 - an open order on our markets that this session did not place → canceled (when configured);
+- an open order whose cancel (or cancel-all) failed or had an unknown outcome → canceled again;
+  ``cancels_wanted`` counts those still resting after the call failed once more (the adapter
+  then reconciles again soon instead of waiting for the next period);
 - positions and balance → ``Position`` (0 for markets without one) and ``Balance``.
 
 Events are handed to ``emit`` the moment the tracker transitions, so they interleave correctly
@@ -110,6 +113,8 @@ class Reconciler:
         self._cancel_unknown = cancel_unknown
         self.runs = 0
         self.orphans_canceled = 0
+        self.cancels_resent = 0
+        self.cancels_wanted = 0
 
     async def run(self, emit: Emit) -> None:
         symbols = list(self._instruments)
@@ -134,6 +139,7 @@ class Reconciler:
             if order.client_id in listed or order.in_flight:
                 continue
             await self._resolve(order, emit)
+        await self._cancel_again(listed)
         if self._cancel_unknown:
             for m in unknown:
                 log.warning(
@@ -147,6 +153,23 @@ class Reconciler:
                 except ExtendedError as exc:
                     log.warning("extended reconcile: cancel of orphan %s failed: %s", m.id, exc)
         await self._account(symbols, emit)
+
+    async def _cancel_again(self, listed: set[str]) -> None:
+        """Send again the cancels the venue did not confirm taking, for orders still resting."""
+        wanted = 0
+        for order in self._tracker.live():
+            if not (order.cancel_wanted and order.client_id in listed):
+                continue
+            log.warning("extended reconcile: %s still rests after its cancel failed; canceling "
+                        "again", order.client_id)
+            try:
+                await self._rest.cancel_external(order.client_id)
+                self.cancels_resent += 1
+            except ExtendedError as exc:
+                wanted += 1
+                log.warning("extended reconcile: cancel of %s failed again: %s", order.client_id,
+                            exc)
+        self.cancels_wanted = wanted
 
     async def _resolve(self, order: TrackedOrder, emit: Emit) -> None:
         """An order we think is live that the open-orders list lacks: ask for it directly."""

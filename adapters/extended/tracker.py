@@ -36,7 +36,17 @@ _SEEN_TRADES_KEPT = 10_000
 class TrackedOrder:
     """One order this session placed."""
 
-    __slots__ = ("client_id", "filled", "in_flight", "inst", "side", "size", "state", "venue_id")
+    __slots__ = (
+        "cancel_wanted",
+        "client_id",
+        "filled",
+        "in_flight",
+        "inst",
+        "side",
+        "size",
+        "state",
+        "venue_id",
+    )
 
     def __init__(self, place: Place) -> None:
         self.client_id = place.client_id
@@ -47,6 +57,9 @@ class TrackedOrder:
         self.state = PENDING
         self.venue_id = ""
         self.in_flight = True
+        self.cancel_wanted = False
+        """A cancel was asked for and the venue did not confirm taking it: the reconcile sends it
+        again while the order rests."""
 
 
 class TrackerStatistics(msgspec.Struct, frozen=True):

@@ -404,6 +404,56 @@ def test_a_place_that_timed_out_is_retried_with_the_same_body_and_makes_one_orde
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("failures", [2, 6])
+def test_a_cancel_whose_outcome_is_unknown_is_sent_again_until_the_venue_confirms_it(
+    failures: int,
+) -> None:
+    async def main() -> None:
+        async with running(rest_retries=1) as s:
+            await s.adapter.execute(make_place("c", BUY, 59_950))
+            await s.wait_for(lambda: bool(s.of(OrderAccepted)), "the ack")
+            # 2: the cancel and its one retry fail; 6: the reconcile's calls and its first
+            # cancel again fail too, and it tries again soon
+            s.h.faults.fail_next(failures, 503, "/api/v1/user/order")
+            await s.adapter.execute(Cancel(SYM, 0, "c"))
+            assert s.open_client_ids() == ["c"]  # the venue never saw the cancel
+            # the reconcile it triggers finds the order still resting and cancels it again
+            await s.wait_for(lambda: bool(s.of(OrderCanceled)), "the cancel confirmed")
+            assert s.open_client_ids() == []
+            assert s.adapter.statistics().execution.unknown_outcomes == 1
+
+    asyncio.run(main())
+
+
+def test_a_place_whose_outcome_is_unknown_is_settled_by_the_reconcile() -> None:
+    async def main() -> None:
+        async with running(rest_retries=1) as s:
+            s.h.faults.fail_next(2, 503, "/api/v1/user/order")  # the place and its one retry
+            await s.adapter.execute(make_place("u", BUY, 59_950))
+            # the venue never took it: the reconcile looks it up and reports it rejected
+            await s.wait_for(lambda: bool(s.of(OrderRejected)), "the verdict")
+            rejected = s.of(OrderRejected)[0]
+            assert (rejected.client_id, rejected.code) == ("u", "NOT_FOUND")
+            assert not s.h.account().orders and not s.of(OrderAccepted)
+
+    asyncio.run(main())
+
+
+def test_a_failed_cancel_all_is_carried_out_order_by_order_by_the_reconcile() -> None:
+    async def main() -> None:
+        async with running(rest_retries=1) as s:
+            for i in range(2):
+                await s.adapter.execute(make_place(f"a{i}", BUY, 59_950 - i))
+            await s.wait_for(lambda: len(s.of(OrderAccepted)) == 2, "two acks")
+            s.h.faults.fail_next(2, 503, "/api/v1/user/order/massCancel")
+            await s.adapter.execute(CancelAll(SYM, 0, "test"))
+            assert s.open_client_ids() == ["a0", "a1"]
+            await s.wait_for(lambda: len(s.of(OrderCanceled)) == 2, "both cancels confirmed")
+            assert s.open_client_ids() == []
+
+    asyncio.run(main())
+
+
 def test_cancel_all_empties_the_emulators_book_of_our_orders() -> None:
     async def main() -> None:
         async with running() as s:
