@@ -25,6 +25,7 @@ from mmcore.book import APPLIED, GAP, Book
 from mmcore.commands import CancelAll, Command, Output, Resync
 from mmcore.errors import MMError
 from mmcore.events import (
+    BOOK_STREAM,
     Balance,
     BookDelta,
     BookSnapshot,
@@ -321,10 +322,18 @@ class Engine:
     def _on_connection(self, ev: ConnectionState) -> list[Output]:
         if ev.stream == SESSION_STREAM and ev.state == STOPPING:
             return self._stop(ev)
-        if ev.state == "down" and ev.stream.startswith("market"):
-            # no market data: treat every book as stale until the adapter resyncs it
-            for book in self.books.values():
-                book.stale = True
+        if ev.state == "down":
+            stream = ev.stream
+            if stream.startswith(BOOK_STREAM):
+                # no data for this market's book: stale until the adapter's fresh snapshot
+                book = self.books.get(stream[len(BOOK_STREAM):])
+                if book is not None:
+                    book.stale = True
+            elif stream.startswith("market"):
+                # no market data at all: every book is stale until the adapter resyncs it
+                for book in self.books.values():
+                    book.stale = True
+        # every strategy sees it; one whose book went stale pulls its quotes
         return self._on_broadcast(ev)
 
     def _stop(self, ev: ConnectionState) -> list[Output]:

@@ -24,6 +24,7 @@ BUY = 1
 SELL = -1
 
 __all__ = [
+    "BOOK_STREAM",
     "BUY",
     "SELL",
     "AccountEvent",
@@ -47,6 +48,7 @@ __all__ = [
     "StrategyEvent",
     "Timer",
     "Trade",
+    "book_stream",
 ]
 
 
@@ -212,8 +214,19 @@ class Timer(_Event, tag="Timer", frozen=True):
     name: str = "tick"
 
 
+BOOK_STREAM = "book:"
+"""Prefix of the ``ConnectionState.stream`` of one market's book stream (``book:BTC-USD``). When
+it goes ``down`` (socket lost, sequence gap) the engine marks that market's book stale, so its
+strategy pulls its quotes until the adapter's fresh snapshot arrives."""
+
+
+def book_stream(inst: str) -> str:
+    """The ``ConnectionState.stream`` name of ``inst``'s book stream."""
+    return BOOK_STREAM + inst
+
+
 class ConnectionState(_Event, tag="ConnectionState", frozen=True):
-    """A stream of the venue went ``up``, ``down`` or was ``resynced``."""
+    """A stream of the venue went ``up``, ``down`` or was ``resynced`` (see ``BOOK_STREAM``)."""
 
     ts: int
     ts_recv: int

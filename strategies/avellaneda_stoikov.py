@@ -36,7 +36,17 @@ import msgspec
 
 from mmcore.book import Book
 from mmcore.commands import Output
-from mmcore.events import BookDelta, BookSnapshot, Event, Fill, FundingRate, Position, Timer, Trade
+from mmcore.events import (
+    BookDelta,
+    BookSnapshot,
+    ConnectionState,
+    Event,
+    Fill,
+    FundingRate,
+    Position,
+    Timer,
+    Trade,
+)
 from mmcore.instrument import Instrument
 from mmcore.intents import Intent, QuoteTarget
 from mmcore.view import View
@@ -269,6 +279,8 @@ class AvellanedaStoikovStrategy:
             return self._on_book(view)
         if t is Timer:
             return self._on_book(view) if view.now >= self._due else None
+        if t is ConnectionState:  # a stream went down: pull if it left our book stale
+            return self._on_book(view) if view.books[self.inst].stale else None
         if t is FundingRate and event.inst == self.inst:  # type: ignore[union-attr]
             self._funding = cast(FundingRate, event).rate_ppb * 1e-9
             if self.params.spread_model == "linear":

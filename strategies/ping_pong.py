@@ -21,7 +21,7 @@ from typing import Literal, cast
 import msgspec
 
 from mmcore.commands import Output
-from mmcore.events import BUY, SELL, BookDelta, BookSnapshot, Event, Fill
+from mmcore.events import BUY, SELL, BookDelta, BookSnapshot, ConnectionState, Event, Fill
 from mmcore.instrument import Instrument
 from mmcore.intents import Intent, QuoteTarget
 from mmcore.view import View
@@ -125,6 +125,8 @@ class PingPongStrategy:
                 self._switches += 1
             self._dirty = True
             return self._on_book(view)
+        if t is ConnectionState and view.books[self.inst].stale:
+            return self._on_book(view)  # a stream went down and left our book stale: pull
         return None
 
     def notes(self) -> list[Output]:

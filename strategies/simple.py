@@ -13,7 +13,7 @@ import random
 import msgspec
 
 from mmcore.commands import Output
-from mmcore.events import BookDelta, BookSnapshot, Event
+from mmcore.events import BookDelta, BookSnapshot, ConnectionState, Event
 from mmcore.instrument import Instrument
 from mmcore.intents import Intent, QuoteTarget
 from mmcore.view import View
@@ -68,7 +68,10 @@ class SimpleStrategy:
         self._pulled = True
 
     def step(self, view: View, event: Event) -> Intent | None:
-        if type(event) not in _BOOK_EVENTS or event.inst != self.inst:  # type: ignore[union-attr]
+        if type(event) is ConnectionState:  # a stream went down: pull if it left our book stale
+            if not view.books[self.inst].stale:
+                return None
+        elif type(event) not in _BOOK_EVENTS or event.inst != self.inst:  # type: ignore[union-attr]
             return None
         book = view.books[self.inst]
         bb = book.best_bid

@@ -29,6 +29,7 @@ from mmcore.commands import Output
 from mmcore.events import (
     BookDelta,
     BookSnapshot,
+    ConnectionState,
     Event,
     Fill,
     MarkPrice,
@@ -180,6 +181,8 @@ class SymmetricUptimeStrategy:
             return self._on_book(view)
         if t is Timer and now >= self._due:
             return self._on_book(view)
+        if t is ConnectionState and view.books[self.inst].stale:
+            return self._on_book(view)  # a stream went down and left our book stale: pull
         return None
 
     def notes(self) -> list[Output]:

@@ -46,7 +46,7 @@ from adapters.extended.signer import OrderSigner
 from adapters.extended.stream import Subscription, SubscriptionStatistics
 from adapters.extended.tracker import OrderTracker, TrackerStatistics
 from mmcore.commands import Cancel, CancelAll, Command, Place, Resync
-from mmcore.events import ConnectionState, Event, OrderRejected
+from mmcore.events import BOOK_STREAM, ConnectionState, Event, OrderRejected, book_stream
 from mmcore.instrument import Instrument
 from mmcore.venue import Clock
 
@@ -334,7 +334,7 @@ class ExtendedAdapter:
         for sym in symbols:
             self._seq[sym] = _BookSeq()
             self._book_subs[sym] = sub(
-                f"book:{sym}",
+                book_stream(sym),
                 f"{base}/orderbooks/{sym}{depth}",
                 lambda data, sym=sym: self._on_book(sym, data),  # type: ignore[misc]
                 cfg.stale_after_s,
@@ -376,8 +376,8 @@ class ExtendedAdapter:
     def _on_state(self, state: str, name: str, reason: str) -> None:
         now = self._clock()
         self._emit([ConnectionState(now, now, name, state, reason)])
-        if name.startswith("book:") and state == "down":
-            seq = self._seq[name[5:]]
+        if name.startswith(BOOK_STREAM) and state == "down":
+            seq = self._seq[name[len(BOOK_STREAM):]]
             seq.synced = False
             seq.resync_pending = True
         if name == "account" and state == "up":
@@ -392,7 +392,7 @@ class ExtendedAdapter:
             msg = self._norm.decode_book(data)
             ev = self._norm.book_event(msg, now)
         except MalformedMessageError as exc:
-            self._malformed(f"book:{sym}", exc)
+            self._malformed(book_stream(sym), exc)
             self._gap(sym, seq, "malformed book message")
             return
         if msg.type == "SNAPSHOT":
@@ -402,7 +402,7 @@ class ExtendedAdapter:
             if seq.resync_pending:
                 seq.resync_pending = False
                 self._n_resyncs += 1
-                self._emit([ConnectionState(now, now, f"book:{sym}", "resynced", "")])
+                self._emit([ConnectionState(now, now, book_stream(sym), "resynced", "")])
             return
         if not seq.synced:
             return
@@ -420,7 +420,7 @@ class ExtendedAdapter:
         seq.synced = False
         seq.resync_pending = True
         now = self._clock()
-        self._emit([ConnectionState(now, now, f"book:{sym}", "down", reason)])
+        self._emit([ConnectionState(now, now, book_stream(sym), "down", reason)])
         self._book_subs[sym].reconnect(reason)
 
     def _resync(self, inst: str, reason: str) -> None:
