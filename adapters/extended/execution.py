@@ -22,7 +22,7 @@ from x10.models.order import NewOrderModel
 from adapters.extended.errors import ExtendedUnavailableError, ExtendedVenueError
 from adapters.extended.rest import ExtendedRest
 from adapters.extended.signer import OrderSigner
-from adapters.extended.tracker import DONE, PENDING, OrderTracker
+from adapters.extended.tracker import DONE, PENDING, OrderTracker, TrackedOrder
 from mmcore.commands import Cancel, CancelAll, Place
 from mmcore.events import Event, OrderRejected
 from mmcore.instrument import Instrument
@@ -100,14 +100,21 @@ class Executor:
             log.info("extended place %s: already %s; not sent again", cmd.client_id, existing.state)
             return
         order = self._tracker.placing(cmd)
-        order.in_flight = True  # from here: reconciliations leave it alone until it returns
+        order.in_flight = True  # until the call returns (or is cancelled): reconciles skip it
+        try:
+            await self._sign_and_send(cmd, inst, market, order)
+        finally:
+            order.in_flight = False
+
+    async def _sign_and_send(
+        self, cmd: Place, inst: Instrument, market: MarketModel, order: TrackedOrder
+    ) -> None:
         signed = self._signed.get(cmd.client_id)
         if signed is None:
             try:
                 prepared = self._signer.prepare(cmd, inst, market, self._clock())
                 signed = await asyncio.get_running_loop().run_in_executor(self._pool, prepared)
             except (SdkError, ValueError, AssertionError) as exc:
-                order.in_flight = False
                 self._reject(cmd, "SIGNING", f"{type(exc).__name__}: {exc}")
                 return
             self._signed[cmd.client_id] = signed
@@ -119,9 +126,7 @@ class Executor:
                 self._dups += 1
                 log.info("extended place %s: venue already has it (1134)", cmd.client_id)
             else:
-                order.in_flight = False
                 self._reject(cmd, exc.code, exc.message)
-                return
         except ExtendedUnavailableError as exc:
             self._unknown += 1
             log.warning("extended place %s: outcome unknown (%s); reconciling", cmd.client_id, exc)
@@ -129,7 +134,6 @@ class Executor:
         else:
             if placed is not None:
                 self._tracker.learn_venue_id(order, str(placed.id))
-        order.in_flight = False
 
     async def cancel(self, cmd: Cancel) -> None:
         order = self._tracker.get(cmd.client_id)
