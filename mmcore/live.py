@@ -370,7 +370,15 @@ class LiveRunner:
                     self.stop_reason = f"fatal: {type(exc).__name__}: {exc}"
                 await self._shutdown_after_fatal(runner)
                 raise
-            await self._shutdown(runner)
+            try:
+                await self._shutdown(runner)
+            except asyncio.CancelledError:
+                await self._cancel_all_at_venue("runner task cancelled during the shutdown")
+                raise
+            except Exception:
+                log.exception("live: the shutdown failed; canceling at the venue directly")
+                await self._cancel_all_at_venue("shutdown failed")
+                raise
             return self._result(path)
         finally:
             await self._teardown(writer)

@@ -249,6 +249,32 @@ def test_a_fatal_engine_error_cancels_everything_closes_the_log_and_is_re_raised
     assert type(records[-1]) is OrderCanceled  # the log was flushed and closed after shutdown
 
 
+def test_an_engine_that_fails_on_the_stop_event_still_gets_every_order_canceled_at_the_venue(
+    tmp_path: Path,
+) -> None:
+    venue_box: list[FakeVenue] = []
+    fails_on_stop = engine_failing_on(
+        lambda ev: type(ev) is ConnectionState and ev.stream == "session"
+    )
+
+    async def main() -> None:
+        venue = FakeVenue(FakeClock())
+        venue_box.append(venue)
+        runner = make_runner(venue, tmp_path / "s.mmlog", fails_on_stop)
+        task = asyncio.create_task(runner.run())
+        await asyncio.sleep(0.2)
+        assert venue.live  # quoting
+        runner.request_stop("test over")
+        await asyncio.wait_for(task, 10)
+
+    with pytest.raises(RuntimeError, match="engine bug"):
+        asyncio.run(main())
+    venue = venue_box[0]
+    last = venue.executed[-1]
+    assert type(last) is CancelAll and last.inst == "" and "shutdown failed" in last.reason
+    assert venue.closed and venue.live == set()
+
+
 def test_a_cancelled_runner_task_still_cancels_every_order_at_the_venue(tmp_path: Path) -> None:
     async def main() -> FakeVenue:
         venue = FakeVenue(FakeClock())
