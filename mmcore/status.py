@@ -77,6 +77,9 @@ def status_lines(engine: Engine, in_flight: int = 0) -> list[str]:
         halted = f"halted: {', '.join(reasons)}" if reasons else "not halted"
     else:
         halted = "halts unknown"
+    day = engine.risk.day_pnl()
+    if day is not None:  # what counts toward the daily loss limit, earlier sessions included
+        total += f" | day pnl {_money(day[1])}"
     stats = engine.statistics()
     lines.append(
         f"session pnl {total} | fills {engine.ledger.statistics().fills:,} | "

@@ -6,10 +6,11 @@ import random
 import re
 
 from mmcore.engine import Engine
-from mmcore.events import BUY, BookSnapshot, Fill, MarkPrice, OrderAccepted
+from mmcore.events import BUY, BookSnapshot, Fill, MarkPrice, OrderAccepted, PriorDayPnl, Timer
 from mmcore.instrument import Instrument
 from mmcore.orders import OrderManagerConfig, QuoteOrderManager
 from mmcore.risk import RiskConfig, RiskGate
+from mmcore.risk_limits import DAY_NS
 from mmcore.session_control import halt_event
 from mmcore.status import status_lines
 from strategies.simple import SimpleParams, SimpleStrategy
@@ -18,7 +19,7 @@ SYM = "BTC-USD"
 T0 = 1_700_000_000_000_000_000
 
 
-def make_engine() -> Engine:
+def make_engine(**risk: float) -> Engine:
     inst = Instrument(venue="sim", symbol=SYM, tick_size="0.1", lot_size="0.001")
     insts = {SYM: inst}
     params = SimpleParams(spread_bps=2.0, requote_bps=1.0, size_lots=5)
@@ -26,7 +27,7 @@ def make_engine() -> Engine:
         insts,
         {SYM: SimpleStrategy(inst, params, random.Random(1))},
         QuoteOrderManager(OrderManagerConfig(), insts),
-        RiskGate(RiskConfig(max_position_lots=100), insts),
+        RiskGate(RiskConfig(max_position_lots=100, **risk), insts),  # type: ignore[arg-type]
     )
 
 
@@ -70,3 +71,11 @@ def test_a_position_that_cannot_be_valued_says_so_instead_of_guessing() -> None:
     market, session = status_lines(engine)
     assert "pnl ? (no mark)" in market and "quotes - / -" in market and "mid ?" in market
     assert "session pnl ? " in session
+
+
+def test_with_a_daily_loss_limit_the_session_line_gives_the_days_pnl_carried_included() -> None:
+    engine = make_engine(max_loss_day_usd=50.0)
+    engine.on_event(PriorDayPnl(T0, T0, T0 // DAY_NS, -12_500_000_000))
+    engine.on_event(Timer(T0 + 1, T0 + 1))
+    assert "| day pnl -12.500000 |" in status_lines(engine)[-1]
+    assert "day pnl" not in status_lines(make_engine())[-1]  # no daily limit: not tracked
