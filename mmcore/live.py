@@ -415,8 +415,7 @@ class LiveRunner:
                 await self._execute(CancelAll(sym, self._clock(), "stale orders at start-up"))
         prior = self._prior
         if prior is not None:
-            log.info("live: earlier sessions' PnL on %s: %.6f USD (from %s)", prior.date,
-                     prior.pnl_usd, self._day_pnl.path if self._day_pnl else "")
+            log.info("live: earlier sessions' PnL on %s: %.6f USD", prior.date, prior.pnl_usd)
             now = self._clock()
             self._handle(runner, PriorDayPnl(now, now, prior.day, prior.pnl))
         for ev in await self.adapter.reconcile():

@@ -37,6 +37,7 @@ from mmcore.events import (
 from mmcore.instrument import Instrument
 from mmcore.live import LiveResult, LiveRunner, PaperVenue
 from mmcore.log import open_log
+from mmcore.session_control import SESSION_STREAM
 from replay.session import build_engine
 from replay.verify import verify_log
 
@@ -224,25 +225,38 @@ def test_an_execute_that_raises_is_logged_and_the_session_goes_on(
     assert result.stop_reason == "test over"
 
 
-def test_a_fatal_engine_error_cancels_everything_closes_the_log_and_is_re_raised(
-    tmp_path: Path,
-) -> None:
-    venue_box: list[FakeVenue] = []
-    fragile_engine = engine_failing_on(lambda ev: type(ev) is Trade)
+def run_until_engine_bug(
+    path: Path,
+    engine: Callable[[AppConfig, Mapping[str, Instrument]], Engine],
+    trigger: Callable[[LiveRunner, FakeVenue], None],
+    after_s: float,
+) -> FakeVenue:
+    """Run a session, ``trigger`` it after ``after_s`` (while quoting) and expect the engine's
+    ``RuntimeError("engine bug")`` to come out of ``run()``; returns the venue."""
+    venue = FakeVenue(FakeClock())
 
     async def main() -> None:
-        venue = FakeVenue(FakeClock())
-        venue_box.append(venue)
-        runner = make_runner(venue, tmp_path / "d.mmlog", fragile_engine)
+        runner = make_runner(venue, path, engine)
         task = asyncio.create_task(runner.run())
-        await asyncio.sleep(0.1)
-        now = venue.clock()
-        venue.queue.put_nowait(Trade(SYM, now, now, 600_000, 1, SELL))
+        await asyncio.sleep(after_s)
+        assert venue.live  # quoting
+        trigger(runner, venue)
         await asyncio.wait_for(task, 10)
 
     with pytest.raises(RuntimeError, match="engine bug"):
         asyncio.run(main())
-    venue = venue_box[0]
+    return venue
+
+
+def test_a_fatal_engine_error_cancels_everything_closes_the_log_and_is_re_raised(
+    tmp_path: Path,
+) -> None:
+    def trade(runner: LiveRunner, venue: FakeVenue) -> None:
+        now = venue.clock()
+        venue.queue.put_nowait(Trade(SYM, now, now, 600_000, 1, SELL))
+
+    fragile_engine = engine_failing_on(lambda ev: type(ev) is Trade)
+    venue = run_until_engine_bug(tmp_path / "d.mmlog", fragile_engine, trade, 0.1)
     assert venue.closed and venue.live == set()
     assert type(venue.executed[-1]) is CancelAll and venue.executed[-1].inst == ""
     records = list(open_log(tmp_path / "d.mmlog", repair=False))
@@ -252,24 +266,12 @@ def test_a_fatal_engine_error_cancels_everything_closes_the_log_and_is_re_raised
 def test_an_engine_that_fails_on_the_stop_event_still_gets_every_order_canceled_at_the_venue(
     tmp_path: Path,
 ) -> None:
-    venue_box: list[FakeVenue] = []
     fails_on_stop = engine_failing_on(
-        lambda ev: type(ev) is ConnectionState and ev.stream == "session"
+        lambda ev: type(ev) is ConnectionState and ev.stream == SESSION_STREAM
     )
-
-    async def main() -> None:
-        venue = FakeVenue(FakeClock())
-        venue_box.append(venue)
-        runner = make_runner(venue, tmp_path / "s.mmlog", fails_on_stop)
-        task = asyncio.create_task(runner.run())
-        await asyncio.sleep(0.2)
-        assert venue.live  # quoting
-        runner.request_stop("test over")
-        await asyncio.wait_for(task, 10)
-
-    with pytest.raises(RuntimeError, match="engine bug"):
-        asyncio.run(main())
-    venue = venue_box[0]
+    venue = run_until_engine_bug(
+        tmp_path / "s.mmlog", fails_on_stop, lambda r, v: r.request_stop("test over"), 0.2
+    )
     last = venue.executed[-1]
     assert type(last) is CancelAll and last.inst == "" and "shutdown failed" in last.reason
     assert venue.closed and venue.live == set()
