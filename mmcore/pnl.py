@@ -17,6 +17,9 @@ Spread capture is summed in half-nanos and floored to a nano when read; the posi
 ``position * mark_x2 * unit / 2`` is floored too (only odd when the mark is a half tick and
 ``position * unit`` is odd). ``Ledger`` floors the same way, so its total equals this one exactly.
 Inventory is computed as the difference and so absorbs the at most one nano of each floor.
+
+A position the ledger re-based to the venue's while it had no price (``on_rebase`` with
+``unbased``) is valued at the mark asked (it adds nothing) until ``on_basis`` books its cost.
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ class PnlStats(msgspec.Struct, frozen=True):
 class _Account:
     """Running sums for one market."""
 
-    __slots__ = ("cash", "fees", "funding", "position", "spread_x2", "unit")
+    __slots__ = ("cash", "fees", "funding", "position", "spread_x2", "unbased", "unit")
 
     def __init__(self, unit: int) -> None:
         self.unit = unit
@@ -81,6 +84,7 @@ class _Account:
         self.fees = 0
         self.funding = 0
         self.spread_x2 = 0  # half-nanos
+        self.unbased = False  # the position's cost is not booked yet: it is valued at 0
 
 
 class PnlAttribution:
@@ -131,17 +135,27 @@ class PnlAttribution:
         self._account(inst).funding += amount
         self._funding_payments += 1
 
-    def on_rebase(self, inst: str, position: int, cost_change: int) -> None:
+    def on_rebase(
+        self, inst: str, position: int, cost_change: int, unbased: bool = False
+    ) -> None:
         """The ledger re-based its position to the venue's: take ``position`` as the truth.
 
         ``cost_change`` is how much the ledger's position cost moved; it is booked as cash spent
         (as if the missing lots were traded at the re-basing price), so that ledger and
-        attribution totals stay equal to the nano.
+        attribution totals stay equal to the nano. ``unbased``: no price was known, the cost is
+        booked later by ``on_basis``; until then the position is valued at nothing.
         """
         a = self._account(inst)
         a.position = position
         a.cash -= cost_change
+        a.unbased = unbased
         self._rebases += 1
+
+    def on_basis(self, inst: str, cost: int) -> None:
+        """The ledger priced an unbased position at ``cost`` nanos: book it as cash spent."""
+        a = self._account(inst)
+        a.cash -= cost
+        a.unbased = False
 
     def position(self, inst: str) -> int:
         return self._account(inst).position
@@ -149,7 +163,8 @@ class PnlAttribution:
     def parts(self, inst: str, mark_x2: int) -> PnlParts:
         """``inst``'s PnL valued at ``mark_x2`` (twice the mark in ticks)."""
         a = self._account(inst)
-        total = a.cash - a.fees + a.funding + (a.position * mark_x2 * a.unit) // 2
+        value = 0 if a.unbased else (a.position * mark_x2 * a.unit) // 2
+        total = a.cash - a.fees + a.funding + value
         spread = a.spread_x2 // 2
         inventory = total - spread + a.fees - a.funding
         return PnlParts(spread, inventory, a.fees, a.funding, total)

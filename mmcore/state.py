@@ -16,6 +16,10 @@ all times ``realized - cost`` equals the cash paid and received for the traded l
 
 The venue's ``Position`` is the truth: when it disagrees with the ledger, the size is set to the
 venue's and the cost re-based at the current cost per lot (at the mark when the ledger was flat).
+A position reported while the ledger was flat and had no mark yet (a restart: reconciliation
+comes before the mark stream) is *unbased*: its cost is unknown, so it is valued at whatever
+price is asked (unrealized 0) until the first ``MarkPrice``, or the mid of the first fill (else
+its price), bases it there. Basing it at a price of 0 would count its whole value as PnL.
 """
 
 from __future__ import annotations
@@ -133,6 +137,7 @@ class PositionState:
         "maker_fills",
         "realized",
         "size",
+        "unbased",
         "volume",
     )
 
@@ -146,9 +151,10 @@ class PositionState:
         self.fills = 0
         self.maker_fills = 0
         self.last_fill_ts = 0
+        self.unbased = False  # size from the venue, no price known yet: cost unknown (0)
 
     def avg_entry_x2(self, unit: int) -> int:
-        """Twice the average entry price in ticks, floored; 0 when flat."""
+        """Twice the average entry price in ticks, floored; 0 when flat or unbased."""
         if not self.size:
             return 0
         return (2 * self.cost) // (self.size * unit)
@@ -233,8 +239,11 @@ class Ledger:
         return self._marks.get(inst, 0)
 
     def unrealized(self, inst: str, mark_x2: int) -> int:
-        """``size * mark - cost`` in nanos, floored to a nano when the mark is a half tick."""
+        """``size * mark - cost`` in nanos, floored to a nano when the mark is a half tick; 0
+        while the position is unbased (its cost is not known yet)."""
         p = self.pos(inst)
+        if p.unbased:
+            return 0
         return (p.size * mark_x2 * self._unit[inst] - 2 * p.cost) // 2
 
     def total_pnl(self, inst: str, mark_x2: int) -> int:
@@ -332,6 +341,15 @@ class Ledger:
 
     def _on_mark(self, ev: MarkPrice) -> None:
         self._marks[ev.inst] = ev.price
+        p = self._positions.get(ev.inst)
+        if p is not None and p.unbased and ev.price > 0:
+            self._base(ev.inst, p, 2 * ev.price)
+
+    def _base(self, inst: str, p: PositionState, price_x2: int) -> None:
+        """Give an unbased position its cost: as if bought (sold) at ``price_x2 / 2`` ticks."""
+        p.cost = (p.size * price_x2 * self._unit[inst]) // 2
+        p.unbased = False
+        self.pnl.on_basis(inst, p.cost)
 
     def _on_funding(self, ev: FundingPayment) -> None:
         p = self._positions.get(ev.inst)
@@ -351,8 +369,12 @@ class Ledger:
         if p.size:
             cost = p.cost * ev.size // p.size  # same cost per lot, sign follows the size
         else:
-            cost = ev.size * self._marks.get(ev.inst, 0) * self._unit[ev.inst]
-        self.pnl.on_rebase(ev.inst, ev.size, cost - p.cost)
+            mark = self._marks.get(ev.inst, 0)
+            cost = ev.size * mark * self._unit[ev.inst]
+            p.unbased = not mark  # no price yet: based by the first mark or fill
+        if not ev.size:
+            p.unbased = False
+        self.pnl.on_rebase(ev.inst, ev.size, cost - p.cost, p.unbased)
         p.size = ev.size
         p.cost = cost
         self._corrections += 1
@@ -363,6 +385,8 @@ class Ledger:
         if p is None:
             self._unknown_inst += 1
             return
+        if p.unbased:
+            self._base(fill.inst, p, mid_x2 if mid_x2 else 2 * fill.price)
         unit = self._unit[fill.inst]
         side = fill.side
         qty = fill.size

@@ -24,6 +24,7 @@ from mmcore.events import (
     MarkPrice,
     OrderAccepted,
     OrderRejected,
+    Position,
     PriorDayPnl,
     RiskEvent,
     Timer,
@@ -316,7 +317,7 @@ def test_the_operators_halt_cancels_everything_and_holds_until_the_operators_res
     assert gate.check([exit_order], view) == [exit_order]
     out = gate.on_event(resume_event(T0 + NS, "SIGUSR1"), view)
     assert events(out) == ["resumed"] and not gate.halted
-    assert "operator_halt" in out[0].message  # type: ignore[union-attr]
+    assert "operator_halt" in out[0].message
     assert commands(gate.check([make_place()], view)) == [make_place()]
 
 
@@ -404,6 +405,21 @@ def test_an_unrealized_loss_beyond_the_limit_forces_a_reduce_only_ioc_exit_once(
     ]
     assert gate.is_halted(INST) and not gate.halted
     assert gate.on_event(MarkPrice(INST, T0, T0, 98_000), view) == []
+
+
+def test_a_position_found_at_start_up_before_any_mark_trips_no_loss_limit() -> None:
+    # Restart holding a short: reconciliation's Position comes before the first MarkPrice, and a
+    # timer then values it at the book's mid. Bought at 0 it would be a loss of its whole value.
+    view = make_view()
+    gate = make_gate(flatten_unrealized_loss_usd=0.4, max_loss_day_usd=5.0)
+    view.ledger.apply(Position(INST, T0, T0, -5))
+    assert gate.on_event(Timer(T0, T0), view) == []
+    view.ledger.apply(MarkPrice(INST, T0 + 1, T0 + 1, 100_000))
+    assert gate.on_event(MarkPrice(INST, T0 + 1, T0 + 1, 100_000), view) == []
+    assert not gate.halted and not gate.is_halted(INST)
+    view.ledger.apply(MarkPrice(INST, T0 + 2, T0 + 2, 101_000))  # now a real loss of 0.5 USD
+    out = gate.on_event(MarkPrice(INST, T0 + 2, T0 + 2, 101_000), view)
+    assert events(out) == ["flatten_unrealized"]
 
 
 def test_market_data_never_costs_a_pnl_recomputation() -> None:

@@ -347,6 +347,28 @@ def test_a_venue_position_when_the_ledger_was_flat_is_based_at_the_mark() -> Non
     assert ledger.unrealized("BTC", 1980) == 0
 
 
+def test_a_venue_position_seen_before_any_mark_is_not_valued_as_bought_at_zero() -> None:
+    # A restart: reconciliation reports a short before the mark stream has said anything.
+    ledger = make_ledger()
+    ledger.apply(Position("BTC", 1, 1, -2))
+    assert ledger.unrealized("BTC", 2000) == 0  # was -2 * 1000 * BTC_UNIT: a phantom loss
+    assert ledger.total_pnl("BTC", 2000) == ledger.pnl.parts("BTC", 2000).total == 0
+    ledger.apply(MarkPrice("BTC", 2, 2, 1000))  # the first price bases it
+    p = ledger.pos("BTC")
+    assert (p.size, p.cost, p.realized) == (-2, -2 * 1000 * BTC_UNIT, 0)
+    assert ledger.unrealized("BTC", 2010) == -2 * 5 * BTC_UNIT
+    assert ledger.total_pnl("BTC", 2010) == ledger.pnl.parts("BTC", 2010).total
+
+
+def test_a_venue_position_seen_before_any_price_is_based_at_the_mid_of_the_first_fill() -> None:
+    ledger = make_ledger()
+    ledger.apply(Position("BTC", 1, 1, 3))
+    ledger.apply_fill(make_fill(SELL, 1002, 1), 2000)  # based at mid 1000 first, then sold
+    p = ledger.pos("BTC")
+    assert (p.size, p.cost, p.realized) == (2, 2 * 1000 * BTC_UNIT, 2 * BTC_UNIT)
+    assert ledger.total_pnl("BTC", 2000) == ledger.pnl.parts("BTC", 2000).total == 2 * BTC_UNIT
+
+
 def test_a_venue_position_that_agrees_is_not_a_correction() -> None:
     ledger = make_ledger()
     ledger.apply_fill(make_fill(SELL, 1000, 3), 0)
