@@ -12,8 +12,14 @@ it may, records it. Every configured limit must allow the request:
 New orders may use only ``1 - reserve_for_cancels`` of every window and of the bucket; the rest
 is kept for cancels, so we can always pull quotes when the budget runs short.
 
+``force(now_ns, is_cancel)`` records a request that leaves whatever the budget says (the risk
+gate's forced cancels): the venue counts it, so it takes its place in every window (which may hold
+more than its maximum until the span passes) and its credits from the bucket (which may go below
+zero until the refill pays the debt back).
+
 Time only moves forward here: a ``now_ns`` earlier than the latest one seen is treated as the
-latest one. Memory is bounded: a window never holds more timestamps than its maximum.
+latest one. Memory is bounded: a window never holds more timestamps than its maximum, plus the
+forced requests of its span.
 """
 
 from __future__ import annotations
@@ -150,6 +156,13 @@ class RateBudget:
 
     def try_spend(self, now_ns: int, is_cancel: bool) -> bool:
         """True and record the request if every window and the bucket allow it now."""
+        return self._spend(now_ns, is_cancel, False)
+
+    def force(self, now_ns: int, is_cancel: bool) -> bool:
+        """Record a request that leaves even without budget; True if the budget allowed it."""
+        return self._spend(now_ns, is_cancel, True)
+
+    def _spend(self, now_ns: int, is_cancel: bool, forced: bool) -> bool:
         if not self._limited:
             if is_cancel:
                 self._cancels += 1
@@ -180,16 +193,18 @@ class RateBudget:
                 self._cancels_refused += 1
             else:
                 self._places_refused += 1
-            return False
+            if not forced:
+                return False
         for w in self._windows:
             w.stamps.append(now_ns)
         if self._bucket:
             self._tokens -= self._cost
-        if is_cancel:
-            self._cancels += 1
-        else:
-            self._places += 1
-        return True
+        if ok:
+            if is_cancel:
+                self._cancels += 1
+            else:
+                self._places += 1
+        return ok
 
     def statistics(self) -> RateStats:
         return RateStats(

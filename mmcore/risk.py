@@ -26,7 +26,9 @@ daily loss limit, which lifts itself when the UTC day changes.
 ``on_event`` sees every event and is cheap for market data: PnL is recomputed only on ``Fill``,
 ``MarkPrice`` and ``Timer``. When a limit trips it returns ``[RiskEvent, CancelAll]`` once (plus a
 reduce-only IOC ``Place`` for a forced flatten). Forced commands spend rate budget as cancels but
-leave even without it: pulling quotes matters more than a rejected request.
+leave even without it: pulling quotes matters more than a rejected request. One sent without
+budget is still recorded (``RateBudget.force``), so later requests wait for it to leave the
+venue's windows.
 """
 
 from __future__ import annotations
@@ -377,7 +379,7 @@ class RiskGate:
 
     def _forced_command(self, cmd: Command, now: int) -> Command:
         self._forced += 1
-        if not self.budget.try_spend(now, True):
+        if not self.budget.force(now, True):  # it leaves anyway, so the venue counts it
             self._over_budget += 1
         return cmd
 

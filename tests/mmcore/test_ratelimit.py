@@ -100,6 +100,30 @@ def test_a_refused_request_is_not_counted() -> None:
     assert budget.try_spend(T0 + NS, False)
 
 
+def test_a_request_forced_out_over_budget_still_counts_in_every_window() -> None:
+    budget = make_windows((10.0, 2), reserve=0.0)
+    assert spend_all(budget, T0, True) == 2
+    assert not budget.force(T0 + 5 * NS, True)  # leaves anyway: the venue counts it
+    # the first two left the window; the forced one is still in it, so one more fits, not two
+    assert spend_all(budget, T0 + 10 * NS, True) == 1
+    assert spend_all(budget, T0 + 15 * NS, True) == 1
+
+
+def test_a_request_forced_out_over_budget_still_takes_its_credits_from_the_bucket() -> None:
+    budget = make_bucket(capacity=100, refill=10, cost=10, reserve=0.0)
+    assert spend_all(budget, T0, True) == 10
+    assert not budget.force(T0, True)  # 10 credits owed
+    assert not budget.try_spend(T0 + NS, True)  # the refill paid the debt only
+    assert budget.try_spend(T0 + 2 * NS, True)
+
+
+def test_a_forced_request_within_budget_is_an_ordinary_grant() -> None:
+    budget = make_windows((1.0, 2), reserve=0.0)
+    assert budget.force(T0, True)
+    assert spend_all(budget, T0, True) == 1
+    assert budget.statistics().cancels_granted == 2
+
+
 def test_time_that_runs_backwards_counts_as_the_latest_time_seen() -> None:
     budget = make_windows((1.0, 1), reserve=0.0)
     assert budget.try_spend(T0 + 5 * NS, False)

@@ -444,6 +444,22 @@ def test_forced_commands_spend_rate_budget_but_always_leave() -> None:
     assert gate.statistics().forced_over_budget == 1
 
 
+def test_a_forced_command_sent_over_budget_still_counts_against_the_rate_window() -> None:
+    view = make_view()
+    gate = make_gate(
+        max_consecutive_failures=1,
+        rate_limit=RateLimitConfig(windows=[(10.0, 2)], reserve_for_cancels=0.0),
+    )
+    assert len(commands(gate.check([Cancel(INST, T0, "a"), Cancel(INST, T0, "b")], view))) == 2
+    view.now = T0 + 5 * NS
+    out = gate.on_event(OrderRejected(INST, view.now, view.now, "mm-1", "E", "bad"), view)
+    assert commands(out) == [CancelAll("", T0 + 5 * NS, "kill_switch")]  # over budget
+    view.now = T0 + 10 * NS  # "a" and "b" left the venue's window, the CancelAll did not
+    out = gate.check([Cancel(INST, view.now, "c"), Cancel(INST, view.now, "d")], view)
+    assert commands(out) == [Cancel(INST, view.now, "c")]
+    assert events(out) == ["rate_limited"]
+
+
 # ---------------------------------------------------------------- config and counters
 
 
