@@ -27,7 +27,7 @@ from mmcore.intents import Intent, QuoteTarget
 from mmcore.view import View
 from strategies.inventory import InventoryParams
 from strategies.notes import Notes
-from strategies.quote_grid import ask_levels, bid_levels, notional_lots
+from strategies.quote_grid import ask_levels, bid_levels, notional_lots, offset_tops
 
 __all__ = ["PingPongParams", "PingPongStats", "PingPongStrategy"]
 
@@ -78,7 +78,6 @@ class PingPongStrategy:
         self._rng = rng  # unused: the strategy is deterministic given its events
         self._unit = inst.nanos_per_tick_lot
         self._min_lots = inst.min_lots
-        self._offset = params.offset_bps * 1e-4
         self._drift = params.reprice_bps * 1e-4
         self._initial = BUY if params.initial_side == "buy" else SELL
         self._notes = Notes(self.inst)
@@ -173,15 +172,15 @@ class PingPongStrategy:
             size = min(size, abs(pos))
         if size < self._min_lots:
             size = 0
-        mid = mid_x2 * 0.5
+        bid_top, ask_top = offset_tops(mid_x2, p.offset_bps)
         self._bid = 0
         self._ask = 1 << 62
         if self.side == BUY:
-            bids = bid_levels(mid * (1 - self._offset), 0, size, 1, ba)
+            bids = bid_levels(bid_top, 0, size, 1, ba)
             if bids:
                 self._bid = bids[0][0]
             return self._emit(QuoteTarget(self.inst, bids=bids))
-        asks = ask_levels(mid * (1 + self._offset), 0, size, 1, bb)
+        asks = ask_levels(ask_top, 0, size, 1, bb)
         if asks:
             self._ask = asks[0][0]
         return self._emit(QuoteTarget(self.inst, asks=asks))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["ask_levels", "bid_levels", "notional_lots", "skewed_size"]
+__all__ = ["ask_levels", "bid_levels", "notional_lots", "offset_tops", "skewed_size"]
 
 Levels = tuple[tuple[int, int], ...]
 
@@ -54,6 +54,18 @@ def ask_levels(top: float, step: float, size: int, count: int, best_bid: int) ->
         levels.append((price, size))
         floor = price
     return tuple(levels)
+
+
+def offset_tops(mid_x2: int, bps: float) -> tuple[int, int]:
+    """The bid ``bps`` of mid below mid rounded down and the ask as far above rounded up, ticks.
+
+    The distance is computed once, in half ticks (``mid_x2 * bps / 1e4``: exact whenever it is
+    a whole number), and the ask mirrors the bid, so both are always the same distance from mid
+    (``bid + ask == mid_x2``). ``mid * (1 ± bps / 1e4)`` would round ``1 ± bps / 1e4`` first and
+    could land a hair past a whole tick, one side then a tick further out than the other.
+    """
+    bid = math.floor((mid_x2 - mid_x2 * bps / 10000.0) * 0.5)
+    return bid, mid_x2 - bid
 
 
 def notional_lots(notional: float, mid_x2: int, nanos_per_tick_lot: int) -> int:

@@ -43,7 +43,7 @@ from mmcore.intents import Intent, QuoteTarget
 from mmcore.view import View
 from strategies.inventory import InventoryParams
 from strategies.notes import Notes
-from strategies.quote_grid import ask_levels, bid_levels, notional_lots
+from strategies.quote_grid import ask_levels, bid_levels, notional_lots, offset_tops
 from strategies.uptime import UptimeStats, UptimeTracker
 
 __all__ = ["SymmetricUptimeParams", "SymmetricUptimeStats", "SymmetricUptimeStrategy"]
@@ -128,7 +128,6 @@ class SymmetricUptimeStrategy:
         self._rng = rng  # unused: the strategy is deterministic given its events
         self._unit = inst.nanos_per_tick_lot
         self._min_lots = inst.min_lots
-        self._half = params.half_spread_bps * 1e-4
         self._drift = params.requote_bps * 1e-4
         self._guard = params.touch_guard_bps * 1e-4
         self._max_age = int(params.max_quote_age_s * 1e9)
@@ -172,6 +171,8 @@ class SymmetricUptimeStrategy:
                 d = ref_x2 - self._ref_x2
                 if (
                     -self._drift_x2 <= d <= self._drift_x2
+                    and bb  # a one-sided book pulls the quotes (_on_book)
+                    and ba
                     and ba >= self._ba_min
                     and bb <= self._bb_max
                     and not book.stale
@@ -236,9 +237,7 @@ class SymmetricUptimeStrategy:
             size = p.size_lots
         if size < self._min_lots:
             size = 0
-        ref = ref_x2 * 0.5
-        bid_top = ref * (1.0 - self._half)
-        ask_top = ref * (1.0 + self._half)
+        bid_top, ask_top = offset_tops(ref_x2, p.half_spread_bps)
         if guard:
             g = math.ceil(guard)
             bid_top = min(bid_top, ba - g)

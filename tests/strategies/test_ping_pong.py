@@ -101,6 +101,22 @@ def test_the_opposite_best_reaching_the_order_reprices_it() -> None:
     assert last(driver).bids == ((999_775, 5),)  # 999_875 * 0.9999 rounded down
 
 
+@pytest.mark.parametrize(
+    ("side", "offset_bps", "mid", "expected"),
+    [
+        ("sell", 0.5, 200_000, QuoteTarget(SYMBOL, asks=((200_010, 5),))),  # was 200_011
+        ("buy", 12.0, 15_000, QuoteTarget(SYMBOL, bids=((14_982, 5),))),
+        ("sell", 12.0, 15_000, QuoteTarget(SYMBOL, asks=((15_018, 5),))),  # was 15_019
+    ],
+)
+def test_an_offset_of_whole_ticks_rests_exactly_that_many_ticks_from_mid(
+    side: str, offset_bps: float, mid: int, expected: QuoteTarget
+) -> None:
+    driver = make_driver(offset_bps=offset_bps, initial_side=side)
+    driver.top(mid - 1, mid + 1, T0)
+    assert last(driver) == expected
+
+
 def test_the_order_never_crosses_a_narrow_book() -> None:
     driver = make_driver(offset_bps=0.0)
     driver.top(1_000_000, 1_000_001, T0)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
 from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strategies.quote_grid import ask_levels, bid_levels, notional_lots, skewed_size
+from strategies.quote_grid import (
+    ask_levels,
+    bid_levels,
+    notional_lots,
+    offset_tops,
+    skewed_size,
+)
 
 
 def test_a_bid_is_rounded_down_and_an_ask_up() -> None:
@@ -76,3 +84,23 @@ def test_levels_are_ints_never_through_the_opposite_best_and_strictly_ordered(
     assert all(p > best_bid for p, _ in asks)
     assert all(a[0] > b[0] for a, b in pairwise(bids))
     assert all(a[0] < b[0] for a, b in pairwise(asks))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(min_value=2, max_value=4 * 10**7),
+    st.sampled_from([0.0, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0, 7.5, 12.0, 15.0, 100.0]),
+)
+def test_offset_tops_are_the_same_distance_from_mid_each_rounded_away_from_it(
+    mid_x2: int, bps: float
+) -> None:
+    bid, ask = offset_tops(mid_x2, bps)
+    distance_x2 = mid_x2 * Fraction(str(bps)) / 10_000
+    assert bid == math.floor((mid_x2 - distance_x2) / 2)
+    assert ask == math.ceil((mid_x2 + distance_x2) / 2)
+    assert bid + ask == mid_x2
+
+
+def test_offset_tops_land_on_whole_ticks_exactly() -> None:
+    assert offset_tops(400_000, 0.5) == (199_990, 200_010)  # mid * 1.00005 was 200_010.000...04
+    assert offset_tops(30_000, 12.0) == (14_982, 15_018)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import random
+from fractions import Fraction
 from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from test_strategy_factories import (
     HOUR,
     SECOND,
@@ -15,6 +19,7 @@ from test_strategy_factories import (
     Driver,
     make_instrument,
     make_mark,
+    make_snapshot,
     make_timer,
 )
 
@@ -105,6 +110,46 @@ def test_quotes_never_cross_a_one_tick_book() -> None:
     driver.top(1_000_000, 1_000_001, T0)
     target = last(driver)
     assert target.bids[0][0] < 1_000_001 and target.asks[0][0] > 1_000_000
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    half_spread_bps=st.sampled_from([0.5, 1.5, 2.5, 5.0, 7.5, 10.0, 12.0, 15.0, 25.0]),
+    mid=st.integers(min_value=1, max_value=1000).map(lambda j: j * 20_000),
+    half_tick=st.booleans(),
+)
+@example(half_spread_bps=0.5, mid=200_000, half_tick=False)  # ask was 11 ticks out, bid 10
+@example(half_spread_bps=12.0, mid=1_000_000, half_tick=True)
+def test_the_bid_and_the_ask_are_the_same_distance_from_mid_rounded_away_from_it(
+    half_spread_bps: float, mid: int, half_tick: bool
+) -> None:
+    # mids that are a multiple of 20_000 ticks put every sampled half spread on whole ticks
+    driver, _ = make_driver(half_spread_bps=half_spread_bps, touch_guard_bps=0.0)
+    driver.top(mid - 1, mid + 1 + half_tick, T0)  # the book clamps nothing
+    target = last(driver)
+    (bid, _), (ask, _) = target.bids[0], target.asks[0]
+    mid_x2 = 2 * mid + half_tick
+    distance_x2 = mid_x2 * Fraction(str(half_spread_bps)) / 10_000
+    assert bid == math.floor((mid_x2 - distance_x2) / 2)
+    assert ask == math.ceil((mid_x2 + distance_x2) / 2)
+    assert bid + ask == mid_x2
+
+
+def test_with_reference_mark_a_book_whose_bid_side_empties_pulls_both_quotes() -> None:
+    driver, _ = make_driver(reference="mark")
+    driver.feed(make_mark(1_000_000, ts=T0))
+    driver.top(BID, ASK, T0)
+    assert last(driver).bids and last(driver).asks
+    driver.feed(make_snapshot([], [(ASK, 5)], ts=T0 + SECOND, seq=2))  # no bids at all
+    assert last(driver) == QuoteTarget(SYMBOL)
+
+
+def test_with_reference_mark_a_book_whose_ask_side_empties_pulls_both_quotes() -> None:
+    driver, _ = make_driver(reference="mark")
+    driver.feed(make_mark(1_000_000, ts=T0))
+    driver.top(BID, ASK, T0)
+    driver.feed(make_snapshot([(BID, 5)], [], ts=T0 + SECOND, seq=2))
+    assert last(driver) == QuoteTarget(SYMBOL)
 
 
 def test_it_reports_each_hour_of_uptime_as_a_strategy_event() -> None:
