@@ -139,6 +139,7 @@ class InventoryGuard:
         self._hard_at = 0
         self._loss_next = 0
         self._tightened = False
+        self._exit = 0  # top price of the tightened exit side in the last output, 0 when none
         self._flat_since = 0
         self._flatten_pending = False
         self._aggressive = False
@@ -155,9 +156,17 @@ class InventoryGuard:
         intent = self.inner.step(view, event)
         now = view.now
         t = type(event)
-        if intent is None and now < self._next_check and t is not Fill and t is not Position:
+        # the inner strategy reprices its own quotes when the book reaches them, not ours
+        reached = self._exit != 0 and self._exit_reached(view)
+        if (
+            intent is None
+            and not reached
+            and now < self._next_check
+            and t is not Fill
+            and t is not Position
+        ):
             return None  # fast path: no new intent, no position change, no timer due
-        changed = False
+        changed = reached
         if intent is not None:
             self._target = intent
             changed = True
@@ -295,6 +304,7 @@ class InventoryGuard:
 
     def _start_flatten(self, now: int, trigger: str, why: str) -> None:
         self._fire(now, trigger, why)
+        self._exit = 0
         self._reason = f"{trigger}: {why}"
         self._flat_since = now
         self._flatten_pending = True
@@ -335,6 +345,7 @@ class InventoryGuard:
 
     def _output(self, view: View) -> Intent | None:
         target = self._target
+        self._exit = 0
         if not self._open:
             out: Intent | None = QuoteTarget(self.inst)
         elif type(target) is QuoteTarget and self._tightened and self.state in _HOLDING:
@@ -345,6 +356,13 @@ class InventoryGuard:
             return None
         self._last_out = out
         return out
+
+    def _exit_reached(self, view: View) -> bool:
+        """Whether the opposite best has reached the tightened exit quote (``_exit``)."""
+        book = view.books[self.inst]
+        if self.state == INVENTORY_LONG:
+            return book.best_bid >= self._exit
+        return 0 < book.best_ask <= self._exit
 
     def _tighten(self, target: QuoteTarget, view: View) -> QuoteTarget:
         """Move the exit side ``exit_tighten_bps`` towards mid, never crossing."""
@@ -359,6 +377,7 @@ class InventoryGuard:
                 price = max(price - shift, floor + 1)
                 asks.append((price, size))
                 floor = price
+            self._exit = asks[0][0] if asks else 0
             return QuoteTarget(self.inst, target.bids, tuple(asks), target.post_only)
         ceiling = book.best_ask or 0
         if target.asks:
@@ -372,4 +391,5 @@ class InventoryGuard:
                 break
             bids.append((price, size))
             ceiling = price
+        self._exit = bids[0][0] if bids else 0
         return QuoteTarget(self.inst, tuple(bids), target.asks, target.post_only)

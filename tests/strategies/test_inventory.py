@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -36,6 +37,7 @@ from strategies.inventory_states import (
     IllegalInventoryTransition,
     next_inventory_state,
 )
+from strategies.ping_pong import PingPongParams, PingPongStrategy
 
 BID, ASK = 999_990, 1_000_010  # mid 1_000_000 ticks; 5 bps of mid = 500 ticks
 
@@ -67,6 +69,14 @@ class FixedQuoter:
 def make_guard(**overrides: Any) -> tuple[Driver, InventoryGuard]:
     guard = InventoryGuard(FixedQuoter(), make_instrument(), InventoryParams(**overrides))
     return Driver(guard), guard
+
+
+def make_guarded_ping_pong(**overrides: Any) -> tuple[Driver, InventoryGuard]:
+    """A real ping-pong (5 bps from mid, repriced past 5 bps of drift) inside the guard."""
+    inst = make_instrument()
+    inner = PingPongStrategy(inst, PingPongParams(size_lots=2), random.Random(1))
+    guard = InventoryGuard(inner, inst, InventoryParams(**overrides))
+    return Driver(guard, inst), guard
 
 
 def last(driver: Driver) -> Intent:
@@ -177,6 +187,31 @@ def test_tightening_never_crosses_the_opposite_best() -> None:
     driver.feed(make_timer(T0 + 60 * SECOND))
     target = last(driver)
     assert isinstance(target, QuoteTarget) and target.asks == ((BID + 1, 1),)
+
+
+def test_a_book_reaching_the_tightened_ask_moves_it_back_above_the_best_bid() -> None:
+    driver, _ = make_guarded_ping_pong(soft_timeout_s=60.0, exit_tighten_bps=5.0)
+    driver.top(BID, ASK, T0)
+    driver.feed(make_fill(BUY, 999_500, 2, ts=T0 + SECOND))  # ping-pong now offers at 1_000_500
+    driver.feed(make_timer(T0 + 61 * SECOND))
+    assert last(driver) == QuoteTarget(SYMBOL, asks=((1_000_000, 2),))  # 5 bps towards mid
+    # the market lifts by 0.3 bps: no reprice for ping-pong, but the best bid passes our ask
+    driver.top(BID + 30, ASK + 30, T0 + 62 * SECOND)
+    target = last(driver)
+    assert isinstance(target, QuoteTarget)
+    assert target.asks and target.asks[0][0] > driver.book.best_bid
+
+
+def test_a_book_reaching_the_tightened_bid_moves_it_back_below_the_best_ask() -> None:
+    driver, _ = make_guarded_ping_pong(soft_timeout_s=60.0, exit_tighten_bps=5.0)
+    driver.top(BID, ASK, T0)
+    driver.feed(make_fill(SELL, 1_000_500, 2, ts=T0 + SECOND))  # short: ping-pong bids 999_500
+    driver.feed(make_timer(T0 + 61 * SECOND))
+    assert last(driver) == QuoteTarget(SYMBOL, bids=((1_000_000, 2),))
+    driver.top(BID - 30, ASK - 30, T0 + 62 * SECOND)
+    target = last(driver)
+    assert isinstance(target, QuoteTarget)
+    assert target.bids and target.bids[0][0] < driver.book.best_ask
 
 
 def test_new_inner_quotes_stay_tightened_while_inventory_is_old() -> None:
