@@ -8,16 +8,21 @@ error of kappa, from which the caller builds a confidence interval.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 
 import msgspec
 
 __all__ = ["ExponentialFit", "fit_exponential"]
 
+_LN_MAX = math.log(sys.float_info.max)
+"""The largest argument ``math.exp`` takes without raising ``OverflowError``."""
+
 
 class ExponentialFit(msgspec.Struct, frozen=True):
-    """kappa: decay rate (1 / unit of x). a: intensity at x = 0. r2: R² of ln y on x (NaN when
-    ln y is constant). kappa_se: standard error of kappa. points: number of (x, y) pairs."""
+    """kappa: decay rate (1 / unit of x). a: intensity at x = 0 (inf past the largest float).
+    r2: R² of ln y on x (NaN when ln y is constant). kappa_se: standard error of kappa. points:
+    number of (x, y) pairs."""
 
     kappa: float
     a: float
@@ -55,4 +60,6 @@ def fit_exponential(xs: Sequence[float], ys: Sequence[float]) -> ExponentialFit 
         sse += e * e
     r2 = 1.0 - sse / syy if syy > 0.0 else math.nan
     se = math.sqrt(sse / (n - 2) / sxx)
-    return ExponentialFit(kappa=-slope, a=math.exp(intercept), r2=r2, kappa_se=se, points=n)
+    # a steep decay far from x = 0 extrapolates past the largest float: A is then inf, not a crash
+    a = math.exp(intercept) if intercept <= _LN_MAX else math.inf
+    return ExponentialFit(kappa=-slope, a=a, r2=r2, kappa_se=se, points=n)

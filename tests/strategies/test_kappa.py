@@ -57,6 +57,18 @@ def test_fit_exponential_needs_three_points_varying_x_and_positive_y() -> None:
     assert fit_exponential([1.0, 2.0, 3.0], [1.0, 0.0, 3.0]) is None
 
 
+def test_a_steep_decay_far_from_mid_is_a_fit_not_a_crash() -> None:
+    # one sweep through four levels 600-603 ticks out (6 bps of a 0.01-tick market at 100_000):
+    # ln A = intercept is about 900, past what exp() can return
+    estimator = DepthIntensityKappa(KappaParams(max_depth_ticks=1000), 0.01)
+    mid_x2 = 20_000_000
+    for depth, size in ((600, 100), (601, 20), (602, 4), (603, 1)):
+        estimator.on_trade(SECOND, mid_x2 // 2 + depth, size, 1, mid_x2)
+    fit = estimator.estimate(2 * SECOND, mid_x2)
+    assert fit is not None and fit.a == math.inf
+    assert fit.kappa == pytest.approx(math.log(100) / 3 / 0.01, rel=0.05)
+
+
 def test_a_constant_intensity_has_an_undefined_r2() -> None:
     fit = fit_exponential([1.0, 2.0, 3.0], [2.0, 2.0, 2.0])
     assert fit is not None and math.isnan(fit.r2) and fit.kappa == 0.0
