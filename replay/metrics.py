@@ -91,8 +91,13 @@ def sharpe(values: Sequence[float], periods_per_year: float | None = None) -> fl
     n = len(values)
     if n < 2:
         return math.nan
-    mean = math.fsum(values) / n
-    var = math.fsum((v - mean) ** 2 for v in values) / (n - 1)
+    # deviations from the first value: equal values give exactly 0 (a float mean of equal
+    # values can be an ulp off them, which would leave a tiny variance and a huge ratio)
+    first = values[0]
+    shifted = [v - first for v in values]
+    mean = math.fsum(shifted) / n
+    var = math.fsum((v - mean) ** 2 for v in shifted) / (n - 1)
+    mean += first
     if var <= 0.0:
         return math.nan
     ratio = mean / math.sqrt(var)

@@ -12,6 +12,11 @@ where shares are pro rata and floored (``x * closed // held``), so the remainder
 open lots and a full close leaves both at exactly 0. A fill that crosses through flat closes the
 old position and opens the rest at its price with the rest of its fee. Funding is not part of a
 round trip.
+
+When the venue corrects the position (a ``Position`` event: a session that starts holding one,
+a reconciliation), the ledger re-bases it; ``rebase`` takes the ledger's open lots and cost, so
+later fills close round trips against what the ledger holds. No round trip closes on a
+correction; the opening fees of the lots that remain stay with them, pro rata.
 """
 
 from __future__ import annotations
@@ -28,11 +33,13 @@ __all__ = ["RoundTripStats", "RoundTrips"]
 
 
 class RoundTripStats(msgspec.Struct, frozen=True):
-    """Counters of a ``RoundTrips``: fills folded, round trips closed, fills of other markets."""
+    """Counters of a ``RoundTrips``: fills folded, round trips closed, fills of other markets,
+    positions re-based to the ledger's."""
 
     fills: int
     closed: int
     unknown_instrument_fills: int
+    rebases: int
 
 
 class _Open:
@@ -48,7 +55,7 @@ class _Open:
 class RoundTrips:
     """Folds fills into the PnL (nanos of quote) of each closed round trip, in order."""
 
-    __slots__ = ("_fills", "_open", "_unknown", "pnl")
+    __slots__ = ("_fills", "_open", "_rebases", "_unknown", "pnl")
 
     def __init__(self, instruments: Mapping[str, Instrument]) -> None:
         self._open = {name: _Open(i.nanos_per_tick_lot) for name, i in instruments.items()}
@@ -56,6 +63,7 @@ class RoundTrips:
         """PnL of every closed round trip in nanos of quote, in the order they closed."""
         self._fills = 0
         self._unknown = 0
+        self._rebases = 0
 
     def on_fill(self, fill: Fill) -> None:
         o = self._open.get(fill.inst)
@@ -86,5 +94,22 @@ class RoundTrips:
             o.cost = side * fill.price * rest * o.unit
             o.fees = fill.fee - closing_fee
 
+    def rebase(self, inst: str, size: int, cost: int) -> None:
+        """Hold ``size`` lots costing ``cost`` nanos (the ledger's position) on ``inst`` from now
+        on; a no-op when that is what the fills built."""
+        o = self._open.get(inst)
+        if o is None or (o.size == size and o.cost == cost):
+            return
+        held = o.size if o.size >= 0 else -o.size
+        if held and size and (size > 0) == (o.size > 0):
+            kept = size if size > 0 else -size
+            if kept < held:
+                o.fees = o.fees * kept // held
+        else:  # flat, or the other side: none of the old lots remain
+            o.fees = 0
+        o.size = size
+        o.cost = cost
+        self._rebases += 1
+
     def statistics(self) -> RoundTripStats:
-        return RoundTripStats(self._fills, len(self.pnl), self._unknown)
+        return RoundTripStats(self._fills, len(self.pnl), self._unknown, self._rebases)

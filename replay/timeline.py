@@ -12,7 +12,9 @@
 
 Total PnL is marked to the book's mid (as in ``replay.summary``) and re-evaluated after every event
 that can move it: a mid change while the market holds a position, a fill, funding, a venue
-position correction. Memory grows with minutes, fills and quote flips; never with market events.
+position correction, a mark that prices a position reported before any price (the value is the
+ledger's ``total_pnl``). Memory grows with minutes, fills and quote flips; never with market
+events.
 Time is the engine's clock: the ``ts_recv`` of inbound events.
 """
 
@@ -113,10 +115,11 @@ class FoldStats(msgspec.Struct, frozen=True):
 class _Mkt:
     """Per-market state of the fold."""
 
-    __slots__ = ("ask", "bid", "book", "buys", "inventory", "mid", "mid_x2", "notional", "pos",
-                 "sells", "total", "unit")
+    __slots__ = ("ask", "bid", "book", "buys", "inventory", "mid", "mid_x2", "name", "notional",
+                 "pos", "sells", "total", "unit")
 
     def __init__(self, name: str, inst: Instrument, pos: PositionState, max_points: int) -> None:
+        self.name = name
         self.book = Book(name)
         self.unit = inst.nanos_per_tick_lot
         self.pos = pos
@@ -211,7 +214,10 @@ class TimelineFold:
                         m.inventory.add(t, m.pos.size)
                     self._revalue(m)
             elif tp is MarkPrice:
-                self.ledger.apply(ev)
+                self.ledger.apply(ev)  # may price a position the venue reported (Position)
+                m = markets.get(ev.inst)
+                if m is not None and m.pos.size:
+                    self._revalue(m)
             if t >= pnl.next_t:
                 pnl.add(t, self._parts_row(t))
 
@@ -223,6 +229,14 @@ class TimelineFold:
         mid_x2 = m.book.mid_x2()
         if mid_x2:
             self._capture[fill.side * (mid_x2 - 2 * fill.price)] += 1
+        # round trips close against the ledger's position, which a venue correction (Position)
+        # may have re-based; one reported before any price gets its cost from this fill's mid
+        # (else its price), exactly as Ledger.apply_fill prices it
+        pos = m.pos
+        cost = pos.cost
+        if pos.unbased:
+            cost = (pos.size * (mid_x2 or 2 * fill.price) * m.unit) // 2
+        self.trips.rebase(fill.inst, pos.size, cost)
         self.ledger.apply_fill(fill, mid_x2)
         self.trips.on_fill(fill)
         m.notional += fill.price * fill.size * m.unit
@@ -233,8 +247,8 @@ class TimelineFold:
         self._requote(self.quotes.on_fill(fill), t)
 
     def _revalue(self, m: _Mkt) -> None:
-        p = m.pos
-        total = p.realized - p.fees + p.funding + (p.size * m.mid_x2 * m.unit - 2 * p.cost) // 2
+        # the ledger's own valuation, so the curve is the total the parts add up to
+        total = self.ledger.total_pnl(m.name, m.mid_x2)
         if total != m.total:
             self._total += total - m.total
             m.total = total

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mmcore.commands import Place
-from mmcore.events import BUY, SELL, Fill
+from mmcore.events import BUY, SELL, BookSnapshot, Fill, MarkPrice, Position
 from mmcore.instrument import Instrument
 from mmcore.state import Ledger
 from replay.metrics import (
@@ -27,6 +27,7 @@ from replay.metrics import (
 )
 from replay.resting import RestingQuotes
 from replay.round_trips import RoundTrips
+from replay.timeline import TimelineFold
 
 INST = "BTC-USD"
 
@@ -97,6 +98,17 @@ def test_sharpe_is_undefined_for_one_change_or_no_variation() -> None:
     assert math.isnan(sharpe([2.0, 2.0, 2.0]))
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    value=st.integers(-10**12, 10**12).map(lambda nanos: nanos / 1e9),
+    n=st.integers(2, 200),
+)
+def test_sharpe_of_per_minute_changes_that_never_vary_is_undefined(value: float, n: int) -> None:
+    # e.g. 0.1 three times: a float mean and variance of equal values can come out a few ulps
+    # off, which would make a ratio of ~1e15 out of a series that does not vary at all
+    assert math.isnan(sharpe([value] * n, MINUTES_PER_YEAR))
+
+
 # ---------------------------------------------------------------- round-trip statistics
 
 TRIPS = [10.0, -5.0, 20.0, -5.0, -5.0, 0.0, -1.0]
@@ -136,6 +148,56 @@ def test_round_trips_close_at_average_cost_net_of_pro_rata_fees() -> None:
     trips.on_fill(make_fill(BUY, 97, 2, fee=4))  # closes 2: +2 ticks each, fees 6 + 4
     assert list(trips.pnl) == [3 * unit - 10, -1 * unit - 8, 4 * unit - 10]
     assert trips.statistics().closed == 3
+
+
+def test_round_trips_close_a_position_the_venue_reported_at_the_ledgers_basis() -> None:
+    # a live session that starts holding 3 lots: reconciliation reports them (``Position``) and
+    # the ledger books them at the mark (101); the fills that close them are round trips
+    fold = TimelineFold({INST: make_instrument()})
+    fold.feed([
+        BookSnapshot(INST, 1, 1, 1, (100, 5), (102, 5)),
+        MarkPrice(INST, 2, 2, 101),
+        Position(INST, 3, 3, 3),
+        make_fill(SELL, 103, 3, ts=4),  # closes the 3 lots: +2 ticks each
+        make_fill(BUY, 100, 2, ts=5),
+        make_fill(SELL, 102, 2, ts=6),  # closes 2: +2 ticks each
+    ])
+    timeline = fold.finish()
+    unit = 100_000
+    assert list(timeline.round_trips) == [6 * unit, 4 * unit]
+    pos = fold.ledger.pos(INST)
+    assert pos.size == 0
+    assert sum(timeline.round_trips) == pos.realized - pos.fees
+
+
+def test_a_position_reported_before_any_price_is_closed_at_the_mid_the_ledger_prices_it() -> None:
+    fold = TimelineFold({INST: make_instrument()})
+    fold.feed([
+        Position(INST, 1, 1, 3),  # no mark yet: unbased until priced
+        BookSnapshot(INST, 2, 2, 1, (100, 5), (102, 5)),
+        make_fill(SELL, 103, 3, ts=3),  # the ledger prices the 3 lots at the mid, 101: +2 each
+        make_fill(BUY, 100, 2, ts=4),
+        make_fill(SELL, 102, 2, ts=5),  # +2 ticks each
+    ])
+    unit = 100_000
+    assert list(fold.finish().round_trips) == [6 * unit, 4 * unit]
+    pos = fold.ledger.pos(INST)
+    assert sum(fold.trips.pnl) == pos.realized - pos.fees
+
+
+def test_round_trips_follow_a_venue_correction_of_the_position_with_its_fees_pro_rata() -> None:
+    fold = TimelineFold({INST: make_instrument()})
+    fold.feed([
+        BookSnapshot(INST, 1, 1, 1, (100, 5), (102, 5)),
+        make_fill(BUY, 100, 3, fee=30, ts=2),
+        Position(INST, 3, 3, 1),  # the venue holds 1 lot: 2 lots and their fees are gone
+        make_fill(SELL, 104, 2, fee=10, ts=4),  # closes the 1 lot (fees 10 + 5), shorts 1
+        make_fill(BUY, 103, 1, ts=5),  # closes the short: +1 tick, fee 5 of opening it
+    ])
+    timeline = fold.finish()
+    unit = 100_000
+    assert list(timeline.round_trips) == [4 * unit - 10 - 5, 1 * unit - 5]
+    assert fold.trips.statistics().rebases == 1
 
 
 fills_strategy = st.lists(
@@ -215,3 +277,4 @@ def test_uptime_of_a_scripted_order_timeline() -> None:
 def test_pnl_by_hour_groups_minutes_by_utc_hour_of_day() -> None:
     minutes = [0, 59, 60, 1439, 1440]  # 00:00, 00:59, 01:00, 23:59, next day 00:00
     assert pnl_by_hour(minutes, [1.0, 2.0, 3.0, 4.0, 5.0]) == {0: 8.0, 1: 3.0, 23: 4.0}
+

@@ -11,7 +11,17 @@ import pytest
 
 from mmcore.book import Book
 from mmcore.config import AppConfig, config_from_dict, config_to_dict
-from mmcore.events import BookDelta, BookSnapshot, Fill, FundingPayment, MarkPrice
+from mmcore.events import (
+    SELL,
+    BookDelta,
+    BookSnapshot,
+    Event,
+    Fill,
+    FundingPayment,
+    MarkPrice,
+    Position,
+)
+from mmcore.instrument import Instrument
 from mmcore.log import FORMAT_VERSION, LogHeader, LogWriter, open_log
 from mmcore.state import Ledger
 from replay.backtest import run_session
@@ -24,7 +34,7 @@ from replay.scorecard import score
 from replay.series import Envelope, Periodic, SeriesBoundsError, Thinned
 from replay.summary import summarize
 from replay.synthetic import MarketSpec, generate_market
-from replay.timeline import fold_log
+from replay.timeline import TimelineFold, fold_log
 
 SEED = 5
 PLOTS_PER_MARKET = 2  # price with quotes and fills; inventory
@@ -190,6 +200,43 @@ def test_max_drawdown_is_exact_over_every_event(session_log: Path) -> None:
     timeline = fold_log(open_log(session_log, repair=False))
     assert timeline.max_drawdown == max_drawdown(reference_curve(session_log))
     assert timeline.max_drawdown > 0
+
+
+def test_the_folded_pnl_curve_is_the_ledgers_total_after_a_reported_position() -> None:
+    # a restart holding 3 lots: reconciliation (Position) before any price, then the book, a
+    # mark and the fill that closes them; the curve behind drawdown, Sharpe and PnL by hour must
+    # be the total the PnL parts add up to, after every event
+    inst = Instrument(venue="sim", symbol="X", tick_size="0.1", lot_size="0.001")
+    minute = 60_000_000_000
+    t0 = 1_000 * minute
+    events: list[Event] = [
+        Position("X", t0, t0, 3),
+        BookSnapshot("X", t0 + 1, t0 + 1, 1, (1000, 5), (1002, 5)),
+        BookDelta("X", t0 + 2, t0 + 2, 2, -1, (1000, 0, 990, 5), ()),
+        MarkPrice("X", t0 + 3, t0 + 3, 995),
+        BookDelta("X", t0 + minute, t0 + minute, 3, -1, (1000, 5), ()),
+        Fill("X", t0 + 2 * minute, t0 + 2 * minute, "c1", SELL, 1001, 3, 0, True),
+        BookDelta("X", t0 + 3 * minute, t0 + 3 * minute, 4, -1, (980, 5), ()),
+    ]
+    fold = TimelineFold({"X": inst})
+    ledger, book = Ledger({"X": inst}), Book("X")
+    curve, mid_x2 = [0], 0
+    for ev in events:
+        fold.feed([ev])
+        if isinstance(ev, BookSnapshot):
+            book.apply_snapshot(ev)
+        elif isinstance(ev, BookDelta):
+            book.apply_delta(ev)
+        elif isinstance(ev, Fill):
+            ledger.apply_fill(ev, book.mid_x2())
+        else:
+            ledger.apply(ev)
+        mid_x2 = book.mid_x2() or mid_x2
+        curve.append(ledger.total_pnl("X", mid_x2))
+    timeline = fold.finish()
+    assert timeline.parts.total == curve[-1]
+    assert list(timeline.minute_close) == [curve[4], curve[5], curve[6], curve[7]]
+    assert timeline.max_drawdown == max_drawdown(curve)
 
 
 def test_minute_closes_end_at_the_final_total(session_log: Path) -> None:
