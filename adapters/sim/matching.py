@@ -8,7 +8,9 @@ have given us.
 Arrival of a ``Place`` (``place``), in this order of checks:
 - duplicate live ``client_id`` → ``OrderRejected("duplicate_client_id")``; side not BUY/SELL →
   ``"invalid_side"``; price <= 0 → ``"invalid_price"``; size < the instrument's ``min_lots`` →
-  ``"invalid_size"``; time in force not GTC/IOC → ``"invalid_tif"``;
+  ``"invalid_size"``; notional (limit price times size) below the instrument's ``min_notional``,
+  unless reduce-only (as on Binance futures) → ``"invalid_notional"``; time in force not GTC/IOC
+  → ``"invalid_tif"``;
 - reduce-only that would not reduce (position flat or on the same side) → ``"reduce_only"``;
 - post-only that would cross (buy >= best ask, sell <= best bid) → ``"post_only_would_cross"``.
 Otherwise ``OrderAccepted``; a crossing order then takes liquidity level by level up to its limit
@@ -63,6 +65,7 @@ class Market:
         "fees",
         "inst",
         "min_lots",
+        "min_notional",
         "order_seq",
         "orders",
         "outbox",
@@ -94,6 +97,7 @@ class Market:
         self.counters = counters
         self.unit = instrument.nanos_per_tick_lot
         self.min_lots = instrument.min_lots
+        self.min_notional = instrument.quote_to_nanos(instrument.min_notional)
         self.orders: dict[str, SimOrder] = {}
         self.bids: dict[int, list[SimOrder]] = {}
         self.asks: dict[int, list[SimOrder]] = {}
@@ -174,6 +178,12 @@ class Market:
             return "invalid_price", f"expected a price > 0 ticks, found {cmd.price}"
         if cmd.size < self.min_lots:
             return "invalid_size", f"expected a size >= {self.min_lots} lots, found {cmd.size}"
+        notional = cmd.price * cmd.size * self.unit
+        if notional < self.min_notional and not cmd.reduce_only:
+            return (
+                "invalid_notional",
+                f"expected a notional >= {self.min_notional} nanos, found {notional}",
+            )
         if cmd.tif not in TIME_IN_FORCE:
             return "invalid_tif", f"expected a tif in {TIME_IN_FORCE}, found {cmd.tif!r}"
         if cmd.reduce_only and cmd.side * self.position >= 0:

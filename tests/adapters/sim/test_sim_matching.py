@@ -32,13 +32,16 @@ T0 = 1_000_000_000_000
 # ---------------------------------------------------------------- factories
 
 
-def make_instrument(maker_fee: str = "0", taker_fee: str = "0", min_size: str = "0") -> Instrument:
+def make_instrument(
+    maker_fee: str = "0", taker_fee: str = "0", min_size: str = "0", min_notional: str = "0"
+) -> Instrument:
     return Instrument(
         venue="sim",
         symbol=INST,
         tick_size="0.1",
         lot_size="0.001",
         min_size=min_size,
+        min_notional=min_notional,
         maker_fee=maker_fee,
         taker_fee=taker_fee,
     )
@@ -171,6 +174,21 @@ def test_invalid_prices_sizes_and_duplicates_are_rejected_with_their_codes() -> 
         "invalid_tif",
         "invalid_side",
     ]
+
+
+def test_an_order_below_the_instruments_min_notional_is_rejected_unless_reduce_only() -> None:
+    # min notional 0.1 quote: 100 ticks (10.0) x 10 lots (0.010) is exactly enough
+    venue = make_venue(make_instrument(min_notional="0.1"))
+    feed(venue, make_book_snapshot([(100, 50)], [(102, 50)]))
+    small = send(venue, place("s1", BUY, 100, 9), T0 + 1)
+    assert [e.code for e in small if type(e) is OrderRejected] == ["invalid_notional"]
+    assert venue.resting(INST) == {}
+    enough = send(venue, place("b1", BUY, 100, 10), T0 + 2)
+    assert [type(e) for e in enough] == [OrderAccepted]
+    send(venue, place("t1", BUY, 102, 10, post_only=False, tif=IOC), T0 + 3)
+    assert venue.position(INST) == 10
+    close = place("r1", SELL, 100, 3, post_only=False, tif=IOC, reduce_only=True)
+    assert fills(send(venue, close, T0 + 4)) == [("r1", 100, 3, False)]
 
 
 def test_an_order_for_an_unknown_instrument_is_rejected() -> None:
