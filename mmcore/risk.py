@@ -14,7 +14,9 @@ budget's cancel reserve), then places, each against, in this order:
 6. exposure: filled together with every non-terminal order (pending-cancel ones included) and
    every earlier place of the batch, the position stays within the limit; otherwise the size is
    clamped, or the place dropped if less than the minimum fits (``position_limit``);
-7. the rate budget (``rate_limited``).
+7. the venue's minimum notional (price times the size left after 6), which a reduce-only order
+   is exempt from as it only closes (``invalid_order``);
+8. the rate budget (``rate_limited``).
 
 Halts. ``halted`` (a bool attribute) is the global halt: loss limits, minimum equity, the kill
 switch, the operator's ``halt_event`` (``mmcore.session_control``), or a Halt intent for every
@@ -135,6 +137,9 @@ class RiskGate:
         self.instruments = dict(instruments)
         self._min_lots = {name: i.min_lots for name, i in instruments.items()}
         self._unit = {name: i.nanos_per_tick_lot for name, i in instruments.items()}
+        self._min_notional = {
+            name: i.quote_to_nanos(i.min_notional) for name, i in instruments.items()
+        }
         self._max_lots = config.max_position_lots
         self._max_nanos = usd_to_nanos(config.max_position_usd)
         self._max_open = config.max_open_orders
@@ -508,6 +513,13 @@ class RiskGate:
                 f"{_describe(cmd)}: clamped to {room} lots, worst-case limit {limit} lots",
             ))
             size = room
+        least = self._min_notional[inst]
+        if price * size * self._unit[inst] < least and not cmd.reduce_only:
+            why = (
+                f"expected a notional >= {least} nanos (the venue's minimum), found "
+                f"{price * size * self._unit[inst]}"
+            )
+            return self._drop(cmd, now, INVALID_ORDER, why, out)
         if not self.budget.try_spend(now, False):
             return self._drop(cmd, now, RATE_LIMITED, "no rate budget left", out)
         if size != cmd.size:

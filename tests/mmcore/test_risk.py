@@ -422,6 +422,22 @@ def test_a_position_found_at_start_up_before_any_mark_trips_no_loss_limit() -> N
     assert events(out) == ["flatten_unrealized"]
 
 
+def test_a_place_below_the_venues_min_notional_is_dropped_unless_reduce_only() -> None:
+    # 2 lots at 9,999.0 are 19.998 USD, 3 lots 29.997 USD: the venue takes 25 USD and more
+    inst = Instrument(venue="sim", symbol=INST, tick_size="0.1", lot_size="0.001",
+                      min_size="0.002", min_notional="25")
+    view = View({INST: inst}, {INST: make_book()}, Ledger({INST: inst}))
+    view.now = T0
+    gate = RiskGate(RiskConfig(max_position_lots=10), {INST: inst})
+    out = gate.check([make_place("a", size=2)], view)
+    assert commands(out) == [] and events(out) == ["invalid_order"]
+    assert "notional" in out[0].message  # type: ignore[union-attr]
+    assert commands(gate.check([make_place("b", size=3)], view)) == [make_place("b", size=3)]
+    view.ledger.apply_fill(make_fill(BUY, 2), 0)
+    exit_order = make_place("c", side=SELL, price=ASK, size=2, reduce_only=True)
+    assert commands(gate.check([exit_order], view)) == [exit_order]  # closing is never too small
+
+
 def test_market_data_never_costs_a_pnl_recomputation() -> None:
     view = make_view()
     gate = make_gate(max_loss_hour_usd=0.01, max_consecutive_failures=1)
