@@ -29,8 +29,9 @@
 5. SIGINT/SIGTERM, ``duration_s`` or a fatal error stop the session the same way: the
    ``stop_event`` goes through ``Runner.handle`` (the engine answers ``CancelAll("")``), events are
    handled until the ledger holds no live order or ``shutdown_timeout_s`` passes (then a loud
-   warning and one more ``CancelAll`` through the sender), the sender drains, the adapter
-   closes and the log is flushed, synced and closed. A fatal error is re-raised after that.
+   warning and one more ``CancelAll`` through the sender), the sender drains (when that times
+   out too, the last resort below), the adapter closes and the log is flushed, synced and
+   closed. A fatal error is re-raised after that.
    When the engine itself cannot run the shutdown (the runner task is cancelled, or the shutdown
    fails), commands not yet sent are dropped, the calls in flight are awaited (up to
    ``shutdown_timeout_s``) and a ``CancelAll`` goes straight to the adapter.
@@ -566,7 +567,10 @@ class LiveRunner:
             )
             if self._paper is None:
                 self._sender.submit(CancelAll("", self._clock(), "shutdown timeout"))
-        await self._drain_sender(max(1.0, deadline - loop.time()))
+        if not await self._drain_sender(max(1.0, deadline - loop.time())) and self._paper is None:
+            # a CancelAll still waiting (behind places in flight at a slow venue) would be
+            # dropped unsent by the teardown: send one straight to the venue instead
+            await self._cancel_all_at_venue("the shutdown's CancelAll was not sent in time")
 
     async def _shutdown_after_fatal(self, runner: Runner) -> None:
         """The normal shutdown if the engine still works, else a CancelAll straight to the venue."""
@@ -595,8 +599,9 @@ class LiveRunner:
             cmd = CancelAll("", self._clock(), reason)
             await asyncio.wait_for(self._execute(cmd), self._timeout_s)
 
-    async def _drain_sender(self, timeout_s: float) -> None:
-        """Let the sender carry out every command already emitted (the final CancelAll)."""
+    async def _drain_sender(self, timeout_s: float) -> bool:
+        """Let the sender carry out every command already emitted (the final CancelAll); False
+        if time ran out first."""
         sender = self._sender
         if not await sender.join(timeout_s):
             log.warning(
@@ -605,6 +610,8 @@ class LiveRunner:
                 sender.in_flight,
                 timeout_s,
             )
+            return False
+        return True
 
     async def _teardown(self, writer: LogWriter | None) -> None:
         if self._day_pnl is not None and self.engine is not None:

@@ -557,3 +557,29 @@ def test_the_status_lines_are_logged_every_status_interval(
     sessions = [line for line in lines if line.startswith("status: session pnl")]
     assert len(markets) >= 3 and len(sessions) == len(markets)
     assert "2 open" in markets[-1]
+
+
+def test_a_shutdown_whose_cancel_all_is_stuck_behind_slow_places_cancels_at_the_venue(
+    tmp_path: Path,
+) -> None:
+    """The stop's CancelAll waits for the places in flight (a slow venue); when the shutdown
+    times out and the drain too with it still unsent, the teardown would cancel it unsent and
+    leave whatever rests at the venue: the last-resort CancelAll must go straight there."""
+
+    async def main() -> SlowVenue:
+        venue = SlowVenue(FakeClock(), 30.0)
+        runner = make_runner(venue, tmp_path / "x.mmlog", shutdown_timeout_s=0.2)
+        task = asyncio.create_task(runner.run())
+        for _ in range(300):  # until the two places are in flight
+            if venue.in_flight == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert venue.in_flight == 2
+        runner.request_stop("test over")
+        await asyncio.wait_for(task, 20)
+        return venue
+
+    venue = asyncio.run(main())
+    begun = [c for what, c in venue.trace if what == "begin" and type(c) is CancelAll]
+    assert len(begun) == 2  # the start-up one, and one at the end
+    assert begun[-1].inst == "" and venue.closed
