@@ -3,8 +3,9 @@
 REST (markets, fees, orders, account) and order signing go through the SDK; the v1 streams are
 read with our own aiohttp client (``stream.Subscription``) because the SDK's stream clients break
 on websockets 15. Per market: ``orderbooks`` (gap-checked, resubscribed on a gap or a ``Resync``),
-``publicTrades``, ``funding`` and ``prices/mark``; plus the private ``account`` stream. Every event
-is stamped with the runner's clock and queued for ``events()`` in arrival order.
+``publicTrades``, ``funding`` and ``prices/mark``; plus the private ``account`` stream (gap-checked
+too: a lost frame may have held an order update or a fill, so a gap asks for a reconcile). Every
+event is stamped with the runner's clock and queued for ``events()`` in arrival order.
 
 ``public_only=True`` needs no credentials: market streams only, no account stream, no dead man's
 switch, no reconciliation, zero fee rates; a ``Place`` is refused with ``OrderRejected`` (code
@@ -81,6 +82,7 @@ class AdapterStatistics(msgspec.Struct, frozen=True):
     resyncs: int
     reconciles: int
     dead_man_arms: int
+    account_gaps: int
     rest: RestStatistics
     execution: ExecutionStatistics
     tracker: TrackerStatistics
@@ -186,10 +188,12 @@ class ExtendedAdapter:
         self._tasks: list[asyncio.Task[None]] = []
         self._reconcile_wanted = asyncio.Event()
         self._account_ups = 0
+        self._account_seq = 0  # seq of the account socket's last frame; 0 = none yet
         self._closed = False
         self._n_events = 0
         self._n_malformed = 0
         self._n_gaps = 0
+        self._n_account_gaps = 0
         self._n_resyncs = 0
         self._n_dms = 0
 
@@ -381,6 +385,7 @@ class ExtendedAdapter:
             seq.synced = False
             seq.resync_pending = True
         if name == "account" and state == "up":
+            self._account_seq = 0  # a new socket numbers its frames from 1 again
             self._account_ups += 1
             if self._account_ups > 1:
                 self._request_reconcile("account stream reconnected")
@@ -453,10 +458,20 @@ class ExtendedAdapter:
         now = self._clock()
         try:
             msg = self._norm.decode_account(data)
+            last = self._account_seq
+            self._account_seq = msg.seq
+            if last and msg.seq != last + 1:  # a frame was lost: orders or fills we never saw
+                self._n_account_gaps += 1
+                log.warning("extended account: sequence gap: expected %d, found %d", last + 1,
+                            msg.seq)
+                self._request_reconcile("account stream sequence gap")
             d = msg.data
             out: list[Event] = []
             for o in d.orders or ():
                 self._emit(self.tracker.on_order(o, now))
+            if d.orders and self.tracker.strays:  # working though they must not: cancel them
+                self._request_reconcile(f"orders {sorted(self.tracker.strays)} work at the "
+                                        "venue though they must not")
             for t in d.trades or ():
                 self._emit(self.tracker.on_trade(t, now))
             for p in d.positions or ():
@@ -515,6 +530,7 @@ class ExtendedAdapter:
             resyncs=self._n_resyncs,
             reconciles=self._reconciler.runs,
             dead_man_arms=self._n_dms,
+            account_gaps=self._n_account_gaps,
             rest=self.rest.statistics(),
             execution=(
                 self._executor.statistics()

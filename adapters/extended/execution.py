@@ -2,8 +2,9 @@
 
 Failures come back as events, never as exceptions: a refusal of a place becomes
 ``OrderRejected(code=<venue code>, reason=<venue text>)``. A place is signed once per client id
-and every retry resends that same body; the venue's 1134 (duplicate external id) therefore means
-"already placed" and is treated as an acceptance still to be confirmed by the stream. When a place
+and every retry resends that same body (kept until the venue has answered the place); the venue's
+1134 (duplicate external id) therefore means "already placed" and is treated as an acceptance
+still to be confirmed by the stream. When a place
 or cancel keeps failing transiently its fate is unknown, so a reconciliation is requested.
 """
 
@@ -124,14 +125,19 @@ class Executor:
         except ExtendedVenueError as exc:
             if exc.code == DUPLICATE_ORDER:
                 self._dups += 1
+                self._signed.pop(cmd.client_id, None)
                 log.info("extended place %s: venue already has it (1134)", cmd.client_id)
             else:
                 self._reject(cmd, exc.code, exc.message)
         except ExtendedUnavailableError as exc:
+            # the signed body is kept: sent again, it can only be refused as a duplicate (1134)
             self._unknown += 1
             log.warning("extended place %s: outcome unknown (%s); reconciling", cmd.client_id, exc)
             self._request_reconcile(f"place {cmd.client_id} outcome unknown")
         else:
+            # the venue has it: its body is never needed again (kept, ~6 KB a place would add
+            # up over a session until the process runs out of memory)
+            self._signed.pop(cmd.client_id, None)
             if placed is not None:
                 self._tracker.learn_venue_id(order, str(placed.id))
 
@@ -156,6 +162,17 @@ class Executor:
     async def cancel_all(self, cmd: CancelAll) -> None:
         self._cancel_alls += 1
         markets = [cmd.inst] if cmd.inst else None
+        signed = self._signed
+        for order in self._tracker.live():
+            # a place whose call is still running or ended with an unknown outcome may land
+            # after the mass cancel: if it does, it is canceled when seen working. (One the venue
+            # answered is covered by the mass cancel, even if its stream ack is still on the way.)
+            if (
+                order.state == PENDING
+                and (order.in_flight or order.client_id in signed)
+                and (not cmd.inst or order.inst == cmd.inst)
+            ):
+                order.cancel_wanted = True
         try:
             await self._rest.mass_cancel(markets)
         except (ExtendedVenueError, ExtendedUnavailableError) as exc:

@@ -11,6 +11,9 @@ line with the venue so that no order is orphaned and none is double-counted:
 - an open order whose cancel (or cancel-all) failed or had an unknown outcome → canceled again;
   ``cancels_wanted`` counts those still resting after the call failed once more (the adapter
   then reconciles again soon instead of waiting for the next period);
+- one of our orders working at the venue after the engine was told it ended (a place reported
+  not found whose held copy landed later), or seen working by the stream with a cancel wanted
+  (a place that landed after a cancel-all): the tracker's ``strays`` → canceled;
 - positions and balance → ``Position`` (0 for markets without one) and ``Balance``.
 
 Events are handed to ``emit`` the moment the tracker transitions, so they interleave correctly
@@ -27,7 +30,7 @@ from x10.models.order import OpenOrderModel
 from x10.models.position import PositionModel
 from x10.models.trade import AccountTradeModel
 
-from adapters.extended.errors import ExtendedError
+from adapters.extended.errors import ExtendedError, ExtendedVenueError
 from adapters.extended.normalize import Normalizer
 from adapters.extended.rest import ExtendedRest
 from adapters.extended.tracker import PENDING, OrderTracker, TrackedOrder
@@ -114,6 +117,7 @@ class Reconciler:
         self.runs = 0
         self.orphans_canceled = 0
         self.cancels_resent = 0
+        self.strays_canceled = 0
         self.cancels_wanted = 0
 
     async def run(self, emit: Emit) -> None:
@@ -133,13 +137,14 @@ class Reconciler:
                 continue
             listed.add(m.external_id)
             emit(tracker.on_order(wire_order(m), self._clock()))
-        for t in sorted(trades, key=lambda t: (t.created_time, t.id)):
+        trades = sorted(trades, key=lambda t: (t.created_time, t.id))
+        for t in trades:
             emit(tracker.on_trade(wire_trade(t), self._clock()))
         for order in tracker.live():
             if order.client_id in listed or order.in_flight:
                 continue
-            await self._resolve(order, emit)
-        await self._cancel_again(listed)
+            await self._resolve(order, trades, emit)
+        await self._cancel_again(listed, tracker.take_strays())
         if self._cancel_unknown:
             for m in unknown:
                 log.warning(
@@ -154,12 +159,15 @@ class Reconciler:
                     log.warning("extended reconcile: cancel of orphan %s failed: %s", m.id, exc)
         await self._account(symbols, emit)
 
-    async def _cancel_again(self, listed: set[str]) -> None:
-        """Send again the cancels the venue did not confirm taking, for orders still resting."""
+    async def _cancel_again(self, listed: set[str], strays: set[str]) -> None:
+        """Send again the cancels the venue did not confirm taking, for orders still resting;
+        cancel the strays (orders working at the venue though they must not: see
+        ``OrderTracker.strays``)."""
         wanted = 0
         for order in self._tracker.live():
             if not (order.cancel_wanted and order.client_id in listed):
                 continue
+            strays.discard(order.client_id)
             log.warning("extended reconcile: %s still rests after its cancel failed; canceling "
                         "again", order.client_id)
             try:
@@ -169,10 +177,26 @@ class Reconciler:
                 wanted += 1
                 log.warning("extended reconcile: cancel of %s failed again: %s", order.client_id,
                             exc)
+        for client_id in sorted(strays):
+            log.warning("extended reconcile: %s works at the venue after its terminal event "
+                        "or a cancel; canceling it", client_id)
+            try:
+                await self._rest.cancel_external(client_id)
+                self.strays_canceled += 1
+            except ExtendedVenueError as exc:  # refused: not open any more (or never was)
+                log.info("extended reconcile: cancel of stray %s refused: %s", client_id, exc)
+            except ExtendedError as exc:
+                wanted += 1
+                self._tracker.strays.add(client_id)  # the next run tries again
+                log.warning("extended reconcile: cancel of stray %s failed: %s", client_id, exc)
         self.cancels_wanted = wanted
 
-    async def _resolve(self, order: TrackedOrder, emit: Emit) -> None:
-        """An order we think is live that the open-orders list lacks: ask for it directly."""
+    async def _resolve(
+        self, order: TrackedOrder, trades: list[AccountTradeModel], emit: Emit
+    ) -> None:
+        """An order we think is live that the open-orders list lacks: ask for it directly.
+        ``trades``: the venue's latest fills, which name orders by venue id only; those of an
+        order whose venue id is learned here are passed on now (before its verdict)."""
         rest = self._rest
         found: OpenOrderModel | None = None
         if order.venue_id:
@@ -192,6 +216,12 @@ class Reconciler:
             else:
                 emit(self._tracker.canceled(order, now, now, "reconcile: not found at venue"))
             return
+        if not order.venue_id:
+            self._tracker.learn_venue_id(order, str(found.id))
+            venue_id = order.venue_id
+            for t in trades:
+                if str(t.order_id) == venue_id:
+                    emit(self._tracker.on_trade(wire_trade(t), now))
         w = wire_order(found)
         emit(self._tracker.on_order(w, now))
         if w.status == "FILLED" and order.filled < order.size:

@@ -92,6 +92,11 @@ class OrderTracker:
         self._dup_fills = 0
         self._foreign = 0
         self._late_fills = 0
+        self.strays: set[str] = set()
+        """Client ids of orders the venue reports working that must not work: after their
+        terminal event (a place declared not found whose held copy landed later; the engine
+        counts nothing for them), or with a cancel wanted (a place that landed after a
+        cancel-all, a cancel that failed). The adapter cancels them at the venue."""
 
     # ------------------------------------------------------------ lookups
 
@@ -157,6 +162,8 @@ class OrderTracker:
         ts = w.updated_time * MS
         status = w.status
         if status in _LIVE_STATUSES:
+            if order.state == DONE or order.cancel_wanted:
+                self.strays.add(order.client_id)
             return self.accepted(order, ts, ts_recv)
         if status == "FILLED":
             if order.filled >= order.size:
@@ -171,6 +178,12 @@ class OrderTracker:
         raise MalformedMessageError(
             f"order {w.external_id}: expected a known status, found {status!r}"
         )
+
+    def take_strays(self) -> set[str]:
+        """The strays flagged so far (see ``strays``), forgotten here."""
+        strays = self.strays
+        self.strays = set()
+        return strays
 
     def on_trade(self, w: WireTrade, ts_recv: int) -> list[Event]:
         """One of our fills, from the account stream or from REST; duplicates are dropped."""

@@ -600,3 +600,112 @@ def test_secrets_never_appear_in_logs_reprs_or_errors(caplog: pytest.LogCaptureF
     assert caplog.records, "expected the session to log something"
     for secret in secrets:
         assert secret not in caplog.text
+
+
+def test_a_place_declared_not_found_that_lands_at_the_venue_later_is_canceled_there() -> None:
+    """The place's REST call times out while the venue still holds it; the reconcile finds no
+    such order and reports it rejected. When the held copy then lands and rests, the engine
+    counts nothing for it: the adapter must cancel it at the venue, not leave it working."""
+
+    async def main() -> None:
+        async with running(rest_retries=0, rest_timeout_s=0.3) as s:
+            s.h.faults.delay_next(1, 700, "/api/v1/user/order")  # the POST only
+            await s.adapter.execute(make_place("late", BUY, 59_950))
+            await s.wait_for(lambda: bool(s.of(OrderRejected)), "the NOT_FOUND verdict")
+            assert s.of(OrderRejected)[0].code == "NOT_FOUND"
+            await s.wait_for(lambda: "late" in s.h.account().by_client, "the held copy landing")
+            await s.wait_for(lambda: s.open_client_ids() == [], "the stray order canceled")
+            assert not s.of(OrderAccepted)  # the engine was told once: rejected
+
+    asyncio.run(main())
+
+
+def test_fills_of_an_order_whose_place_answer_was_lost_are_found_by_the_reconcile() -> None:
+    """An IOC order's place times out at our end but lands and fills at the venue while the
+    account stream says nothing. The reconcile lists the fill (REST trades carry only the
+    venue's order id) and learns that id only when it looks the order up: the fill must still
+    come out, not an 'unseen fills' cancel that leaves the position wrong."""
+
+    async def main() -> None:
+        async with running(rest_retries=0, rest_timeout_s=0.5) as s:
+            account_id = s.h.credentials[0].account_id
+            for c in s.h.hub.of(f"account:{account_id}"):
+                s.h.hub.clients.discard(c)  # the account socket stays open but falls silent
+            s.h.faults.delay_next(1, 700, "/api/v1/user/order")  # the POST: lands at 0.7 s
+            s.h.faults.delay_next(1, 450, "/api/v1/user/orders")  # the reconcile's open orders
+            best_ask = s.of(BookSnapshot)[0].asks[0]
+            taker = Place(SYM, 0, "ioc", BUY, best_ask + 5, 100, False, False, "IOC")
+            await s.adapter.execute(taker)
+            await s.wait_for(lambda: s.adapter.statistics().reconciles >= 1, "the reconcile")
+            assert s.h.account().fills, "the order filled at the venue"
+            await s.wait_for(lambda: bool(s.of(Fill)), "the fill")
+            assert sum(f.size for f in s.of(Fill)) == 100
+            assert not s.of(OrderCanceled) and not s.of(OrderRejected)
+
+    asyncio.run(main())
+
+
+def test_a_sequence_gap_on_the_account_stream_reconciles_what_was_lost() -> None:
+    """The account stream numbers its frames like the book's; a lost frame (here the venue's
+    cancel of "a") shows as a gap and must trigger a reconcile, not leave "a" live for us."""
+
+    async def main() -> None:
+        async with running() as s:
+            await s.adapter.execute(make_place("a", BUY, 59_950))
+            await s.adapter.execute(make_place("b", SELL, 60_050))
+            await s.wait_for(lambda: len(s.of(OrderAccepted)) == 2, "two acks")
+            account_id = s.h.credentials[0].account_id
+            clients = s.h.hub.of(f"account:{account_id}")
+            assert len(clients) == 1
+            client = clients[0]
+            s.h.hub.clients.discard(client)  # the venue's frame for this cancel is lost...
+            s.h.exchange.cancel(s.h.account(), s.h.account().by_client["a"])
+            s.h.hub.clients.add(client)
+            client.seq += 1  # ...after being numbered, as a frame lost on the way is
+            await s.adapter.execute(make_place("c", BUY, 59_940))  # the next frame shows the gap
+            await s.wait_for(lambda: len(s.of(OrderAccepted)) == 3, "c's ack")
+            await s.wait_for(lambda: bool(s.of(OrderCanceled)), "a's cancel, from the reconcile")
+            assert [e.client_id for e in s.of(OrderCanceled)] == ["a"]
+            assert s.adapter.statistics().account_gaps == 1
+
+    asyncio.run(main())
+
+
+def test_a_place_held_at_the_venue_past_a_cancel_all_is_canceled_when_it_lands() -> None:
+    """The place times out at our end, a CancelAll goes out, and only then does the venue
+    carry out the held place. The engine sent that CancelAll to end every order it had: the
+    order that landed after it must be canceled too, not left working."""
+
+    async def main() -> None:
+        async with running(rest_retries=0, rest_timeout_s=0.5) as s:
+            s.h.faults.delay_next(1, 700, "/api/v1/user/order")  # the POST: lands at 0.7 s
+            s.h.faults.delay_next(1, 450, "/api/v1/user/orders")  # the reconcile's open orders
+            await s.adapter.execute(make_place("held", BUY, 59_950))  # gives up at 0.5 s
+            await s.adapter.execute(CancelAll(SYM, 0, "halt"))  # carried out before it lands
+            await s.wait_for(lambda: "held" in s.h.account().by_client, "the held copy landing")
+            await s.wait_for(lambda: s.open_client_ids() == [], "the late order canceled")
+            ends = [e.client_id for e in s.of(OrderCanceled) + s.of(OrderRejected)]
+            assert ends == ["held"]
+
+    asyncio.run(main())
+
+
+def test_signed_orders_are_kept_only_while_the_venue_may_not_have_them() -> None:
+    """Each signed order (~6 KB) is kept so that a place of unknown outcome can be resent as
+    is; one the venue answered needs no copy. Kept for every place, they would grow without
+    bound over a quoting session until the process runs out of memory."""
+
+    async def main() -> None:
+        async with running(rest_retries=0) as s:
+            executor: Any = s.adapter._executor
+            for i in range(5):
+                await s.adapter.execute(make_place(f"k{i}", BUY, 59_950 - i))
+            await s.adapter.execute(make_place("k0", BUY, 59_950))  # again: skipped or 1134
+            await s.adapter.execute(make_place("small", BUY, 59_950, size=5))  # refused
+            await s.wait_for(lambda: len(s.of(OrderAccepted)) == 5, "five acks")
+            assert executor._signed == {}
+            s.h.faults.fail_next(1, 503, "/api/v1/user/order")
+            await s.adapter.execute(make_place("unknown", BUY, 59_940))  # fate unknown: kept
+            assert list(executor._signed) == ["unknown"]
+
+    asyncio.run(main())

@@ -107,3 +107,21 @@ def test_a_reject_of_an_already_open_order_is_reported_as_a_cancel() -> None:
     tracker.accepted(order, 1, 1)
     events = tracker.rejected(order, 2, 2, "1142", "gone")
     assert [type(e) for e in events] == [OrderCanceled]
+
+
+def test_an_order_seen_working_after_its_end_or_with_a_cancel_wanted_is_a_stray() -> None:
+    tracker = make_tracker()
+    gone = tracker.placing(make_place("c-1"))
+    tracker.rejected(gone, 1, 1, "NOT_FOUND", "the venue has no order with this id")
+    assert tracker.on_order(make_order("NEW", ext="c-1"), 9) == []  # no second verdict
+    assert gone.state == DONE
+    wanted = tracker.placing(make_place("c-2"))
+    wanted.cancel_wanted = True
+    assert [type(e) for e in tracker.on_order(make_order("NEW", ext="c-2"), 9)] == [
+        OrderAccepted
+    ]
+    assert tracker.take_strays() == {"c-1", "c-2"}
+    assert tracker.strays == set()
+    tracker.placing(make_place("c-3"))
+    tracker.on_order(make_order("NEW", ext="c-3"), 9)
+    assert tracker.strays == set()  # an ordinary ack is no stray
