@@ -21,7 +21,7 @@ tail and damage in the middle:
 
 - a complete frame whose crc is good but whose seq is not the previous one + 1 is a gap, which no
   crash produces: ``LogCorruptError``;
-- if a valid frame (good crc, seq among the next ``RESYNC_SPAN``) — for compressed logs a block
+- if a valid frame (good crc, a seq above the failed one's) — for compressed logs a block
   with a good crc — starts anywhere after the failed one, the damage is in the middle:
   ``LogCorruptError`` naming the file and the damaged byte offset;
 - otherwise the bytes from the failed frame to the end are a torn tail: they are reported with a

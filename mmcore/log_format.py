@@ -26,7 +26,6 @@ __all__ = [
     "MAGIC_LEN",
     "MAGIC_ZSTD",
     "MAX_FRAME_BYTES",
-    "RESYNC_SPAN",
     "SEQ",
     "ZSTD_FRAME_MAGIC",
     "LogClosedError",
@@ -62,8 +61,6 @@ FLUSH_BYTES = 1 << 20
 """The writer flushes (and cuts a compressed block) once this many frame bytes are buffered."""
 CHUNK_BYTES = 1 << 20
 """The reader reads the file in chunks of this size: its memory use does not grow with the log."""
-RESYNC_SPAN = 16
-"""After a damaged frame, the scan looks for a valid frame with one of the next this many seqs."""
 
 
 class LogExistsError(MMError, FileExistsError):

@@ -355,7 +355,8 @@ def open_log(path: str | Path, *, repair: bool = True) -> LogReader:
     """
     p = Path(path)
     with _open_existing(p) as f:
-        size = os.fstat(f.fileno()).st_size
+        scanned = os.fstat(f.fileno())
+        size = scanned.st_size
         compressed = read_magic(p, f.read(MAGIC_LEN))
         found = scan(str(p), f, size, compressed)
     dropped = size - found.end
@@ -364,7 +365,7 @@ def open_log(path: str | Path, *, repair: bool = True) -> LogReader:
         if not repair:
             logger.warning("%s: %d bytes ignored, file left as is", where, dropped)
         else:
-            refused = _truncate(p, found.end)
+            refused = _truncate(p, found.end, scanned)
             if refused:
                 logger.warning("%s: %d bytes ignored, not truncated: %s", where, dropped, refused)
             else:
@@ -397,17 +398,30 @@ def _open_existing(p: Path) -> io.BufferedReader:
         raise LogNotFoundError(f"{p}: expected an event log file, found no such file") from None
 
 
-def _truncate(p: Path, end: int) -> str:
-    """Cut the file at ``end``; return why not (and do nothing) when that is not possible."""
+def _truncate(p: Path, end: int, scanned: os.stat_result) -> str:
+    """Cut the file at ``end``; return why not (and do nothing) when that is not possible.
+
+    ``scanned`` is the file as the scan saw it: a file that grew since (its writer finished
+    the torn write and closed) or was replaced is left alone, or the cut would drop good frames.
+    """
     try:
         with open(p, "r+b") as f:
             try:
                 fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return "a writer holds the file"
+            now = os.fstat(f.fileno())
+            if (now.st_dev, now.st_ino, now.st_size) != (
+                scanned.st_dev,
+                scanned.st_ino,
+                scanned.st_size,
+            ):
+                return "the file changed since it was checked"
             f.truncate(end)
             os.fsync(f.fileno())
             return ""
     except PermissionError as exc:
         return f"no permission to write it ({exc.strerror})"
+    except OSError as exc:  # a read-only file system (EROFS), ...: the log is still readable
+        return f"cannot write it ({exc.strerror})"
 

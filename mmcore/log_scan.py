@@ -5,9 +5,9 @@ every frame's length, crc and seq; for a compressed log every block's length and
 inside a block are checked when the block is read). The first frame (or block) that fails decides:
 
 - a complete frame with a good crc but the wrong seq is a gap: ``LogCorruptError``;
-- otherwise, if a valid frame with one of the next ``RESYNC_SPAN`` seqs (for a compressed log: a
-  block with a good crc) starts anywhere after it, the damage is in the middle: ``LogCorruptError``
-  naming the damaged offset and the valid one after it;
+- otherwise, if a valid frame with a later seq (for a compressed log: a block with a good crc)
+  starts anywhere after it, the damage is in the middle: ``LogCorruptError`` naming the damaged
+  offset and the valid one after it;
 - otherwise it is a torn tail, and ``end`` is where the good part of the file stops.
 """
 
@@ -25,7 +25,6 @@ from mmcore.log_format import (
     FRAME,
     MAGIC_LEN,
     MAX_FRAME_BYTES,
-    RESYNC_SPAN,
     SEQ,
     ZSTD_FRAME_MAGIC,
     LogHeader,
@@ -133,19 +132,30 @@ def _read(f: BinaryIO, n: int, size: int) -> bytes:
 
 
 def _find_frame(f: BinaryIO, start: int, size: int, expected: int) -> int | None:
-    """Offset of a valid frame at or after ``start`` with seq in ``expected+1 ..
-    expected+RESYNC_SPAN``, or None. Searches for the seq field's bytes, then checks the crc."""
-    patterns = [SEQ.pack(s) for s in range(expected + 1, expected + 1 + RESYNC_SPAN)]
+    """Offset of the first valid frame at or after ``start`` whose seq could follow the failed
+    frame's ``expected`` (above it, by at most one per frame header's worth of bytes), or None.
+
+    However many frames the damage covers: a lost page of small frames hides hundreds, and the
+    good frames after it must never be taken for a torn tail and cut off. Candidate seq fields
+    are picked out of each chunk with numpy (on this failure path only), then crc-checked.
+    """
+    import numpy as np
+
+    lowest, highest = expected + 1, expected + 1 + (size - start) // FRAME.size
     pos = start + 8  # where the seq field of a frame starting at ``start`` lies
     while pos + SEQ.size <= size:
         f.seek(pos)
         chunk = f.read(CHUNK_BYTES)
-        for pattern in patterns:
-            k = chunk.find(pattern)
-            while k >= 0:
-                if _frame_ok(f, pos + k - 8, size):
-                    return pos + k - 8
-                k = chunk.find(pattern, k + 1)
+        hits: list[int] = []
+        for k in range(SEQ.size):
+            count = (len(chunk) - k) // SEQ.size
+            if count > 0:
+                seqs = np.frombuffer(chunk, dtype="<u8", count=count, offset=k)
+                found = np.flatnonzero((seqs >= lowest) & (seqs <= highest))
+                hits.extend((k + SEQ.size * found).tolist())
+        for k in sorted(hits):
+            if _frame_ok(f, pos + k - 8, size):
+                return pos + k - 8
         if pos + len(chunk) >= size:
             break
         pos += len(chunk) - (SEQ.size - 1)
@@ -200,6 +210,10 @@ def _block_problem(f: BinaryIO, offset: int, size: int) -> str:
     if len(head) < BLOCK.size:
         return f"incomplete block header: expected {BLOCK.size} bytes, found {len(head)}"
     length, crc = BLOCK.unpack(head)
+    if length < len(ZSTD_FRAME_MAGIC):
+        # a writer never cuts an empty block; 8 zero bytes (a zero-filled tail after a crash)
+        # would otherwise pass as one, since the crc32 of nothing is 0
+        return f"expected a block holding a zstd frame, found a length field of {length}"
     room = size - offset - BLOCK.size
     if length > room:
         return f"incomplete block: expected {length} bytes, found {room}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -16,9 +17,10 @@ from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from mmcore import log_reader
 from mmcore.commands import Place
 from mmcore.errors import LogCorruptError, MMError
 from mmcore.events import BUY, BookDelta, Fill
@@ -323,6 +325,101 @@ def test_a_log_still_being_written_is_not_truncated(
         assert list(reader) == make_records(3)
 
 
+@SETTINGS
+@given(
+    n=st.integers(0, 8),
+    # what a crash leaves after the last whole write: part of a write, garbage, or zeros
+    tail=st.one_of(st.binary(max_size=64), st.integers(1, 64).map(bytes)),
+    compress=st.booleans(),
+)
+def test_any_bytes_after_a_valid_log_are_a_torn_tail_cut_off_on_open(
+    n: int, tail: bytes, compress: bool
+) -> None:
+    records = make_records(n)
+    with tempfile.TemporaryDirectory() as d:
+        path = write_log(Path(d) / "t.log", records, compress=compress)
+        good = path.stat().st_size
+        with open(path, "ab") as f:
+            f.write(tail)
+        reader = open_log(path)
+        assert list(reader) == records
+        assert reader.truncated_bytes == len(tail)
+        assert path.stat().st_size == good
+
+
+@pytest.mark.parametrize("compress", [False, True])
+@pytest.mark.parametrize("zeros", [8, 16, 4096])
+def test_a_zero_filled_tail_left_by_a_crash_is_dropped_not_read_as_blocks(
+    workdir: Path, compress: bool, zeros: int
+) -> None:
+    # A crash can leave the file longer than the data that reached the disk, the rest zeros.
+    # Eight zero bytes look like a compressed block of length 0 with the crc of nothing (0).
+    path = write_log(workdir / "z.log", make_records(5), compress=compress)
+    good = path.stat().st_size
+    with open(path, "ab") as f:
+        f.write(bytes(zeros))
+    reader = open_log(path)
+    assert reader.truncated_bytes == zeros
+    assert list(reader) == make_records(5)
+    assert path.stat().st_size == good
+
+
+def test_zeros_between_compressed_blocks_are_corruption_found_on_open(workdir: Path) -> None:
+    records = make_records(6)
+    path = write_blocks(workdir / "z.log.zst", [records[:3], records[3:]])
+    ends = block_ends(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: ends[1]] + bytes(8) + data[ends[1] :])
+    with pytest.raises(LogCorruptError, match=rf"byte {ends[1]}: .*a valid block follows"):
+        open_log(path)
+
+
+def test_repair_never_cuts_bytes_appended_after_the_scan(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A live log is checked while its writer is half-way through a write; the writer then
+    # finishes the write and closes (releasing its lock) before the reader repairs the tail.
+    records = make_records(6)
+    path = write_log(workdir / "live.log", records)
+    whole = path.read_bytes()
+    os.truncate(path, frame_ends(path)[-1] - 5)
+
+    real_scan = log_reader.scan
+
+    def scan_then_writer_finishes(*args: Any) -> Any:
+        found = real_scan(*args)
+        with open(path, "ab") as f:
+            f.write(whole[path.stat().st_size :])
+        return found
+
+    monkeypatch.setattr(log_reader, "scan", scan_then_writer_finishes)
+    open_log(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == whole
+    assert list(open_log(path)) == records
+
+
+def test_a_torn_log_on_a_read_only_file_system_is_read_without_repair(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write_log(workdir / "ro.log", make_records(3))
+    with open(path, "ab") as f:
+        f.write(b"\x05" * 7)
+    size = path.stat().st_size
+
+    def read_only_open(file: Any, mode: str = "r", *args: Any, **kw: Any) -> Any:
+        if "+" in mode or "w" in mode or "a" in mode:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(file))
+        return open(file, mode, *args, **kw)
+
+    monkeypatch.setattr(log_reader, "open", read_only_open, raising=False)
+    with caplog.at_level(logging.WARNING, logger="mmcore.log"):
+        reader = open_log(path)
+    assert "not truncated" in caplog.text and "Read-only file system" in caplog.text
+    assert reader.truncated_bytes == 7 and path.stat().st_size == size
+    assert list(reader) == make_records(3)
+
+
 # ---------------------------------------------------------------- damage
 
 
@@ -365,6 +462,33 @@ def test_a_damaged_frame_followed_by_valid_frames_is_corruption_naming_its_offse
     flip(path, ends[2] + FRAME.size + 3, 0)  # payload of the third record
     with pytest.raises(LogCorruptError, match=rf"mid\.log: byte {ends[2]}: frame crc mismatch"):
         open_log(path)
+
+
+@SETTINGS
+@given(start=st.floats(0, 1), length=st.integers(1, 6000), compress=st.booleans())
+def test_a_damaged_run_of_any_length_before_whole_frames_is_corruption_never_cut_off(
+    start: float, length: int, compress: bool
+) -> None:
+    # e.g. a lost 4 KiB page in an old log: the frames after it are good data, which a repair
+    # must never cut off as if they were a torn tail
+    records = make_records(300)
+    with tempfile.TemporaryDirectory() as d:
+        if compress:
+            groups = [records[k : k + 40] for k in range(0, 300, 40)]
+            path = write_blocks(Path(d) / "z.log.zst", groups)
+            ends = block_ends(path)
+        else:
+            path = write_log(Path(d) / "z.log", records)
+            ends = frame_ends(path)
+        data = path.read_bytes()
+        first = ends[0] + int(start * (ends[-2] - ends[0]))
+        stop = min(first + length, ends[-2])
+        damaged = data[:first] + bytes(stop - first) + data[stop:]
+        assume(damaged != data)
+        path.write_bytes(damaged)
+        with pytest.raises(LogCorruptError, match=r"follows at byte \d+"):
+            open_log(path)
+        assert path.read_bytes() == damaged
 
 
 def test_a_bad_length_in_the_middle_is_corruption(workdir: Path) -> None:
