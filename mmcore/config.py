@@ -15,6 +15,7 @@ like a secret with a literal value is refused.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -75,8 +76,12 @@ class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
             raise ValueError(f"markets: expected distinct symbols, found {self.markets}")
         if self.timer_interval_ms < 0:
             raise ValueError(f"timer_interval_ms: expected >= 0, found {self.timer_interval_ms}")
-        if self.status_interval_s < 0:
-            raise ValueError(f"status_interval_s: expected >= 0, found {self.status_interval_s}")
+        if not (self.status_interval_s >= 0 and math.isfinite(self.status_interval_s)):
+            raise ValueError(
+                f"status_interval_s: expected >= 0 and finite, found {self.status_interval_s}"
+            )
+        if self.book_max_levels < 0:
+            raise ValueError(f"book_max_levels: expected >= 0, found {self.book_max_levels}")
         if self.max_in_flight < 1:
             raise ValueError(f"max_in_flight: expected >= 1, found {self.max_in_flight}")
 
@@ -118,6 +123,15 @@ class AppConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     log: LogConfig = LogConfig()
     sim: dict[str, Any] = {}
     venue: dict[str, Any] = {}
+
+    def __post_init__(self) -> None:
+        symbols = [i.symbol for i in self.instruments]
+        twice = sorted({s for s in symbols if symbols.count(s) > 1})
+        if twice:
+            # instrument_map keeps one spec per symbol: which one would be silently arbitrary
+            raise ValueError(
+                f"instruments: expected one entry per symbol, found several for {twice}"
+            )
 
     def instrument_map(self) -> dict[str, Instrument]:
         return {i.symbol: i for i in self.instruments}

@@ -66,7 +66,12 @@ def test_a_value_out_of_range_is_named(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("line", "field"),
-    [("max_in_flight = 0", "max_in_flight"), ("status_interval_s = -1.0", "status_interval_s")],
+    [
+        ("max_in_flight = 0", "max_in_flight"),
+        ("status_interval_s = -1.0", "status_interval_s"),
+        ("status_interval_s = nan", "status_interval_s"),
+        ("status_interval_s = inf", "status_interval_s"),
+    ],
 )
 def test_the_live_sending_and_status_settings_are_range_checked(line: str, field: str) -> None:
     text = GOOD.replace('markets = ["BTC-USD"]', f'markets = ["BTC-USD"]\n{line}')
@@ -106,3 +111,20 @@ def test_secrets_by_environment_variable_name_are_fine(tmp_path: Path) -> None:
 def test_the_config_survives_a_trip_through_a_log_header() -> None:
     config = parse_config(GOOD)
     assert config_from_dict(config_to_dict(config)) == config
+
+
+def test_a_negative_book_depth_is_refused_on_load_naming_the_field(tmp_path: Path) -> None:
+    # found only when the engine was built, by Book, without the file or the field
+    text = GOOD.replace('markets = ["BTC-USD"]', 'markets = ["BTC-USD"]\nbook_max_levels = -1')
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=r"session.*book_max_levels: expected >= 0") as err:
+        load_config(path)
+    assert str(path) in str(err.value)
+
+
+def test_two_specs_for_one_instrument_are_refused_naming_it(tmp_path: Path) -> None:
+    # the last one used to win silently: a tick size typo in the first went unnoticed
+    spec = GOOD[GOOD.index("[[instruments]]") : GOOD.index("[strategy]")]
+    path = write(tmp_path, GOOD + "\n" + spec.replace('"0.1"', '"0.5"'))
+    with pytest.raises(ConfigError, match=r"instruments: expected one entry per symbol.*BTC-USD"):
+        load_config(path)
