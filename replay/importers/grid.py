@@ -93,8 +93,11 @@ class _UnitParser:
                 n = int(text)
                 scale = 0
             else:
-                n = int(text[:dot] + text[dot + 1 :])
-                scale = len(text) - dot - 1
+                digits = text[dot + 1 :]
+                if not digits.isdigit():  # "5.", "61800.5 " (int() ignores the space)...
+                    return self.fallback(text)
+                n = int(text[:dot] + digits)
+                scale = len(digits)
         except ValueError:
             return self.fallback(text)
         factors = self.factors.get(scale)

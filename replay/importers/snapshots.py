@@ -6,7 +6,8 @@ columns (``bid_prices``, ``bid_quantities``, ... holding ``[p0, p1, ...]``); nam
 ``SnapshotColumns``. Empty or ``nan`` cells and size-0 levels are absent levels. Levels are
 sorted best first whatever the table's order. Skipped rows, by reason: ``"crossed"`` (best bid
 above best ask), ``"locked"`` (equal), ``"empty"`` (no level on either side), ``"off_grid"``,
-``"malformed"``. Timestamps are in ``ts_unit`` (``auto`` judges the first row's magnitude).
+``"malformed"`` (also a level with a negative size or a price <= 0, which no book takes).
+Timestamps are in ``ts_unit`` (``auto`` judges the first row's magnitude).
 
 With ``trades=`` a trades table (see ``trade_table``) is merged in by receive time; on equal times
 the snapshot comes first.
@@ -69,7 +70,7 @@ def _read(
     unit = None if ts_unit == "auto" else ts_unit
     seq = 0
     for path in paths:
-        with open_table(path) as table:
+        with open_table(path, report) as table:
             layout = _Layout(table, cols)
             ts_i = table.column(cols.timestamp)
             recv_i = table.column(cols.local_timestamp) if cols.local_timestamp else ts_i
@@ -167,7 +168,12 @@ def _levels(grid: Grid, pairs: Pairs, best_high: bool) -> tuple[int, ...]:
             continue
         lots = grid.lots(size.strip())
         if lots:
-            levels.append((grid.ticks(price.strip()), lots))
+            ticks = grid.ticks(price.strip())
+            if lots < 0 or ticks <= 0:  # a book refuses such a level, and the whole snapshot
+                raise ImportFormatError(
+                    f"expected a level with price > 0 and size >= 0, found {price!r} {size!r}"
+                )
+            levels.append((ticks, lots))
     levels.sort(reverse=best_high)
     out: list[int] = []
     for ticks, lots in levels:

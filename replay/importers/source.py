@@ -42,10 +42,11 @@ def open_binary(path: Path) -> IO[bytes]:
 
 
 def open_text(path: Path) -> IO[str]:
-    """The file as UTF-8 text (newline handling left to the csv module)."""
+    """The file as UTF-8 text, without the byte order mark spreadsheets put first (which would
+    otherwise stick to the first column's name); newline handling is left to the csv module."""
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", newline="")
-    return path.open("r", encoding="utf-8", newline="")
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    return path.open("r", encoding="utf-8-sig", newline="")
 
 
 def recorded_lines(
@@ -54,22 +55,28 @@ def recorded_lines(
     """``(local_ns, payload, file name, line number)`` for every ``<ns> <payload>`` line.
 
     Blank lines are ignored; a line without a leading integer is skipped as ``"malformed"``.
-    ``report.lines_read`` counts every non-blank line.
+    ``report.lines_read`` counts every non-blank line. A ``.gz`` file cut short (a capture
+    whose recorder was killed) is read up to its last whole line and the cut is counted as
+    ``"truncated"``.
     """
     for path in paths:
         name = path.name
+        lineno = 0
         with open_binary(path) as f:
-            for lineno, line in enumerate(f, 1):
-                line = line.strip()
-                if not line:
-                    continue
-                report.lines_read += 1
-                space = line.find(b" ")
-                try:
-                    local_ns = int(line[:space]) if space > 0 else -1
-                except ValueError:
-                    local_ns = -1
-                if local_ns < 0:
-                    report.skip("malformed", f"{name}:{lineno}", "expected '<ns> <json>'")
-                    continue
-                yield local_ns, line[space + 1 :], name, lineno
+            try:
+                for lineno, line in enumerate(f, 1):
+                    line = line.strip()
+                    if not line:
+                        continue
+                    report.lines_read += 1
+                    space = line.find(b" ")
+                    try:
+                        local_ns = int(line[:space]) if space > 0 else -1
+                    except ValueError:
+                        local_ns = -1
+                    if local_ns < 0:
+                        report.skip("malformed", f"{name}:{lineno}", "expected '<ns> <json>'")
+                        continue
+                    yield local_ns, line[space + 1 :], name, lineno
+            except EOFError as exc:
+                report.skip("truncated", f"{name}:{lineno + 1}", f"file cut short: {exc}")

@@ -1,11 +1,11 @@
 """Tables of rows: CSV (plain or ``.gz``), or Parquet when pyarrow is installed.
 
-``open_table(path)`` gives the header and a stream of ``(row number, cells)``. A CSV cell is a
-string; a Parquet cell is a string too (numbers as their shortest ``repr``, so ``61800.2`` stays
-``"61800.2"``) or a list of strings for list-typed columns. ``list_cell`` reads the list columns
-of CSV files, written as ``[61800.2, 61800.1]``, ``["61800.2","61800.1"]`` or ``[61800.2 61800.1]``
-(numpy style), keeping each number's text exactly. pyarrow is not a dependency: opening a
-Parquet file without it raises ``MissingDependencyError``.
+``open_table(path, report)`` gives the header and a stream of ``(row number, cells)``. A CSV
+cell is a string; a Parquet cell is a string too (numbers as their shortest ``repr``, so
+``61800.2`` stays ``"61800.2"``) or a list of strings for list-typed columns. ``list_cell``
+reads the list columns of CSV files, written as ``[61800.2, 61800.1]``, ``["61800.2","61800.1"]``
+or ``[61800.2 61800.1]`` (numpy style), keeping each number's text exactly. pyarrow is not a
+dependency: opening a Parquet file without it raises ``MissingDependencyError``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from replay.importers.errors import ImportFormatError, MissingDependencyError
+from replay.importers.report import ImportReport
 from replay.importers.source import open_text
 
 __all__ = ["Cell", "Table", "list_cell", "open_table", "text_cell"]
@@ -47,8 +48,12 @@ class Table:
 
 
 @contextmanager
-def open_table(path: Path) -> Iterator[Table]:
-    """Open a CSV (``.csv``, ``.csv.gz``, anything else) or Parquet (``.parquet``) table."""
+def open_table(path: Path, report: ImportReport) -> Iterator[Table]:
+    """Open a CSV (``.csv``, ``.csv.gz``, anything else) or Parquet (``.parquet``) table.
+
+    A ``.gz`` CSV cut short is read up to its last whole row; the cut is counted in ``report``
+    as ``"truncated"``.
+    """
     if path.suffix in (".parquet", ".pq"):
         yield _parquet(path)
         return
@@ -60,9 +65,13 @@ def open_table(path: Path) -> Iterator[Table]:
         header = [name.strip() for name in header]
 
         def rows() -> Iterator[tuple[int, Sequence[Cell]]]:
-            for row in reader:
-                if row:
-                    yield reader.line_num, row
+            try:
+                for row in reader:
+                    if row:
+                        yield reader.line_num, row
+            except EOFError as exc:
+                where = f"{path.name}:{reader.line_num + 1}"
+                report.skip("truncated", where, f"file cut short: {exc}")
 
         yield Table(path.name, header, rows())
 

@@ -121,7 +121,7 @@ def _symbol_rows(
     """``(where, fields)`` of every well-formed row of ``symbol``; the others skipped, counted."""
     want = symbol.upper()
     for path in as_paths(path_or_paths):
-        with open_table(path) as table:
+        with open_table(path, report) as table:
             columns = [table.column(name) for name in names]
             for lineno, row in table.rows:
                 report.lines_read += 1

@@ -4,11 +4,12 @@ Numeric timestamps are converted exactly (``"1723161255.123"`` seconds is 172316
 ns, never through a float). ``"auto"`` picks the unit from the magnitude of the first value, which
 works for any epoch time after 1973: below 1e11 it is seconds, below 1e14 milliseconds, below
 1e17 microseconds, else nanoseconds. Text that is not a number is read as an ISO 8601 date-time
-(UTC unless it names an offset; microsecond precision).
+(UTC unless it names an offset; any number of fraction digits, to the nanosecond).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
@@ -20,6 +21,8 @@ NS_PER = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
 TS_UNITS = ("auto", "s", "ms", "us", "ns", "iso")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_FRACTION = re.compile(r"(?<=\d\d:\d\d:\d\d)[.,](\d+)")
+"""The fraction of a second after ``hh:mm:ss``."""
 
 
 def detect_unit(text: str) -> str:
@@ -60,6 +63,18 @@ def _iso_to_ns(text: str) -> int:
     raw = text.strip()
     if raw.endswith(("Z", "z")):
         raw = raw[:-1] + "+00:00"
+    # Python 3.10's fromisoformat takes a fraction of exactly 3 or 6 digits only: read any
+    # number of them here ("15.5", pandas' "15.123456789") and give it the whole seconds.
+    fraction_ns = 0
+    fraction = _FRACTION.search(raw)
+    if fraction is not None:
+        digits = fraction.group(1)
+        if len(digits) <= 9:
+            fraction_ns = int(digits.ljust(9, "0"))
+        else:
+            beyond = Decimal(f"{digits[:9]}.{digits[9:]}")
+            fraction_ns = int(beyond.to_integral_value(ROUND_HALF_EVEN))
+        raw = raw[: fraction.start()] + raw[fraction.end() :]
     try:
         dt = datetime.fromisoformat(raw)
     except ValueError:
@@ -69,4 +84,4 @@ def _iso_to_ns(text: str) -> int:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     delta = dt - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
+    return (delta.days * 86_400 + delta.seconds) * 10**9 + fraction_ns

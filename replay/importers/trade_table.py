@@ -49,7 +49,7 @@ def _read(
     symbol = inst.symbol
     unit = None if ts_unit == "auto" else ts_unit
     for path in paths:
-        with open_table(path) as table:
+        with open_table(path, report) as table:
             ts_i = table.column(cols.timestamp)
             recv_i = table.column(cols.local_timestamp) if cols.local_timestamp else ts_i
             price_i = table.column(cols.price)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mmcore.book import APPLIED, GAP, Book
 from mmcore.events import BUY, SELL, BookDelta, BookSnapshot, Event, FundingRate, MarkPrice, Trade
@@ -21,6 +24,7 @@ DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 CAPTURE = DATA / "binance-usdm-btcusdt-raw" / "btcusdt_20240808.gz"
 SNAPSHOT_LINE = 55  # SOURCE.md: line 55 is the REST depth snapshot
 SNAPSHOT_ID = 5123107852948
+GZIP_HEADER = 10  # bytes a gzip writer puts down before any data
 
 
 def make_instrument() -> Instrument:
@@ -353,3 +357,23 @@ def test_several_files_are_read_as_one_stream(tmp_path: Path) -> None:
 def test_a_missing_file_is_an_error_before_reading(tmp_path: Path) -> None:
     with pytest.raises(ImportFormatError, match=r"missing\.gz: expected an existing file"):
         read_binance(tmp_path / "missing.gz", make_instrument(), ImportReport())
+
+
+@settings(max_examples=40, deadline=None)
+@given(cut=st.floats(0, 1, exclude_max=True))
+def test_a_gz_capture_cut_short_imports_a_prefix_and_counts_the_cut(cut: float) -> None:
+    # a recorder killed mid-write leaves a .gz without its end: import what is whole
+    lines = list(synthetic_session()) + [
+        make_trade(6_000_000_000 + i, "100.2", "0.001", i % 2 == 0, i) for i in range(40)
+    ]
+    with tempfile.TemporaryDirectory() as d:
+        whole = write_gz(Path(d) / "whole.gz", lines)
+        all_events = list(read_binance(whole, make_instrument(), ImportReport()))
+        data = whole.read_bytes()
+        path = Path(d) / "cut.gz"
+        path.write_bytes(data[: GZIP_HEADER + int(cut * (len(data) - GZIP_HEADER))])
+        report = ImportReport()
+        events = list(read_binance(path, make_instrument(), report))
+    assert events == all_events[: len(events)]
+    assert report.skipped.get("truncated") == 1
+    assert report.lines_read <= len(lines)

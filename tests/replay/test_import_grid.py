@@ -55,6 +55,31 @@ def test_grid_conversion_agrees_with_the_instrument_on_and_off_the_grid(
     assert outcome(grid.ticks, text) == outcome(inst.price_to_ticks, text)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    tick=st.sampled_from(TICKS),
+    lot=st.sampled_from(LOTS),
+    text=decimal_texts(),
+    before=st.sampled_from(["", " ", "\t"]),
+    after=st.sampled_from(["", " ", "  ", "\t", "\n"]),
+)
+def test_grid_conversion_agrees_with_the_instrument_on_padded_cells(
+    tick: str, lot: str, text: str, before: str, after: str
+) -> None:
+    # table cells are handed over as read: "61800.00 " must not become 6180.0
+    inst = make_instrument(tick, lot)
+    grid = Grid(inst)
+    padded = before + text + after
+    assert outcome(grid.ticks, padded) == outcome(inst.price_to_ticks, padded)
+    assert outcome(grid.lots, padded) == outcome(inst.size_to_lots, padded)
+
+
+def test_a_trailing_space_does_not_shift_the_decimal_point() -> None:
+    grid = Grid(make_instrument("0.1", "0.001"))
+    assert grid.ticks("61800.00 ") == 618000
+    assert grid.lots("0.010\t") == 10
+
+
 def test_off_grid_values_raise_with_the_unit_and_the_value() -> None:
     grid = Grid(make_instrument("0.1", "0.001"))
     with pytest.raises(OffGridError, match=r"X price: expected a multiple of tick_size=0.1, found"):

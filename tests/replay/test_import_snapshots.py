@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mmcore.book import Book
 from mmcore.events import BUY, SELL, BookSnapshot, Event, Trade
 from mmcore.instrument import Instrument
 from replay.importers import (
@@ -127,6 +128,22 @@ def test_off_grid_values_skip_the_row_and_are_reported(tmp_path: Path) -> None:
     assert "lot_size=0.001, found 0.0001" in examples[1]
 
 
+def test_a_level_no_book_would_take_skips_the_row_as_malformed(tmp_path: Path) -> None:
+    # a negative size (some exports sign the ask side) or a price <= 0 used to be written, and
+    # the backtest then stopped on the snapshot with a BookDataError
+    rows = [wide_row("1", [("100.0", "1")], [("100.2", "-1")]),
+            wide_row("2", [("-100.0", "1")], [("100.2", "1")]),
+            wide_row("3", [("100.0", "1")], [("100.2", "1")])]
+    events, report = import_snapshots(write_table(tmp_path / "b.csv", wide_header(1), rows))
+    assert [e.ts for e in events] == [3 * 10**9]
+    assert report.skipped == {"malformed": 2}
+    assert "b.csv:2" in report.summary().examples["malformed"][0]
+    book = Book("BTCUSDT")
+    for event in events:
+        assert isinstance(event, BookSnapshot)
+        book.apply_snapshot(event)
+
+
 def test_a_trades_table_is_merged_in_time_order_with_its_aggressor_side(tmp_path: Path) -> None:
     book = write_table(tmp_path / "book.csv", wide_header(1), [
         wide_row("1000", [("100.0", "1")], [("100.1", "1")]),
@@ -168,6 +185,22 @@ def test_trade_sides_come_from_a_side_column_or_a_buyer_taker_flag(
     trades = read_trade_table(path, make_instrument(), report, ts_unit="ns",
                               columns={"timestamp": "time", "price": "px", "size": "qty"})
     assert [t.side for t in trades if isinstance(t, Trade)] == sides
+
+
+def test_a_trade_cell_with_a_trailing_space_keeps_its_price(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("timestamp,price,quantity,side\n1,61800.00 ,0.010 ,buy\n")
+    report = ImportReport()
+    trades = list(read_trade_table(path, make_instrument(), report, ts_unit="ns"))
+    assert [(t.price, t.size) for t in trades if isinstance(t, Trade)] == [(618000, 10)]
+    assert report.skipped == {}
+
+
+def test_a_table_saved_with_a_byte_order_mark_finds_its_first_column(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"\xef\xbb\xbftimestamp,price,quantity,side\n1,100.0,1,buy\n")
+    trades = list(read_trade_table(path, make_instrument(), ImportReport(), ts_unit="ns"))
+    assert trades == [Trade("BTCUSDT", 1, 1, 1000, 1000, BUY, "")]
 
 
 def test_a_table_without_level_columns_is_an_error_naming_what_it_found(tmp_path: Path) -> None:

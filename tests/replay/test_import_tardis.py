@@ -133,3 +133,17 @@ def test_trades_merge_with_the_book_in_receive_time_order(tmp_path: Path) -> Non
     assert isinstance(events[3], BookDelta)  # on equal times the book comes first
     assert report.skipped == {"unknown_side": 1}
     assert report.lines_read == 13
+
+
+def test_a_csv_gz_cut_short_imports_its_whole_rows_and_counts_the_cut(tmp_path: Path) -> None:
+    rows = make_book_rows() + [book_row(6000 + i, False, "bid", "99.5", "1") for i in range(200)]
+    whole = write_csv(tmp_path / "whole.csv.gz", BOOK_HEADER, rows)
+    all_events, _ = import_book(whole)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    events, report = import_book(cut)
+    assert 0 < len(events) < len(all_events)
+    assert events == all_events[: len(events)]
+    assert report.skipped == {"truncated": 1}
+    assert report.summary().examples["truncated"][0].startswith("cut.csv.gz:")

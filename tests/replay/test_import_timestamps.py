@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -48,3 +50,29 @@ def test_iso_date_times_are_utc_unless_they_name_an_offset() -> None:
 def test_unreadable_timestamps_are_errors_saying_what_was_found(text: str, unit: str) -> None:
     with pytest.raises(ImportFormatError, match=f"found {text!r}"):
         to_ns(text, unit)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ns=st.integers(0, 4 * 10**18),
+    places=st.integers(0, 9),
+    sep=st.sampled_from(["T", " "]),
+    zone=st.sampled_from(["", "Z", "+00:00"]),
+)
+def test_iso_date_times_with_any_number_of_fraction_digits_convert_exactly(
+    ns: int, places: int, sep: str, zone: str
+) -> None:
+    # pandas writes nanoseconds ("...15.123456789"); "15.5" is ISO 8601 too
+    seconds, fraction = divmod(ns, 10**9)
+    text = datetime.fromtimestamp(seconds, timezone.utc).strftime(f"%Y-%m-%d{sep}%H:%M:%S")
+    digits = f"{fraction:09d}"[:places]
+    if places:
+        text += "." + digits
+    expected = seconds * 10**9 + int(digits.ljust(9, "0"))
+    assert detect_unit(text + zone) == "iso"
+    assert to_ns(text + zone, "iso") == expected
+
+
+def test_an_iso_fraction_beyond_nanoseconds_rounds_half_even() -> None:
+    assert to_ns("1970-01-01T00:00:01.0000000015Z", "iso") == 1_000_000_002
+    assert to_ns("1970-01-01T00:00:01.0000000025Z", "iso") == 1_000_000_002
