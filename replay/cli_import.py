@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _instrument_args(p, symbol="BTCUSDT", venue="binance")
     p.add_argument(
         "--max-buffer",
-        type=int,
+        type=_at_least_one,
         default=DEFAULT_MAX_BUFFER,
         help="depth diffs kept while waiting for the snapshot (default %(default)s)",
     )
@@ -181,6 +181,17 @@ def _instrument_args(p: argparse.ArgumentParser, symbol: str | None, venue: str 
     p.add_argument("--maker-fee", default="0", help="maker fee rate (negative: rebate)")
     p.add_argument("--taker-fee", default="0", help="taker fee rate")
     p.add_argument("--quote", default="USD", help="quote currency (default %(default)s)")
+
+
+def _at_least_one(text: str) -> int:
+    """argparse type for --max-buffer: a whole number >= 1 (argparse names the option)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, found {text!r}")
+    return value
 
 
 def _instrument(args: argparse.Namespace) -> Instrument:

@@ -51,6 +51,7 @@ from replay.importers.binance_messages import (
     RestSnapshotMsg,
     TradeMsg,
 )
+from replay.importers.errors import ImportFormatError
 from replay.importers.grid import Grid
 from replay.importers.report import ImportReport
 from replay.importers.source import Paths, as_paths, recorded_lines
@@ -95,9 +96,15 @@ def read_binance(
 ) -> Iterator[Event]:
     """Events from Binance USD-M capture file(s), read in order as one stream.
 
-    Missing files raise ``ImportFormatError`` here, before anything is read.
+    Missing files, and a ``max_buffer`` below 1, raise ``ImportFormatError`` here, before
+    anything is read.
     """
     paths = as_paths(path_or_paths)
+    if max_buffer < 1:
+        raise ImportFormatError(
+            f"max_buffer: expected at least 1 depth diff kept until the snapshot, "
+            f"found {max_buffer}"
+        )
     if not report.importer:
         report.importer = "binance"
     return _read(paths, _BinanceStream(inst, report, max_buffer, book_ticker_snapshots), report)
@@ -134,7 +141,7 @@ class _BinanceStream:
         self.symbol = inst.symbol.upper()
         self.grid = Grid(inst)
         self.report = report
-        self.max_buffer = max(1, max_buffer)
+        self.max_buffer = max_buffer
         self.ticker_snapshots = ticker_snapshots
         self.state = _WAITING
         self.buffer: deque[tuple[DepthMsg, int, str]] = deque()

@@ -7,6 +7,14 @@
 ``time`` (ms → ns), ``ts_recv`` the local receive time. Messages for another coin are skipped as
 ``"other_symbol"``, other channels as ``"unknown_channel"``, and a snapshot or trade with an
 off-grid price or size as ``"off_grid"``.
+
+The first ``trades`` message of a subscription replays recent trades, some from long before the
+capture began (about 50 s in the capture in shared/data), and carries no flag saying so
+(``isSnapshot`` exists only on the user streams). Imported at their receive time they would look
+like live trades a backtest could fill our quotes against. So a trade is only imported once a
+book of the coin has been seen: one received before the first ``l2Book`` is skipped as
+``"before_book"``, and one whose ``time`` is before that first ``l2Book``'s ``time`` (the same
+venue clock) as ``"stale_trade"``.
 """
 
 from __future__ import annotations
@@ -75,6 +83,7 @@ def _read(paths: list[Path], inst: Instrument, report: ImportReport) -> Iterator
     grid = Grid(inst)
     symbol = inst.symbol
     seq = 0
+    first_book_ms = -1  # venue time of the first l2Book of the coin; -1: none seen yet
     for local_ns, payload, name, lineno in recorded_lines(paths, report):
         where = f"{name}:{lineno}"
         try:
@@ -84,13 +93,15 @@ def _read(paths: list[Path], inst: Instrument, report: ImportReport) -> Iterator
                 if book.coin != symbol:
                     report.skip("other_symbol", where, book.coin)
                     continue
+                if first_book_ms < 0:
+                    first_book_ms = book.time
                 bids = _flat(grid, book.levels[0])
                 asks = _flat(grid, book.levels[1])
                 seq += 1
                 yield BookSnapshot(symbol, book.time * MS, local_ns, seq, bids, asks)
             elif msg.channel == "trades":
                 for trade in _trades.decode(msg.data):
-                    event = _trade(grid, trade, symbol, local_ns, where, report)
+                    event = _trade(grid, trade, symbol, local_ns, where, report, first_book_ms)
                     if event is not None:
                         yield event
             else:
@@ -102,10 +113,26 @@ def _read(paths: list[Path], inst: Instrument, report: ImportReport) -> Iterator
 
 
 def _trade(
-    grid: Grid, trade: _Trade, symbol: str, local_ns: int, where: str, report: ImportReport
+    grid: Grid,
+    trade: _Trade,
+    symbol: str,
+    local_ns: int,
+    where: str,
+    report: ImportReport,
+    first_book_ms: int,
 ) -> Trade | None:
     if trade.coin != symbol:
         report.skip("other_symbol", where, trade.coin)
+        return None
+    if first_book_ms < 0:
+        report.skip("before_book", where, f"trade {trade.tid} received before any l2Book")
+        return None
+    if trade.time < first_book_ms:
+        report.skip(
+            "stale_trade",
+            where,
+            f"trade {trade.tid} at {trade.time} ms, before the first l2Book at {first_book_ms} ms",
+        )
         return None
     side = _SIDES.get(trade.side)
     if side is None:

@@ -18,7 +18,7 @@ from typing import Any, Union
 
 from replay.importers.errors import ImportFormatError, MissingDependencyError
 from replay.importers.report import ImportReport
-from replay.importers.source import open_text
+from replay.importers.source import GZIP_DAMAGE, gzip_damage_error, open_text
 
 __all__ = ["Cell", "Table", "list_cell", "open_table", "text_cell"]
 
@@ -52,14 +52,23 @@ def open_table(path: Path, report: ImportReport) -> Iterator[Table]:
     """Open a CSV (``.csv``, ``.csv.gz``, anything else) or Parquet (``.parquet``) table.
 
     A ``.gz`` CSV cut short is read up to its last whole row; the cut is counted in ``report``
-    as ``"truncated"``.
+    as ``"truncated"``, and damaged compressed data after the header row as ``"corrupt"``. A
+    ``.gz`` that is not gzip, or is damaged or cut before its header row is whole, raises
+    ``ImportFormatError``.
     """
     if path.suffix in (".parquet", ".pq"):
         yield _parquet(path)
         return
     with open_text(path) as f:
         reader = csv.reader(f)
-        header = next(reader, None)
+        try:
+            header = next(reader, None)
+        except GZIP_DAMAGE as exc:
+            raise gzip_damage_error(path.name, exc) from None
+        except EOFError as exc:
+            raise ImportFormatError(
+                f"{path.name}: expected a header row, found the file cut short ({exc})"
+            ) from None
         if header is None:
             raise ImportFormatError(f"{path.name}: expected a header row, found an empty file")
         header = [name.strip() for name in header]
@@ -72,6 +81,9 @@ def open_table(path: Path, report: ImportReport) -> Iterator[Table]:
             except EOFError as exc:
                 where = f"{path.name}:{reader.line_num + 1}"
                 report.skip("truncated", where, f"file cut short: {exc}")
+            except GZIP_DAMAGE as exc:
+                where = f"{path.name}:{reader.line_num + 1}"
+                report.skip("corrupt", where, f"gzip data damaged: {exc}")
 
         yield Table(path.name, header, rows())
 

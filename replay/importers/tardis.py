@@ -10,7 +10,8 @@ skipped as ``"before_snapshot"``; rows of another symbol as ``"other_symbol"``; 
 off-grid price or amount as ``"off_grid"`` (only that row).
 
 ``trades`` rows are ``exchange,symbol,timestamp,local_timestamp,id,side,price,amount`` with
-``side`` the aggressor (``buy``/``sell``; ``unknown`` is skipped as ``"unknown_side"``).
+``side`` the aggressor (``buy``/``sell``; ``unknown`` is skipped as ``"unknown_side"``); a trade
+with a price or amount <= 0 is skipped as ``"malformed"``.
 ``read_tardis(book, inst, report, trades=...)`` merges both by receive time.
 """
 
@@ -97,22 +98,23 @@ def read_tardis_trades(
             report.skip("unknown_side", where, f"side={side_text!r}")
             continue
         try:
-            event = Trade(
-                symbol,
-                int(ts) * US,
-                int(local_ts) * US,
-                grid.ticks(price),
-                grid.lots(amount),
-                side,
-                trade_id,
-            )
-        except OffGridError as exc:
-            report.skip("off_grid", where, str(exc))
-            continue
+            ts_ns = int(ts) * US
+            recv_ns = int(local_ts) * US
         except ValueError:
             report.skip("malformed", where, f"timestamps {ts!r}, {local_ts!r}")
             continue
-        yield event
+        try:
+            ticks = grid.ticks(price)
+            lots = grid.lots(amount)
+        except OffGridError as exc:
+            report.skip("off_grid", where, str(exc))
+            continue
+        if ticks <= 0 or lots <= 0:
+            report.skip(
+                "malformed", where, f"expected price > 0 and amount > 0, found {price!r} {amount!r}"
+            )
+            continue
+        yield Trade(symbol, ts_ns, recv_ns, ticks, lots, side, trade_id)
 
 
 def _symbol_rows(

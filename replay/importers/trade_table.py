@@ -3,7 +3,8 @@
 Columns come from ``TradeColumns``: time, price, size and the aggressor side, given directly
 (``side``) or as ``is_buyer_maker`` / ``is_buyer_taker``. Timestamps are in ``ts_unit`` (``auto``
 judges the first row's magnitude). Rows with an unknown side are skipped as ``"unknown_side"``,
-off-grid rows as ``"off_grid"``, unreadable rows as ``"malformed"``.
+off-grid rows as ``"off_grid"``, unreadable rows as ``"malformed"`` (also a price <= 0 or a size
+<= 0, which no trade has).
 """
 
 from __future__ import annotations
@@ -75,6 +76,11 @@ def _read(
                     trade_id = text_cell(row[id_i]) if id_i >= 0 else ""
                     ticks = grid.ticks(price)
                     lots = grid.lots(size)
+                    if ticks <= 0 or lots <= 0:
+                        raise ImportFormatError(
+                            f"expected a trade with price > 0 and size > 0, "
+                            f"found {price!r} {size!r}"
+                        )
                 except OffGridError as exc:
                     report.skip("off_grid", where, str(exc))
                     continue

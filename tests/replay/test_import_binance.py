@@ -377,3 +377,10 @@ def test_a_gz_capture_cut_short_imports_a_prefix_and_counts_the_cut(cut: float) 
     assert events == all_events[: len(events)]
     assert report.skipped.get("truncated") == 1
     assert report.lines_read <= len(lines)
+
+
+@pytest.mark.parametrize("max_buffer", [0, -5])
+def test_a_buffer_of_no_diffs_is_refused_not_made_one(tmp_path: Path, max_buffer: int) -> None:
+    path = write_gz(tmp_path / "c.gz", synthetic_session())
+    with pytest.raises(ImportFormatError, match=rf"max_buffer: expected .*found {max_buffer}"):
+        read_binance(path, make_instrument(), ImportReport(), max_buffer=max_buffer)

@@ -62,7 +62,7 @@ def test_hyperliquid_import_uses_btc_by_default(
     assert run(["import", "hyperliquid", str(HYPERLIQUID), "--out", str(out), "--tick", "1",
                 "--lot", "0.00001"]) == 0
     log = open_log(out)
-    assert log.counts() == {"BookSnapshot": 46, "Trade": 64}
+    assert log.counts() == {"BookSnapshot": 46, "Trade": 34}  # 30 trades older than the book
     assert log.header.instruments[0].symbol == "BTC"
     assert "  BookSnapshot: 46" in capsys.readouterr().out
 
@@ -136,3 +136,29 @@ def test_errors_are_mm_errors_with_clear_messages(tmp_path: Path) -> None:
     with pytest.raises(ImportFormatError, match=r"nope\.gz: expected an existing file"):
         run(["import", "binance", str(tmp_path / "nope.gz"), "--out", str(tmp_path / "z"),
              "--tick", "0.1", "--lot", "0.001"])
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_a_max_buffer_below_one_is_refused_naming_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    out = tmp_path / "b.mmlog"
+    with pytest.raises(SystemExit) as exit_info:
+        run(["import", "binance", str(make_binance_slice(tmp_path)), "--out", str(out),
+             "--tick", "0.1", "--lot", "0.001", "--max-buffer", value])
+    assert exit_info.value.code == 2
+    assert f"argument --max-buffer: expected a whole number >= 1, found {value!r}" in (
+        capsys.readouterr().err
+    )
+    assert not out.exists()
+
+
+def test_a_capture_that_is_not_gzip_is_an_mm_error_and_leaves_no_log(tmp_path: Path) -> None:
+    capture = tmp_path / "capture.gz"
+    capture.write_text("1 {}\n")
+    out = tmp_path / "b.mmlog"
+    with pytest.raises(ImportFormatError, match=r"capture\.gz: expected a gzip file"):
+        run(["import", "hyperliquid", str(capture), "--out", str(out), "--tick", "1",
+             "--lot", "0.00001"])
+    assert not out.exists()
+    assert not (tmp_path / "b.mmlog.partial").exists()

@@ -35,17 +35,21 @@ def make_level(px: str, sz: str) -> dict[str, Any]:
     return {"px": px, "sz": sz, "n": 1}
 
 
-def make_trade(side: str, px: str, sz: str, tid: int, coin: str = "BTC") -> dict[str, Any]:
-    return {"coin": coin, "side": side, "px": px, "sz": sz, "time": 1000, "tid": tid}
+def make_trade(
+    side: str, px: str, sz: str, tid: int, coin: str = "BTC", time: int = 1000
+) -> dict[str, Any]:
+    return {"coin": coin, "side": side, "px": px, "sz": sz, "time": time, "tid": tid}
 
 
-def test_the_capture_gives_46_snapshots_and_64_trades_with_nothing_skipped() -> None:
+def test_the_capture_gives_46_snapshots_and_34_live_trades() -> None:
     events, report = import_capture()
     assert sum(1 for e in events if type(e) is BookSnapshot) == 46
-    assert sum(1 for e in events if type(e) is Trade) == 64
+    assert sum(1 for e in events if type(e) is Trade) == 34
     summary = report.summary()
     assert summary.lines_read == 55
-    assert summary.skipped == {}
+    # the first trades message (line 3) replays the 30 trades of the ~50 s before the capture
+    assert summary.skipped == {"stale_trade": 30}
+    assert summary.examples["stale_trade"][0].startswith("btcusd_20250126.gz:3: ")
 
 
 def test_every_snapshot_applies_uncrossed_with_twenty_levels_a_side() -> None:
@@ -67,9 +71,38 @@ def test_trades_take_side_price_size_and_id_from_the_message() -> None:
     events, _ = import_capture()
     trades = [e for e in events if isinstance(e, Trade)]
     assert trades[0] == Trade(
-        "BTC", 1737918794873 * 10**6, 1737918844167767000, 105056, 219, BUY, "121451470284048"
+        "BTC", 1737918847000 * 10**6, 1737918847319919000, 105056, 2222, BUY, "917211710228416"
     )
     assert {t.side for t in trades} == {BUY, SELL}
+
+
+def test_no_imported_trade_happened_before_the_first_book_snapshot() -> None:
+    # a backtest must not fill our quotes against trades that were over before we saw a book
+    events, _ = import_capture()
+    first_book = next(e for e in events if isinstance(e, BookSnapshot))
+    trades = [e for e in events if isinstance(e, Trade)]
+    assert trades and all(t.ts >= first_book.ts for t in trades)
+    assert all(0 < t.ts_recv - t.ts < 10**9 for t in trades)  # live: received within a second
+
+
+def test_trades_older_than_the_first_book_or_before_any_book_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "hl.txt"
+    book = {"coin": "BTC", "levels": [[make_level("99", "1")], [make_level("101", "1")]],
+            "time": 5000}
+    path.write_text(
+        make_line(10, "trades", [make_trade("B", "100", "1", 1, time=4000)])
+        + make_line(20, "l2Book", book)
+        + make_line(30, "trades", [make_trade("A", "100", "1", 2, time=1000),
+                                   make_trade("B", "100", "1", 3, time=4999),
+                                   make_trade("B", "100", "1", 4, time=5000)])
+        + make_line(40, "trades", [make_trade("A", "100", "1", 5, time=6000)])
+    )
+    report = ImportReport()
+    events = list(read_hyperliquid(path, make_instrument(), report))
+    assert [e.trade_id for e in events if isinstance(e, Trade)] == ["4", "5"]
+    assert report.skipped == {"before_book": 1, "stale_trade": 2}
+    assert report.summary().examples["before_book"][0].startswith("hl.txt:1: ")
+    assert report.summary().examples["stale_trade"][0].startswith("hl.txt:3: ")
 
 
 def test_a_coarser_tick_than_the_data_counts_off_grid_messages() -> None:
@@ -84,16 +117,18 @@ def test_a_coarser_tick_than_the_data_counts_off_grid_messages() -> None:
 def test_other_coins_unknown_channels_and_sides_are_skipped(tmp_path: Path) -> None:
     path = tmp_path / "hl.txt"
     book = {"coin": "ETH", "levels": [[make_level("1.0", "1")], []], "time": 1}
+    btc_book = {"coin": "BTC", "levels": [[make_level("99", "1")], []], "time": 1}
     trades = [make_trade("B", "100", "0.5", 1), make_trade("X", "100", "1", 2),
               make_trade("A", "99", "1", 3, coin="ETH")]
     path.write_text(
-        make_line(5, "l2Book", book)
+        make_line(4, "l2Book", btc_book)
+        + make_line(5, "l2Book", book)
         + make_line(6, "subscriptionResponse", {})
         + make_line(7, "trades", trades)
     )
     report = ImportReport()
     events = list(read_hyperliquid(path, make_instrument(lot="0.1"), report))
-    assert events == [Trade("BTC", 1000 * 10**6, 7, 100, 5, BUY, "1")]
+    assert events[1:] == [Trade("BTC", 1000 * 10**6, 7, 100, 5, BUY, "1")]
     assert report.skipped == {"other_symbol": 2, "unknown_channel": 1, "unknown_side": 1}
 
 

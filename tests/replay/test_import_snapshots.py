@@ -247,3 +247,21 @@ def test_a_parquet_table_imports_like_the_same_csv(tmp_path: Path) -> None:
     parquet_events, _ = import_snapshots(tmp_path / "book.parquet")
     assert len(csv_events) == 2
     assert parquet_events == csv_events
+
+
+def test_trade_rows_with_a_price_or_size_no_market_trades_at_are_skipped_as_malformed(
+    tmp_path: Path,
+) -> None:
+    path = write_table(tmp_path / "t.csv", ["timestamp", "price", "quantity", "side"], [
+        ["1", "-100.1", "1", "buy"],
+        ["2", "0.0", "1", "buy"],
+        ["3", "100.1", "-1", "sell"],
+        ["4", "100.1", "0", "sell"],
+        ["5", "100.1", "1", "sell"],
+    ])
+    report = ImportReport()
+    trades = list(read_trade_table(path, make_instrument(), report, ts_unit="ns"))
+    assert trades == [Trade("BTCUSDT", 5, 5, 1001, 1000, SELL, "")]
+    assert report.skipped == {"malformed": 4}
+    examples = report.summary().examples["malformed"]
+    assert examples[0].startswith("t.csv:2: ") and "-100.1" in examples[0]

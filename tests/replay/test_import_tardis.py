@@ -8,7 +8,7 @@ from pathlib import Path
 from mmcore.book import APPLIED, GAP, Book
 from mmcore.events import BUY, SELL, BookDelta, BookSnapshot, Event, Trade
 from mmcore.instrument import Instrument
-from replay.importers import ImportReport, read_tardis, read_tardis_book
+from replay.importers import ImportReport, read_tardis, read_tardis_book, read_tardis_trades
 
 BOOK_HEADER = "exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount"
 TRADES_HEADER = "exchange,symbol,timestamp,local_timestamp,id,side,price,amount"
@@ -147,3 +147,25 @@ def test_a_csv_gz_cut_short_imports_its_whole_rows_and_counts_the_cut(tmp_path: 
     assert events == all_events[: len(events)]
     assert report.skipped == {"truncated": 1}
     assert report.summary().examples["truncated"][0].startswith("cut.csv.gz:")
+
+
+def test_trades_with_a_price_or_amount_no_market_trades_at_are_skipped_as_malformed(
+    tmp_path: Path,
+) -> None:
+    trades = write_csv(
+        tmp_path / "trades.csv",
+        TRADES_HEADER,
+        [
+            trade_row(1000, "t1", "buy", "-100.1", "0.5"),
+            trade_row(1100, "t2", "buy", "0", "0.5"),
+            trade_row(1200, "t3", "sell", "100.1", "-0.5"),
+            trade_row(1300, "t4", "sell", "100.1", "0.000"),
+            trade_row(1400, "t5", "sell", "100.1", "0.5"),
+        ],
+    )
+    report = ImportReport()
+    events = list(read_tardis_trades(trades, make_instrument(), report))
+    assert events == [Trade("BTCUSDT", 1_350_000, 1_400_000, 1001, 500, SELL, "t5")]
+    assert report.skipped == {"malformed": 4}
+    examples = report.summary().examples["malformed"]
+    assert examples[0].startswith("trades.csv:2: ") and "-100.1" in examples[0]
