@@ -87,6 +87,8 @@ class AdapterStatistics(msgspec.Struct, frozen=True):
     execution: ExecutionStatistics
     tracker: TrackerStatistics
     streams: list[SubscriptionStatistics]
+    reconcile_errors: int = 0
+    """Reconcile runs that failed with an unexpected error (logged with its traceback)."""
 
 
 class _BookSeq:
@@ -196,6 +198,7 @@ class ExtendedAdapter:
         self._n_account_gaps = 0
         self._n_resyncs = 0
         self._n_dms = 0
+        self._n_reconcile_errors = 0
 
     def __repr__(self) -> str:
         return (
@@ -494,7 +497,14 @@ class ExtendedAdapter:
         self._reconcile_wanted.set()
 
     async def _reconcile_loop(self) -> None:
-        interval = self.config.reconcile_interval_s or None
+        """Reconcile when asked and every ``reconcile_interval_s``, until ``close``. A run that
+        fails, for whatever reason (the venue unreachable, or an answer we cannot use, or a bug),
+        is logged and run again after a backoff (``reconnect_min_s`` doubling up to
+        ``reconnect_max_s``, reset by a run that succeeds): failed cancels must keep being sent
+        again, so this loop must never end on an error."""
+        cfg = self.config
+        interval = cfg.reconcile_interval_s or None
+        backoff = Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s, self._rng)
         while True:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._reconcile_wanted.wait(), interval)
@@ -502,13 +512,25 @@ class ExtendedAdapter:
             try:
                 await self._reconciler.run(self._emit)
             except ExtendedError as exc:
-                log.warning("extended reconcile failed: %s; will retry", exc)
-                await asyncio.sleep(self.config.reconnect_min_s)
-                self._reconcile_wanted.set()
-                continue
-            if self._reconciler.cancels_wanted:  # a cancel failed again: retry soon, not later
-                await asyncio.sleep(self.config.rest_backoff_max_s)
-                self._reconcile_wanted.set()
+                delay = backoff.next_delay()
+                log.warning("extended reconcile failed: %s; retrying in %.2fs", exc, delay)
+            except Exception:  # e.g. a malformed REST value: logged, never the loop's end
+                self._n_reconcile_errors += 1
+                delay = backoff.next_delay()
+                log.exception(
+                    "extended reconcile failed unexpectedly (run %d, %d failures so far); "
+                    "retrying in %.2fs",
+                    self._reconciler.runs,
+                    self._n_reconcile_errors,
+                    delay,
+                )
+            else:
+                backoff.reset()
+                if not self._reconciler.cancels_wanted:
+                    continue
+                delay = cfg.rest_backoff_max_s  # a cancel failed again: retry soon, not later
+            await asyncio.sleep(delay)
+            self._reconcile_wanted.set()
 
     async def _arm_dead_man(self) -> None:
         try:
@@ -539,4 +561,5 @@ class ExtendedAdapter:
             ),
             tracker=self.tracker.statistics(),
             streams=[s.statistics() for s in self._subs.values()],
+            reconcile_errors=self._n_reconcile_errors,
         )

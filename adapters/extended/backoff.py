@@ -34,3 +34,7 @@ class Backoff:
 
     def reset(self) -> None:
         self._attempt = 0
+
+    def fresh(self) -> Backoff:
+        """A new backoff with the same bounds and the same random source, at its first delay."""
+        return Backoff(self.min_s, self.max_s, self._rng)

@@ -4,8 +4,14 @@ Extended's v1 streams use one socket per topic. Each ``Subscription`` keeps its 
 forever: it reconnects with exponential backoff and jitter after any close or error, pings the
 server every ``heartbeat_s`` (aiohttp closes the socket when a pong is missed), and, when
 ``stale_after_s`` is set, treats that long a silence as a dead socket. ``reconnect()`` forces a
-fresh socket (a book gap: the new socket starts with a snapshot). Messages and state changes go to
-callbacks; a callback that raises is logged and the message dropped, never the stream.
+fresh socket (a book gap: the new socket starts with a snapshot). The first forced reconnect after
+a healthy period is immediate; each further one waits on a second backoff (``min_s, 2*min_s, ...``
+up to ``max_s``, seeded jitter), so a venue that gaps on every socket, or a snapshot that keeps
+coming back crossed, cannot drive a tight reconnect loop. That backoff starts over once a socket
+stayed up ``healthy_s`` (default: the backoff's ``max_s``). Messages and state changes go to
+callbacks; a callback that raises is logged and the message dropped, never the stream; any other
+error of the reader is logged and the socket reopened after the backoff: the reader only ends at
+``close``.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping
 
 import aiohttp
@@ -35,6 +42,7 @@ class SubscriptionStatistics(msgspec.Struct, frozen=True):
     dropped: int
     stale: int
     forced: int
+    errors: int = 0
 
 
 class Subscription:
@@ -51,6 +59,7 @@ class Subscription:
         backoff: Backoff,
         heartbeat_s: float,
         stale_after_s: float | None = None,
+        healthy_s: float | None = None,
     ) -> None:
         self.name = name
         self.url = url
@@ -59,6 +68,12 @@ class Subscription:
         self._on_message = on_message
         self._on_state = on_state
         self._backoff = backoff
+        self._forced_backoff = backoff.fresh()
+        self._forced_streak = 0  # forced reconnects since the last healthy socket
+        self._healthy = backoff.max_s if healthy_s is None else healthy_s
+        self._up_since: float | None = None  # loop time the current socket opened
+        self.forced_delays: deque[float] = deque(maxlen=64)
+        """The waits before the latest forced reconnects, oldest first (0 = at once)."""
         self._heartbeat = heartbeat_s
         self._stale = stale_after_s
         self._ws: aiohttp.ClientWebSocketResponse[bool] | None = None
@@ -75,6 +90,7 @@ class Subscription:
         self._dropped = 0
         self._stale_n = 0
         self._forced = 0
+        self._errors = 0
 
     def __repr__(self) -> str:
         return f"Subscription({self.name!r}, {self.url!r})"
@@ -84,7 +100,8 @@ class Subscription:
             self._task = asyncio.create_task(self._run(), name=f"extended-ws-{self.name}")
 
     def reconnect(self, reason: str) -> None:
-        """Close the current socket; the loop opens a fresh one at once (no backoff)."""
+        """Close the current socket; the loop opens a fresh one, at once the first time after a
+        healthy period and after the forced-reconnect backoff when they repeat."""
         ws = self._ws
         if ws is not None and not ws.closed:
             self._forced += 1
@@ -104,19 +121,45 @@ class Subscription:
         self._task = None
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while not self._closing:
-            reason = await self._session_once()
+            try:
+                reason = await self._session_once()
+            except Exception as exc:  # a bug or an aiohttp surprise: never end the reader
+                self._errors += 1
+                log.exception("extended %s: stream reader failed; reopening the socket", self.name)
+                reason = f"reader error: {type(exc).__name__}: {exc}"
             if self._closing:
                 break
+            up_since, self._up_since = self._up_since, None
+            lived = loop.time() - up_since if up_since is not None else 0.0
+            forced = bool(self._force_reason)
+            self._force_reason = ""
             self.connected.clear()
             self._disconnects += 1
-            self._on_state("down", self.name, reason)
-            if self._force_reason:
-                self._force_reason = ""
-                continue
-            delay = self._backoff.next_delay()
-            log.info("extended %s: %s; reconnecting in %.2fs", self.name, reason, delay)
-            await asyncio.sleep(delay)
+            self._notify("down", reason)
+            delay = self._forced_delay(lived) if forced else self._backoff.next_delay()
+            if delay > 0:
+                log.info("extended %s: %s; reconnecting in %.2fs", self.name, reason, delay)
+                await asyncio.sleep(delay)
+
+    def _forced_delay(self, lived_s: float) -> float:
+        """The wait before a forced reconnect: none for the first since a socket stayed up
+        ``healthy_s``, then the forced-reconnect backoff."""
+        if lived_s >= self._healthy:
+            self._forced_streak = 0
+            self._forced_backoff.reset()
+        delay = self._forced_backoff.next_delay() if self._forced_streak else 0.0
+        self._forced_streak += 1
+        self.forced_delays.append(delay)
+        return delay
+
+    def _notify(self, state: str, reason: str) -> None:
+        try:
+            self._on_state(state, self.name, reason)
+        except Exception:  # a bad state handler must not kill the stream
+            self._errors += 1
+            log.exception("extended %s: the %r state handler failed", self.name, state)
 
     async def _session_once(self) -> str:
         try:
@@ -127,10 +170,11 @@ class Subscription:
             return f"connect failed: {type(exc).__name__}: {exc}"
         self._ws = ws
         self._connects += 1
-        self.connected.set()
-        self._on_state("up", self.name, "")
+        self._up_since = asyncio.get_running_loop().time()
         got_message = False
         try:
+            self.connected.set()
+            self._notify("up", "")
             while True:
                 try:
                     msg = await asyncio.wait_for(ws.receive(), self._stale)
@@ -178,4 +222,5 @@ class Subscription:
             dropped=self._dropped,
             stale=self._stale_n,
             forced=self._forced,
+            errors=self._errors,
         )
