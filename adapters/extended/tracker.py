@@ -5,11 +5,21 @@ at most one ``OrderAccepted`` and exactly one terminal event (``OrderCanceled`` 
 ``OrderRejected``) unless it filled completely. A fill is never dropped (only a duplicate trade
 id is): one that arrives after the order's terminal event is still passed on, and counted late.
 Stream messages, REST answers and reconciliation all go through it, in whatever order they arrive.
+
+A finished order is kept ``done_kept_ns`` (default ``DONE_KEPT_NS``, 10 minutes of the ``ts_recv``
+clock) after its end, so that a late fill is still matched to it (by client id or venue id) and a
+copy of it seen working is still flagged as a stray; then it is forgotten, so the tracker holds
+the live orders plus those of the last few minutes, not every order of the session. Ten minutes
+is far beyond the races it covers: a cancel racing a match (milliseconds), a held place landing
+after its request gave up (the REST timeout), a fill missed by the stream and found by the next
+reconcile (``reconcile_interval_s``, or an account-stream reconnect). Past it, an update of that
+order counts as foreign, and an order still working then is an orphan the reconcile cancels
+(``cancel_unknown_orders``).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 
 import msgspec
@@ -20,7 +30,15 @@ from mmcore.commands import Place
 from mmcore.events import Event, Fill, OrderAccepted, OrderCanceled, OrderRejected
 from mmcore.instrument import Instrument
 
-__all__ = ["DONE", "OPEN", "PENDING", "OrderTracker", "TrackedOrder", "TrackerStatistics"]
+__all__ = [
+    "DONE",
+    "DONE_KEPT_NS",
+    "OPEN",
+    "PENDING",
+    "OrderTracker",
+    "TrackedOrder",
+    "TrackerStatistics",
+]
 
 PENDING = "pending"
 """Place sent (or about to be); no sign of the order on the venue yet."""
@@ -31,6 +49,9 @@ DONE = "done"
 
 _LIVE_STATUSES = frozenset(("NEW", "PARTIALLY_FILLED", "UNTRIGGERED"))
 _SEEN_TRADES_KEPT = 10_000
+
+DONE_KEPT_NS = 10 * 60 * 1_000_000_000
+"""How long a finished order stays tracked after its end (see the module doc)."""
 
 
 class TrackedOrder:
@@ -75,14 +96,23 @@ class TrackerStatistics(msgspec.Struct, frozen=True):
     duplicate_fills: int
     late_fills: int
     foreign_updates: int
+    forgotten: int = 0
+    """Finished orders dropped ``done_kept_ns`` after their end."""
 
 
 class OrderTracker:
     """Client id ↔ venue id, lifecycle state and seen trade ids of our orders."""
 
-    def __init__(self, instruments: Mapping[str, Instrument]) -> None:
+    def __init__(
+        self, instruments: Mapping[str, Instrument], done_kept_ns: int = DONE_KEPT_NS
+    ) -> None:
         self.instruments = instruments
+        self.done_kept_ns = done_kept_ns
         self.orders: dict[str, TrackedOrder] = {}
+        """Live orders and those finished within ``done_kept_ns``."""
+        self._live: dict[str, TrackedOrder] = {}  # pending or open, oldest first
+        self._done: deque[tuple[int, TrackedOrder]] = deque()  # (ts_recv of the end, order)
+        self._forgotten = 0
         self._by_venue_id: dict[str, TrackedOrder] = {}
         self._seen_trades: OrderedDict[str, None] = OrderedDict()
         self._accepted = 0
@@ -108,7 +138,7 @@ class OrderTracker:
 
     def live(self) -> list[TrackedOrder]:
         """Orders pending or open, oldest first."""
-        return [o for o in self.orders.values() if o.state != DONE]
+        return list(self._live.values())
 
     # ------------------------------------------------------------ our own actions
 
@@ -117,12 +147,30 @@ class OrderTracker:
         order = self.orders.get(place.client_id)
         if order is None:
             order = self.orders[place.client_id] = TrackedOrder(place)
+            self._live[place.client_id] = order
         return order
 
     def learn_venue_id(self, order: TrackedOrder, venue_id: str) -> None:
         if venue_id and not order.venue_id:
             order.venue_id = venue_id
             self._by_venue_id[venue_id] = order
+
+    # ------------------------------------------------------------ end and forgetting
+
+    def _finish(self, order: TrackedOrder, ts_recv: int) -> None:
+        """The order ended: out of ``live()``; forgotten ``done_kept_ns`` after ``ts_recv``."""
+        order.state = DONE
+        self._live.pop(order.client_id, None)
+        done = self._done
+        done.append((ts_recv, order))
+        horizon = ts_recv - self.done_kept_ns
+        while done and done[0][0] <= horizon:
+            old = done.popleft()[1]
+            if self.orders.get(old.client_id) is old:
+                del self.orders[old.client_id]
+            if old.venue_id and self._by_venue_id.get(old.venue_id) is old:
+                del self._by_venue_id[old.venue_id]
+            self._forgotten += 1
 
     # ------------------------------------------------------------ transitions → events
 
@@ -136,7 +184,7 @@ class OrderTracker:
     def canceled(self, order: TrackedOrder, ts: int, ts_recv: int, reason: str) -> list[Event]:
         if order.state == DONE:
             return []
-        order.state = DONE
+        self._finish(order, ts_recv)
         self._canceled += 1
         return [OrderCanceled(order.inst, ts, ts_recv, order.client_id, reason)]
 
@@ -148,7 +196,7 @@ class OrderTracker:
             return []
         if order.state == OPEN:
             return self.canceled(order, ts, ts_recv, f"{code}: {reason}")
-        order.state = DONE
+        self._finish(order, ts_recv)
         self._rejected += 1
         return [OrderRejected(order.inst, ts, ts_recv, order.client_id, code, reason)]
 
@@ -166,8 +214,8 @@ class OrderTracker:
                 self.strays.add(order.client_id)
             return self.accepted(order, ts, ts_recv)
         if status == "FILLED":
-            if order.filled >= order.size:
-                order.state = DONE
+            if order.filled >= order.size and order.state != DONE:
+                self._finish(order, ts_recv)
             return []
         sr = w.status_reason
         reason = sr if sr and sr != "NONE" else status
@@ -223,7 +271,7 @@ class OrderTracker:
             self._late_fills += 1
             return [fill]
         if order.filled >= order.size:
-            order.state = DONE
+            self._finish(order, ts_recv)
         elif order.state == PENDING:
             order.state = OPEN
         return [fill]
@@ -247,4 +295,5 @@ class OrderTracker:
             duplicate_fills=self._dup_fills,
             late_fills=self._late_fills,
             foreign_updates=self._foreign,
+            forgotten=self._forgotten,
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.extended.tracker import DONE, OPEN, PENDING, OrderTracker
+from adapters.extended.tracker import DONE, DONE_KEPT_NS, OPEN, PENDING, OrderTracker
 from adapters.extended.wire import WireOrder, WireTrade
 from mmcore.commands import Place
 from mmcore.events import BUY, Fill, OrderAccepted, OrderCanceled, OrderRejected
@@ -125,3 +125,52 @@ def test_an_order_seen_working_after_its_end_or_with_a_cancel_wanted_is_a_stray(
     tracker.placing(make_place("c-3"))
     tracker.on_order(make_order("NEW", ext="c-3"), 9)
     assert tracker.strays == set()  # an ordinary ack is no stray
+
+
+def test_finished_orders_are_forgotten_after_the_grace_period_and_live_ones_kept() -> None:
+    """A quoting session places and cancels orders all day: the tracker must not keep every
+    one of them (memory) nor scan them all for ``live()`` (CPU)."""
+    tracker = make_tracker()
+    hour = 3600 * 1_000_000_000
+    resting = tracker.placing(make_place("rest"))
+    tracker.learn_venue_id(resting, "1")
+    tracker.accepted(resting, 1, 1)
+    for i in range(1000):
+        order = tracker.placing(make_place(f"q-{i}"))
+        tracker.learn_venue_id(order, str(100 + i))
+        tracker.accepted(order, i * hour, i * hour)
+        tracker.canceled(order, i * hour, i * hour, "CANCELLED")
+    assert len(tracker.orders) <= 3  # "rest", the last order and at most one still in grace
+    assert tracker.get("rest") is resting and tracker.by_venue_id("1") is resting
+    assert tracker.live() == [resting]
+    assert tracker.get("q-0") is None and tracker.by_venue_id("100") is None
+    assert tracker.get("q-999") is not None
+    assert tracker.statistics().forgotten >= 998
+
+
+def test_within_the_grace_period_late_fills_and_strays_are_still_matched() -> None:
+    tracker = make_tracker()
+    second = 1_000_000_000
+    end = 10 * second
+    order = tracker.placing(make_place("c-1"))
+    tracker.learn_venue_id(order, "77")
+    tracker.on_order(make_order("CANCELLED"), end)
+    gone = tracker.placing(make_place("c-2"))
+    tracker.rejected(gone, end, end, "NOT_FOUND", "the venue has no order with this id")
+    # other orders end meanwhile (each end forgets what is past the grace period)
+    later = end + DONE_KEPT_NS - second
+    other = tracker.placing(make_place("c-3"))
+    tracker.canceled(other, later, later, "CANCELLED")
+    late = tracker.on_trade(make_trade(5), later)  # by venue id, after the cancel
+    assert len(late) == 1 and isinstance(late[0], Fill) and late[0].client_id == "c-1"
+    assert tracker.statistics().late_fills == 1
+    assert tracker.on_order(make_order("NEW", ext="c-2"), later) == []
+    assert tracker.take_strays() == {"c-2"}
+    # past the grace period they are forgotten: their updates count as foreign
+    past = end + DONE_KEPT_NS
+    tracker.canceled(tracker.placing(make_place("c-4")), past, past, "CANCELLED")
+    assert tracker.get("c-1") is None and tracker.get("c-2") is None
+    assert tracker.get("c-3") is not None
+    assert tracker.on_trade(make_trade(6), past) == []
+    assert tracker.statistics().foreign_updates == 1
+
