@@ -8,7 +8,10 @@ import msgspec
 
 from adapters.extended.errors import ExtendedConfigError
 
-__all__ = ["ExtendedConfig"]
+__all__ = ["MAX_ORDER_EXPIRY_S", "ExtendedConfig"]
+
+MAX_ORDER_EXPIRY_S = {"mainnet": 90 * 86400, "testnet": 28 * 86400, "local": 90 * 86400}
+"""The longest order lifetime each network accepts (the emulator's is mainnet's)."""
 
 
 class ExtendedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -33,7 +36,8 @@ class ExtendedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     rest_retries: retries of a REST call after 429, 5xx or a timeout (places reuse the same
         signed order, so a retry is idempotent). Default 4.
     rest_backoff_min_s, rest_backoff_max_s: backoff bounds between those retries.
-    order_expiry_s: lifetime given to every order (venue maximum 90 days mainnet, 28 testnet).
+    order_expiry_s: lifetime given to every order, 60 s up to the venue's maximum: 90 days on
+        mainnet (and the local emulator), 28 days on testnet (the venue refuses longer, 1135).
     self_trade_protection: "ACCOUNT" (default), "CLIENT" or "DISABLED".
     cancel_unknown_orders: on reconcile, cancel open orders on our markets that this session did
         not place (orphans of an earlier run). Default true.
@@ -105,10 +109,11 @@ class ExtendedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             raise ExtendedConfigError(
                 f"ExtendedConfig.rest_retries: expected >= 0, found {self.rest_retries}"
             )
-        if not 60 <= self.order_expiry_s <= 90 * 86400:
+        max_expiry = MAX_ORDER_EXPIRY_S[self.network]
+        if not 60 <= self.order_expiry_s <= max_expiry:
             raise ExtendedConfigError(
-                f"ExtendedConfig.order_expiry_s: expected 60 s .. 90 days, "
-                f"found {self.order_expiry_s}"
+                f"ExtendedConfig.order_expiry_s: expected 60 s .. {max_expiry // 86400} days "
+                f"({max_expiry} s) on network={self.network}, found {self.order_expiry_s}"
             )
         if self.book_depth not in (0, 1):
             raise ExtendedConfigError(

@@ -45,6 +45,26 @@ def test_a_rearm_interval_longer_than_the_countdown_is_refused() -> None:
         ExtendedConfig(dead_man_switch_s=10, dead_man_rearm_s=20)
 
 
+@pytest.mark.parametrize("decode", [False, True])
+def test_an_order_expiry_beyond_testnets_28_days_is_refused_naming_the_field(
+    decode: bool,
+) -> None:
+    """Testnet refuses every order living longer than 28 days (1135): such a config would trade
+    nothing, so it is refused at load, as a table decoded from a file or when built."""
+    day = 86400
+    table = {"network": "testnet", "order_expiry_s": 28 * day + 1}
+    with pytest.raises((ExtendedConfigError, msgspec.ValidationError)) as err:
+        if decode:
+            msgspec.convert(table, ExtendedConfig)
+        else:
+            ExtendedConfig(**table)  # type: ignore[arg-type]
+    assert "order_expiry_s" in str(err.value) and "28 days" in str(err.value)
+    assert ExtendedConfig(network="testnet", order_expiry_s=28 * day).order_expiry_s == 28 * day
+    assert ExtendedConfig(network="mainnet", order_expiry_s=90 * day).order_expiry_s == 90 * day
+    with pytest.raises(ExtendedConfigError, match="order_expiry_s"):
+        ExtendedConfig(network="mainnet", order_expiry_s=90 * day + 1)
+
+
 def test_base_url_points_rest_and_streams_at_the_emulator_with_the_testnet_domain() -> None:
     sdk = sdk_config(ExtendedConfig(network="local", base_url="http://127.0.0.1:9"))
     assert sdk.endpoints.api_base_url == "http://127.0.0.1:9/api/v1"
