@@ -709,3 +709,71 @@ def test_signed_orders_are_kept_only_while_the_venue_may_not_have_them() -> None
             assert list(executor._signed) == ["unknown"]
 
     asyncio.run(main())
+
+
+def test_a_reconcile_that_fails_unexpectedly_is_logged_and_the_loop_keeps_running(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A REST answer the SDK parses but we cannot use (a position size off the lot grid) makes
+    the reconcile raise an error that is not the adapter's own. The loop must log it and carry
+    on: a cancel that fails afterwards must still be sent again by a later reconcile."""
+    import adapters.extended.emulator_rest as emulator_rest
+
+    real_position_json = emulator_rest.position_json
+    malformed = [1]  # how many REST position answers still to spoil
+
+    def spoiled(*args: Any) -> dict[str, Any]:
+        out: dict[str, Any] = real_position_json(*args)
+        if malformed:
+            malformed.pop()
+            out = {**out, "size": "0.000015"}  # 1.5 lots of 0.00001
+        return out
+
+    async def main() -> None:
+        async with running(rest_retries=1) as s:
+            await s.adapter.execute(make_place("f", BUY, 59_950, 250))
+            await s.wait_for(lambda: bool(s.of(OrderAccepted)), "the ack")
+            s.clock.advance(SEC)
+            s.h.exchange.inject(Trade(SYM, 0, 0, 59_900, 10_000, SELL))
+            await s.h.step()
+            await s.wait_for(lambda: bool(s.of(Fill)), "the fill: a position to report")
+            monkeypatch.setattr(emulator_rest, "position_json", spoiled)
+            s.adapter._request_reconcile("test")
+            await s.wait_for(lambda: not malformed, "the malformed position served")
+            await s.adapter.execute(make_place("c", BUY, 59_940))
+            await s.wait_for(lambda: len(s.of(OrderAccepted)) == 2, "c's ack")
+            s.h.faults.fail_next(2, 503, "/api/v1/user/order")  # the cancel and its one retry
+            await s.adapter.execute(Cancel(SYM, 0, "c"))
+            assert s.open_client_ids() == ["c"]
+            await s.wait_for(lambda: bool(s.of(OrderCanceled)), "the cancel sent again")
+            assert s.open_client_ids() == []
+            assert s.adapter.statistics().reconcile_errors == 1
+
+    with caplog.at_level(logging.WARNING, logger="adapters.extended"):
+        asyncio.run(main())
+    failed = [r for r in caplog.records if "reconcile failed unexpectedly" in r.getMessage()]
+    assert len(failed) == 1 and failed[0].exc_info is not None
+    assert "position" in caplog.text and "retrying in" in failed[0].getMessage()
+
+
+def test_forced_book_reconnects_back_off_when_every_socket_gaps() -> None:
+    """A venue whose book skips a sequence number on every socket: the first gap reconnects at
+    once, each further one waits longer (seeded jitter, capped), instead of a tight loop."""
+
+    async def main() -> None:
+        async with running(reconnect_min_s=0.05, reconnect_max_s=5.0) as s:
+            sub = s.adapter._book_subs[SYM]
+            s.h.faults.skip_book_seq(10**6)  # every book frame from now on jumps one
+            for _ in range(40):
+                await s.market_step()
+                await asyncio.sleep(0.02)
+            forced = sub.statistics().forced
+            assert 2 <= forced <= 10, f"{forced} forced reconnects in 40 frames"
+            delays = list(sub.forced_delays)
+            assert len(delays) >= 2 and delays[0] == 0.0  # the first: at once
+            for i, delay in enumerate(delays[1:]):
+                ceiling = min(5.0, 0.05 * 2**i)
+                assert ceiling / 2 <= delay <= ceiling
+            assert s.adapter.statistics().book_gaps == forced
+
+    asyncio.run(main())
