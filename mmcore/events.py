@@ -181,12 +181,20 @@ class Balance(_Event, tag="Balance", frozen=True):
 
 
 class Position(_Event, tag="Position", frozen=True):
-    """The venue's view of our net position in lots (positive long)."""
+    """The venue's view of our net position in lots (positive long).
+
+    ``entry_x2`` is twice the venue's average entry price of the position in ticks (so a half
+    tick is exact), rounded half-even to a half tick at the venue edge, as the venue's average is
+    rarely on the grid; 0 means unknown (the venue did not say, the position is flat, or a log
+    written before the field existed). The ledger bases a position it had no cost for at this
+    price (``mmcore.state``).
+    """
 
     inst: str
     ts: int
     ts_recv: int
     size: int
+    entry_x2: int = 0
 
 
 class FundingPayment(_Event, tag="FundingPayment", frozen=True):

@@ -15,11 +15,15 @@ all times ``realized - cost`` equals the cash paid and received for the traded l
 ``realized + unrealized - fees + funding`` equals ``pnl`` (a ``PnlAttribution``) total exactly.
 
 The venue's ``Position`` is the truth: when it disagrees with the ledger, the size is set to the
-venue's and the cost re-based at the current cost per lot (at the mark when the ledger was flat).
-A position reported while the ledger was flat and had no mark yet (a restart: reconciliation
-comes before the mark stream) is *unbased*: its cost is unknown, so it is valued at whatever
-price is asked (unrealized 0) until the first ``MarkPrice``, or the mid of the first fill (else
-its price), bases it there. Basing it at a price of 0 would count its whole value as PnL.
+venue's and the cost re-based. While the ledger holds lots on the reported side, at its current
+cost per lot. Otherwise (the ledger was flat, unbased or on the other side: none of its lots
+remain) at the venue's entry price when the event carries one (``entry_x2``: a restart holding
+a position is valued from what it really cost). Without one: at the current cost per lot after a
+flip, at the mark when the ledger was flat; with no mark yet either (a restart: reconciliation
+comes before the mark stream) the position is *unbased*: its cost is unknown, so it is valued
+at whatever price is asked (unrealized 0) until a ``Position`` with an entry price, the first
+``MarkPrice``, or the mid of the first fill (else its price) bases it there. Basing it at a price
+of 0 would count its whole value as PnL.
 """
 
 from __future__ import annotations
@@ -345,11 +349,24 @@ class Ledger:
         if p is not None and p.unbased and ev.price > 0:
             self._base(ev.inst, p, 2 * ev.price)
 
+    def _cost_at(self, inst: str, size: int, price_x2: int) -> int:
+        """The cost of ``size`` lots bought (sold) at ``price_x2 / 2`` ticks, floored to a nano."""
+        return (size * price_x2 * self._unit[inst]) // 2
+
     def _base(self, inst: str, p: PositionState, price_x2: int) -> None:
         """Give an unbased position its cost: as if bought (sold) at ``price_x2 / 2`` ticks."""
-        p.cost = (p.size * price_x2 * self._unit[inst]) // 2
+        p.cost = self._cost_at(inst, p.size, price_x2)
         p.unbased = False
         self.pnl.on_basis(inst, p.cost)
+
+    def base_before_fill(self, fill: Fill, mid_x2: int) -> None:
+        """Price an unbased position of ``fill.inst`` as ``apply_fill`` does before folding
+        ``fill``: at ``mid_x2`` (the book's mid), else at the fill's price; else a no-op.
+        ``apply_fill`` calls it; a fold that must see the basis before the fill may call it
+        first (``replay.timeline``'s round trips), so there is one rule."""
+        p = self._positions.get(fill.inst)
+        if p is not None and p.unbased:
+            self._base(fill.inst, p, mid_x2 if mid_x2 else 2 * fill.price)
 
     def _on_funding(self, ev: FundingPayment) -> None:
         p = self._positions.get(ev.inst)
@@ -364,9 +381,16 @@ class Ledger:
         if p is None:
             self._unknown_inst += 1
             return
+        entry_x2 = ev.entry_x2 if ev.size else 0
         if ev.size == p.size:
+            if p.unbased and entry_x2 > 0:  # the venue now says what it cost
+                self._base(ev.inst, p, entry_x2)
             return
-        if p.size:
+        held = p.size != 0 and not p.unbased and (p.size > 0) == (ev.size > 0)
+        if entry_x2 > 0 and not held:  # the ledger has no cost for these lots: the venue's
+            cost = self._cost_at(ev.inst, ev.size, entry_x2)
+            p.unbased = False
+        elif p.size:
             cost = p.cost * ev.size // p.size  # same cost per lot, sign follows the size
         else:
             mark = self._marks.get(ev.inst, 0)
@@ -386,7 +410,7 @@ class Ledger:
             self._unknown_inst += 1
             return
         if p.unbased:
-            self._base(fill.inst, p, mid_x2 if mid_x2 else 2 * fill.price)
+            self.base_before_fill(fill, mid_x2)
         unit = self._unit[fill.inst]
         side = fill.side
         qty = fill.size

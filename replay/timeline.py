@@ -230,13 +230,11 @@ class TimelineFold:
         if mid_x2:
             self._capture[fill.side * (mid_x2 - 2 * fill.price)] += 1
         # round trips close against the ledger's position, which a venue correction (Position)
-        # may have re-based; one reported before any price gets its cost from this fill's mid
-        # (else its price), exactly as Ledger.apply_fill prices it
+        # may have re-based (at the venue's entry price when it gave one); one reported before
+        # any price gets its cost from this fill's mid (else its price): the ledger's own rule
         pos = m.pos
-        cost = pos.cost
-        if pos.unbased:
-            cost = (pos.size * (mid_x2 or 2 * fill.price) * m.unit) // 2
-        self.trips.rebase(fill.inst, pos.size, cost)
+        self.ledger.base_before_fill(fill, mid_x2)
+        self.trips.rebase(fill.inst, pos.size, pos.cost)
         self.ledger.apply_fill(fill, mid_x2)
         self.trips.on_fill(fill)
         m.notional += fill.price * fill.size * m.unit

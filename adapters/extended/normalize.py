@@ -111,6 +111,19 @@ class _GridCache:
         return value
 
 
+def _entry_x2(inst: Instrument, open_price: str | None) -> int:
+    """``Position.entry_x2`` of the venue's average entry price: twice it in ticks, rounded
+    half-even (an average is rarely on the grid, so never refused for that); 0 (unknown) when
+    missing, unreadable or not positive, so that a bad entry price never loses the size."""
+    if open_price is None:
+        return 0
+    try:
+        x2 = inst.price_to_ticks_nearest(2 * Decimal(open_price))
+    except (InvalidOperation, ValueError, ArithmeticError):
+        return 0
+    return x2 if x2 > 0 else 0
+
+
 class Normalizer:
     """Decodes and converts the public streams and the account stream's balances and positions."""
 
@@ -235,7 +248,8 @@ class Normalizer:
             raise MalformedMessageError(f"{pos.market} position: {exc}") from None
         if pos.side == "SHORT":
             lots = -lots
-        return Position(inst.symbol, pos.updated_at * MS, ts_recv, lots)
+        entry_x2 = _entry_x2(inst, pos.open_price) if lots else 0
+        return Position(inst.symbol, pos.updated_at * MS, ts_recv, lots, entry_x2)
 
     def balance(self, bal: WireBalance, ts_recv: int) -> Balance:
         inst = next(

@@ -14,7 +14,8 @@ line with the venue so that no order is orphaned and none is double-counted:
 - one of our orders working at the venue after the engine was told it ended (a place reported
   not found whose held copy landed later), or seen working by the stream with a cancel wanted
   (a place that landed after a cancel-all): the tracker's ``strays`` → canceled;
-- positions and balance → ``Position`` (0 for markets without one) and ``Balance``.
+- positions and balance → ``Position`` (0 for markets without one; with the venue's entry
+  price, so a restart values a position it finds at what it cost) and ``Balance``.
 
 Events are handed to ``emit`` the moment the tracker transitions, so they interleave correctly
 with the stream's events for the same orders.
@@ -84,6 +85,7 @@ def wire_position(m: PositionModel) -> WirePosition:
         size=str(m.size),
         status=str(m.status),
         updated_at=m.updated_at,
+        open_price=str(m.open_price),
     )
 
 

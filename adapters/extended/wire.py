@@ -128,11 +128,15 @@ class WireTrade(msgspec.Struct, frozen=True, rename="camel"):
 
 
 class WirePosition(msgspec.Struct, frozen=True, rename="camel"):
+    """``openPrice`` is the position's average entry price (off the tick grid as often as not);
+    None when the message lacks it."""
+
     market: str
     side: str
     size: str
     status: str = "OPENED"
     updated_at: int = 0
+    open_price: str | None = None
 
 
 class WireBalance(msgspec.Struct, frozen=True, rename="camel"):

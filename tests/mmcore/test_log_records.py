@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import typing
 
+import msgspec
 import pytest
 
 from mmcore import commands, events
 from mmcore.commands import Cancel, CancelAll, Place, Resync
-from mmcore.events import BUY, BookSnapshot, RiskEvent, StrategyEvent, Timer
+from mmcore.events import BUY, BookSnapshot, Position, RiskEvent, StrategyEvent, Timer
 from mmcore.records import (
     OUTPUT_TYPES,
     RECORD_TYPES,
@@ -64,3 +65,21 @@ def test_a_json_line_names_log_seq_type_and_every_field() -> None:
     }
     assert "\n" not in to_json_line(1, make_place())
     assert json.loads(to_json_line(3, make_place()))["tif"] == "IOC"
+
+
+class _PositionBeforeEntryPrice(
+    msgspec.Struct, frozen=True, array_like=True, tag_field="t", tag="Position"
+):
+    """``Position`` as logs wrote it before ``entry_x2`` was appended."""
+
+    inst: str
+    ts: int
+    ts_recv: int
+    size: int
+
+
+def test_a_position_of_an_old_log_decodes_with_its_entry_price_unknown() -> None:
+    old = msgspec.msgpack.encode(_PositionBeforeEntryPrice("ETH-USD", 1, 2, -7))
+    assert decode(old) == Position("ETH-USD", 1, 2, -7, 0)
+    new = Position("ETH-USD", 1, 2, -7, entry_x2=6001)
+    assert decode(encode(new)) == new

@@ -369,6 +369,53 @@ def test_a_venue_position_seen_before_any_price_is_based_at_the_mid_of_the_first
     assert ledger.total_pnl("BTC", 2000) == ledger.pnl.parts("BTC", 2000).total == 2 * BTC_UNIT
 
 
+def test_a_venue_position_found_at_a_restart_is_based_at_its_entry_price_to_the_half_tick() -> None:
+    # A restart: reconciliation reports a short of 2 lots entered at 1000.5 ticks on average,
+    # before any mark. It is valued from what it cost, not unbased until the mark prices it.
+    ledger = make_ledger()
+    ledger.apply(Position("BTC", 1, 1, -2, entry_x2=2001))
+    p = ledger.pos("BTC")
+    assert (p.size, p.cost, p.unbased) == (-2, -2001 * BTC_UNIT, False)
+    assert ledger.unrealized("BTC", 2000) == 1 * BTC_UNIT  # short from 1000.5, now 1000
+    assert ledger.total_pnl("BTC", 2000) == ledger.pnl.parts("BTC", 2000).total == BTC_UNIT
+    ledger.apply(MarkPrice("BTC", 2, 2, 990))  # a mark prices nothing now
+    assert ledger.pos("BTC").cost == -2001 * BTC_UNIT
+
+
+def test_a_venue_entry_price_beats_the_mark_when_the_ledger_was_flat() -> None:
+    ledger = make_ledger()
+    ledger.apply(MarkPrice("BTC", 1, 1, 990))
+    ledger.apply(Position("BTC", 1, 1, 3, entry_x2=1900))
+    assert ledger.pos("BTC").cost == 3 * 950 * BTC_UNIT
+    assert ledger.unrealized("BTC", 1980) == 3 * 40 * BTC_UNIT
+    assert ledger.total_pnl("BTC", 1980) == ledger.pnl.parts("BTC", 1980).total
+
+
+def test_an_unbased_position_is_based_when_the_venue_later_reports_its_entry_price() -> None:
+    ledger = make_ledger()
+    ledger.apply(Position("BTC", 1, 1, 3))  # no entry price, no mark: unbased
+    ledger.apply(Position("BTC", 2, 2, 3, entry_x2=2001))  # the same size, now with a price
+    p = ledger.pos("BTC")
+    assert (p.cost, p.unbased) == ((3 * 2001 * BTC_UNIT) // 2, False)
+    assert ledger.statistics().position_corrections == 1
+    assert ledger.total_pnl("BTC", 2002) == ledger.pnl.parts("BTC", 2002).total
+
+
+def test_a_venue_position_on_the_side_the_ledger_holds_keeps_the_ledgers_cost_per_lot() -> None:
+    ledger = make_ledger()
+    ledger.apply_fill(make_fill(BUY, 1000, 4), 0)
+    ledger.apply(Position("BTC", 1, 1, 6, entry_x2=2010))
+    assert ledger.pos("BTC").cost == 6 * 1000 * BTC_UNIT
+
+
+def test_a_venue_position_on_the_other_side_is_based_at_its_entry_price() -> None:
+    ledger = make_ledger()
+    ledger.apply_fill(make_fill(BUY, 1000, 4), 0)
+    ledger.apply(Position("BTC", 1, 1, -2, entry_x2=2011))  # none of the 4 lots remain
+    assert ledger.pos("BTC").cost == (-2 * 2011 * BTC_UNIT) // 2
+    assert ledger.total_pnl("BTC", 2000) == ledger.pnl.parts("BTC", 2000).total
+
+
 def test_a_venue_position_that_agrees_is_not_a_correction() -> None:
     ledger = make_ledger()
     ledger.apply_fill(make_fill(SELL, 1000, 3), 0)
@@ -439,7 +486,12 @@ ops = st.lists(
         ),
         st.tuples(st.just("funding"), st.sampled_from(["BTC", "ODD"]), st.integers(-999, 999)),
         st.tuples(st.just("mark"), st.sampled_from(["BTC", "ODD"]), st.integers(1, 5_000)),
-        st.tuples(st.just("position"), st.sampled_from(["BTC", "ODD"]), st.integers(-60, 60)),
+        st.tuples(
+            st.just("position"),
+            st.sampled_from(["BTC", "ODD"]),
+            st.integers(-60, 60),
+            st.one_of(st.just(0), st.integers(1, 10_001)),  # entry_x2, 0 = unknown
+        ),
     ),
     max_size=40,
 )
@@ -461,7 +513,7 @@ def test_ledger_pnl_always_equals_the_attribution_total_and_flat_means_no_cost(
         elif kind == "mark":
             ledger.apply(MarkPrice(inst, 0, 0, op[2]))
         else:
-            ledger.apply(Position(inst, 0, 0, op[2]))
+            ledger.apply(Position(inst, 0, 0, op[2], op[3]))
     for inst in ("BTC", "ODD"):
         p = ledger.pos(inst)
         parts = ledger.pnl.parts(inst, mark_x2)

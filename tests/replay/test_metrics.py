@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -185,6 +186,23 @@ def test_a_position_reported_before_any_price_is_closed_at_the_mid_the_ledger_pr
     assert sum(fold.trips.pnl) == pos.realized - pos.fees
 
 
+def test_a_position_reported_with_its_entry_price_is_closed_at_that_price() -> None:
+    # a restart holding 3 lots the venue says were bought at 99.5 ticks on average: the ledger
+    # and the round trips take that price, not the mid of the first fill (101)
+    fold = TimelineFold({INST: make_instrument()})
+    fold.feed([
+        Position(INST, 1, 1, 3, entry_x2=199),
+        BookSnapshot(INST, 2, 2, 1, (100, 5), (102, 5)),
+        make_fill(SELL, 103, 3, ts=3),  # +3.5 ticks each
+    ])
+    unit = 100_000
+    timeline = fold.finish()
+    assert list(timeline.round_trips) == [21 * unit // 2]
+    pos = fold.ledger.pos(INST)
+    assert sum(fold.trips.pnl) == pos.realized - pos.fees
+    assert timeline.parts.total == fold.ledger.total_pnl(INST, 202) == 21 * unit // 2
+
+
 def test_round_trips_follow_a_venue_correction_of_the_position_with_its_fees_pro_rata() -> None:
     fold = TimelineFold({INST: make_instrument()})
     fold.feed([
@@ -229,6 +247,43 @@ def test_round_trips_of_a_session_that_ends_flat_sum_to_its_realized_pnl_net_of_
     pos = ledger.pos(INST)
     assert pos.size == 0
     assert sum(trips.pnl) == pos.realized - pos.fees
+
+
+venue_session = st.lists(
+    st.one_of(
+        st.tuples(st.just("fill"), st.sampled_from([BUY, SELL]), st.integers(90, 110),
+                  st.integers(1, 5)),
+        st.tuples(st.just("position"), st.integers(-6, 6),
+                  st.one_of(st.just(0), st.integers(180, 220))),  # entry_x2, 0 = unknown
+        st.tuples(st.just("mark"), st.integers(90, 110)),
+        st.tuples(st.just("book"), st.integers(90, 108)),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(venue_session)
+def test_round_trips_close_every_position_the_venue_reports_at_the_ledgers_basis(
+    ops: list[tuple[Any, ...]],
+) -> None:
+    # Without fees a round trip's PnL is exactly what the ledger realizes when it closes lots,
+    # whatever the venue reported in between and however the ledger priced it (its entry price,
+    # a mark, the mid of a fill, the fill's price).
+    fold = TimelineFold({INST: make_instrument()})
+    for t, op in enumerate(ops, 1):
+        if op[0] == "fill":
+            _, side, price, size = op
+            fold.feed([make_fill(side, price, size, ts=t)])
+        elif op[0] == "position":
+            fold.feed([Position(INST, t, t, op[1], entry_x2=op[2])])
+        elif op[0] == "mark":
+            fold.feed([MarkPrice(INST, t, t, op[1])])
+        else:
+            bid = op[1]
+            fold.feed([BookSnapshot(INST, t, t, t, (bid, 5), (bid + 2, 5))])
+        pos = fold.ledger.pos(INST)
+        assert sum(fold.trips.pnl) == pos.realized
 
 
 # ---------------------------------------------------------------- uptime

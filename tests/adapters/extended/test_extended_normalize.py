@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,10 +10,13 @@ from x10.models.account import AccountStreamDataModel
 from x10.models.funding_rate import FundingRateModel
 from x10.models.http import WrappedStreamResponseModel
 from x10.models.orderbook import OrderbookUpdateModel
+from x10.models.position import PositionModel
 from x10.models.trade import PublicTradeModel
 
 from adapters.extended.normalize import MalformedMessageError, Normalizer
+from adapters.extended.reconcile import wire_position
 from adapters.extended.tracker import OrderTracker
+from adapters.extended.wire import WirePosition
 from mmcore.commands import Place
 from mmcore.events import (
     BUY,
@@ -158,8 +162,50 @@ def test_a_short_position_becomes_negative_lots() -> None:
     msg = norm.decode_account(fixture("account_position"))
     assert msg.data.positions is not None
     assert norm.position(msg.data.positions[0], RECV) == Position(
-        "BTC-USD", 1737900000700 * MS, RECV, -200
+        "BTC-USD", 1737900000700 * MS, RECV, -200, entry_x2=2 * 84050
     )
+
+
+def make_wire_position(open_price: str | None, status: str = "OPENED") -> WirePosition:
+    return WirePosition("BTC-USD", "LONG", "0.002", status, 1737900000700, open_price)
+
+
+@pytest.mark.parametrize(
+    ("open_price", "entry_x2"),
+    [
+        ("84050", 168100),
+        ("84050.5", 168101),  # a half tick is exact
+        ("84050.3", 168101),  # an average entry is off the grid: the nearest half tick
+        ("84050.2", 168100),
+        ("84050.25", 168100),  # half-even between two half ticks
+        ("84050.75", 168102),
+        ("84050.333333333333333333333", 168101),
+        (None, 0),  # not sent: unknown
+        ("", 0),  # unreadable: unknown, and the size still counts
+        ("abc", 0),
+        ("NaN", 0),
+        ("0", 0),
+        ("-5", 0),
+    ],
+)
+def test_a_positions_entry_price_becomes_twice_its_ticks_to_the_nearest_half_tick(
+    open_price: str | None, entry_x2: int
+) -> None:
+    ev = make_normalizer().position(make_wire_position(open_price), RECV)
+    assert ev == Position("BTC-USD", 1737900000700 * MS, RECV, 200, entry_x2)
+
+
+def test_a_closed_position_has_no_entry_price() -> None:
+    ev = make_normalizer().position(make_wire_position("84050", "CLOSED"), RECV)
+    assert ev is not None and (ev.size, ev.entry_x2) == (0, 0)
+
+
+def test_a_rest_position_keeps_its_open_price_on_the_way_to_the_event() -> None:
+    model = PositionModel.model_validate_json(
+        json.dumps(json.loads(fixture("account_position"))["data"]["positions"][0])
+    )
+    ev = make_normalizer().position(wire_position(model), RECV)
+    assert ev == Position("BTC-USD", 1737900000700 * MS, RECV, -200, entry_x2=168100)
 
 
 def test_a_balance_becomes_equity_and_available_in_nanos() -> None:
