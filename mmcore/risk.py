@@ -27,7 +27,9 @@ daily loss limit, which lifts itself when the UTC day changes.
 
 ``on_event`` sees every event and is cheap for market data: PnL is recomputed only on ``Fill``,
 ``MarkPrice`` and ``Timer``. When a limit trips it returns ``[RiskEvent, CancelAll]`` once (plus a
-reduce-only IOC ``Place`` for a forced flatten). Forced commands spend rate budget as cancels but
+reduce-only IOC ``Place`` for a forced flatten, priced ``flatten_slippage_bps`` through the
+opposite best in integers; an exit below the instrument's minimum size is not sent, an
+``invalid_order`` event in its place). Forced commands spend rate budget as cancels but
 leave even without it: pulling quotes matters more than a rejected request. One sent without
 budget is still recorded (``RateBudget.force``), so later requests wait for it to leave the
 venue's windows.
@@ -36,6 +38,7 @@ venue's windows.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from fractions import Fraction
 from typing import Any
 
 import msgspec
@@ -149,7 +152,11 @@ class RiskGate:
         self._loss_day = usd_to_nanos(config.max_loss_day_usd)
         self._flatten_loss = usd_to_nanos(config.flatten_unrealized_loss_usd)
         self._max_rejects = config.max_consecutive_failures
-        self._slip = config.flatten_slippage_bps / 10_000.0
+        # the bps as written (str: 0.3 is 3/10, not the double nearest it), so the exit's price
+        # is integer arithmetic: ref * num // den, never a float a hair under a whole tick
+        slip = Fraction(str(config.flatten_slippage_bps))
+        self._slip_num = slip.numerator
+        self._slip_den = slip.denominator * 10_000
         self.budget = RateBudget(config.rate_limit)
         self._ids = ClientIds(config.client_id_prefix)
         self._losses = LossWindows()
@@ -356,30 +363,49 @@ class RiskGate:
         return out
 
     def _force_flatten(self, inst: str, position: int, loss: int, view: View) -> list[Output]:
-        """Cancel ``inst``, send a reduce-only IOC through the opposite best, halt ``inst``."""
+        """Cancel ``inst``, send a reduce-only IOC through the opposite best, halt ``inst``.
+
+        No exit leaves without a price to send it at, nor one below the instrument's minimum
+        size, which the venue would only reject (an ``invalid_order`` event says so): the
+        position then stays open, with ``inst`` halted."""
         now = view.now
         self._halt_market(inst, FLATTEN_UNREALIZED)
-        out: list[Output] = [
-            self._event(
-                now, inst, FLATTEN_UNREALIZED,
-                f"expected an unrealized loss <= {self._flatten_loss} nanos, found {loss}; "
-                f"cancelling and exiting {position} lots",
-            ),
-            self._forced_command(CancelAll(inst, now, FLATTEN_UNREALIZED), now),
-        ]
         side = SELL if position > 0 else BUY
+        size = position if position > 0 else -position
         book = view.books.get(inst)
         ref = 0
         if book is not None:
             ref = book.best_bid if side == SELL else book.best_ask
         if not ref:
             ref = _mark_x2(view, inst) // 2
-        slip = int(ref * self._slip)
+        min_lots = self._min_lots[inst]
+        if not ref:
+            action = f"cancelling; no price to exit {position} lots at"
+        elif size < min_lots:
+            action = f"cancelling; the exit of {position} lots is below the minimum, not sent"
+        else:
+            action = f"cancelling and exiting {position} lots"
+        out: list[Output] = [
+            self._event(
+                now, inst, FLATTEN_UNREALIZED,
+                f"expected an unrealized loss <= {self._flatten_loss} nanos, found {loss}; "
+                + action,
+            ),
+            self._forced_command(CancelAll(inst, now, FLATTEN_UNREALIZED), now),
+        ]
+        if not ref:
+            return out
+        if size < min_lots:
+            out.append(self._event(
+                now, inst, INVALID_ORDER,
+                f"forced exit of {position} lots on {inst}: expected at least the minimum size "
+                f"{min_lots} lots, found {size}; not sent, the position stays open",
+            ))
+            return out
+        slip = ref * self._slip_num // self._slip_den
         price = max(1, ref - slip) if side == SELL else ref + slip
-        if ref:
-            size = position if position > 0 else -position
-            place = Place(inst, now, self._ids.next(), side, price, size, False, True, IOC)
-            out.append(self._forced_command(place, now))
+        place = Place(inst, now, self._ids.next(), side, price, size, False, True, IOC)
+        out.append(self._forced_command(place, now))
         return out
 
     def _forced_command(self, cmd: Command, now: int) -> Command:

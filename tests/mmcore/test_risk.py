@@ -407,6 +407,45 @@ def test_an_unrealized_loss_beyond_the_limit_forces_a_reduce_only_ioc_exit_once(
     assert gate.on_event(MarkPrice(INST, T0, T0, 98_000), view) == []
 
 
+def test_a_forced_exit_below_the_minimum_size_is_not_sent_and_says_so() -> None:
+    # 1 lot long, the instrument's minimum is 2: the venue would only reject the exit
+    view = make_view()
+    gate = make_gate(flatten_unrealized_loss_usd=0.05)
+    hold(view, 1, price=100_000)
+    view.ledger.apply(MarkPrice(INST, T0, T0, 99_000))
+    out = gate.on_event(MarkPrice(INST, T0, T0, 99_000), view)
+    assert events(out) == ["flatten_unrealized", "invalid_order"]
+    assert commands(out) == [CancelAll(INST, T0, "flatten_unrealized")]
+    assert "exiting" not in out[0].message  # type: ignore[union-attr]
+    assert "minimum size 2 lots, found 1; not sent" in out[2].message  # type: ignore[union-attr]
+    assert gate.is_halted(INST) and gate.statistics().forced == 1
+
+
+def test_the_forced_exits_slippage_is_exact_at_a_whole_tick() -> None:
+    # 3 bps of 10,000 ticks is 3 ticks exactly; 10_000 * (3 / 10_000.0) is 2.9999999999999996
+    view = make_view(bid=10_000, ask=10_002)
+    gate = make_gate(flatten_unrealized_loss_usd=0.1, flatten_slippage_bps=3.0)
+    hold(view, 5, price=10_500)
+    view.ledger.apply(MarkPrice(INST, T0, T0, 10_000))
+    out = gate.on_event(MarkPrice(INST, T0, T0, 10_000), view)
+    assert commands(out)[-1] == Place(INST, T0, "risk-1", SELL, 10_000 - 3, 5, False, True, IOC)
+
+
+@pytest.mark.parametrize(
+    ("bps", "ask", "price"),
+    [(0.3, 100_000, 100_003), (12.5, 80_000, 80_100), (0.0, 80_000, 80_000), (7.0, 99, 99)],
+)
+def test_the_forced_exits_slippage_is_the_bps_as_written_floored_to_a_tick(
+    bps: float, ask: int, price: int
+) -> None:
+    view = make_view(bid=ask - 2, ask=ask)
+    gate = make_gate(flatten_unrealized_loss_usd=0.0001, flatten_slippage_bps=bps)
+    hold(view, -5, price=ask * 99 // 100)  # short: the exit buys through the ask
+    view.ledger.apply(MarkPrice(INST, T0, T0, ask))
+    out = gate.on_event(MarkPrice(INST, T0, T0, ask), view)
+    assert commands(out)[-1] == Place(INST, T0, "risk-1", BUY, price, 5, False, True, IOC)
+
+
 def test_a_position_found_at_start_up_before_any_mark_trips_no_loss_limit() -> None:
     # Restart holding a short: reconciliation's Position comes before the first MarkPrice, and a
     # timer then values it at the book's mid. Bought at 0 it would be a loss of its whole value.
