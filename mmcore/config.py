@@ -154,9 +154,25 @@ def parse_config(raw: bytes | str, where: str = "<config>") -> AppConfig:
         raise ConfigError(f"{where}: not valid TOML: {exc}") from None
     _refuse_secrets(table, where, "")
     try:
-        return msgspec.convert(table, AppConfig)
+        config = msgspec.convert(table, AppConfig)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{where}: {_field_message(exc)}") from None
+    _refuse_shared_prefix(config, where)
+    return config
+
+
+def _refuse_shared_prefix(config: AppConfig, where: str) -> None:
+    """The order manager's and the risk gate's client ids must never collide: with one prefix
+    both count ``prefix-1, prefix-2, ...`` and the ledger drops the second order of an id, the
+    forced exit. (Distinct prefixes cannot collide: an id's prefix is what precedes its last
+    ``-``.) Checked at load, not in ``AppConfig``, so a log header that has such a config still
+    converts and its session replays as it ran."""
+    prefix = config.orders.client_id_prefix
+    if prefix == config.risk.client_id_prefix:
+        raise ConfigError(
+            f"{where}: orders.client_id_prefix and risk.client_id_prefix: expected different "
+            f"prefixes (the client ids would collide), found both {prefix!r}"
+        )
 
 
 def config_to_dict(config: AppConfig) -> dict[str, Any]:

@@ -128,3 +128,30 @@ def test_two_specs_for_one_instrument_are_refused_naming_it(tmp_path: Path) -> N
     path = write(tmp_path, GOOD + "\n" + spec.replace('"0.1"', '"0.5"'))
     with pytest.raises(ConfigError, match=r"instruments: expected one entry per symbol.*BTC-USD"):
         load_config(path)
+
+
+def with_prefixes(orders: str, risk: str) -> str:
+    """``GOOD`` with ``[orders]`` and ``[risk]`` client id prefixes."""
+    text = GOOD.replace("[risk]\n", f'[orders]\nclient_id_prefix = "{orders}"\n\n[risk]\n')
+    return text + f'client_id_prefix = "{risk}"\n'
+
+
+def test_one_client_id_prefix_for_orders_and_risk_is_refused_naming_both(tmp_path: Path) -> None:
+    # both would count "q-1, q-2, ...": the ledger drops the forced exit that reuses a quote's id
+    text = with_prefixes("q", "q")
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert str(path) in message and "'q'" in message
+    assert "orders.client_id_prefix" in message and "risk.client_id_prefix" in message
+
+
+def test_distinct_client_id_prefixes_load_and_a_log_header_is_never_refused() -> None:
+    text = with_prefixes("q", "q-1")
+    config = parse_config(text)
+    assert (config.orders.client_id_prefix, config.risk.client_id_prefix) == ("q", "q-1")
+    # a session logged with one prefix for both still replays as it ran
+    data = config_to_dict(config)
+    data["risk"]["client_id_prefix"] = "q"
+    assert config_from_dict(data).risk.client_id_prefix == "q"
