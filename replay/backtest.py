@@ -9,10 +9,11 @@ backtest writes its own event log, so it can itself be replayed exactly.
 from __future__ import annotations
 
 import heapq
+import os
 import random
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -20,6 +21,7 @@ import msgspec
 
 from adapters.sim import SimConfig, SimSource, SimVenue
 from mmcore.config import AppConfig, config_to_dict
+from mmcore.errors import MMError
 from mmcore.events import BookDelta, BookSnapshot, Event, FundingRate, MarkPrice, Trade
 from mmcore.instrument import Instrument
 from mmcore.log import FORMAT_VERSION, LogHeader, LogReader, LogWriter, open_log
@@ -28,9 +30,22 @@ from mmcore.runner import Runner, RunStats
 from mmcore.version import code_version
 from replay.session import build_engine, resolve_instruments
 
-__all__ = ["BacktestResult", "code_version", "market_events", "run_backtest", "run_session"]
+__all__ = [
+    "BacktestInputError",
+    "BacktestResult",
+    "check_data_markets",
+    "check_not_a_data_log",
+    "code_version",
+    "market_events",
+    "run_backtest",
+    "run_session",
+]
 
 MARKET_TYPES = (BookSnapshot, BookDelta, Trade, MarkPrice, FundingRate)
+
+
+class BacktestInputError(MMError, ValueError):
+    """A backtest's data logs or output path cannot give a meaningful run; the message says why."""
 
 
 class BacktestResult(msgspec.Struct, frozen=True):
@@ -70,6 +85,38 @@ def data_instruments(logs: Iterable[str | Path | LogReader]) -> dict[str, Instru
 
 def _opened(log: str | Path | LogReader) -> LogReader:
     return log if isinstance(log, LogReader) else open_log(log, repair=False)
+
+
+def check_data_markets(
+    config: AppConfig, logs: Sequence[LogReader], names: Sequence[str | Path]
+) -> None:
+    """Every configured market must have data in ``logs`` (their headers list what they hold):
+    a market without any would run as an empty session or without quotes, silently."""
+    held = {inst.symbol for log in logs for inst in log.header.instruments}
+    missing = [m for m in config.session.markets if m not in held]
+    if missing:
+        shown = ", ".join(str(n) for n in names)
+        raise BacktestInputError(
+            f"session.markets: no market data for {missing} in {shown} "
+            f"(the data holds {sorted(held) or 'no market'})"
+        )
+
+
+def check_not_a_data_log(out: str | Path, data: Iterable[str | Path], what: str) -> None:
+    """Refuse an output path that is one of the data logs: it would be replaced while read."""
+    for path in data:
+        if _same_file(out, path):
+            raise BacktestInputError(
+                f"{what}: {out} is also a data log ({path}); writing it would destroy the "
+                "data: choose another path"
+            )
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return Path(a).resolve() == Path(b).resolve()
 
 
 def run_session(
@@ -113,11 +160,21 @@ def run_backtest(
     out: str | Path,
     *,
     progress: TextIO | None = sys.stderr,
+    replace: bool = False,
 ) -> BacktestResult:
-    """``mm backtest``: the configured session over recorded logs ``data``."""
+    """``mm backtest``: the configured session over recorded logs ``data``, recorded to ``out``
+    (its folder is made if missing); ``replace``: remove a log already at ``out``, once the data
+    has been checked (else it is an error)."""
+    check_not_a_data_log(out, data, "backtest --out")
+    if Path(out).is_dir():
+        raise BacktestInputError(f"backtest --out: expected a log file, found a directory: {out}")
     # each data log is opened (scanned and checked) once; the readers serve every pass below
     logs = [open_log(p, repair=False) for p in data]
+    check_data_markets(config, logs, data)
     instruments = resolve_instruments(config, data_instruments(logs))
+    if replace:
+        Path(out).unlink(missing_ok=True)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
     total = sum(_records(log) for log in logs) if progress else 0  # the bar's 100%
     meta = {"mode": "backtest", "data": ",".join(str(p) for p in data)}
     market = _recorded_market(logs, instruments)

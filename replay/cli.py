@@ -62,9 +62,8 @@ def _replay(args: argparse.Namespace) -> int:
 def _backtest(args: argparse.Namespace) -> int:
     config = load_session(args.config)
     out = Path(args.out)
-    if out.exists():
-        out.unlink()
-    result = run_backtest(config, args.data, out, progress=None if args.quiet else sys.stderr)
+    progress = None if args.quiet else sys.stderr
+    result = run_backtest(config, args.data, out, progress=progress, replace=True)
     run = result.run
     print(f"wrote {result.log_path}: {run.events:,} events, {run.commands:,} commands")
     print(summarize(open_log(out, repair=False)).text())

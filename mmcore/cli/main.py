@@ -4,8 +4,9 @@ Each command group lives in its own module with a ``register(subparsers)`` funct
 packages above ``mmcore`` (replay, adapters) are imported by name here, at the top, because the
 command line is where the whole program is assembled; nothing else in ``mmcore`` imports them.
 
-Errors the engine raises on purpose (``MMError``: bad config, corrupt log, ...) are printed as one
-line, ``mm: error: <message>``, with exit code 2 and no traceback.
+Errors the engine raises on purpose (``MMError``: bad config, corrupt log, ...) and a path the
+system cannot read or write (``OSError``: a directory where a file was expected, no space left,
+...) are printed as one line, ``mm: error: <message>``, with exit code 2 and no traceback.
 """
 
 from __future__ import annotations
@@ -66,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `mm log cat LOG | head`
         sys.stderr.close()
         return 0
+    except OSError as exc:  # a path that cannot be read or written: name it, no traceback
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        print(f"mm: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("mm: interrupted", file=sys.stderr)
         return 130

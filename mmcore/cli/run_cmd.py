@@ -37,9 +37,16 @@ AdapterFactory = Callable[[AppConfig, Clock, Mapping[str, str], bool], VenueAdap
 
 def venue_table(config: AppConfig, where: str, schema: type[Any]) -> Any:
     """The ``[venue]`` table as the adapter's config struct; ``network`` defaults to the
-    session's. A bad value raises ``ConfigError`` naming ``venue.<field>``."""
+    session's, and may not differ from it (the session's network decides what is carried
+    between sessions, such as the day's PnL). A bad value raises ``ConfigError`` naming
+    ``venue.<field>``."""
     table = dict(config.venue)
-    table.setdefault("network", config.session.network)
+    network = table.setdefault("network", config.session.network)
+    if network != config.session.network:
+        raise ConfigError(
+            f"{where}: venue.network and session.network: expected the same network, found "
+            f"{network!r} and {config.session.network!r} (set session.network, or pass --testnet)"
+        )
     try:
         return msgspec.convert(table, schema)
     except msgspec.ValidationError as exc:

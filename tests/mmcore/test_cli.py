@@ -6,9 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from adapters.extended import ExtendedConfig
+from mmcore.cli.live_demo import demo_live_config
 from mmcore.cli.main import build_parser
+from mmcore.cli.run_cmd import venue_table
+from mmcore.errors import ConfigError
 from replay.backtest import run_session
 from replay.demo import demo_config
 from replay.synthetic import MarketSpec, generate_market
@@ -95,3 +100,28 @@ def test_a_corrupt_log_is_one_line_naming_the_offset(tmp_path: Path) -> None:
 def test_a_missing_log_is_one_line(tmp_path: Path) -> None:
     result = mm("log", "info", str(tmp_path / "nope.mmlog"))
     assert_one_line_error(result, "nope.mmlog")
+
+
+def test_a_directory_given_as_a_log_is_one_line_naming_it(tmp_path: Path) -> None:
+    for command in (["replay"], ["replay", "--verify"], ["report", "--out", str(tmp_path / "r")]):
+        result = mm(*command, str(tmp_path))
+        assert_one_line_error(result, str(tmp_path), "directory")
+
+
+def test_mm_run_refuses_a_venue_network_other_than_the_sessions(tmp_path: Path) -> None:
+    """[venue] network = "mainnet" with [session] network left at its default ("local") would
+    trade mainnet while the session, thinking it is local, keeps no day's PnL across restarts."""
+    config = demo_live_config("http://127.0.0.1:1")
+    for session, venue in (("local", "mainnet"), ("mainnet", "testnet")):
+        mixed = msgspec.structs.replace(
+            config,
+            session=msgspec.structs.replace(config.session, network=session),
+            venue={**config.venue, "network": venue},
+        )
+        with pytest.raises(ConfigError, match=r"venue\.network and session\.network"):
+            venue_table(mixed, "test", ExtendedConfig)
+    assert venue_table(config, "test", ExtendedConfig).network == "local"
+    unset = msgspec.structs.replace(
+        config, venue={k: v for k, v in config.venue.items() if k != "network"}
+    )
+    assert venue_table(unset, "test", ExtendedConfig).network == "local"  # the session's

@@ -12,9 +12,10 @@ from pathlib import Path
 import msgspec
 import pytest
 
+import mmcore.cli.main as cli
 from mmcore.instrument import Instrument
 from mmcore.log import LogWriter, open_log
-from replay.backtest import _records, run_backtest
+from replay.backtest import BacktestInputError, _records, run_backtest
 from replay.importers import ImportReport, import_to_log, read_binance
 from replay.session import load_session
 from replay.verify import verify_log
@@ -120,3 +121,46 @@ def test_mm_backtest_then_mm_report_from_the_command_line(
     assert report.returncode == 0, report.stderr
     html = (tmp_path / "report" / "report.html").read_text()
     assert html.count("<svg") >= 4
+
+
+# ---------------------------------------------------------------- bad inputs and outputs
+
+
+def test_mm_backtest_refuses_an_out_that_is_one_of_its_data_logs(
+    binance_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data.mmlog"
+    data.write_bytes(binance_log.read_bytes())
+    same = tmp_path / "sub" / ".." / "data.mmlog"  # another spelling of the same file
+    (tmp_path / "sub").mkdir()
+    code = cli.main(["backtest", "--config", str(CONFIG), "--data", str(data),
+                     "--out", str(same), "--quiet"])
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("mm:")]
+    assert code == 2
+    assert len(errors) == 1 and "backtest --out" in errors[0] and "data log" in errors[0]
+    assert data.read_bytes() == binance_log.read_bytes()  # the data is intact
+
+
+def test_a_data_log_without_the_configured_market_is_refused_naming_both(
+    binance_log: Path, tmp_path: Path
+) -> None:
+    config = load_session(ROOT / "configs" / "strategy-simple.toml")  # trades BTC-USD
+    out = tmp_path / "a.mmlog"
+    with pytest.raises(BacktestInputError, match=r"BTC-USD.*btcusdt\.mmlog.*BTCUSDT"):
+        run_backtest(config, [binance_log], out, progress=None)
+    assert not out.exists()
+
+
+def test_mm_backtest_makes_a_missing_out_folder_and_keeps_the_old_log_on_bad_data(
+    binance_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "new" / "folder" / "a.mmlog"
+    argv = ["backtest", "--config", str(CONFIG), "--data", str(binance_log), "--out", str(out),
+            "--quiet"]
+    assert cli.main(argv) == 0
+    assert verify_log(out).ok
+    before = out.read_bytes()
+    argv[argv.index("--data") + 1] = str(tmp_path / "missing.mmlog")
+    assert cli.main(argv) == 2
+    assert "missing.mmlog" in capsys.readouterr().err
+    assert out.read_bytes() == before  # a run that cannot start leaves the last log alone
