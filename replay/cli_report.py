@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from replay.report import write_report
@@ -90,4 +91,11 @@ def _sweep(args: argparse.Namespace) -> int:
     print(format_table(rows, shown, limit=args.top))
     print(f"wrote {result.table} ({len(result.rows)} rows, sorted by {args.metric}, "
           f"{'descending' if args.descending else 'ascending'})")
-    return 0
+    if not result.failed:
+        return 0
+    print(f"mm sweep: {len(result.failed)} of {len(result.rows)} runs failed (their rows have "
+          "no metrics and say why in the error column):", file=sys.stderr)
+    for row in result.failed:
+        params = ", ".join(f"{k} = {row[k]!r}" for k in grid.keys)
+        print(f"  run {row['run']} ({params}; {row['data']}): {row['error']}", file=sys.stderr)
+    return 1

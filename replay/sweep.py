@@ -1,21 +1,26 @@
 """``mm sweep``: one backtest per grid combination and data log, scored and tabled.
 
 Everything that can be wrong is checked before any backtest starts: the metric name, the table
-format (and pyarrow for Parquet), the executor (ray installed), the data logs (readable, with the
-configured markets' instruments) and every grid combination (``replay.sweep_grid``).
+format (and pyarrow for Parquet) and its folder, the executor (ray installed), the data logs
+(readable, each holding every configured market; none where a run's log would go) and every grid
+combination (``replay.sweep_grid``; no key on an instrument the data logs give).
 
 The unit of work is ``run_task(SweepTask) -> dict``: build the config, run ``run_backtest`` on
 one data log writing its own session log, fold and score that log (``replay.timeline``,
 ``replay.scorecard``) and return one table row of plain data. The same function runs in local
 processes (``concurrent.futures.ProcessPoolExecutor``) or as Ray tasks. Each run's seed is its
 config's ``session.seed``; the table's order is fixed by ``replay.sweep_table.sort_rows``.
+
+A run that fails anyway does not stop the sweep: its row keeps its parameters and data, has no
+metrics (empty cells, sorted last) and says what went wrong in an ``error`` column, which the
+table has only when some run failed.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -24,11 +29,17 @@ import msgspec
 
 from mmcore.config import AppConfig, config_from_dict, config_to_dict
 from mmcore.errors import MMError
+from mmcore.instrument import Instrument
 from mmcore.log import open_log
-from replay.backtest import data_instruments, run_backtest
+from replay.backtest import (
+    check_data_markets,
+    check_not_a_data_log,
+    data_instruments,
+    run_backtest,
+)
 from replay.scorecard import METRIC_NAMES, score
 from replay.session import resolve_instruments
-from replay.sweep_grid import Grid, check_grid
+from replay.sweep_grid import Grid, SweepGridError, check_grid
 from replay.sweep_table import MissingDependencyError, check_table_path, sort_rows, write_table
 from replay.timeline import fold_log
 
@@ -63,21 +74,28 @@ class SweepTask(msgspec.Struct, frozen=True):
 
 
 class SweepResult(msgspec.Struct, frozen=True):
-    """The sorted table (``columns`` in order) and where it was written."""
+    """The sorted table (``columns`` in order) and where it was written; ``failed``: the rows
+    of the runs that failed (each with its ``error``), in run order."""
 
     columns: list[str]
     rows: list[dict[str, Any]]
     table: str
+    failed: list[dict[str, Any]] = []
 
 
 def run_task(task: SweepTask) -> dict[str, Any]:
-    """Run one backtest and return its table row: run, params, data, then every metric."""
-    config = config_from_dict(task.config, f"sweep run {task.run}")
-    out = Path(task.out)
-    out.unlink(missing_ok=True)
-    run_backtest(config, [task.data], out, progress=None)
-    card = score(fold_log(open_log(out, repair=False), _FOLD_POINTS))
+    """Run one backtest and return its table row: run, params, data, then every metric; a run
+    that fails returns its row with no metrics (``None``) and its ``error``."""
     row: dict[str, Any] = {"run": task.run, **task.params, "data": task.data}
+    try:
+        config = config_from_dict(task.config, f"sweep run {task.run}")
+        out = Path(task.out)
+        run_backtest(config, [task.data], out, progress=None, replace=True)
+        card = score(fold_log(open_log(out, repair=False), _FOLD_POINTS))
+    except Exception as exc:  # one failed run is reported in its row, not fatal to the sweep
+        row.update(dict.fromkeys(METRIC_NAMES))
+        row["error"] = f"{type(exc).__name__}: {exc}"
+        return row
     row.update(msgspec.structs.asdict(card.metrics))
     return row
 
@@ -125,24 +143,53 @@ def run_sweep(
     check_table_path(out)
     ray = _import_ray() if executor == "ray" else None
     paths = [str(p) for p in data]
-    available = data_instruments(paths)
+    logs = [open_log(p, repair=False) for p in paths]
+    available = data_instruments(logs)
     configs = check_grid(base, grid, grid_name)
+    _check_instrument_keys(base, grid, available, grid_name)
     for config in configs:
+        for path, log in zip(paths, logs):  # each run backtests one data log
+            check_data_markets(config, [log], [path])
         resolve_instruments(config, available)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)  # fails now, not after every run
 
     with tempfile.TemporaryDirectory(prefix="mm-sweep-") as scratch:
         folder = Path(logs_dir) if logs_dir is not None else Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
         tasks = plan_tasks(configs, grid, paths, folder)
+        for task in tasks:
+            check_not_a_data_log(task.out, paths, "sweep --logs-dir")
         if ray is not None:
             rows = _run_on_ray(ray, tasks, n_workers, ray_address)
         else:
             rows = _run_local(tasks, n_workers)
 
     columns = ["run", *grid.keys, "data", *METRIC_NAMES]
+    failed = [row for row in rows if "error" in row]
+    if failed:
+        columns.append("error")
+        for row in rows:
+            row.setdefault("error", "")
     rows = sort_rows(rows, metric, grid.keys, descending)
     write_table(rows, columns, out)
-    return SweepResult(columns, rows, str(out))
+    return SweepResult(columns, rows, str(out), failed)
+
+
+def _check_instrument_keys(
+    base: AppConfig, grid: Grid, available: Mapping[str, Instrument], where: str
+) -> None:
+    """A backtest takes a market's instrument from the data log when the log has it
+    (``resolve_instruments``), so sweeping that ``[[instruments]]`` entry would change nothing."""
+    for key in grid.keys:
+        parts = key.split(".")
+        if parts[0] != "instruments" or len(parts) < 2:
+            continue
+        symbol = base.instruments[int(parts[1])].symbol  # an index check_grid has checked
+        if symbol in available:
+            raise SweepGridError(
+                f"{where}: {key}: has no effect: the data logs give the instrument of {symbol} "
+                "(sweep sim.maker_fee or sim.taker_fee for the simulated venue's fees)"
+            )
 
 
 def _run_local(tasks: list[SweepTask], workers: int) -> list[dict[str, Any]]:

@@ -6,9 +6,12 @@
 ```
 
 Unquoted dotted keys (``strategy.params.spread_bps = [...]``) are TOML tables and mean the same.
-Numeric path parts index lists (``instruments.0.maker_fee``). A key must name a field that the
-base config has (every field of a typed table exists, with its default) or a parameter inside a
-raw table that its component validates (``strategy.params``, ``sim``).
+Numeric path parts index lists (``instruments.0.maker_fee``; but a backtest takes a market's
+instrument from its data log when the log has one, so ``mm sweep`` refuses such keys then). A
+key must name a field that the base config has (every field of a typed table exists, with its
+default) or a parameter inside a raw table that its component validates (``strategy.params``,
+``sim``, and the tables inside them, such as ``strategy.params.kappa``, whether or not the base
+config has them).
 
 The grid is the Cartesian product of the lists, in key order (the last key varies fastest).
 ``check_grid`` builds and validates every combination before any work starts: first each key's
@@ -87,6 +90,8 @@ def _flatten(
         if isinstance(value, dict):
             _flatten(value, key, keys, values, where)
         elif isinstance(value, list) and value:
+            if key in keys:  # a quoted "a.b" and a table [a] b: one key, which values to use?
+                raise SweepGridError(f"{where}: {key}: expected each key once, found it twice")
             keys.append(key)
             values.append(value)
         else:
@@ -115,20 +120,26 @@ def apply_params(base: dict[str, Any], params: dict[str, Any], where: str = "<gr
                 else:
                     node = node[int(part)]
             elif isinstance(node, dict):
-                if part not in node and not (last and at in OPEN_TABLES):
+                if part not in node and not _open(at):
                     raise SweepGridError(
                         f"{where}: {key}: no such config key ({at or 'the config'} has "
                         f"{sorted(node)})"
                     )
                 if last:
                     node[part] = value
-                else:
-                    node = node[part]
+                else:  # a table the base config leaves out, inside an open one: its defaults
+                    node = node.setdefault(part, {})
             else:
                 raise SweepGridError(
                     f"{where}: {key}: expected {at} to be a table or a list, found {node!r}"
                 )
     return data
+
+
+def _open(at: str) -> bool:
+    """Whether the table at dotted path ``at`` is (inside) a raw table whose component checks
+    its keys: any key may be set there."""
+    return any(at == t or at.startswith(t + ".") for t in OPEN_TABLES)
 
 
 def check_grid(base: AppConfig, grid: Grid, where: str = "<grid>") -> list[AppConfig]:

@@ -1,9 +1,10 @@
 """The result table of a sweep: ordering, writing (CSV or Parquet) and a text preview.
 
 A table is a list of rows (dicts) with the same columns: ``run``, one column per grid key,
-``data``, then every metric of ``replay.scorecard.SessionMetrics``. Rows are sorted by one
-metric (NaN last whichever the direction); ties are broken by the parameter values, in grid key
-order and ascending, then by ``data``, so the order never depends on which run finished first.
+``data``, then every metric of ``replay.scorecard.SessionMetrics`` (``None`` for a failed run,
+whose row also has an ``error``). Rows are sorted by one metric (NaN or none last whichever the
+direction); ties are broken by the parameter values, in grid key order and ascending, then by
+``data``, so the order never depends on which run finished first.
 """
 
 from __future__ import annotations
@@ -52,10 +53,11 @@ def check_table_path(path: str | Path) -> str:
 def sort_rows(
     rows: list[dict[str, Any]], metric: str, keys: Sequence[str], descending: bool = True
 ) -> list[dict[str, Any]]:
-    """Rows ordered by ``metric`` (NaN last), ties by ``keys`` values then ``data``."""
+    """Rows ordered by ``metric`` (NaN, or none for a failed run, last), ties by ``keys``
+    values then ``data``."""
 
     def order(row: dict[str, Any]) -> tuple[Any, ...]:
-        value = float(row[metric])
+        value = math.nan if row[metric] is None else float(row[metric])
         nan = math.isnan(value)
         primary = 0.0 if nan else (-value if descending else value)
         ties = tuple(_comparable(row[k]) for k in keys)
@@ -113,6 +115,8 @@ def _parquet_cell(value: Any) -> Any:
 
 
 def _text(value: Any) -> str:
+    if value is None:
+        return "n/a"
     if isinstance(value, float):
         if math.isnan(value):
             return "n/a"

@@ -14,15 +14,17 @@ import pytest
 
 from mmcore.config import AppConfig, config_from_dict, config_to_dict
 from mmcore.errors import MMError
-from replay.backtest import run_session
+from replay.backtest import BacktestInputError, run_backtest, run_session
 from replay.cli_report import register
 from replay.demo import DEMO_CONFIG, demo_config
 from replay.scorecard import METRIC_NAMES
-from replay.sweep import RAY_HINT, run_sweep
+from replay.session import load_session
+from replay.sweep import RAY_HINT, run_sweep, run_task
 from replay.sweep_grid import Grid, SweepGridError, apply_params, check_grid, parse_grid
 from replay.sweep_table import MissingDependencyError, TableFormatError, sort_rows, write_table
 from replay.synthetic import MarketSpec, generate_market
 
+ROOT = Path(__file__).resolve().parents[2]
 SEED = 9
 GRID_2X2 = """
 "strategy.params.spread_bps" = [0.1, 0.2]
@@ -246,3 +248,116 @@ def test_mm_sweep_prints_the_top_rows_and_writes_the_table(
     assert "strategy.params.spread_bps" in printed and "max_drawdown" in printed
     assert "sorted by max_drawdown, ascending" in printed
     assert (tmp_path / "t.csv").exists()
+
+
+# ---------------------------------------------------------------- review: inputs and failures
+
+
+def test_a_key_given_twice_in_the_grid_is_refused() -> None:
+    """A quoted dotted key and the same key in a table are one key: which values would run?"""
+    text = '"strategy.params.spread_bps" = [0.1, 0.2]\n[strategy.params]\nspread_bps = [0.3]\n'
+    with pytest.raises(SweepGridError, match=r"strategy\.params\.spread_bps: .*twice"):
+        make_grid(text)
+
+
+def test_a_nested_strategy_table_the_base_config_leaves_out_can_be_swept() -> None:
+    base = load_session(ROOT / "configs" / "backtest.toml")  # no [strategy.params.inventory]
+    assert "inventory" not in base.strategy.params
+    grid = make_grid('"strategy.params.inventory.soft_timeout_s" = [60.0, 90.0]')
+    configs = check_grid(base, grid)
+    assert [c.strategy.params["inventory"]["soft_timeout_s"] for c in configs] == [60.0, 90.0]
+    with pytest.raises(SweepGridError, match=r"strategy\.params\.inventory\.nope"):
+        check_grid(base, make_grid('"strategy.params.inventory.nope" = [1.0]'))
+
+
+def test_sweeping_an_instrument_the_data_log_gives_is_refused(
+    data_log: Path, tmp_path: Path
+) -> None:
+    """The data log's header gives BTC-USD's instrument, so these fees would change nothing."""
+    grid = make_grid('"instruments.0.maker_fee" = ["0", "0.001"]')
+    with pytest.raises(SweepGridError, match=r"instruments\.0\.maker_fee: has no effect"):
+        run_sweep(make_base_config(), grid, [data_log], tmp_path / "t.csv", workers=1)
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_a_data_log_without_the_configured_market_is_refused_before_any_run(
+    data_log: Path, tmp_path: Path
+) -> None:
+    data = config_to_dict(make_base_config())
+    data["session"]["markets"] = ["ETH-USD"]
+    data["instruments"][0]["symbol"] = "ETH-USD"
+    eth = config_from_dict(data)
+    eth_log = tmp_path / "eth.mmlog"
+    market = generate_market(MarketSpec(inst="ETH-USD"), 500, 1)
+    run_session(eth, eth.instrument_map(), market, eth_log)
+    with pytest.raises(BacktestInputError, match=r"BTC-USD.*eth\.mmlog"):
+        run_sweep(make_base_config(), make_grid(), [data_log, eth_log], tmp_path / "t.csv",
+                  workers=1, logs_dir=tmp_path / "logs")
+    assert not (tmp_path / "logs").exists()
+
+
+def test_a_logs_dir_holding_a_data_log_by_a_run_logs_name_is_refused(
+    data_log: Path, tmp_path: Path
+) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    data = logs / "run-0000.mmlog"
+    data.write_bytes(data_log.read_bytes())
+    with pytest.raises(BacktestInputError, match="sweep --logs-dir"):
+        run_sweep(make_base_config(), make_grid('"session.seed" = [1]'), [data],
+                  tmp_path / "t.csv", workers=1, logs_dir=logs)
+    assert data.read_bytes() == data_log.read_bytes()
+
+
+def test_one_failing_run_is_reported_in_its_row_and_the_others_still_run(
+    data_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import replay.sweep as sweep
+
+    def flaky_backtest(config: AppConfig, *args: Any, **kwargs: Any) -> Any:
+        if config.strategy.params["spread_bps"] == 0.2:
+            raise RuntimeError("boom")
+        return run_backtest(config, *args, **kwargs)
+
+    monkeypatch.setattr(sweep, "run_backtest", flaky_backtest)
+    monkeypatch.setattr(sweep, "_run_local", lambda tasks, _: [run_task(t) for t in tasks])
+    out = tmp_path / "t.csv"
+    result = run_sweep(make_base_config(), make_grid(), [data_log], out, workers=1)
+    assert result.columns == ["run", *PARAM_KEYS, "data", *METRIC_NAMES, "error"]
+    assert [r["error"] for r in result.rows] == ["", "", "RuntimeError: boom", "RuntimeError: boom"]
+    assert [r["run"] for r in result.failed] == [2, 3]  # spread 0.2: the third and fourth runs
+    assert all(r["fills"] > 0 for r in result.rows[:2])
+    assert all(r[m] is None for r in result.rows[2:] for m in METRIC_NAMES)
+    with out.open(newline="") as f:
+        table = list(csv.DictReader(f))
+    assert [row["error"] for row in table] == [r["error"] for r in result.rows]
+    assert table[2]["pnl_total"] == ""
+
+    (tmp_path / "base.toml").write_text(DEMO_CONFIG)  # the grid sets what make_base_config does
+    (tmp_path / "grid.toml").write_text(GRID_2X2)
+    parser = argparse.ArgumentParser(prog="mm")
+    register(parser.add_subparsers())
+    args = parser.parse_args([
+        "sweep", "--config", str(tmp_path / "base.toml"), "--grid", str(tmp_path / "grid.toml"),
+        "--data", str(data_log), "--out", str(tmp_path / "t2.csv"), "--workers", "1",
+    ])
+    assert args.func(args) == 1
+    captured = capsys.readouterr()
+    assert "2 of 4 runs failed" in captured.err and "RuntimeError: boom" in captured.err
+    assert "n/a" in captured.out
+
+
+def test_a_table_folder_that_cannot_be_made_stops_the_sweep_before_any_run(
+    data_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import replay.sweep as sweep
+
+    def no_runs(tasks: Any, workers: int) -> Any:
+        raise AssertionError("a run started")
+
+    monkeypatch.setattr(sweep, "_run_local", no_runs)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(OSError):
+        run_sweep(make_base_config(), make_grid(), [data_log], blocker / "t.csv", workers=1)
