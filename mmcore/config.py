@@ -32,6 +32,7 @@ __all__ = [
     "LogConfig",
     "SessionConfig",
     "StrategyConfig",
+    "check_client_id_prefixes",
     "config_to_dict",
     "load_config",
     "parse_config",
@@ -157,16 +158,17 @@ def parse_config(raw: bytes | str, where: str = "<config>") -> AppConfig:
         config = msgspec.convert(table, AppConfig)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{where}: {_field_message(exc)}") from None
-    _refuse_shared_prefix(config, where)
+    check_client_id_prefixes(config, where)
     return config
 
 
-def _refuse_shared_prefix(config: AppConfig, where: str) -> None:
+def check_client_id_prefixes(config: AppConfig, where: str) -> None:
     """The order manager's and the risk gate's client ids must never collide: with one prefix
     both count ``prefix-1, prefix-2, ...`` and the ledger drops the second order of an id, the
     forced exit. (Distinct prefixes cannot collide: an id's prefix is what precedes its last
-    ``-``.) Checked at load, not in ``AppConfig``, so a log header that has such a config still
-    converts and its session replays as it ran."""
+    ``-``.) Checked at load (and by ``replay.session.check_components`` for configs a sweep
+    builds), not in ``AppConfig``, so a log header that has such a config still converts and its
+    session replays as it ran."""
     prefix = config.orders.client_id_prefix
     if prefix == config.risk.client_id_prefix:
         raise ConfigError(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import msgspec
 
-from mmcore.config import AppConfig, load_config
+from mmcore.config import AppConfig, check_client_id_prefixes, load_config
 from mmcore.engine import Engine
 from mmcore.errors import ConfigError
 from mmcore.instrument import Instrument
@@ -33,7 +33,9 @@ def load_session(path: str | Path) -> AppConfig:
 
 
 def check_components(config: AppConfig, where: str) -> None:
-    """Build each raw-table component once so a bad value fails at start-up, naming the field."""
+    """Build each raw-table component once so a bad value fails at start-up, naming the field;
+    check what the config's own checks leave to load time (the client id prefixes)."""
+    check_client_id_prefixes(config, where)
     probe = Instrument(venue="probe", symbol="PROBE", tick_size="0.1", lot_size="0.001")
     try:
         build_strategy(config.strategy.name, config.strategy.params, probe, random.Random(0))

@@ -260,6 +260,13 @@ def test_a_key_given_twice_in_the_grid_is_refused() -> None:
         make_grid(text)
 
 
+def test_a_grid_giving_orders_and_risk_one_client_id_prefix_is_refused() -> None:
+    base = load_session(ROOT / "configs" / "backtest.toml")
+    grid = make_grid(f'"orders.client_id_prefix" = [{base.risk.client_id_prefix!r}, "q"]')
+    with pytest.raises(SweepGridError, match=r"orders\.client_id_prefix and risk\.client_id_"):
+        check_grid(base, grid)
+
+
 def test_a_nested_strategy_table_the_base_config_leaves_out_can_be_swept() -> None:
     base = load_session(ROOT / "configs" / "backtest.toml")  # no [strategy.params.inventory]
     assert "inventory" not in base.strategy.params
