@@ -13,7 +13,10 @@ Quote targets, per side:
   age of at most ``max_order_age_s``; among several, the closest in price. "Placed for" is the
   size the target asked for, not what rests now: a Place the risk gate clamped still satisfies its
   level (re-placing it would only be clamped again: a livelock); a partly filled order does not,
-  and is replaced to restore the level's size;
+  and is replaced to restore the level's size. Orders at exactly a level's price are matched to
+  it first, so the order one reconcile places for a level is never taken by a neighbouring level
+  on the next (which would replace a fitting order for nothing): the same target reconciled again
+  sends nothing;
 - left-over levels and left-over live orders pair up best first as *replaces*; with
   ``coalesce_ns`` a replace sooner than that after the previous replace of the same level keeps
   the old order instead (unless it is too old);
@@ -23,8 +26,9 @@ Quote targets, per side:
 
 ``Flatten`` cancels every other order and keeps one reduce-only exit order for the whole position:
 post-only at our side of the touch (passive) or IOC ``flatten_slippage_bps`` through the opposite
-touch (aggressive). ``Halt`` sends one ``CancelAll`` while anything is live that is not already
-pending cancel. Client ids come from a counter (``mmcore.client_ids``), so a replay reproduces them.
+touch (aggressive); with no touch to price it from, the exit order it has is kept. ``Halt`` sends
+one ``CancelAll`` while anything is live that is not already pending cancel. Client ids come from
+a counter (``mmcore.client_ids``), so a replay reproduces them.
 """
 
 from __future__ import annotations
@@ -256,29 +260,35 @@ class QuoteOrderManager:
         bps = self._bps
         min_lots = self._min_lots.get(inst, 1)
         free = live  # the caller's fresh list: orders not (yet) kept
-        asked = self._asked
         wanted: list[tuple[int, int]] = []
         wanted_at: list[int] = []  # level index of each wanted level
+        # First the orders at exactly their level's price (those the last reconcile placed): a
+        # neighbour within the threshold taking one would leave its own level to replace an
+        # order that fits the unchanged target (a cancel and a place for nothing).
+        near: list[int] = []  # indexes of the levels no order sits exactly at
         index = -1
-        for wish in levels:
+        for price, size in levels:
             index += 1
-            price, size = wish
             if price <= 0 or size < min_lots:
                 self._skipped += 1
                 continue
+            for o in free:
+                if o.price == price and self._fits(o, size, now):
+                    free.remove(o)
+                    self._kept += 1
+                    break
+            else:
+                near.append(index)
+        for index in near:
+            wish = levels[index]
+            price, size = wish
             high = price * bps
             low = -high
             best: LiveOrder | None = None
             best_diff = 0
             for o in free:
                 diff = o.price - price
-                if low <= diff <= high and (
-                    (o.size - o.filled == size)
-                    if (ask := asked.get(o.client_id)) is None
-                    else (ask == size and not o.filled)
-                ):
-                    if now - o.ts_created > max_age or o.reduce_only:
-                        continue
+                if low <= diff <= high and self._fits(o, size, now):
                     if diff < 0:
                         diff = -diff
                     if best is None or diff < best_diff:
@@ -321,6 +331,18 @@ class QuoteOrderManager:
         placed.extend(wanted[n:])
         return placed
 
+    def _fits(self, o: LiveOrder, size: int, now: int) -> bool:
+        """Whether ``o`` may stay for a level of ``size`` lots: placed for that size (not what
+        rests: risk may have clamped it) and unfilled, not older than ``max_order_age_s``, and a
+        quote (not a reduce-only exit)."""
+        ask = self._asked.get(o.client_id)
+        if ask is None:
+            if o.size - o.filled != size:
+                return False
+        elif ask != size or o.filled:
+            return False
+        return now - o.ts_created <= self._max_age and not o.reduce_only
+
     # ------------------------------------------------------------ flatten and halt
 
     def _flatten(self, intent: Flatten, view: View) -> list[Command]:
@@ -334,7 +356,7 @@ class QuoteOrderManager:
         price = self._exit_price(inst, exit_side, intent.aggressive, view) if qty else 0
         tif = IOC if intent.aggressive else GTC
         keep: LiveOrder | None = None
-        if qty and price:
+        if qty:
             for o in live.values():
                 if (
                     o.status != PENDING_CANCEL
@@ -342,9 +364,11 @@ class QuoteOrderManager:
                     and o.side == exit_side
                     and o.tif == tif
                     and o.size - o.filled == qty
-                    and (intent.aggressive or o.price == price)
+                    and (intent.aggressive or o.price == price or not price)
                 ):
-                    keep = o  # one exit order in flight (IOC) or at the touch (passive)
+                    # one exit order in flight (IOC) or at the touch (passive); with no touch to
+                    # move to, the exit we have is kept rather than leaving none
+                    keep = o
                     break
         out: list[Command] = []
         for o in live.values():

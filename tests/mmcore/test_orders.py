@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mmcore.book import Book
@@ -329,6 +329,27 @@ def test_flatten_without_a_touch_places_nothing() -> None:
     assert manager.statistics().no_price == 1
 
 
+def test_a_passive_exit_order_is_kept_while_its_side_of_the_book_is_empty() -> None:
+    """Our exit was the last ask (or the book has no asks but ours): no touch to move it to, and
+    cancelling it would leave the position without any exit."""
+    view = make_view()
+    manager = make_manager()
+    fill(view, BUY, 5)
+    run(manager, Flatten(INST, "inventory"), view)  # mm-1: reduce-only sell 5 @ ASK
+    view.books[INST] = make_book(INST, BID, 0)  # the others' asks are gone
+    assert manager.reconcile(Flatten(INST, "inventory"), view) == []
+    assert set(view.ledger.open_orders(INST)) == {"mm-1"}
+
+
+def test_an_in_flight_ioc_exit_is_kept_while_the_opposite_side_is_empty() -> None:
+    view = make_view()
+    manager = make_manager()
+    fill(view, BUY, 5)
+    send(view, manager.reconcile(Flatten(INST, "kill", aggressive=True), view))
+    view.books[INST] = make_book(INST, 0, ASK)  # no bid to price a new exit from
+    assert manager.reconcile(Flatten(INST, "kill", aggressive=True), view) == []
+
+
 def test_a_position_below_the_minimum_size_gets_no_exit_order() -> None:
     view = make_view()
     fill(view, BUY, 1)  # the minimum is 2 lots
@@ -457,3 +478,51 @@ def test_the_same_event_sequence_always_gives_the_same_commands(
     second, _ = replay(script)
     assert first == second
 
+
+
+near_levels = st.lists(st.integers(-15, 15), unique=True, max_size=3).flatmap(
+    lambda offsets: st.tuples(*(st.tuples(st.just(o), st.sampled_from([2, 2, 2, 3]))
+                                for o in sorted(offsets))).map(list)
+)
+"""Levels of one side as offsets from its touch, best first and a tick apart at least, as
+``strategies.quote_grid`` builds them: a few ticks apart, well within the replace threshold."""
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    before=st.lists(st.tuples(near_levels, near_levels, st.booleans()), max_size=3),
+    bids=near_levels,
+    asks=near_levels,
+    cap=st.integers(1, 8),
+    coalesce=st.sampled_from([0, NS]),
+)
+@example(  # the bid at BID + 9 stays for BID; the new one at BID - 5 must not take BID from it
+    before=[([(-9, 2)], [], False)], bids=[(0, 2), (5, 2)], asks=[], cap=8, coalesce=0
+)
+def test_the_same_target_reconciled_again_sends_nothing(
+    before: list[tuple[list[tuple[int, int]], list[tuple[int, int]], bool]],
+    bids: list[tuple[int, int]],
+    asks: list[tuple[int, int]],
+    cap: int,
+    coalesce: int,
+) -> None:
+    """Whatever orders earlier targets left, once a target's commands are in flight the orders
+    fit it: reconciling it again (the engine does after a fill, a cancel, a timer) cancels and
+    places nothing."""
+    view = make_view()
+    manager = make_manager(max_open_orders=cap, coalesce_ns=coalesce)
+    for k, (old_bids, old_asks, partly_filled) in enumerate(before):
+        view.now = T0 + k
+        old = quote([(BID - o, n) for o, n in old_bids], [(ASK + o, n) for o, n in old_asks])
+        run(manager, old, view)
+        for cid, order in list(view.ledger.orders.items()):
+            if order.status == PENDING_CANCEL:
+                view.ledger.apply(OrderCanceled(INST, view.now, view.now, cid))
+            elif partly_filled:
+                view.ledger.apply_fill(
+                    Fill(INST, T0, T0, cid, order.side, order.price, 1, 0, True), 0
+                )
+    view.now = T0 + len(before)
+    target = quote([(BID - o, n) for o, n in bids], [(ASK + o, n) for o, n in asks])
+    send(view, manager.reconcile(target, view))
+    assert manager.reconcile(target, view) == []
