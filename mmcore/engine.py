@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 
 import msgspec
 
-from mmcore.book import APPLIED, GAP, Book
+from mmcore.book import APPLIED, CROSSED, GAP, Book
 from mmcore.commands import CancelAll, Command, Output, Resync
 from mmcore.errors import MMError
 from mmcore.events import (
@@ -167,7 +167,7 @@ class Engine:
                     notes = strategy.notes()
                     if intent is None and not notes:
                         return []
-                    if intent is not None and not self.stopping:
+                    if intent is not None:  # (stopping: the routes have no strategy)
                         self._intents[strategy.inst] = intent
                         notes = notes + self._execute(intent)
                     self._outputs += len(notes)
@@ -202,7 +202,9 @@ class Engine:
         except MMError as exc:
             return self._malformed(ev, exc)
         own = self._own.get(ev.inst)
-        if own is not None and status == APPLIED:
+        if own is not None and status in (APPLIED, CROSSED):
+            # applied either way (a crossed book is flagged, not stale): the levels it set hold
+            # the venue's size, our orders included
             own.on_delta(ev)
             self._sync_own(ev.inst)
         out = self._forced(ev)
@@ -340,6 +342,10 @@ class Engine:
         """The session is ending: cancel everything and accept no new intent from now on."""
         self.stopping = True
         self._intents.clear()
+        # no strategy steps from now on (_step): the delta fast path's routes keep none either
+        self._delta_routes = {
+            sym: (apply_delta, None) for sym, (apply_delta, _) in self._delta_routes.items()
+        }
         now = self.view.now
         return self._admit([CancelAll("", now, ev.reason or "shutdown")])
 

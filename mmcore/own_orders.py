@@ -58,11 +58,15 @@ def simulated(instruments: Mapping[str, Instrument]) -> dict[str, Instrument]:
 
 def resting_sizes(orders: Iterable[LiveOrder]) -> dict[tuple[int, int], int]:
     """``(side, price) -> lots`` of our orders the venue holds in its book: acknowledged (or
-    partly filled), not yet confirmed gone, good-till-cancel, with size remaining."""
+    partly filled), not yet confirmed gone, good-till-cancel, with size remaining. A cancel on
+    its way leaves the order there until it lands; one filled before any ack is open all the
+    same (a venue may never ack it then)."""
     out: dict[tuple[int, int], int] = {}
     for o in orders:
         status = o.status
-        if o.tif != GTC or not (status == OPEN or (status == PENDING_CANCEL and o.ts_acked)):
+        if o.tif != GTC or not (
+            status == OPEN or (status == PENDING_CANCEL and (o.ts_acked or o.filled))
+        ):
             continue
         lots = o.remaining
         if lots:

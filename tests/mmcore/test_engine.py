@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from mmcore.commands import Cancel, CancelAll, Place, Resync
+from mmcore.commands import Cancel, CancelAll, Output, Place, Resync
 from mmcore.engine import Engine
 from mmcore.events import (
     BUY,
@@ -18,14 +21,17 @@ from mmcore.events import (
     OrderAccepted,
     OrderCanceled,
     RiskEvent,
+    StrategyEvent,
     Timer,
     Trade,
 )
 from mmcore.instrument import Instrument
+from mmcore.intents import Intent, QuoteTarget
 from mmcore.order_state import PENDING_CANCEL
 from mmcore.orders import OrderManagerConfig, QuoteOrderManager
 from mmcore.risk import RiskConfig, RiskGate
 from mmcore.session_control import halt_event, resume_event, stop_event
+from mmcore.view import View
 from strategies.simple import SimpleParams, SimpleStrategy
 
 SYM = "BTC-USD"
@@ -200,3 +206,114 @@ def test_a_quote_clamped_by_the_position_limit_is_not_replaced_forever() -> None
     for i in range(20):
         followups += engine.on_event(make_delta(2 + i, bids=(599_990, 10 + i), t=10 + i))
     assert not [o for o in followups if isinstance(o, (Place, Cancel))]
+
+
+# ---------------------------------------------------------------- the delta fast path
+
+
+class NotingStrategy:
+    """Notes every step it takes and quotes around the mid whenever it moved (pulls when the book
+    is stale), so that a step taken or skipped shows in the outputs."""
+
+    def __init__(self, inst: str) -> None:
+        self.inst = inst
+        self.steps = 0
+        self._mid_x2 = -1
+        self._notes: list[Output] = []
+
+    def step(self, view: View, event: Event) -> Intent | None:
+        self.steps += 1
+        now = view.now
+        self._notes.append(StrategyEvent(now, now, self.inst, "step", type(event).__name__))
+        book = view.books[self.inst]
+        mid_x2 = 0 if book.stale else book.mid_x2()
+        if mid_x2 == self._mid_x2:
+            return None
+        self._mid_x2 = mid_x2
+        if not mid_x2:
+            return QuoteTarget(self.inst)
+        mid = mid_x2 // 2
+        return QuoteTarget(self.inst, ((mid - 10, 5),), ((mid + 10, 5),))
+
+    def notes(self) -> list[Output]:
+        notes = self._notes
+        self._notes = []
+        return notes
+
+
+def make_noting_engine(general_path: bool) -> Engine:
+    """An engine quoting with ``NotingStrategy``; with ``general_path`` its risk gate watches
+    deltas, so every delta takes ``Engine._on_delta`` instead of the flattened fast path."""
+    inst = make_instrument()
+    insts = {SYM: inst}
+    risk = RiskGate(RiskConfig(max_position_lots=100), insts)
+    if general_path:
+        risk.watched = risk.watched | {BookDelta}  # on_event answers [] for a delta
+    return Engine(insts, {SYM: NotingStrategy(SYM)},
+                  QuoteOrderManager(OrderManagerConfig(), insts), risk)
+
+
+_engine_step = st.tuples(
+    st.sampled_from(
+        ["delta"] * 6 + ["gap", "malformed", "snapshot", "timer", "stop", "ack", "fill", "cancel"]
+    ),
+    st.sampled_from([BUY, SELL]),
+    st.integers(0, 9),
+    st.integers(0, 6),
+)
+
+
+def engine_events(steps: list[tuple[str, int, int, int]], engine: Engine) -> Iterator[Event]:
+    """The events of ``steps`` (kind, side, offset or order, size), one at a time: order events
+    name a live order of ``engine``, read when the event is made."""
+    seq = 1
+    t = 0
+    yield make_snapshot(seq)
+    for kind, side, k, size in steps:
+        t += 1_000_000
+        if kind == "delta":
+            seq += 1
+            if side == BUY:
+                yield make_delta(seq, bids=(599_990 - k % 4, size), t=t)
+            else:
+                yield make_delta(seq, asks=(600_010 + k % 4, size), t=t)
+        elif kind == "gap":
+            seq += 2
+            yield make_delta(seq, bids=(599_980, 1), t=t)
+        elif kind == "malformed":
+            seq += 1
+            yield make_delta(seq, bids=(599_980,), t=t)
+        elif kind == "snapshot":
+            seq += 1
+            yield make_snapshot(seq, t=t)
+        elif kind == "timer":
+            yield Timer(T0 + t, T0 + t)
+        elif kind == "stop":
+            yield stop_event(T0 + t)
+        else:
+            live = list(engine.ledger.open_orders(SYM).values())
+            if not live:
+                continue
+            o = live[k % len(live)]
+            if kind == "ack":
+                yield OrderAccepted(SYM, T0 + t, T0 + t, o.client_id, "v" + o.client_id)
+            elif kind == "fill":
+                yield Fill(SYM, T0 + t, T0 + t, o.client_id, o.side, o.price, 1, 0, True)
+            else:
+                yield OrderCanceled(SYM, T0 + t, T0 + t, o.client_id)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=st.lists(_engine_step, max_size=40))
+@example(steps=[("stop", BUY, 0, 0), ("delta", BUY, 0, 3)])  # stopped: no strategy steps
+def test_the_delta_fast_path_gives_exactly_the_outputs_of_the_general_path(
+    steps: list[tuple[str, int, int, int]],
+) -> None:
+    fast = make_noting_engine(general_path=False)
+    general = make_noting_engine(general_path=True)
+    for ev in engine_events(steps, fast):
+        assert fast.on_event(ev) == general.on_event(ev), ev
+    assert fast.statistics() == general.statistics()
+    stepped, stepped_too = fast.strategies[SYM], general.strategies[SYM]
+    assert isinstance(stepped, NotingStrategy) and isinstance(stepped_too, NotingStrategy)
+    assert stepped.steps == stepped_too.steps

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mmcore.book import Book
-from mmcore.commands import Place
+from mmcore.commands import Cancel, Place
 from mmcore.engine import Engine
 from mmcore.events import (
     BUY,
@@ -69,6 +69,10 @@ class Venue:
     def place(self, cid: str, side: int, price: int, size: int) -> None:
         """The engine sent a place (it is in the ledger, not yet at the venue)."""
         self.engine.ledger.on_command(Place(SYM, self.t, cid, side, price, size))
+
+    def cancel(self, cid: str) -> None:
+        """The engine sent a cancel (the order rests at the venue until it lands)."""
+        self.engine.ledger.on_command(Cancel(SYM, self.t, cid))
 
     def ack(self, cid: str) -> None:
         t = self.now()
@@ -139,6 +143,22 @@ def test_a_level_the_venue_emptied_of_us_before_saying_so_is_given_back_after_th
     t = venue.t + HOLD_NS
     engine.on_event(Timer(t, t))
     assert book(engine).size_at(BUY, 1000) == 6
+
+
+def test_an_order_filled_before_any_ack_stays_taken_out_while_its_cancel_is_on_its_way() -> None:
+    """A trade that comes before the order's ack: the venue never acks it then (it is open), and
+    the order manager replaces the partly filled order at once."""
+    engine, venue = quoting()
+    venue.place("a", BUY, 999, 5)
+    venue.fill("a", BUY, 999, 2)
+    venue.level(BUY, 999, 23)  # the others' 20 and our remaining 3
+    assert book(engine).size_at(BUY, 999) == 20
+    venue.cancel("a")
+    venue.level(BUY, 999, 24)  # somebody joins while our cancel is on its way
+    assert book(engine).size_at(BUY, 999) == 21
+    venue.canceled("a")
+    venue.level(BUY, 999, 21)
+    assert book(engine).size_at(BUY, 999) == 21
 
 
 def test_a_snapshot_that_includes_our_order_is_taken_out_too() -> None:
@@ -247,3 +267,23 @@ def test_once_both_streams_have_told_each_change_the_book_is_the_market_without_
         bids = [p for p in _PRICES[BUY] if others[(BUY, p)]]
         asks = [p for p in _PRICES[SELL] if others[(SELL, p)]]
         assert b.best_bid == max(bids, default=0) and b.best_ask == min(asks, default=0)
+
+
+
+def test_levels_a_crossed_delta_sets_hold_the_venues_size_and_ours_stay_taken_out() -> None:
+    """A crossed (or locked) delta is applied to the book like any other: the levels it sets
+    hold the venue's size, our order included, until the resync's snapshot comes."""
+    engine, venue = quoting()
+    venue.place("a", BUY, 999, 5)
+    venue.ack("a")
+    assert book(engine).size_at(BUY, 999) == 15  # the venue's 20 includes our 5
+    venue.level(BUY, 1001, 3)  # a bid locks the book: a resync is on its way
+    assert book(engine).crossed
+    venue.level(BUY, 999, 19)  # the others' 15 became 14, our 5 still rest there
+    assert book(engine).size_at(BUY, 999) == 14
+    venue.level(BUY, 1001, 0)  # the lock is gone before the snapshot
+    assert not book(engine).crossed
+    assert book(engine).size_at(BUY, 999) == 14
+    venue.canceled("a")
+    venue.level(BUY, 999, 14)  # the venue shows our order gone
+    assert book(engine).size_at(BUY, 999) == 14
