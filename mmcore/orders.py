@@ -38,6 +38,7 @@ from collections.abc import Mapping
 
 import msgspec
 
+from mmcore.bps import BpsRatio
 from mmcore.client_ids import BadClientIdPrefix, ClientIds, check_prefix
 from mmcore.commands import GTC, IOC, Cancel, CancelAll, Command, Place
 from mmcore.errors import MMError
@@ -157,7 +158,7 @@ class QuoteOrderManager:
         # clamped or partly filled quote from being cancelled and re-placed forever.
         self._asked: dict[str, int] = {}
         self._bps = config.replace_threshold_bps / 10_000.0
-        self._slip = config.flatten_slippage_bps / 10_000.0
+        self._slip = BpsRatio(config.flatten_slippage_bps)  # exact: the exit's price in integers
         self._max_age = round(config.max_order_age_s * _NS)
         self._coalesce = config.coalesce_ns
         self._max_open = config.max_open_orders
@@ -405,10 +406,10 @@ class QuoteOrderManager:
         if side == SELL:
             if not bid:
                 return 0
-            return max(1, bid - int(bid * self._slip))
+            return max(1, bid - self._slip.of(bid))
         if not ask:
             return 0
-        return ask + int(ask * self._slip)
+        return ask + self._slip.of(ask)
 
     def _halt(self, intent: Halt, view: View) -> list[Command]:
         inst = intent.inst

@@ -38,11 +38,11 @@ venue's windows.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from fractions import Fraction
 from typing import Any
 
 import msgspec
 
+from mmcore.bps import BpsRatio
 from mmcore.client_ids import ClientIds
 from mmcore.commands import IOC, Cancel, CancelAll, Command, Output, Place, Resync
 from mmcore.errors import ConfigError
@@ -152,11 +152,7 @@ class RiskGate:
         self._loss_day = usd_to_nanos(config.max_loss_day_usd)
         self._flatten_loss = usd_to_nanos(config.flatten_unrealized_loss_usd)
         self._max_rejects = config.max_consecutive_failures
-        # the bps as written (str: 0.3 is 3/10, not the double nearest it), so the exit's price
-        # is integer arithmetic: ref * num // den, never a float a hair under a whole tick
-        slip = Fraction(str(config.flatten_slippage_bps))
-        self._slip_num = slip.numerator
-        self._slip_den = slip.denominator * 10_000
+        self._slip = BpsRatio(config.flatten_slippage_bps)  # exact: the exit's price in integers
         self.budget = RateBudget(config.rate_limit)
         self._ids = ClientIds(config.client_id_prefix)
         self._losses = LossWindows()
@@ -402,7 +398,7 @@ class RiskGate:
                 f"{min_lots} lots, found {size}; not sent, the position stays open",
             ))
             return out
-        slip = ref * self._slip_num // self._slip_den
+        slip = self._slip.of(ref)
         price = max(1, ref - slip) if side == SELL else ref + slip
         place = Place(inst, now, self._ids.next(), side, price, size, False, True, IOC)
         out.append(self._forced_command(place, now))

@@ -296,6 +296,15 @@ def test_aggressive_flatten_sends_an_ioc_through_the_opposite_touch() -> None:
     assert commands == [Place(INST, T0, "mm-2", BUY, ASK + 500, 2, False, True, IOC)]
 
 
+def test_aggressive_flatten_slippage_is_the_bps_as_written_in_whole_ticks() -> None:
+    # 3 bps of 10,000 ticks is 3 ticks; in floats 10_000 * 0.0003 is 2.9999999999999996
+    manager = make_manager(flatten_slippage_bps=3.0)
+    view = make_view(bid=10_000, ask=10_002)
+    fill(view, BUY, 2)
+    commands = manager.reconcile(Flatten(INST, "kill", aggressive=True), view)
+    assert commands == [Place(INST, T0, "mm-1", SELL, 9_997, 2, False, True, IOC)]
+
+
 def test_flatten_keeps_its_exit_order_while_it_still_fits() -> None:
     view = make_view()
     manager = make_manager()
