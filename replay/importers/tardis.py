@@ -62,18 +62,10 @@ def read_tardis_book(
         if snapshot is None or not (bid or side == "ask"):
             report.skip("malformed", where, f"is_snapshot={is_snapshot!r} side={side!r}")
             continue
-        try:
-            ts_ns = int(ts) * US
-            recv_ns = int(local_ts) * US
-        except ValueError:
-            report.skip("malformed", where, f"timestamps {ts!r}, {local_ts!r}")
+        point = _point(grid, ts, local_ts, price, amount, where, report)
+        if point is None:
             continue
-        try:
-            ticks = grid.ticks(price)
-            lots = grid.lots(amount)
-        except OffGridError as exc:
-            report.skip("off_grid", where, str(exc))
-            continue
+        ts_ns, recv_ns, ticks, lots = point
         if not snapshot and not grouper.synced and grouper.kind != _SNAPSHOT:
             report.skip("before_snapshot")
             continue
@@ -97,24 +89,34 @@ def read_tardis_trades(
         if side is None:
             report.skip("unknown_side", where, f"side={side_text!r}")
             continue
-        try:
-            ts_ns = int(ts) * US
-            recv_ns = int(local_ts) * US
-        except ValueError:
-            report.skip("malformed", where, f"timestamps {ts!r}, {local_ts!r}")
+        point = _point(grid, ts, local_ts, price, amount, where, report)
+        if point is None:
             continue
-        try:
-            ticks = grid.ticks(price)
-            lots = grid.lots(amount)
-        except OffGridError as exc:
-            report.skip("off_grid", where, str(exc))
-            continue
+        ts_ns, recv_ns, ticks, lots = point
         if ticks <= 0 or lots <= 0:
             report.skip(
                 "malformed", where, f"expected price > 0 and amount > 0, found {price!r} {amount!r}"
             )
             continue
         yield Trade(symbol, ts_ns, recv_ns, ticks, lots, side, trade_id)
+
+
+def _point(
+    grid: Grid, ts: str, local_ts: str, price: str, amount: str, where: str, report: ImportReport
+) -> tuple[int, int, int, int] | None:
+    """``(ts_ns, recv_ns, ticks, lots)`` of a row, or None with the row skipped and counted
+    (``"malformed"`` timestamps are reported before an ``"off_grid"`` price or amount)."""
+    try:
+        ts_ns = int(ts) * US
+        recv_ns = int(local_ts) * US
+    except ValueError:
+        report.skip("malformed", where, f"timestamps {ts!r}, {local_ts!r}")
+        return None
+    try:
+        return ts_ns, recv_ns, grid.ticks(price), grid.lots(amount)
+    except OffGridError as exc:
+        report.skip("off_grid", where, str(exc))
+        return None
 
 
 def _symbol_rows(
