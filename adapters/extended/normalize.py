@@ -211,7 +211,7 @@ class Normalizer:
         inst = self._inst(msg.data.m, "funding message")
         try:
             rate = int((Decimal(msg.data.f) * PPB).to_integral_value())
-        except (InvalidOperation, ValueError):
+        except (ArithmeticError, ValueError):  # InvalidOperation, Overflow, int("Infinity")
             raise MalformedMessageError(
                 f"{inst.symbol} funding: expected a decimal rate, found {msg.data.f!r}"
             ) from None

@@ -115,6 +115,15 @@ def test_a_funding_message_becomes_a_rate_in_parts_per_billion() -> None:
     ]
 
 
+@pytest.mark.parametrize("rate", ["Infinity", "-Infinity", "NaN", "sNaN", "1e999999", "abc"])
+def test_a_funding_rate_that_is_no_number_is_a_malformed_message(rate: str) -> None:
+    raw = fixture("funding")
+    text = (raw.decode() if isinstance(raw, bytes) else raw).replace('"0.000013"', f'"{rate}"')
+    assert f'"{rate}"' in text
+    with pytest.raises(MalformedMessageError, match="funding"):
+        make_normalizer().funding(text, RECV)
+
+
 def test_a_mark_price_is_rounded_to_the_nearest_tick() -> None:
     assert make_normalizer().mark(fixture("mark_price"), RECV) == [
         MarkPrice("BTC-USD", 1737900000400 * MS, RECV, 84052)
