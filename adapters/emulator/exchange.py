@@ -184,6 +184,18 @@ class EmulatedExchange:
         )
         self._pump(now)
 
+    def refuse(self, account: EmulatedAccount, order: EmulatedOrder, reason: str) -> None:
+        """The venue's engine rejects an order (recorded with ``account.new_order``) before it
+        reaches matching: e.g. a post-only order crossing another account's resting order, which
+        the per-account matching (against the feed only) cannot see. Listeners get the REJECTED
+        order as an account update, as they would from matching."""
+        now = self.clock.now_ns()
+        account.reject(order, reason, now)
+        update = AccountUpdate()
+        update.touch_order(order)
+        for listener in self.listeners:
+            listener.on_account(account, update)
+
     def cancel(self, account: EmulatedAccount, order: EmulatedOrder, reason: str = "") -> None:
         now = self.clock.now_ns()
         self._sims[account.account_id].submit(Cancel(order.inst, now, order.client_id), now)

@@ -2,17 +2,26 @@
 
 ``load_middleware`` counts every call under the venue's REST prefix from arrival to answer (fault
 delays included); ``RestLoad.statistics()`` gives the total and the peak of calls in flight.
+``rate_limit_middleware`` enforces a venue's per-IP budget of calls (``RateLimiter``) with 429.
 """
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 import msgspec
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-__all__ = ["RestLoad", "RestLoadStatistics", "load_middleware"]
+__all__ = [
+    "RateLimiter",
+    "RestLoad",
+    "RestLoadStatistics",
+    "load_middleware",
+    "rate_limit_middleware",
+]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -57,5 +66,55 @@ def load_middleware(load: RestLoad, rest_prefix: str) -> Middleware:
             return await handler(request)
         finally:
             load.end()
+
+    return middleware
+
+
+class RateLimiter:
+    """A venue's REST budget: at most ``limit`` calls per client IP in any ``window_s`` seconds
+    (sliding window, wall time: a rate limit is about real seconds, whatever the emulator's clock
+    does); ``limit`` 0 = unlimited. Only calls let through count: whether a venue also counts
+    the ones it refused is not documented, so the emulator does not punish retries further."""
+
+    def __init__(
+        self, limit: int, window_s: float = 60.0, now: Callable[[], float] = time.monotonic
+    ) -> None:
+        if limit < 0 or window_s <= 0:
+            raise ValueError(
+                f"RateLimiter: expected limit >= 0 and window_s > 0, found {limit}, {window_s}"
+            )
+        self.limit = limit
+        self.window_s = window_s
+        self._now = now
+        self._calls: dict[str, deque[float]] = {}
+        self.refused = 0
+
+    def allow(self, client: str) -> bool:
+        """Count one call from ``client``; False when it is over the budget."""
+        if not self.limit:
+            return True
+        now = self._now()
+        calls = self._calls.setdefault(client, deque())
+        horizon = now - self.window_s
+        while calls and calls[0] <= horizon:
+            calls.popleft()
+        if len(calls) >= self.limit:
+            self.refused += 1
+            return False
+        calls.append(now)
+        return True
+
+
+def rate_limit_middleware(
+    limiter: RateLimiter, rest_prefix: str, refusal: Callable[[], web.Response]
+) -> Middleware:
+    """Middleware: a call under ``rest_prefix`` over ``limiter``'s budget gets ``refusal()``
+    (the venue's HTTP 429) without reaching its handler."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith(rest_prefix) and not limiter.allow(request.remote or ""):
+            return refusal()
+        return await handler(request)
 
     return middleware

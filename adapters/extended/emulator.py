@@ -6,7 +6,8 @@ test accounts (API key, Stark key pair, vault), the fault switches and the excha
 Market data comes from a recorded event log or, without one, from a seeded random walk per
 market. Matching is ``adapters.sim`` behind ``adapters.emulator.exchange``; orders are verified
 against the Starknet domain of ``chain_id`` (Sepolia by default, as the adapter's "local"
-network signs).
+network signs), whose network also sets the longest order expiry (28 days on Sepolia, 90 on
+mainnet). REST calls past Extended's budget (``REST_LIMIT_PER_MIN`` per client IP) get HTTP 429.
 """
 
 from __future__ import annotations
@@ -30,10 +31,15 @@ from adapters.emulator.faults import FaultSwitches
 from adapters.emulator.feed import MarketFeed
 from adapters.emulator.handle import EmulatorHandle
 from adapters.emulator.random_walk import RandomWalkParams, random_walk
-from adapters.emulator.rest_load import RestLoad, load_middleware
+from adapters.emulator.rest_load import (
+    RateLimiter,
+    RestLoad,
+    load_middleware,
+    rate_limit_middleware,
+)
 from adapters.emulator.server import EmulatorServer, WsHub, admin_routes, fault_middleware
 from adapters.extended.config import ExtendedConfig
-from adapters.extended.emulator_rest import API_PREFIX, RestApi, json_text
+from adapters.extended.emulator_rest import API_PREFIX, RestApi, error_response, json_text
 from adapters.extended.emulator_stream import StreamPublisher
 from adapters.extended.emulator_wire import MarketSpec, market_spec
 from adapters.sim import SimConfig
@@ -43,6 +49,7 @@ from mmcore.log import open_log
 
 __all__ = [
     "DEFAULT_INSTRUMENTS",
+    "REST_LIMIT_PER_MIN",
     "EmulatedCredentials",
     "ExtendedEmulator",
     "ExtendedEmulatorHandle",
@@ -72,6 +79,10 @@ DEFAULT_INSTRUMENTS = (
     ),
 )
 _DEFAULT_MIDS = {"BTC-USD": 60_000, "ETH-USD": 30_000}
+
+REST_LIMIT_PER_MIN = 1000
+"""Extended's REST budget per IP (extended.md §10 [DOC]: "1,000 requests/min across all
+endpoints"; market makers get 60,000 per 5 min); beyond it, HTTP 429."""
 
 
 class EmulatedCredentials(msgspec.Struct, frozen=True):
@@ -120,6 +131,7 @@ class ExtendedEmulator:
         hub: WsHub,
         credentials: list[EmulatedCredentials],
         domain: StarknetDomain,
+        rest_limit_per_min: int = REST_LIMIT_PER_MIN,
     ) -> None:
         self.exchange = exchange
         self.faults = faults
@@ -132,6 +144,7 @@ class ExtendedEmulator:
         self.kinds: dict[int, str] = {}
         self.refused: dict[int, int] = {}
         self.load = RestLoad()
+        self.limiter = RateLimiter(rest_limit_per_min, 60.0)
         self.rest = RestApi(self)
         self.streams = StreamPublisher(self)
         exchange.listeners.append(self.streams)
@@ -168,6 +181,7 @@ class ExtendedEmulator:
         app = web.Application(
             middlewares=[
                 load_middleware(self.load, API_PREFIX),
+                rate_limit_middleware(self.limiter, API_PREFIX, self._rate_limited),
                 fault_middleware(self.faults, API_PREFIX),
             ]
         )
@@ -176,8 +190,16 @@ class ExtendedEmulator:
         app.add_routes(admin_routes(self.faults, self.exchange, self._statistics))
         return app
 
+    def _rate_limited(self) -> web.Response:
+        # the SDK raises ApiRateLimitError on the status alone; the body's code is a [GUESS]
+        limit = self.limiter.limit
+        return error_response(429, 429, f"rate limit exceeded: {limit} requests per minute")
+
     def _statistics(self) -> dict[str, object]:
-        return {"refused": {str(k): v for k, v in self.refused.items()}}
+        return {
+            "refused": {str(k): v for k, v in self.refused.items()},
+            "rate_limited": self.limiter.refused,
+        }
 
 
 class ExtendedEmulatorHandle(EmulatorHandle):
@@ -240,6 +262,7 @@ async def serve(
     snapshot_interval_s: float = 60.0,
     chain_id: str = "SN_SEPOLIA",
     sim_config: SimConfig | None = None,
+    rest_limit_per_min: int = REST_LIMIT_PER_MIN,
 ) -> ExtendedEmulatorHandle:
     """Start an Extended emulator; ``port=0`` picks a free port.
 
@@ -248,6 +271,10 @@ async def serve(
     seed: seeds the random walk, the generated accounts and the matching's random draws.
     clock: the emulator's time; a ``ManualClock`` in tests, the wall clock by default.
     collateral: each account's starting balance, in quote units.
+    chain_id: the Starknet domain orders must be signed for; also sets the longest order expiry
+        (``SN_MAIN``: mainnet's 90 days, otherwise testnet's 28).
+    rest_limit_per_min: REST calls per client IP per minute before HTTP 429 (0 = unlimited);
+        Extended's standard budget by default.
     """
     clock = clock or WallClock()
     rng = random.Random(seed)
@@ -278,7 +305,7 @@ async def serve(
     faults = FaultSwitches()
     hub = WsHub()
     faults.on_drop(hub.drop_all)
-    emulator = ExtendedEmulator(exchange, faults, hub, creds, domain)
+    emulator = ExtendedEmulator(exchange, faults, hub, creds, domain, rest_limit_per_min)
     interval_ns = int(snapshot_interval_s * 1e9)
     server = EmulatorServer(
         emulator.application(),

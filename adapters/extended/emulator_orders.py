@@ -1,11 +1,18 @@
 """The emulator's order intake: decode a POST ``/user/order`` body and check it as Extended does.
 
 Checks, in order, each failing with Extended's error code: the body's shape (1133), a duplicate
-external id (1134), the market (1001), the order type and time in force (1133, 1139), the Stark
-key and vault against the account (1100, 1102), the signature (1101), size minimum and step
-(1120, 1121), price step and band (1124, 1141), the fee cap (1128), the expiry (1135) and the open
-order limit (1126). The signature is recomputed from the body alone with the SDK's own amount
-rounding and ``fast_stark_crypto``, under the emulator's Starknet domain.
+external id (1134), the market (1001), the order type and time in force (1133, 1139), the nonce's
+range (1133), the Stark key and vault against the account (1100, 1102), the signature (1101), size
+minimum and step (1120, 1121), price step and band (1124, 1141), the order's value against the
+market's ``maxLimitOrderValue`` / ``maxMarketOrderValue`` (1122), the fee cap (1128), the expiry
+against the network's maximum (1135: 90 days on mainnet, 28 on testnet) and the open order limit
+(1126). The signature is recomputed from the body alone with the SDK's own amount rounding and
+``fast_stark_crypto``, under the emulator's Starknet domain.
+
+Source of each rule: /work/shared/venues/extended.md §3 (codes, [DOC]) and §6 (nonce 1..2^31 and
+expiry 90 d mainnet / 28 d testnet, [DOC]). What the venue's matching engine refuses after the REST
+OK (post-only that would cross, self-trade protection) is not checked here but in
+``adapters.extended.emulator_rest`` (§6: "Engine rejects ... arrive later on the account stream").
 """
 
 from __future__ import annotations
@@ -29,15 +36,30 @@ from mmcore.errors import MMError
 from mmcore.events import BUY, SELL
 
 __all__ = [
+    "MAX_EXPIRY_MS",
+    "MAX_EXPIRY_MS_TESTNET",
     "OrderBody",
     "OrderRefused",
     "ValidOrder",
     "check_order",
+    "max_expiry_ms",
     "order_hash",
 ]
 
 SETTLEMENT_BUFFER_S = 14 * 86400
 MAX_EXPIRY_MS = 90 * 86400 * 1000
+"""Mainnet's longest order lifetime (extended.md §6 [DOC]: 90 days mainnet, 28 testnet)."""
+MAX_EXPIRY_MS_TESTNET = 28 * 86400 * 1000
+"""Testnet's (any domain but ``SN_MAIN``; the emulator signs with Sepolia's by default)."""
+NONCE_MIN = 1
+NONCE_MAX = 2**31
+"""The nonce range the docs give (extended.md §6 [DOC]: "the docs say 1..2^31"; the SDK's own
+default draws up to 2^32-1, which the venue may refuse). Refused with 1133 (bad params) [GUESS]."""
+
+
+def max_expiry_ms(domain: StarknetDomain) -> int:
+    """The longest order lifetime the network of ``domain`` accepts."""
+    return MAX_EXPIRY_MS if domain.chain_id == "SN_MAIN" else MAX_EXPIRY_MS_TESTNET
 
 
 class OrderRefused(MMError, ValueError):
@@ -95,6 +117,7 @@ class ValidOrder(msgspec.Struct, frozen=True):
     kind: str
     expiry_ns: int
     cancel_id: str | None
+    self_trade_protection: str = "ACCOUNT"
 
 
 _decoder = msgspec.json.Decoder(OrderBody)
@@ -202,6 +225,15 @@ def check_order(
         )
     if body.type == "MARKET" and (body.time_in_force != "IOC" or body.post_only):
         raise OrderRefused(1139, "market orders must be IOC and not post-only")
+    if body.self_trade_protection_level not in ("DISABLED", "ACCOUNT", "CLIENT"):
+        raise OrderRefused(
+            1133,
+            "selfTradeProtectionLevel: expected DISABLED, ACCOUNT or CLIENT, found "
+            f"{body.self_trade_protection_level!r}",
+        )
+    nonce = _dec(body.nonce, "nonce")
+    if nonce != nonce.to_integral_value() or not NONCE_MIN <= nonce <= NONCE_MAX:
+        raise OrderRefused(1133, f"nonce: expected an integer in 1..2^31, found {body.nonce}")
     st = body.settlement
     if st is None:
         raise OrderRefused(1101, "settlement: expected a signature, found none")
@@ -227,6 +259,11 @@ def check_order(
     if price % inst.tick:
         raise OrderRefused(1124, f"price {body.price} is not a multiple of {inst.tick_size}")
     ticks = int(price / inst.tick)
+    max_value = Decimal(
+        spec.max_market_order_value if body.type == "MARKET" else spec.max_limit_order_value
+    )
+    if qty * price > max_value:
+        raise OrderRefused(1122, f"order value {qty * price} above the maximum {max_value}")
     m = mark.get(body.market, 0)
     if m and body.type == "LIMIT":
         cap = Decimal(spec.limit_price_cap)
@@ -239,9 +276,12 @@ def check_order(
     if _dec(body.fee, "fee") < needed:
         raise OrderRefused(1128, f"fee {body.fee} is below the account's rate {needed}")
     now_ms = now_ns // 1_000_000
-    if not now_ms < body.expiry_epoch_millis <= now_ms + MAX_EXPIRY_MS:
+    longest = max_expiry_ms(domain)
+    if not now_ms < body.expiry_epoch_millis <= now_ms + longest:
         raise OrderRefused(
-            1135, f"expiryEpochMillis {body.expiry_epoch_millis}: expected in (now, now + 90 days]"
+            1135,
+            f"expiryEpochMillis {body.expiry_epoch_millis}: expected in (now, now + "
+            f"{longest // 86_400_000} days] on {domain.chain_id}",
         )
     if len(account.open_orders(body.market)) >= spec.max_num_orders:
         raise OrderRefused(1126, f"more than {spec.max_num_orders} open orders on {body.market}")
@@ -258,4 +298,5 @@ def check_order(
         kind=body.type,
         expiry_ns=body.expiry_epoch_millis * 1_000_000,
         cancel_id=body.cancel_id,
+        self_trade_protection=body.self_trade_protection_level,
     )

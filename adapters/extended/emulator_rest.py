@@ -1,8 +1,11 @@
 """The emulator's Extended REST API under ``/api/v1``: the routes and shapes the SDK uses.
 
 Envelope ``{"status":"OK","data":...}``; errors ``{"status":"ERROR","error":{"code":<int>,
-"message":...}}`` with HTTP 400 (validation), 401 (key), 404 (not found). ``/user/*`` needs a
-known ``X-Api-Key``; every call needs a ``User-Agent``.
+"message":...}}`` with HTTP 400 (validation), 401 (key), 404 (not found), 429 (past the per-IP
+budget, ``adapters.extended.emulator``). ``/user/*`` needs a known ``X-Api-Key``; every call needs
+a ``User-Agent``. A place the REST checks accept can still be refused by the venue's engine
+afterwards, on the account stream only (post-only crossing, self-trade protection:
+``RestApi._engine_refusal``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import msgspec
 from aiohttp import web
 
 from adapters.emulator.account import EmulatedAccount, EmulatedOrder
-from adapters.extended.emulator_orders import OrderRefused, check_order
+from adapters.extended.emulator_orders import OrderRefused, ValidOrder, check_order
 from adapters.extended.emulator_wire import (
     balance_json,
     market_json,
@@ -222,8 +225,43 @@ class RestApi:
             v.expiry_ns,
         )
         emu.kinds[order.venue_id] = v.kind
-        ex.place(account, order)
+        refusal = self._engine_refusal(account, v)
+        if refusal:
+            ex.refuse(account, order, refusal)
+        else:
+            ex.place(account, order)
         return ok_response({"id": order.venue_id, "externalId": order.client_id})
+
+    def _engine_refusal(self, account: EmulatedAccount, v: ValidOrder) -> str:
+        """Why Extended's matching engine would refuse ``v`` after the REST OK, or "".
+
+        Source: extended.md §6 [DOC] "Engine rejects (post-only cross, STP) arrive later on the
+        account stream as REJECTED/CANCELLED + statusReason"; §6 enum ``selfTradeProtectionLevel``
+        (ACCOUNT, the SDK default, "blocks trades within one sub-account"; the taker's level
+        applies). The simulated matching behind each account sees only the feed, not the resting
+        orders of any account, so without this a post-only order crossing a resting order (ours
+        or another account's) would rest, crossed, and an order crossing our own resting order
+        would trade past it. Here a post-only order is checked against the public book (feed plus
+        every account's resting orders): crossing it is POST_ONLY_FAILED. A taker order with
+        protection on that would meet one of the account's own resting orders is refused whole
+        (SELF_TRADE_PROTECTION); the venue may first fill it against better prices [GUESS], and
+        with one client per emulated account CLIENT protects as ACCOUNT does.
+        """
+        book = self.emu.exchange.public[v.inst]
+        buy = v.side == BUY
+        if v.post_only:
+            best = book.best_ask() if buy else book.best_bid()
+            if best and (v.price >= best if buy else v.price <= best):
+                return "post_only_would_cross"
+            return ""
+        if v.self_trade_protection == "DISABLED":
+            return ""
+        for o in account.open_orders(v.inst):
+            if o.side != v.side and o.tif != "IOC" and (
+                v.price >= o.price if buy else v.price <= o.price
+            ):
+                return "self_trade"
+        return ""
 
     def _cancel(self, account: EmulatedAccount, order: EmulatedOrder | None) -> web.Response:
         if order is None or not order.is_open:

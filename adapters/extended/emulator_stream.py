@@ -2,7 +2,8 @@
 
 Routes under ``/stream.extended.exchange/v1``: ``orderbooks/{market?}[?depth=1]``,
 ``publicTrades/{market?}``, ``funding/{market?}``, ``prices/mark/{market?}``,
-``prices/index/{market?}`` and the private ``account`` (``X-Api-Key`` header). Every frame is
+``prices/index/{market?}`` and the private ``account`` (``X-Api-Key`` header); every socket needs
+a ``User-Agent`` (HTTP 400 without). Every frame is
 ``{"type"?, "data", "ts", "seq"}`` with ``seq`` counting from 1 per socket. A book socket starts
 with a ``SNAPSHOT`` of the whole book (``q`` absolute), then ``DELTA``s whose levels carry ``q``
 (signed change) and ``c`` (absolute size); a fresh snapshot follows every ``snapshot_interval_s``.
@@ -75,6 +76,8 @@ class StreamPublisher:
 
     def _public(self, kind: str) -> Callable[[web.Request], Any]:
         async def handler(request: web.Request) -> web.StreamResponse:
+            # extended.md §2 [DOC]: "User-Agent is mandatory for REST and WS", public streams too
+            self.emu.check_user_agent(request)
             market = request.match_info.get("market", "*")
             if market != "*" and market not in self.emu.exchange.instruments:
                 raise web.HTTPNotFound(text=f"market {market!r} not found")

@@ -46,6 +46,7 @@ _REASONS = {
     "invalid_tif": "UNKNOWN",
     "unknown_instrument": "UNKNOWN_MARKET",
     "duplicate_client_id": "PREV_ORDER_CONFLICT",
+    "self_trade": "SELF_TRADE_PROTECTION",
     "ORDER_REPLACED": "ORDER_REPLACED",
     "canceled": "NONE",
     "cancel_all": "NONE",
@@ -89,6 +90,8 @@ class MarketSpec(msgspec.Struct, frozen=True):
     limit_price_floor: str = "0.1"
     max_num_orders: int = 200
     max_leverage: int = 50
+    max_market_order_value: str = "1000000"
+    max_limit_order_value: str = "5000000"
 
 
 def market_spec(inst: Instrument) -> MarketSpec:
@@ -145,8 +148,8 @@ def market_json(spec: MarketSpec, inst: Instrument, stats: dict) -> dict:
             "minOrderSize": inst.min_size,
             "minOrderSizeChange": inst.lot_size,
             "minPriceChange": inst.tick_size,
-            "maxMarketOrderValue": "1000000",
-            "maxLimitOrderValue": "5000000",
+            "maxMarketOrderValue": spec.max_market_order_value,
+            "maxLimitOrderValue": spec.max_limit_order_value,
             "maxPositionValue": "10000000",
             "maxLeverage": str(spec.max_leverage),
             "maxNumOrders": spec.max_num_orders,

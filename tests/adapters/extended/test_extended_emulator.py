@@ -15,15 +15,23 @@ from x10.clients.rest.rest_api_client import RestApiClient
 from x10.core.stark_account import StarkPerpetualAccount
 from x10.errors import ApiError, ApiNotAuthorizedError, ApiRateLimitError
 from x10.models.market import MarketModel
-from x10.models.order import NewOrderModel, OrderSide, TimeInForce
+from x10.models.order import (
+    NewOrderModel,
+    OrderSide,
+    OrderStatus,
+    OrderStatusReason,
+    SelfTradeProtectionLevel,
+    TimeInForce,
+)
 from x10.signing.order_object import create_order_object
 
 from adapters.emulator.clock import ManualClock
 from adapters.emulator.random_walk import RandomWalkParams
 from adapters.extended.emulator import ExtendedEmulatorHandle, serve
+from adapters.extended.emulator_orders import max_expiry_ms
 from adapters.extended.markets import sdk_config
 from adapters.extended.rest import parse_api_error
-from mmcore.events import SELL, Trade
+from mmcore.events import SELL, BookSnapshot, Trade
 from mmcore.instrument import Instrument
 
 START = 1_700_000_000_000_000_000
@@ -75,6 +83,9 @@ def make_order(
     fee: str = "0.0001",
     post_only: bool = True,
     tif: TimeInForce = TimeInForce.GTT,
+    nonce: int = 4242,
+    expiry_s: float = 3600,
+    stp: SelfTradeProtectionLevel = SelfTradeProtectionLevel.ACCOUNT,
 ) -> NewOrderModel:
     assert client.stark_account is not None
     return create_order_object(
@@ -85,10 +96,11 @@ def make_order(
         side=side,
         starknet_domain=client.config.signing.starknet_domain,
         post_only=post_only,
-        expire_time=datetime.fromtimestamp(clock() / 1e9 + 3600, tz=timezone.utc),
+        expire_time=datetime.fromtimestamp(clock() / 1e9 + expiry_s, tz=timezone.utc),
         order_external_id=ext,
         time_in_force=tif,
-        nonce=4242,
+        self_trade_protection_level=stp,
+        nonce=nonce,
         taker_fee=Decimal(fee),
     )
 
@@ -160,6 +172,13 @@ def test_a_signed_order_rests_and_shows_in_open_orders_and_by_external_id() -> N
         ({"price": "59900.5"}, "1124"),
         ({"price": "40000", "side": OrderSide.SELL}, "1141"),
         ({"fee": "0.00005"}, "1128"),
+        # extended.md §3 1122 "> max order value": the market's maxLimitOrderValue is 5,000,000
+        ({"qty": "100", "price": "59900"}, "1122"),
+        # extended.md §6 [DOC]: nonces 1..2^31 (the SDK itself may draw up to 2^32-1)
+        ({"nonce": 0}, "1133"),
+        ({"nonce": 2**31 + 1}, "1133"),
+        # extended.md §6 [DOC]: expiry at most 28 days on testnet (the emulator signs as Sepolia)
+        ({"expiry_s": 28 * 86400 + 60}, "1135"),
     ],
 )
 def test_invalid_orders_are_refused_with_extendeds_error_codes(
@@ -323,5 +342,146 @@ def test_the_account_stream_needs_a_key_and_starts_with_a_snapshot() -> None:
             async with s.ws_connect(url, headers=headers) as ws:
                 kinds = [json.loads((await ws.receive(timeout=2)).data)["type"] for _ in range(3)]
                 assert kinds == ["ORDER", "POSITION", "BALANCE"]
+
+    run(scenario)
+
+
+def test_the_longest_expiry_is_the_networks() -> None:
+    """extended.md §6 [DOC]: 90 days on mainnet, 28 on testnet (1135 beyond)."""
+    from x10.config import MAINNET_CONFIG, TESTNET_CONFIG
+
+    assert max_expiry_ms(MAINNET_CONFIG.signing.starknet_domain) == 90 * 86_400_000
+    assert max_expiry_ms(TESTNET_CONFIG.signing.starknet_domain) == 28 * 86_400_000
+
+
+def test_an_order_inside_testnets_expiry_limit_is_taken() -> None:
+    async def scenario(h: Any, client: RestApiClient, market: MarketModel, clock: Any) -> None:
+        order = make_order(client, market, clock, ext="e", expiry_s=28 * 86400 - 60)
+        placed = await client.orders.place_order(order)
+        assert placed.data is not None
+
+    run(scenario)
+
+
+async def _wide_book(h: ExtendedEmulatorHandle) -> None:
+    """A feed book 59,990 / 60,010, with room inside the spread."""
+    h.exchange.inject(
+        BookSnapshot("BTC-USD", 0, 0, 0, (59_990, 100_000), (60_010, 100_000))
+    )
+    await h.step()
+
+
+async def _status(client: RestApiClient, ext: str) -> tuple[OrderStatus, OrderStatusReason | None]:
+    res = await client.account.get_order_by_external_id(ext)
+    assert res.data is not None
+    return res.data[0].status, res.data[0].status_reason
+
+
+def test_a_post_only_order_crossing_a_resting_order_is_rejected_post_only_failed() -> None:
+    """extended.md §6 [DOC]: the engine rejects a post-only order that would cross, after the
+    REST OK, on the account stream (REJECTED + POST_ONLY_FAILED). The resting order it would
+    cross may be one of ours, inside the feed's spread: the venue's book holds it."""
+
+    async def scenario(
+        h: ExtendedEmulatorHandle, client: RestApiClient, market: MarketModel, clock: ManualClock
+    ) -> None:
+        await _wide_book(h)
+        ask = make_order(client, market, clock, ext="ask", side=OrderSide.SELL, price="60000")
+        await client.orders.place_order(ask)
+        assert await _status(client, "ask") == (OrderStatus.NEW, OrderStatusReason.NONE)
+        bid = make_order(client, market, clock, ext="bid", price="60000")
+        placed = await client.orders.place_order(bid)  # REST OK: accepted for the engine only
+        assert placed.data is not None and placed.data.external_id == "bid"
+        assert await _status(client, "bid") == (
+            OrderStatus.REJECTED,
+            OrderStatusReason.POST_ONLY_FAILED,
+        )
+        below = make_order(client, market, clock, ext="below", price="59999")
+        await client.orders.place_order(below)
+        assert await _status(client, "below") == (OrderStatus.NEW, OrderStatusReason.NONE)
+
+    run(scenario)
+
+
+def test_a_taker_order_meeting_our_own_resting_order_is_refused_by_self_trade_protection() -> None:
+    """extended.md §6 [DOC]: selfTradeProtectionLevel ACCOUNT (the default) blocks trades within
+    one sub-account; the refusal arrives on the stream (SELF_TRADE_PROTECTION). An order that
+    meets none of ours is taken."""
+
+    async def scenario(
+        h: ExtendedEmulatorHandle, client: RestApiClient, market: MarketModel, clock: ManualClock
+    ) -> None:
+        await _wide_book(h)
+        ask = make_order(client, market, clock, ext="ask", side=OrderSide.SELL, price="60000")
+        await client.orders.place_order(ask)
+        taker = make_order(
+            client, market, clock, ext="t", price="60001", post_only=False, fee="0.00025"
+        )
+        await client.orders.place_order(taker)
+        assert await _status(client, "t") == (
+            OrderStatus.REJECTED,
+            OrderStatusReason.SELF_TRADE_PROTECTION,
+        )
+        assert [o.client_id for o in h.account().open_orders()] == ["ask"]
+        free = make_order(
+            client, market, clock, ext="free", price="59999", post_only=False, fee="0.00025"
+        )
+        await client.orders.place_order(free)
+        assert (await _status(client, "free"))[0] == OrderStatus.NEW
+
+    run(scenario)
+
+
+def test_rest_calls_past_the_per_ip_budget_get_429() -> None:
+    """extended.md §10 [DOC]: 1,000 requests/min per IP across all endpoints, then HTTP 429
+    (the SDK's ApiRateLimitError). A small budget here; the default is the venue's."""
+    from adapters.extended.emulator import REST_LIMIT_PER_MIN
+
+    assert REST_LIMIT_PER_MIN == 1000
+
+    async def main() -> None:
+        h = await serve(
+            clock=ManualClock(START), seed=11, instruments=[make_instrument()], tick_s=0.02,
+            rest_limit_per_min=3,
+        )
+        client = make_client(h)
+        try:
+            for _ in range(3):
+                await client.account.get_balance()
+            with pytest.raises(ApiRateLimitError):
+                await client.info.get_markets(market_names=["BTC-USD"])
+            assert h.emulator.limiter.refused == 1
+        finally:
+            await client.close()
+            await h.close()
+
+    asyncio.run(main())
+
+
+def test_the_rate_limiter_window_slides() -> None:
+    from adapters.emulator.rest_load import RateLimiter
+
+    now = [0.0]
+    limiter = RateLimiter(2, 60.0, lambda: now[0])
+    assert [limiter.allow("a") for _ in range(3)] == [True, True, False]
+    assert limiter.allow("b")  # per client IP
+    now[0] = 59.9
+    assert not limiter.allow("a")
+    now[0] = 60.0
+    assert limiter.allow("a") and limiter.allow("a") and not limiter.allow("a")
+    assert RateLimiter(0).allow("a")  # 0 = unlimited
+
+
+def test_a_public_stream_without_a_user_agent_is_refused() -> None:
+    """extended.md §2 [DOC]: User-Agent is mandatory for REST and WebSocket alike."""
+
+    async def scenario(h: ExtendedEmulatorHandle, client: Any, market: Any, clock: Any) -> None:
+        url = f"ws://127.0.0.1:{h.port}/stream.extended.exchange/v1/orderbooks/BTC-USD"
+        async with aiohttp.ClientSession(skip_auto_headers=["User-Agent"]) as s:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+                await s.ws_connect(url)
+            assert err.value.status == 400
+            async with s.ws_connect(url, headers={"User-Agent": "t"}) as ws:
+                assert json.loads((await ws.receive(timeout=2)).data)["type"] == "SNAPSHOT"
 
     run(scenario)
