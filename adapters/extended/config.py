@@ -10,8 +10,9 @@ from adapters.extended.errors import ExtendedConfigError
 
 __all__ = ["MAX_ORDER_EXPIRY_S", "ExtendedConfig"]
 
-MAX_ORDER_EXPIRY_S = {"mainnet": 90 * 86400, "testnet": 28 * 86400, "local": 90 * 86400}
-"""The longest order lifetime each network accepts (the emulator's is mainnet's)."""
+MAX_ORDER_EXPIRY_S = {"mainnet": 90 * 86400, "testnet": 28 * 86400, "local": 28 * 86400}
+"""The longest order lifetime each network accepts (the emulator signs with the testnet domain
+and so takes testnet's)."""
 
 
 class ExtendedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -37,7 +38,7 @@ class ExtendedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         signed order, so a retry is idempotent). Default 4.
     rest_backoff_min_s, rest_backoff_max_s: backoff bounds between those retries.
     order_expiry_s: lifetime given to every order, 60 s up to the venue's maximum: 90 days on
-        mainnet (and the local emulator), 28 days on testnet (the venue refuses longer, 1135).
+        mainnet, 28 days on testnet and the local emulator (the venue refuses longer, 1135).
     self_trade_protection: "ACCOUNT" (default), "CLIENT" or "DISABLED".
     cancel_unknown_orders: on reconcile, cancel open orders on our markets that this session did
         not place (orphans of an earlier run). Default true.

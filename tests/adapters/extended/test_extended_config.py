@@ -63,6 +63,8 @@ def test_an_order_expiry_beyond_testnets_28_days_is_refused_naming_the_field(
     assert ExtendedConfig(network="mainnet", order_expiry_s=90 * day).order_expiry_s == 90 * day
     with pytest.raises(ExtendedConfigError, match="order_expiry_s"):
         ExtendedConfig(network="mainnet", order_expiry_s=90 * day + 1)
+    with pytest.raises(ExtendedConfigError, match="order_expiry_s"):  # the emulator: testnet's
+        ExtendedConfig(network="local", base_url="http://127.0.0.1:1", order_expiry_s=28 * day + 1)
 
 
 def test_base_url_points_rest_and_streams_at_the_emulator_with_the_testnet_domain() -> None:
