@@ -30,8 +30,11 @@
    ``stop_event`` goes through ``Runner.handle`` (the engine answers ``CancelAll("")``), events are
    handled until the ledger holds no live order or ``shutdown_timeout_s`` passes (then a loud
    warning and one more ``CancelAll`` through the sender), the sender drains (when that times
-   out too, the last resort below), the adapter closes and the log is flushed, synced and
-   closed. A fatal error is re-raised after that.
+   out too, the last resort below), on a stop without a fatal error the venue's account is
+   reconciled once more (``adapter.reconcile()``, handled as events: the session ends on the
+   venue's position even when fills the streams missed were found by a reconcile the teardown
+   would cut short), the adapter closes and the log is flushed, synced and closed. A fatal
+   error is re-raised after that.
    When the engine itself cannot run the shutdown (the runner task is cancelled, or the shutdown
    fails), commands not yet sent are dropped, the calls in flight are awaited (up to
    ``shutdown_timeout_s``) and a ``CancelAll`` goes straight to the adapter.
@@ -373,6 +376,8 @@ class LiveRunner:
                 raise
             try:
                 await self._shutdown(runner)
+                if self._paper is None and self._open:  # (not after the last resort)
+                    await self._final_reconcile(self._timeout_s)
             except asyncio.CancelledError:
                 await self._cancel_all_at_venue("runner task cancelled during the shutdown")
                 raise
@@ -571,6 +576,22 @@ class LiveRunner:
             # a CancelAll still waiting (behind places in flight at a slow venue) would be
             # dropped unsent by the teardown: send one straight to the venue instead
             await self._cancel_all_at_venue("the shutdown's CancelAll was not sent in time")
+
+    async def _final_reconcile(self, timeout_s: float) -> None:
+        """Read the venue's account once more and handle it, so the session (and its log) ends
+        on the venue's position: a reconcile of the adapter's own that found fills the streams
+        missed may have passed them on and not yet the position that includes them (the
+        teardown would cut it short, or its read failed and the retry is still to come)."""
+        try:
+            events = await asyncio.wait_for(self.adapter.reconcile(), timeout_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the venue unreachable: the ledger keeps what it had
+            log.warning("live: the final reconcile failed (%s: %s); the ledger's position may "
+                        "differ from the venue's", type(exc).__name__, exc)
+            return
+        for ev in events:
+            self._dispatch(ev)
 
     async def _shutdown_after_fatal(self, runner: Runner) -> None:
         """The normal shutdown if the engine still works, else a CancelAll straight to the venue."""

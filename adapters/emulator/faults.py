@@ -31,7 +31,7 @@ class FaultStatistics(msgspec.Struct, frozen=True):
 
 
 class _Rule:
-    """``remaining`` more REST calls whose path starts with ``prefix`` get ``value``."""
+    """``remaining`` more REST calls whose path matches ``prefix`` get ``value``."""
 
     __slots__ = ("prefix", "remaining", "value")
 
@@ -41,9 +41,17 @@ class _Rule:
         self.prefix = prefix
 
 
+def _matches(prefix: str, path: str) -> bool:
+    """``path`` starts with ``prefix``; a prefix ending in ``$`` must equal the path (without
+    the ``$``): ``/api/v1/user/order$`` is that route alone, not ``/api/v1/user/orders``."""
+    if prefix.endswith("$"):
+        return path == prefix[:-1]
+    return path.startswith(prefix)
+
+
 def _take(rules: list[_Rule], path: str) -> float | None:
     for rule in rules:
-        if path.startswith(rule.prefix):
+        if _matches(rule.prefix, path):
             rule.remaining -= 1
             if rule.remaining <= 0:
                 rules.remove(rule)
@@ -55,6 +63,8 @@ class FaultSwitches:
     """Switches for the failures an adapter must survive.
 
     delay_ms: added before every REST response (0 = none); ``delay_next`` delays only some calls.
+    ``path_prefix`` of ``fail_next`` and ``delay_next``: the calls whose path (without the query)
+    starts with it, or equals it when it ends in ``$``.
     """
 
     def __init__(self) -> None:

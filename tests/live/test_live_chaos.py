@@ -1,0 +1,691 @@
+"""Seeded chaos over the whole live path: the live runner, the real Extended adapter and x10 SDK,
+the emulator on 127.0.0.1, with faults injected through the emulator's switches.
+
+For each seed in ``SEEDS`` one session runs for ``CHAOS_STEPS`` steps of ``STEP_S`` while a
+schedule drawn from ``random.Random(seed)`` injects, step by step (each kind at least once per
+seed): dropped sockets (every socket, or the account socket alone), skipped book sequence
+numbers, a lost account frame (a gap in the account stream's sequence numbers), REST 429 and 5xx
+answers, REST responses delayed shorter and longer than the adapter's request timeout (when every
+attempt of a call fails its outcome is unknown; held requests are still handled when their delay
+ends), and public trades through our resting quotes (fills). The market walks on its own too,
+so quotes are replaced all along. Then the switches not yet used go off and the session is
+stopped at once, with held requests, a reconcile or a reconnect still under way.
+
+The limits are tight (``[risk] max_position_lots`` 250 with orders of 100 lots, while the
+strategy would hold 666; ``max_open_orders`` 3 while the strategy quotes two orders and replaces
+them), so they bind. Invariants checked, per seed:
+
+- the venue's position never passed ``max_position_lots`` (after every fill the emulator
+  recorded);
+- our open orders at the venue (sampled after every change of the emulator account) never
+  exceeded ``max_open_orders``, not counting the one documented exception: a place the reconcile
+  declared NOT_FOUND whose held copy landed later (a stray, canceled when seen; the risk gate
+  otherwise counts an order from its ``Place`` until the venue confirms it terminal, so no other
+  in-flight allowance applies);
+- no client id was placed twice at the venue (the emulator's orders);
+- after shutdown (and after every request still held at the venue was handled) no order of ours
+  is open at the venue, and none is live in the ledger;
+- the recorded log replays through a fresh engine with zero divergences;
+- the engine's ledger position equals the venue's at the end.
+
+A failure names its seed: rerun it with ``-k "seed=<n>"``, or other seeds with
+``MM_CHAOS_SEEDS=4,5,6``.
+
+Bug found and fixed (regression test
+``test_the_session_ends_on_the_venues_position_when_a_reconcile_was_cut_short``): a fill whose
+TRADE frame is lost reaches the ledger twice, once in the venue's position that follows on the
+stream and once as the fill the reconcile finds; the reconcile's own position read sets it right
+afterwards, unless the stop's teardown cuts that reconcile short or the read fails and the retry
+comes after the stop. The session then ended with the ledger off by the fill
+(``mmcore/live.py``: the shutdown now reconciles with the venue once more before closing).
+
+Finding, not fixed (reproduced by the strict xfail test at the end, kept out of the random
+schedule: no delay longer than the request timeout is aimed at ``/user/order`` itself, which is the
+place's route): when every attempt of a place times out while the venue holds the requests, the
+reconcile (``adapters/extended/reconcile.py`` ``Reconciler._resolve``) finds no such order and
+reports it rejected, NOT_FOUND. The engine drops it from its open orders and its exposure and
+quotes again; the held copy then lands and works beside the replacement until the stray cancel
+reaches the venue, one reconcile later (slow while the venue is slow). A trade in that window fills
+both: the position passes ``max_position_lots`` (an exploratory run reached 335 lots against 250).
+``docs/architecture.md`` says no limit can be passed because the gate counts an order until the
+venue confirms it gone; a NOT_FOUND answer is no such confirmation (the venue may not have handled
+the request yet, and its REST reads lag the stream). The fix needs a design decision outside this
+test's reach: ``tests/adapters/extended/test_extended_adapter.py``
+(``test_a_place_declared_not_found_that_lands_at_the_venue_later_is_canceled_there``) asserts
+today's NOT_FOUND verdict for exactly this case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from adapters.emulator.account import AccountUpdate, EmulatedAccount
+from adapters.emulator.random_walk import RandomWalkParams
+from adapters.extended import ExtendedAdapter, ExtendedConfig
+from adapters.extended.emulator import ExtendedEmulatorHandle, serve
+from mmcore.cli.run_cmd import venue_table
+from mmcore.config import parse_config
+from mmcore.events import BUY, SELL, Event, OrderRejected, Trade
+from mmcore.instrument import Instrument
+from mmcore.live import LiveRunner
+from mmcore.log import open_log
+from replay.session import build_engine
+from replay.verify import verify_log
+
+SYM = "BTC-USD"
+MID = 60_000
+SEEDS = tuple(int(s) for s in os.environ.get("MM_CHAOS_SEEDS", "1,2,3").split(","))
+"""The seeds run; ``MM_CHAOS_SEEDS=4,5,6`` runs others (to hunt, or to rerun one that failed)."""
+STEP_S = 0.1
+CHAOS_STEPS = 45
+MAX_POSITION_LOTS = 250
+MAX_OPEN_ORDERS = 3
+REST_TIMEOUT_S = 0.3
+REST_RETRIES = 2
+LONG_DELAY_MS = 1500.0  # the longest delay: beyond every attempt of a call (3 x 0.3 s)
+
+CHAOS_TOML = f"""
+[session]
+venue = "extended"
+network = "local"
+markets = ["{SYM}"]
+seed = {{seed}}
+timer_interval_ms = 100
+status_interval_s = 0
+
+[strategy]
+name = "avellaneda_stoikov"
+[strategy.params]
+spread_model = "linear"
+linear_base_bps = 1.0
+linear_inventory_k = 0.0003
+min_half_spread_bps = 1.0
+order_notional_usd = 60.0
+max_position_usd = 400.0
+requote_bps = 0.5
+requote_interval_ms = 300
+warmup_half_spread_bps = 1.0
+[strategy.params.volatility]
+sample_interval_ms = 100
+warmup_samples = 3
+
+[orders]
+replace_threshold_bps = 0.1
+max_order_age_s = 30.0
+max_open_orders = 4
+
+[risk]
+max_position_lots = {MAX_POSITION_LOTS}
+max_open_orders = {MAX_OPEN_ORDERS}
+price_band_bps = 100
+max_consecutive_failures = 0
+
+[venue]
+base_url = "{{base_url}}"
+dead_man_switch_s = 0
+reconcile_interval_s = 1.0
+reconnect_min_s = 0.05
+reconnect_max_s = 0.2
+rest_timeout_s = {REST_TIMEOUT_S}
+rest_retries = {REST_RETRIES}
+rest_backoff_min_s = 0.02
+rest_backoff_max_s = 0.1
+seed = {{seed}}
+"""
+"""Orders of 100 lots (60 USD at 60000, lots of 0.00001 BTC); the strategy would hold up to
+666 lots, the risk gate allows 250."""
+
+PREFIXES = ("/api/v1/user/order", "/api/v1/user", "/api/v1")
+"""REST path prefixes the faults aim at: order calls (place, cancel, mass cancel, order reads),
+every account call, everything."""
+LONG_DELAY_PREFIXES = (
+    "/api/v1/user/orders",
+    "/api/v1/user/order/massCancel",
+    "/api/v1/user/trades",
+    "/api/v1/user/positions",
+)
+"""Where delays longer than the request timeout go: order and fill reads (the reconcile), the
+mass cancel, positions; not the place's route (see the module doc's finding)."""
+
+
+def _instrument() -> Instrument:
+    return Instrument(
+        venue="extended",
+        symbol=SYM,
+        tick_size="1",
+        lot_size="0.00001",
+        min_size="0.0001",
+        maker_fee="0",
+        taker_fee="0.00025",
+    )
+
+
+class Monitor:
+    """An exchange listener sampling our account after every change the emulator makes."""
+
+    def __init__(self, account: EmulatedAccount) -> None:
+        self.account = account
+        self.max_open = 0
+        self.max_open_ids: list[str] = []
+        self.over: list[list[str]] = []  # our open orders whenever more than MAX_OPEN_ORDERS
+        self.samples = 0
+
+    def on_market(self, ev: Event, old: object) -> None:
+        pass
+
+    def on_account(self, account: EmulatedAccount, update: AccountUpdate) -> None:
+        if account is not self.account:
+            return
+        self.samples += 1
+        open_ids = [o.client_id for o in account.open_orders(SYM)]
+        if len(open_ids) > self.max_open:
+            self.max_open = len(open_ids)
+            self.max_open_ids = sorted(open_ids)
+        if len(open_ids) > MAX_OPEN_ORDERS:
+            self.over.append(sorted(open_ids))
+
+
+class Observed(msgspec.Struct):
+    """What one seed's session did, for the tests to check."""
+
+    seed: int
+    log_path: str
+    schedule: list[str]
+    kinds: dict[str, int]
+    fault_stats: dict[str, int]
+    positions_after_fills: list[int]
+    fills: int
+    max_open: int
+    max_open_ids: list[str]
+    over: list[list[str]]
+    not_found: list[str]
+    samples: int
+    client_ids: list[str]
+    open_after: list[str]
+    venue_position: int
+    ledger_position: int
+    ledger_open: list[str]
+    stop_reason: str
+    adapter_stats: dict[str, int]
+
+
+async def _drop_account_socket(h: ExtendedEmulatorHandle) -> int:
+    """Close the account socket(s) only, as ``WsHub.drop_all`` closes every socket."""
+    clients = h.hub.of(f"account:{h.credentials[0].account_id}")
+    for c in clients:
+        h.hub.clients.discard(c)
+        c.queue.put_nowait(None)
+        await c.ws.close(code=1012, message=b"dropped")
+    return len(clients)
+
+
+def _lose_next_account_frame(h: ExtendedEmulatorHandle) -> int:
+    """The next frame queued on the account socket is lost on the way (its sequence number is
+    used, so the adapter sees a gap at the frame after it)."""
+    clients = h.hub.of(f"account:{h.credentials[0].account_id}")
+    for c in clients:
+        queue = c.queue
+
+        def lose(item: str | None, queue: asyncio.Queue[str | None] = queue) -> None:
+            del queue.put_nowait  # back to the class's method
+            if item is None:
+                queue.put_nowait(item)
+
+        queue.put_nowait = lose  # type: ignore[method-assign]
+    return len(clients)
+
+
+def _trade_through(h: ExtendedEmulatorHandle, rng: random.Random) -> str | None:
+    """A public trade through one of our resting quotes (a fill of 20..250 lots), or None when
+    none rests now."""
+    resting = [o for o in h.account().open_orders(SYM) if o.status != "PENDING"]
+    if not resting:
+        return None
+    side = rng.choice(sorted({o.side for o in resting}))
+    if side == BUY:
+        price = max(o.price for o in resting if o.side == BUY) - rng.randint(0, 3)
+        aggressor = SELL
+    else:
+        price = min(o.price for o in resting if o.side == SELL) + rng.randint(0, 3)
+        aggressor = BUY
+    size = rng.randint(20, 250)
+    h.exchange.inject(Trade(SYM, 0, 0, price, size, aggressor))
+    return f"trade {'sell' if aggressor == SELL else 'buy'} {size}@{price}"
+
+
+KINDS = (
+    "drop_all",
+    "drop_account",
+    "skip_seq",
+    "lose_frame",
+    "http_429",
+    "http_5xx",
+    "delay_short",
+    "delay_long",
+)
+"""The faults of the schedule; each is injected at least once per seed."""
+
+
+async def _inject(h: ExtendedEmulatorHandle, rng: random.Random, kind: str) -> str:
+    """Inject one fault of ``kind``; what was done, for the record."""
+    faults = h.faults
+    if kind == "drop_all":
+        return f"drop all sockets ({await faults.drop_connections()})"
+    if kind == "drop_account":
+        return f"drop account socket ({await _drop_account_socket(h)})"
+    if kind == "skip_seq":
+        n = rng.randint(1, 2)
+        faults.skip_book_seq(n)
+        return f"skip {n} book seq"
+    if kind == "lose_frame":
+        return f"lose account frame ({_lose_next_account_frame(h)})"
+    if kind == "http_429":
+        n = rng.randint(1, 3)
+        prefix = rng.choice(PREFIXES)
+        faults.fail_next(n, 429, prefix)
+        return f"429 x{n} {prefix}"
+    if kind == "http_5xx":
+        n = rng.randint(1, 3)
+        status = rng.choice((500, 502, 503))
+        prefix = rng.choice(PREFIXES)
+        faults.fail_next(n, status, prefix)
+        return f"{status} x{n} {prefix}"
+    if kind == "delay_short":
+        n = rng.randint(1, 3)
+        ms = rng.uniform(20.0, REST_TIMEOUT_S * 1000.0 / 2)
+        prefix = rng.choice(PREFIXES)
+        faults.delay_next(n, ms, prefix)
+        return f"delay {ms:.0f}ms x{n} {prefix}"
+    # longer than the request timeout: the call times out and is retried; when every attempt
+    # does, its outcome is unknown, and the held requests are handled when their delay ends.
+    # Not on /user/order itself (the place): see the module doc's finding
+    n = rng.randint(1, REST_RETRIES + 2)
+    ms = rng.uniform(REST_TIMEOUT_S * 1000.0 * 1.2, LONG_DELAY_MS)
+    prefix = rng.choice(LONG_DELAY_PREFIXES)
+    faults.delay_next(n, ms, prefix)
+    return f"delay {ms:.0f}ms x{n} {prefix}"
+
+
+async def _chaos_step(
+    h: ExtendedEmulatorHandle, rng: random.Random, owed: list[int], forced: str | None
+) -> tuple[str, str]:
+    """One step of the schedule: maybe a fill, maybe a fault (``forced``, else drawn); returns
+    (the fault's kind or "", what was done)."""
+    done: list[str] = []
+    if owed[0] or rng.random() < 0.12:
+        what = _trade_through(h, rng)
+        owed[0] = 0 if what else 1  # nothing rests now: trade at the next step instead
+        if what:
+            done.append(what)
+    kind = forced
+    if kind is None and rng.random() < 0.45:
+        kind = rng.choice(KINDS)
+    if kind is not None:
+        done.append(await _inject(h, rng, kind))
+    return kind or "", "; ".join(done)
+
+
+def _not_found(log_path: str) -> list[str]:
+    """Client ids the engine was told the venue never took (``OrderRejected`` NOT_FOUND)."""
+    return sorted(
+        r.client_id
+        for r in open_log(log_path, repair=False)
+        if type(r) is OrderRejected and r.code == "NOT_FOUND"
+    )
+
+
+def _adapter_stats(adapter: ExtendedAdapter) -> dict[str, int]:
+    """The adapter's counters of the paths the faults exercise."""
+    st = adapter.statistics()
+    return {
+        "book_gaps": st.book_gaps,
+        "account_gaps": st.account_gaps,
+        "resyncs": st.resyncs,
+        "reconciles": st.reconciles,
+        "unknown_outcomes": st.execution.unknown_outcomes,
+        "duplicates_1134": st.execution.place_retries_deduplicated,
+        "rejects": st.tracker.rejected,
+        "late_fills": st.tracker.late_fills,
+        "rest_retries": st.rest.retries,
+        "rest_gave_up": st.rest.gave_up,
+    }
+
+
+async def _session(seed: int, log_dir: Path) -> Observed:
+    h = await serve(
+        seed=seed,
+        instruments=[_instrument()],
+        walk=RandomWalkParams(mid_ticks=MID, move_prob=0.3, trade_prob=0.0, step_ms=100),
+        tick_s=0.02,
+    )
+    try:
+        account = h.account()
+        monitor = Monitor(account)
+        h.exchange.listeners.append(monitor)
+        text = CHAOS_TOML.replace("{seed}", str(seed)).replace("{base_url}", h.base_url)
+        config = parse_config(text, f"<chaos seed={seed}>")
+        venue = venue_table(config, "chaos", ExtendedConfig)
+        adapter = ExtendedAdapter(venue, time.time_ns, h.credentials[0].env(venue))
+        runner = LiveRunner(
+            adapter,
+            config,
+            build_engine,
+            log_dir / f"chaos-{seed}.mmlog",
+            clock=time.time_ns,
+            handle_signals=False,
+            shutdown_timeout_s=5.0,
+        )
+        task = asyncio.create_task(runner.run())
+        rng = random.Random(seed)
+        schedule: list[str] = []
+        owed = [0]
+        kinds: Counter[str] = Counter()
+        forced = dict(zip(rng.sample(range(CHAOS_STEPS), len(KINDS)), KINDS))
+        for step in range(CHAOS_STEPS):
+            await asyncio.sleep(STEP_S)
+            if task.done():
+                break
+            kind, what = await _chaos_step(h, rng, owed, forced.get(step))
+            if kind:
+                kinds[kind] += 1
+            if what:
+                schedule.append(f"{step}: {what}")
+        if task.done():
+            task.result()  # the runner died: show why
+        # stop at once, with whatever the faults left behind: requests held at the venue, a
+        # reconcile under way, a stream reconnecting; only the switches not yet used go off
+        h.faults.clear()
+        runner.request_stop("chaos over")
+        result = await asyncio.wait_for(task, 30)
+        # requests still held by a delay are handled when it ends: look after that
+        await asyncio.sleep(LONG_DELAY_MS / 1000.0 + 0.3)
+        await h.step()
+        assert runner.engine is not None
+        position = 0
+        positions = []
+        for f in account.fills:
+            position += f.side * f.size
+            positions.append(position)
+        stats = h.faults.statistics()
+        pos = account.positions.get(SYM)
+        return Observed(
+            seed=seed,
+            log_path=result.log_path,
+            schedule=schedule,
+            kinds=dict(kinds),
+            fault_stats=msgspec.structs.asdict(stats),
+            positions_after_fills=positions,
+            fills=len(account.fills),
+            max_open=monitor.max_open,
+            max_open_ids=monitor.max_open_ids,
+            over=monitor.over,
+            not_found=_not_found(result.log_path),
+            samples=monitor.samples,
+            client_ids=[o.client_id for o in account.orders.values()],
+            open_after=sorted(o.client_id for o in account.open_orders()),
+            venue_position=pos.size if pos is not None else 0,
+            ledger_position=runner.engine.ledger.position(SYM),
+            ledger_open=result.open_orders,
+            stop_reason=result.stop_reason,
+            adapter_stats=_adapter_stats(adapter),
+        )
+    finally:
+        await h.close()
+
+
+@pytest.fixture(scope="module", params=SEEDS, ids=lambda s: f"seed={s}")
+def chaos(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Observed:
+    seed: int = request.param
+    print(f"chaos seed={seed}")
+    logging.getLogger(__name__).info("chaos seed=%d", seed)
+    observed = asyncio.run(_session(seed, tmp_path_factory.mktemp(f"chaos{seed}")))
+    print(f"chaos seed={seed} schedule:\n  " + "\n  ".join(observed.schedule))
+    print(f"chaos seed={seed} adapter: {observed.adapter_stats}")
+    return observed
+
+
+def _where(o: Observed) -> str:
+    return f"[chaos seed={o.seed}; rerun with -k 'seed={o.seed}'; faults {o.fault_stats}]"
+
+
+def test_the_schedule_injected_faults_and_fills(chaos: Observed) -> None:
+    assert sorted(chaos.kinds) == sorted(KINDS), _where(chaos)
+    s = chaos.fault_stats
+    assert s["rest_failures"] > 0 and s["rest_delays"] > 0, _where(chaos)
+    assert chaos.fills > 0, f"no fill at the venue {_where(chaos)}"
+    assert chaos.stop_reason == "chaos over", _where(chaos)
+
+
+def test_the_venue_position_never_passed_the_limit(chaos: Observed) -> None:
+    worst = max((abs(p) for p in chaos.positions_after_fills), default=0)
+    assert worst <= MAX_POSITION_LOTS, (
+        f"position {worst} lots at the venue, limit {MAX_POSITION_LOTS}; positions after each "
+        f"fill {chaos.positions_after_fills} {_where(chaos)}"
+    )
+
+
+def test_open_orders_at_the_venue_never_passed_the_limit(chaos: Observed) -> None:
+    """The risk gate counts an order from its ``Place`` until the venue confirms it terminal, so
+    every order open at the venue is one it counts, save one documented kind: a place the
+    reconcile declared NOT_FOUND whose held copy landed later (a stray, canceled when seen). The
+    bound: our open orders at the venue, less such strays, never above ``max_open_orders``."""
+    assert chaos.samples > 0, _where(chaos)
+    strays = set(chaos.not_found)
+    for ids in chaos.over:
+        counted = [cid for cid in ids if cid not in strays]
+        assert len(counted) <= MAX_OPEN_ORDERS, (
+            f"{len(counted)} open orders at the venue at once that the engine counted "
+            f"({counted}; strays declared NOT_FOUND: {sorted(strays & set(ids))}), limit "
+            f"{MAX_OPEN_ORDERS} {_where(chaos)}"
+        )
+
+
+def test_no_client_id_was_placed_twice(chaos: Observed) -> None:
+    twice = {cid: n for cid, n in Counter(chaos.client_ids).items() if n > 1}
+    assert not twice, f"placed more than once: {twice} {_where(chaos)}"
+
+
+def test_nothing_of_ours_is_open_at_the_venue_after_shutdown(chaos: Observed) -> None:
+    assert chaos.open_after == [], f"still open: {chaos.open_after} {_where(chaos)}"
+    assert chaos.ledger_open == [], f"live in the ledger: {chaos.ledger_open} {_where(chaos)}"
+
+
+def test_the_log_replays_with_zero_divergences(chaos: Observed) -> None:
+    verdict = verify_log(chaos.log_path)
+    assert verdict.ok, (
+        f"{verdict.divergence.describe() if verdict.divergence else verdict} {_where(chaos)}"
+    )
+
+
+def test_the_ledger_position_equals_the_venues_at_the_end(chaos: Observed) -> None:
+    assert chaos.ledger_position == chaos.venue_position, (
+        f"ledger {chaos.ledger_position} lots, venue {chaos.venue_position} lots {_where(chaos)}"
+    )
+
+
+
+# ---------------------------------------------------------------- a finding, reproduced
+
+
+async def _not_found_then_lands(log_dir: Path) -> list[int]:
+    """The venue's position after each fill when a place declared NOT_FOUND lands later.
+
+    Every attempt of the first bid's and ask's place is held at the venue for 1.5 s: both calls
+    give up (0.3 s timeout, one retry), the reconcile finds neither order, and the engine is told
+    both were rejected (NOT_FOUND). It frees their exposure and places a new bid and ask at once.
+    Then the held copies land and rest beside the new orders; the reconcile that cancels them
+    (strays) is slowed by a delayed open-orders read, and a sell trades through both bids."""
+    h = await serve(
+        seed=5,
+        instruments=[_instrument()],
+        walk=RandomWalkParams(mid_ticks=MID, move_prob=0.0, trade_prob=0.0),
+        tick_s=0.02,
+    )
+    try:
+        account = h.account()
+        text = (
+            CHAOS_TOML.replace("{seed}", "5")
+            .replace("{base_url}", h.base_url)
+            .replace(f"max_position_lots = {MAX_POSITION_LOTS}", "max_position_lots = 150")
+            .replace("reconcile_interval_s = 1.0", "reconcile_interval_s = 0")
+            .replace(f"rest_retries = {REST_RETRIES}", "rest_retries = 1")
+        )
+        config = parse_config(text, "<not found then lands>")
+        venue = venue_table(config, "chaos", ExtendedConfig)
+        adapter = ExtendedAdapter(venue, time.time_ns, h.credentials[0].env(venue))
+        runner = LiveRunner(
+            adapter,
+            config,
+            build_engine,
+            log_dir / "not-found.mmlog",
+            clock=time.time_ns,
+            handle_signals=False,
+            shutdown_timeout_s=5.0,
+        )
+        # the POSTs (and DELETEs by external id) of /user/order only: 2 places x 2 attempts
+        h.faults.delay_next(4, 1500.0, "/api/v1/user/order$")
+        task = asyncio.create_task(runner.run())
+
+        async def until(done: Callable[[], bool], what: str) -> None:
+            deadline = time.monotonic() + 10.0
+            while not done():
+                if task.done():
+                    task.result()
+                    raise AssertionError(f"the runner stopped before {what}")
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"timed out waiting for {what}")
+                await asyncio.sleep(0.005)
+
+        await until(lambda: adapter.statistics().tracker.rejected >= 2, "the NOT_FOUND verdicts")
+        assert not account.orders, "the held places must not have landed yet"
+        h.faults.delay_next(1, 1000.0, "/api/v1/user/orders")  # the strays' reconcile is slow
+
+        def bids() -> list[int]:
+            return [o.price for o in account.open_orders(SYM) if o.side == BUY]
+
+        await until(lambda: len(bids()) >= 2, "the held bid resting beside its replacement")
+        h.exchange.inject(Trade(SYM, 0, 0, min(bids()) - 3, 10_000, SELL))
+        await until(lambda: bool(account.fills), "the fills")
+        await asyncio.sleep(0.1)
+        runner.request_stop("test over")
+        await asyncio.wait_for(task, 30)
+        position = 0
+        out = []
+        for f in account.fills:
+            position += f.side * f.size
+            out.append(position)
+        return out
+    finally:
+        await h.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="finding: a place declared NOT_FOUND by the reconcile can land later; the engine has "
+    "freed its exposure, so the position limit can be passed (adapters/extended/reconcile.py "
+    "Reconciler._resolve); see the module doc",
+)
+def test_a_place_declared_not_found_that_lands_later_cannot_pass_the_position_limit(
+    tmp_path: Path,
+) -> None:
+    positions = asyncio.run(_not_found_then_lands(tmp_path))
+    assert positions, "expected fills at the venue"
+    worst = max(abs(p) for p in positions)
+    assert worst <= 150, f"position {worst} lots at the venue, limit 150 (after fills {positions})"
+
+
+# ---------------------------------------------------------------- a bug, fixed
+
+
+async def _fill_found_by_a_cut_reconcile(log_dir: Path) -> tuple[int, int, int]:
+    """(ledger position while the session ran, ledger position at the end, venue position).
+
+    A fill's TRADE frame is lost on the account stream; the POSITION frame after it already
+    holds the fill, and the ledger takes it. The gap asks for a reconcile, which finds the fill
+    in the venue's trades and passes it on (the ledger now counts it twice), and then fails to
+    read the positions that would set it right; the next try is seconds away when the session
+    stops. Only the venue's word at the end can make the ledger match it."""
+    h = await serve(
+        seed=7,
+        instruments=[_instrument()],
+        walk=RandomWalkParams(mid_ticks=MID, move_prob=0.0, trade_prob=0.0),
+        tick_s=0.02,
+    )
+    try:
+        account = h.account()
+        text = (
+            CHAOS_TOML.replace("{seed}", "7")
+            .replace("{base_url}", h.base_url)
+            .replace("reconcile_interval_s = 1.0", "reconcile_interval_s = 0")
+            .replace("reconnect_min_s = 0.05", "reconnect_min_s = 5.0")
+            .replace("reconnect_max_s = 0.2", "reconnect_max_s = 5.0")
+        )
+        config = parse_config(text, "<cut reconcile>")
+        venue = venue_table(config, "chaos", ExtendedConfig)
+        adapter = ExtendedAdapter(venue, time.time_ns, h.credentials[0].env(venue))
+        runner = LiveRunner(
+            adapter,
+            config,
+            build_engine,
+            log_dir / "cut-reconcile.mmlog",
+            clock=time.time_ns,
+            handle_signals=False,
+            shutdown_timeout_s=5.0,
+        )
+        task = asyncio.create_task(runner.run())
+
+        async def until(done: Callable[[], bool], what: str) -> None:
+            deadline = time.monotonic() + 10.0
+            while not done():
+                if task.done():
+                    task.result()
+                    raise AssertionError(f"the runner stopped before {what}")
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"timed out waiting for {what}")
+                await asyncio.sleep(0.005)
+
+        def bids() -> list[int]:
+            return [o.price for o in account.open_orders(SYM) if o.side == BUY]
+
+        def quiet() -> bool:  # both quotes acknowledged: no account frame on its way
+            st = adapter.statistics().tracker
+            return bool(bids()) and st.accepted >= 2 and st.pending == 0
+
+        await until(quiet, "two acknowledged quotes")
+        assert _lose_next_account_frame(h) == 1  # the fill's TRADE frame
+        # the reconcile starts after the frames that follow the lost one are in...
+        h.faults.delay_next(1, 200.0, "/api/v1/user/orders")
+        # ...and fails to read the positions
+        h.faults.fail_next(1 + REST_RETRIES, 503, "/api/v1/user/positions")
+        h.exchange.inject(Trade(SYM, 0, 0, max(bids()) - 3, 10_000, SELL))
+        await until(lambda: h.faults.statistics().rest_failures == 1 + REST_RETRIES,
+                    "the reconcile's positions read failing")
+        await asyncio.sleep(0.1)
+        assert runner.engine is not None
+        during = runner.engine.ledger.position(SYM)
+        runner.request_stop("test over")
+        await asyncio.wait_for(task, 30)
+        pos = account.positions.get(SYM)
+        return during, runner.engine.ledger.position(SYM), pos.size if pos is not None else 0
+    finally:
+        await h.close()
+
+
+def test_the_session_ends_on_the_venues_position_when_a_reconcile_was_cut_short(
+    tmp_path: Path,
+) -> None:
+    during, end, venue = asyncio.run(_fill_found_by_a_cut_reconcile(tmp_path))
+    assert venue == 100  # the whole bid filled
+    assert during == 200  # the lost frame's fill counted twice until the next Position
+    assert end == venue
