@@ -183,6 +183,7 @@ class ExtendedAdapter:
                 self._request_reconcile,
                 self._sign_pool,
             )
+            self._reconciler.settle_place = self._executor.settle
         self._session: aiohttp.ClientSession | None = None
         self._subs: dict[str, Subscription] = {}
         self._book_subs: dict[str, Subscription] = {}

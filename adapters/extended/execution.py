@@ -80,7 +80,7 @@ class Executor:
         self._cancel_alls = 0
         self._unknown = 0
 
-    def _reject(self, cmd: Place, code: str, reason: str) -> None:
+    def _reject(self, cmd: Place | TrackedOrder, code: str, reason: str) -> None:
         now = self._clock()
         self._rejects += 1
         order = self._tracker.get(cmd.client_id)
@@ -119,27 +119,50 @@ class Executor:
                 self._reject(cmd, "SIGNING", f"{type(exc).__name__}: {exc}")
                 return
             self._signed[cmd.client_id] = signed
+        await self._send(signed, order)
+
+    async def _send(self, signed: NewOrderModel, order: TrackedOrder) -> None:
+        """Post a signed place and act on the answer (a first send, or a resend by ``settle``)."""
+        client_id = order.client_id
         self._places += 1
         try:
             placed = await self._rest.place(signed)
         except ExtendedVenueError as exc:
             if exc.code == DUPLICATE_ORDER:
                 self._dups += 1
-                self._signed.pop(cmd.client_id, None)
-                log.info("extended place %s: venue already has it (1134)", cmd.client_id)
+                self._signed.pop(client_id, None)
+                log.info("extended place %s: venue already has it (1134)", client_id)
             else:
-                self._reject(cmd, exc.code, exc.message)
+                self._reject(order, exc.code, exc.message)
         except ExtendedUnavailableError as exc:
             # the signed body is kept: sent again, it can only be refused as a duplicate (1134)
             self._unknown += 1
-            log.warning("extended place %s: outcome unknown (%s); reconciling", cmd.client_id, exc)
-            self._request_reconcile(f"place {cmd.client_id} outcome unknown")
+            log.warning("extended place %s: outcome unknown (%s); reconciling", client_id, exc)
+            self._request_reconcile(f"place {client_id} outcome unknown")
         else:
             # the venue has it: its body is never needed again (kept, ~6 KB a place would add
             # up over a session until the process runs out of memory)
-            self._signed.pop(cmd.client_id, None)
+            self._signed.pop(client_id, None)
             if placed is not None:
                 self._tracker.learn_venue_id(order, str(placed.id))
+
+    async def settle(self, order: TrackedOrder) -> bool:
+        """A place whose outcome is unknown and that the venue does not list: send its signed
+        body again. The venue then takes it, or answers that it has it (1134), or refuses it
+        with a reason; the order is never declared gone while a copy held on its way may still
+        land (the engine would free its exposure and quote again beside it). False, and nothing
+        sent, when ``order`` is not such a place (no body kept, or its call still running)."""
+        signed = self._signed.get(order.client_id)
+        if signed is None or order.in_flight:
+            return False
+        log.warning("extended place %s: not listed at the venue after an unknown outcome; "
+                    "sending it again to settle it", order.client_id)
+        order.in_flight = True
+        try:
+            await self._send(signed, order)
+        finally:
+            order.in_flight = False
+        return True
 
     async def cancel(self, cmd: Cancel) -> None:
         order = self._tracker.get(cmd.client_id)

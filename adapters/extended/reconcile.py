@@ -6,14 +6,16 @@ line with the venue so that no order is orphaned and none is double-counted:
 - an open order we placed but never saw acknowledged → ``OrderAccepted``;
 - fills we missed (trade ids not seen yet) → ``Fill``;
 - an order we think is live but the venue no longer lists → looked up by id (or external id)
-  and closed with the venue's verdict (``OrderCanceled`` / ``OrderRejected``);
+  and closed with the venue's verdict (``OrderCanceled`` / ``OrderRejected``); a place whose
+  outcome was unknown and that the venue does not know (yet) is first sent again with the same
+  signed body (``settle_place``), never declared gone while a held copy may still land;
 - an open order on our markets that this session did not place → canceled (when configured);
 - an open order whose cancel (or cancel-all) failed or had an unknown outcome → canceled again;
   ``cancels_wanted`` counts those still resting after the call failed once more (the adapter
   then reconciles again soon instead of waiting for the next period);
 - one of our orders working at the venue after the engine was told it ended (a place reported
-  not found whose held copy landed later), or seen working by the stream with a cancel wanted
-  (a place that landed after a cancel-all): the tracker's ``strays`` → canceled;
+  not found, its outcome known, whose copy landed later), or seen working by the stream with a
+  cancel wanted (a place that landed after a cancel-all): the tracker's ``strays`` → canceled;
 - positions and balance → ``Position`` (0 for markets without one; with the venue's entry
   price, so a restart values a position it finds at what it cost) and ``Balance``.
 
@@ -24,7 +26,7 @@ with the stream's events for the same orders.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from x10.models.balance import BalanceModel
 from x10.models.order import OpenOrderModel
@@ -121,6 +123,10 @@ class Reconciler:
         self.cancels_resent = 0
         self.strays_canceled = 0
         self.cancels_wanted = 0
+        self.settle_place: Callable[[TrackedOrder], Awaitable[bool]] | None = None
+        """Set by the adapter when it places orders (``Executor.settle``): a pending order the
+        venue does not list is settled by resending its place, when its outcome was unknown,
+        before any NOT_FOUND verdict."""
 
     async def run(self, emit: Emit) -> None:
         symbols = list(self._instruments)
@@ -209,6 +215,9 @@ class Reconciler:
                     found = m
         now = self._clock()
         if found is None:
+            settle = self.settle_place
+            if order.state == PENDING and settle is not None and await settle(order):
+                return  # sent again: the venue took it, has it, or refused it with a reason
             if order.state == PENDING:
                 emit(
                     self._tracker.rejected(
