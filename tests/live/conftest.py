@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from adapters.emulator.random_walk import RandomWalkParams
+from adapters.extended import ExtendedAdapter, ExtendedConfig
 from adapters.extended.emulator import ExtendedEmulatorHandle, serve
+from mmcore.cli.run_cmd import venue_table
+from mmcore.config import parse_config
 from mmcore.instrument import Instrument
+from mmcore.live import LiveRunner, PaperVenue
+from replay.session import build_engine
 
 SYM = "BTC-USD"
 
@@ -134,6 +141,40 @@ def wait_until() -> Callable[..., Awaitable[None]]:
     return _wait_until
 
 
+
+
+async def _live_session(
+    h: ExtendedEmulatorHandle,
+    text: str,
+    log_path: Path,
+    act: Callable[[LiveRunner], Awaitable[None]],
+    paper: Callable[[Mapping[str, Instrument]], PaperVenue] | None = None,
+    **runner_kwargs: Any,
+) -> LiveRunner:
+    """One live session of config ``text`` against ``h`` through the real adapter (public data
+    only, filling on ``paper``, when given); ``act(runner)`` runs while it trades, then it stops."""
+    config = parse_config(text)
+    venue = venue_table(config, "test", ExtendedConfig)
+    env = {} if paper is not None else h.credentials[0].env(venue)
+    adapter = ExtendedAdapter(venue, time.time_ns, env, public_only=paper is not None)
+    runner = LiveRunner(
+        adapter, config, build_engine, log_path, clock=time.time_ns, handle_signals=False,
+        shutdown_timeout_s=5.0, paper=paper, **runner_kwargs,
+    )
+    task = asyncio.create_task(runner.run())
+    try:
+        await act(runner)
+    finally:
+        runner.request_stop("test over")
+        await asyncio.wait_for(task, 15)
+    return runner
+
+
+@pytest.fixture(scope="session")
+def live_session() -> Callable[..., Awaitable[LiveRunner]]:
+    """``await live_session(h, text, log_path, act, paper=None, **runner_kwargs)`` → the runner
+    of one live session of config ``text`` against ``h``, stopped once ``act(runner)`` returns."""
+    return _live_session
 
 
 @pytest.fixture(scope="session")

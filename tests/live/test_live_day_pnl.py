@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from adapters.extended import ExtendedAdapter, ExtendedConfig
+from adapters.extended import ExtendedConfig
 from adapters.extended.emulator import ExtendedEmulatorHandle
 from adapters.sim import SimConfig, SimVenue
 from mmcore.cli.run_cmd import run_live, venue_table
@@ -23,7 +23,6 @@ from mmcore.instrument import Instrument
 from mmcore.live import LiveRunner, PaperVenue
 from mmcore.log import open_log
 from mmcore.risk_limits import DAY_NS
-from replay.session import build_engine
 from replay.verify import verify_log
 
 SYM = "BTC-USD"
@@ -38,37 +37,16 @@ def _quoting(runner: LiveRunner, h: ExtendedEmulatorHandle) -> bool:
     return sides == [SELL, BUY] and len(engine.ledger.orders) == 2
 
 
-async def _session(
-    h: ExtendedEmulatorHandle,
-    session_toml: Callable[..., str],
-    log_path: Path,
-    store: DayPnlFile,
-    act: Callable[[LiveRunner], Awaitable[None]],
-    paper: Callable[[Mapping[str, Instrument]], PaperVenue] | None = None,
-) -> LiveRunner:
-    """One live session with a $5 daily loss limit and ``store``; ``act`` runs while it trades."""
-    text = session_toml(h.base_url).replace("[risk]\n", "[risk]\nmax_loss_day_usd = 5.0\n")
-    config = parse_config(text)
-    venue = venue_table(config, "test", ExtendedConfig)
-    env = {} if paper is not None else h.credentials[0].env(venue)
-    adapter = ExtendedAdapter(venue, time.time_ns, env, public_only=paper is not None)
-    runner = LiveRunner(
-        adapter, config, build_engine, log_path, clock=time.time_ns, handle_signals=False,
-        shutdown_timeout_s=5.0, day_pnl=store, paper=paper,
-    )
-    task = asyncio.create_task(runner.run())
-    try:
-        await act(runner)
-    finally:
-        runner.request_stop("test over")
-        await asyncio.wait_for(task, 15)
-    return runner
+def _with_day_limit(text: str) -> str:
+    """The session config with a $5 daily loss limit."""
+    return text.replace("[risk]\n", "[risk]\nmax_loss_day_usd = 5.0\n")
 
 
 def test_a_session_restarted_past_todays_loss_limit_starts_halted_and_places_nothing(
     tmp_path: Path,
     make_emulator: Callable[[], Awaitable[ExtendedEmulatorHandle]],
     session_toml: Callable[..., str],
+    live_session: Callable[..., Awaitable[LiveRunner]],
 ) -> None:
     store = DayPnlFile(tmp_path / "day.json", "extended", "local")
     today = time.time_ns() // DAY_NS
@@ -81,7 +59,8 @@ def test_a_session_restarted_past_todays_loss_limit_starts_halted_and_places_not
             async def wait(runner: LiveRunner) -> None:
                 await asyncio.sleep(1.5)  # the strategy warms up in 0.3 s and would quote
 
-            await _session(h, session_toml, log_path, store, wait)
+            await live_session(h, _with_day_limit(session_toml(h.base_url)), log_path, wait,
+                               day_pnl=store)
             return len(h.account().orders)
         finally:
             await h.close()
@@ -105,6 +84,7 @@ def test_a_session_adds_its_pnl_to_what_it_carried_and_saves_the_sum(
     tmp_path: Path,
     make_emulator: Callable[[], Awaitable[ExtendedEmulatorHandle]],
     session_toml: Callable[..., str],
+    live_session: Callable[..., Awaitable[LiveRunner]],
     wait_until: Callable[..., Awaitable[None]],
 ) -> None:
     store = DayPnlFile(tmp_path / "day.json", "extended", "local")
@@ -126,7 +106,9 @@ def test_a_session_adds_its_pnl_to_what_it_carried_and_saves_the_sum(
                 await wait_until(lambda: ledger.position(SYM) > 0, "our bid filled")
                 await asyncio.sleep(0.3)  # a timer tick or more: the file follows the PnL
 
-            runner = await _session(h, session_toml, log_path, store, fill_our_bid)
+            runner = await live_session(
+                h, _with_day_limit(session_toml(h.base_url)), log_path, fill_our_bid, day_pnl=store
+            )
             assert runner.engine is not None
             seen["day_pnl"] = runner.engine.risk.day_pnl()
         finally:
@@ -148,6 +130,7 @@ def test_a_dry_run_neither_reads_nor_writes_the_day_pnl_file(
     tmp_path: Path,
     make_emulator: Callable[[], Awaitable[ExtendedEmulatorHandle]],
     session_toml: Callable[..., str],
+    live_session: Callable[..., Awaitable[LiveRunner]],
     wait_until: Callable[..., Awaitable[None]],
 ) -> None:
     path = tmp_path / "day.json"
@@ -166,7 +149,8 @@ def test_a_dry_run_neither_reads_nor_writes_the_day_pnl_file(
                     "paper quotes",
                 )
 
-            await _session(h, session_toml, tmp_path / "dry.mmlog", store, quote, paper)
+            await live_session(h, _with_day_limit(session_toml(h.base_url)), tmp_path / "dry.mmlog",
+                               quote, paper, day_pnl=store)
         finally:
             await h.close()
 

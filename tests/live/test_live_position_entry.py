@@ -5,19 +5,14 @@ ledger through reconciliation's ``Position``, and the session still replays exac
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from adapters.extended import ExtendedAdapter, ExtendedConfig
 from adapters.extended.emulator import ExtendedEmulatorHandle
-from mmcore.cli.run_cmd import venue_table
-from mmcore.config import parse_config
 from mmcore.events import BUY, SELL, MarkPrice, Position, Trade
 from mmcore.live import LiveRunner
 from mmcore.log import open_log
-from replay.session import build_engine
 from replay.verify import verify_log
 
 SYM = "BTC-USD"
@@ -25,33 +20,11 @@ MID = 60_000
 UNIT = 10_000  # nanos per tick-lot: tick 1 x lot 0.00001 x 1e9
 
 
-async def _session(
-    h: ExtendedEmulatorHandle,
-    session_toml: Callable[..., str],
-    log_path: Path,
-    act: Callable[[LiveRunner], Awaitable[None]],
-) -> LiveRunner:
-    """One live session against ``h``; ``act`` runs while it trades."""
-    config = parse_config(session_toml(h.base_url))
-    venue = venue_table(config, "test", ExtendedConfig)
-    adapter = ExtendedAdapter(venue, time.time_ns, h.credentials[0].env(venue))
-    runner = LiveRunner(
-        adapter, config, build_engine, log_path, clock=time.time_ns, handle_signals=False,
-        shutdown_timeout_s=5.0,
-    )
-    task = asyncio.create_task(runner.run())
-    try:
-        await act(runner)
-    finally:
-        runner.request_stop("test over")
-        await asyncio.wait_for(task, 15)
-    return runner
-
-
 def test_a_restart_holding_a_position_values_it_at_the_venues_entry_price(
     tmp_path: Path,
     make_emulator: Callable[[], Awaitable[ExtendedEmulatorHandle]],
     session_toml: Callable[..., str],
+    live_session: Callable[..., Awaitable[LiveRunner]],
     wait_until: Callable[..., Awaitable[None]],
 ) -> None:
     seen: dict[str, Any] = {}
@@ -71,7 +44,7 @@ def test_a_restart_holding_a_position_values_it_at_the_venues_entry_price(
                 ledger = runner.engine.ledger
                 await wait_until(lambda: ledger.position(SYM) > 0, "our bid filled")
 
-            await _session(h, session_toml, tmp_path / "first.mmlog", buy)
+            await live_session(h, session_toml(h.base_url), tmp_path / "first.mmlog", buy)
             pos = h.account().positions[SYM]
             assert pos.size == 100 and pos.entry_notional == 100 * seen["bid"]
             # a venue's average entry is off the tick grid as often as not: make it half a tick
@@ -93,7 +66,7 @@ def test_a_restart_holding_a_position_values_it_at_the_venues_entry_price(
                     ledger.total_pnl(SYM, 2 * MID), ledger.pnl.parts(SYM, 2 * MID).total
                 )
 
-            await _session(h, session_toml, tmp_path / "restart.mmlog", look)
+            await live_session(h, session_toml(h.base_url), tmp_path / "restart.mmlog", look)
         finally:
             await h.close()
 
