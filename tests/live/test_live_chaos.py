@@ -60,6 +60,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -356,6 +357,32 @@ def _adapter_stats(adapter: ExtendedAdapter) -> dict[str, int]:
     }
 
 
+def _live(
+    h: ExtendedEmulatorHandle, text: str, where: str, log_path: Path
+) -> tuple[ExtendedAdapter, LiveRunner]:
+    """The adapter and live runner of one session of config ``text`` against ``h``."""
+    config = parse_config(text, where)
+    venue = venue_table(config, "chaos", ExtendedConfig)
+    adapter = ExtendedAdapter(venue, time.time_ns, h.credentials[0].env(venue))
+    runner = LiveRunner(
+        adapter, config, build_engine, log_path, clock=time.time_ns, handle_signals=False,
+        shutdown_timeout_s=5.0,
+    )
+    return adapter, runner
+
+
+async def _until(task: asyncio.Task[Any], done: Callable[[], bool], what: str) -> None:
+    """Poll ``done()`` until true; fail if the runner ``task`` ended first or after 10 s."""
+    deadline = time.monotonic() + 10.0
+    while not done():
+        if task.done():
+            task.result()
+            raise AssertionError(f"the runner stopped before {what}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
 async def _session(seed: int, log_dir: Path) -> Observed:
     h = await serve(
         seed=seed,
@@ -368,18 +395,7 @@ async def _session(seed: int, log_dir: Path) -> Observed:
         monitor = Monitor(account)
         h.exchange.listeners.append(monitor)
         text = CHAOS_TOML.replace("{seed}", str(seed)).replace("{base_url}", h.base_url)
-        config = parse_config(text, f"<chaos seed={seed}>")
-        venue = venue_table(config, "chaos", ExtendedConfig)
-        adapter = ExtendedAdapter(venue, time.time_ns, h.credentials[0].env(venue))
-        runner = LiveRunner(
-            adapter,
-            config,
-            build_engine,
-            log_dir / f"chaos-{seed}.mmlog",
-            clock=time.time_ns,
-            handle_signals=False,
-            shutdown_timeout_s=5.0,
-        )
+        adapter, runner = _live(h, text, f"<chaos seed={seed}>", log_dir / f"chaos-{seed}.mmlog")
         task = asyncio.create_task(runner.run())
         rng = random.Random(seed)
         schedule: list[str] = []
@@ -535,31 +551,13 @@ async def _not_found_then_lands(log_dir: Path) -> list[int]:
             .replace("reconcile_interval_s = 1.0", "reconcile_interval_s = 0")
             .replace(f"rest_retries = {REST_RETRIES}", "rest_retries = 1")
         )
-        config = parse_config(text, "<not found then lands>")
-        venue = venue_table(config, "chaos", ExtendedConfig)
-        adapter = ExtendedAdapter(venue, time.time_ns, h.credentials[0].env(venue))
-        runner = LiveRunner(
-            adapter,
-            config,
-            build_engine,
-            log_dir / "not-found.mmlog",
-            clock=time.time_ns,
-            handle_signals=False,
-            shutdown_timeout_s=5.0,
-        )
+        adapter, runner = _live(h, text, "<not found then lands>", log_dir / "not-found.mmlog")
         # the POSTs (and DELETEs by external id) of /user/order only: 2 places x 2 attempts
         h.faults.delay_next(4, 1500.0, "/api/v1/user/order$")
         task = asyncio.create_task(runner.run())
 
         async def until(done: Callable[[], bool], what: str) -> None:
-            deadline = time.monotonic() + 10.0
-            while not done():
-                if task.done():
-                    task.result()
-                    raise AssertionError(f"the runner stopped before {what}")
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"timed out waiting for {what}")
-                await asyncio.sleep(0.005)
+            await _until(task, done, what)
 
         def bids() -> list[int]:
             return [o.price for o in account.open_orders(SYM) if o.side == BUY]
@@ -617,29 +615,11 @@ async def _fill_found_by_a_cut_reconcile(log_dir: Path) -> tuple[int, int, int]:
             .replace("reconnect_min_s = 0.05", "reconnect_min_s = 5.0")
             .replace("reconnect_max_s = 0.2", "reconnect_max_s = 5.0")
         )
-        config = parse_config(text, "<cut reconcile>")
-        venue = venue_table(config, "chaos", ExtendedConfig)
-        adapter = ExtendedAdapter(venue, time.time_ns, h.credentials[0].env(venue))
-        runner = LiveRunner(
-            adapter,
-            config,
-            build_engine,
-            log_dir / "cut-reconcile.mmlog",
-            clock=time.time_ns,
-            handle_signals=False,
-            shutdown_timeout_s=5.0,
-        )
+        adapter, runner = _live(h, text, "<cut reconcile>", log_dir / "cut-reconcile.mmlog")
         task = asyncio.create_task(runner.run())
 
         async def until(done: Callable[[], bool], what: str) -> None:
-            deadline = time.monotonic() + 10.0
-            while not done():
-                if task.done():
-                    task.result()
-                    raise AssertionError(f"the runner stopped before {what}")
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"timed out waiting for {what}")
-                await asyncio.sleep(0.005)
+            await _until(task, done, what)
 
         def bids() -> list[int]:
             return [o.price for o in account.open_orders(SYM) if o.side == BUY]
