@@ -104,7 +104,10 @@ def venue_defaults(venue: str) -> RateLimitConfig:
     if venue == "paradex":
         return RateLimitConfig(windows=[(1.0, 3), (60.0, 30), (3600.0, 300), (86400.0, 1000)])
     if venue == "extended":
-        return RateLimitConfig(windows=[(60.0, 1000)])
+        # 1,000 requests a minute per IP across all endpoints: a tenth is left to the adapter's
+        # own calls (reconciles, dead man's switch, account reads), which this budget never sees;
+        # a 429 would pause every call, cancels included, for seconds
+        return RateLimitConfig(windows=[(60.0, 900)])
     if venue == "standx":
         return RateLimitConfig(bucket_capacity=900, bucket_refill_per_s=1000, cost_per_request=45)
     return RateLimitConfig()

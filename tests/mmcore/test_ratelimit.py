@@ -46,8 +46,8 @@ def test_paradex_defaults_are_its_four_published_windows() -> None:
     assert config.bucket_capacity == 0
 
 
-def test_extended_defaults_are_a_thousand_requests_a_minute() -> None:
-    assert venue_defaults("extended").windows == [(60.0, 1000)]
+def test_extended_defaults_leave_a_tenth_of_its_thousand_a_minute_to_the_adapter() -> None:
+    assert venue_defaults("extended").windows == [(60.0, 900)]
 
 
 def test_standx_defaults_are_a_credit_bucket() -> None:
