@@ -9,10 +9,11 @@ against the network's maximum (1135: 90 days on mainnet, 28 on testnet) and the 
 (1126). The signature is recomputed from the body alone with the SDK's own amount rounding and
 ``fast_stark_crypto``, under the emulator's Starknet domain.
 
-Source of each rule: /work/shared/venues/extended.md §3 (codes, [DOC]) and §6 (nonce 1..2^31 and
-expiry 90 d mainnet / 28 d testnet, [DOC]). What the venue's matching engine refuses after the REST
-OK (post-only that would cross, self-trade protection) is not checked here but in
-``adapters.extended.emulator_rest`` (§6: "Engine rejects ... arrive later on the account stream").
+Source of each rule: the Extended protocol notes (shared/venues/extended.md) §3 (codes, [DOC])
+and §6 (nonce 1..2^31 and expiry 90 d mainnet / 28 d testnet, [DOC]). What the venue's matching
+engine refuses after the REST OK (post-only that would cross, self-trade protection) is not
+checked here but in ``adapters.extended.emulator_rest`` (§6: "Engine rejects ... arrive later on
+the account stream").
 """
 
 from __future__ import annotations
