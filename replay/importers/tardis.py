@@ -7,7 +7,8 @@ same ``local_timestamp`` form one ``BookDelta``. Both are numbered by a running 
 deltas with ``prev_seq = -1`` (consecutive numbering), so a book that misses one sees a gap.
 ``amount`` 0 deletes a level. Update rows before the first snapshot cannot be applied and are
 skipped as ``"before_snapshot"``; rows of another symbol as ``"other_symbol"``; a row with an
-off-grid price or amount as ``"off_grid"`` (only that row).
+off-grid price or amount as ``"off_grid"`` and one with a price <= 0 or a negative amount as
+``"malformed"`` (only that row).
 
 ``trades`` rows are ``exchange,symbol,timestamp,local_timestamp,id,side,price,amount`` with
 ``side`` the aggressor (``buy``/``sell``; ``unknown`` is skipped as ``"unknown_side"``); a trade
@@ -66,6 +67,10 @@ def read_tardis_book(
         if point is None:
             continue
         ts_ns, recv_ns, ticks, lots = point
+        if ticks <= 0 or lots < 0:  # no book takes it (amount 0 deletes a level: that is fine)
+            why = f"expected price > 0 and amount >= 0, found {price!r} {amount!r}"
+            report.skip("malformed", where, why)
+            continue
         if not snapshot and not grouper.synced and grouper.kind != _SNAPSHOT:
             report.skip("before_snapshot")
             continue

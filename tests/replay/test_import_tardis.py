@@ -149,6 +149,20 @@ def test_a_csv_gz_cut_short_imports_its_whole_rows_and_counts_the_cut(tmp_path: 
     assert report.summary().examples["truncated"][0].startswith("cut.csv.gz:")
 
 
+def test_book_rows_with_a_level_no_book_would_take_are_skipped_as_malformed(
+    tmp_path: Path,
+) -> None:
+    rows = [
+        book_row(1000, True, "bid", "100.0", "1"),
+        book_row(1000, True, "ask", "100.2", "-3"),
+        book_row(1000, True, "ask", "0", "3"),
+        book_row(1000, True, "ask", "100.3", "2"),
+    ]
+    events, report = import_book(write_csv(tmp_path / "book.csv", BOOK_HEADER, rows))
+    assert events == [BookSnapshot("BTCUSDT", 950_000, 1_000_000, 1, (1000, 1000), (1003, 2000))]
+    assert report.skipped == {"malformed": 2}
+
+
 def test_trades_with_a_price_or_amount_no_market_trades_at_are_skipped_as_malformed(
     tmp_path: Path,
 ) -> None:
