@@ -87,20 +87,23 @@ def make_instrument() -> Instrument:
     )
 
 
-async def _still_emulator(seed: int = 5) -> ExtendedEmulatorHandle:
+async def _emulator(
+    seed: int = 5, walk: RandomWalkParams | None = None
+) -> ExtendedEmulatorHandle:
     return await serve(
         seed=seed,
         instruments=[make_instrument()],
-        walk=RandomWalkParams(mid_ticks=60_000, move_prob=0.0, trade_prob=0.0),
+        walk=walk or RandomWalkParams(mid_ticks=60_000, move_prob=0.0, trade_prob=0.0),
         tick_s=0.02,
     )
 
 
 @pytest.fixture(scope="session")
-def make_emulator() -> Callable[[], Awaitable[ExtendedEmulatorHandle]]:
-    """``await make_emulator()`` → an Extended emulator on a still market (the mid never moves,
-    no public trades) on 127.0.0.1; the caller closes it."""
-    return _still_emulator
+def make_emulator() -> Callable[..., Awaitable[ExtendedEmulatorHandle]]:
+    """``await make_emulator(seed=5, walk=None)`` → an Extended emulator of ``make_instrument()``
+    on 127.0.0.1, on a still market (the mid never moves, no public trades) unless ``walk`` says
+    otherwise; the caller closes it."""
+    return _emulator
 
 
 @pytest.fixture(scope="session")

@@ -58,7 +58,7 @@ import os
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +68,10 @@ import pytest
 from adapters.emulator.account import AccountUpdate, EmulatedAccount
 from adapters.emulator.random_walk import RandomWalkParams
 from adapters.extended import ExtendedAdapter, ExtendedConfig
-from adapters.extended.emulator import ExtendedEmulatorHandle, serve
+from adapters.extended.emulator import ExtendedEmulatorHandle
 from mmcore.cli.run_cmd import venue_table
 from mmcore.config import parse_config
 from mmcore.events import BUY, SELL, Event, OrderRejected, Trade
-from mmcore.instrument import Instrument
 from mmcore.live import LiveRunner
 from mmcore.log import open_log
 from replay.session import build_engine
@@ -80,6 +79,7 @@ from replay.verify import verify_log
 
 SYM = "BTC-USD"
 MID = 60_000
+MakeEmulator = Callable[..., Awaitable[ExtendedEmulatorHandle]]
 SEEDS = tuple(int(s) for s in os.environ.get("MM_CHAOS_SEEDS", "1,2,3").split(","))
 """The seeds run; ``MM_CHAOS_SEEDS=4,5,6`` runs others (to hunt, or to rerun one that failed)."""
 STEP_S = 0.1
@@ -152,18 +152,6 @@ LONG_DELAY_PREFIXES = (
 )
 """Where delays longer than the request timeout go: order and fill reads (the reconcile), the
 mass cancel, positions; not the place's route (see the module doc's finding)."""
-
-
-def _instrument() -> Instrument:
-    return Instrument(
-        venue="extended",
-        symbol=SYM,
-        tick_size="1",
-        lot_size="0.00001",
-        min_size="0.0001",
-        maker_fee="0",
-        taker_fee="0.00025",
-    )
 
 
 class Monitor:
@@ -383,13 +371,9 @@ async def _until(task: asyncio.Task[Any], done: Callable[[], bool], what: str) -
         await asyncio.sleep(0.005)
 
 
-async def _session(seed: int, log_dir: Path) -> Observed:
-    h = await serve(
-        seed=seed,
-        instruments=[_instrument()],
-        walk=RandomWalkParams(mid_ticks=MID, move_prob=0.3, trade_prob=0.0, step_ms=100),
-        tick_s=0.02,
-    )
+async def _session(seed: int, log_dir: Path, make_emulator: MakeEmulator) -> Observed:
+    walk = RandomWalkParams(mid_ticks=MID, move_prob=0.3, trade_prob=0.0, step_ms=100)
+    h = await make_emulator(seed, walk)
     try:
         account = h.account()
         monitor = Monitor(account)
@@ -455,11 +439,15 @@ async def _session(seed: int, log_dir: Path) -> Observed:
 
 
 @pytest.fixture(scope="module", params=SEEDS, ids=lambda s: f"seed={s}")
-def chaos(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Observed:
+def chaos(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    make_emulator: MakeEmulator,
+) -> Observed:
     seed: int = request.param
     print(f"chaos seed={seed}")
     logging.getLogger(__name__).info("chaos seed=%d", seed)
-    observed = asyncio.run(_session(seed, tmp_path_factory.mktemp(f"chaos{seed}")))
+    observed = asyncio.run(_session(seed, tmp_path_factory.mktemp(f"chaos{seed}"), make_emulator))
     print(f"chaos seed={seed} schedule:\n  " + "\n  ".join(observed.schedule))
     print(f"chaos seed={seed} adapter: {observed.adapter_stats}")
     return observed
@@ -528,7 +516,7 @@ def test_the_ledger_position_equals_the_venues_at_the_end(chaos: Observed) -> No
 # ---------------------------------------------------------------- a finding, fixed
 
 
-async def _not_found_then_lands(log_dir: Path) -> list[int]:
+async def _not_found_then_lands(log_dir: Path, make_emulator: MakeEmulator) -> list[int]:
     """The venue's position after each fill when places of unknown outcome land late.
 
     Every attempt of the first bid's and ask's place is held at the venue for 1.5 s: both calls
@@ -536,12 +524,7 @@ async def _not_found_then_lands(log_dir: Path) -> list[int]:
     engine was told both were rejected (NOT_FOUND) and quoted again, and the held copies rested
     beside the new orders; now the places are sent again, so each order exists once. After the
     held copies have landed, a sell trades through every bid at the venue."""
-    h = await serve(
-        seed=5,
-        instruments=[_instrument()],
-        walk=RandomWalkParams(mid_ticks=MID, move_prob=0.0, trade_prob=0.0),
-        tick_s=0.02,
-    )
+    h = await make_emulator(5)
     try:
         account = h.account()
         text = (
@@ -581,9 +564,9 @@ async def _not_found_then_lands(log_dir: Path) -> list[int]:
 
 
 def test_places_of_unknown_outcome_that_land_late_cannot_pass_the_position_limit(
-    tmp_path: Path,
+    tmp_path: Path, make_emulator: MakeEmulator
 ) -> None:
-    positions = asyncio.run(_not_found_then_lands(tmp_path))
+    positions = asyncio.run(_not_found_then_lands(tmp_path, make_emulator))
     assert positions, "expected fills at the venue"
     worst = max(abs(p) for p in positions)
     assert worst <= 150, f"position {worst} lots at the venue, limit 150 (after fills {positions})"
@@ -592,7 +575,9 @@ def test_places_of_unknown_outcome_that_land_late_cannot_pass_the_position_limit
 # ---------------------------------------------------------------- a bug, fixed
 
 
-async def _fill_found_by_a_cut_reconcile(log_dir: Path) -> tuple[int, int, int]:
+async def _fill_found_by_a_cut_reconcile(
+    log_dir: Path, make_emulator: MakeEmulator
+) -> tuple[int, int, int]:
     """(ledger position while the session ran, ledger position at the end, venue position).
 
     A fill's TRADE frame is lost on the account stream; the POSITION frame after it already
@@ -600,12 +585,7 @@ async def _fill_found_by_a_cut_reconcile(log_dir: Path) -> tuple[int, int, int]:
     in the venue's trades and passes it on (the ledger now counts it twice), and then fails to
     read the positions that would set it right; the next try is seconds away when the session
     stops. Only the venue's word at the end can make the ledger match it."""
-    h = await serve(
-        seed=7,
-        instruments=[_instrument()],
-        walk=RandomWalkParams(mid_ticks=MID, move_prob=0.0, trade_prob=0.0),
-        tick_s=0.02,
-    )
+    h = await make_emulator(7)
     try:
         account = h.account()
         text = (
@@ -649,9 +629,9 @@ async def _fill_found_by_a_cut_reconcile(log_dir: Path) -> tuple[int, int, int]:
 
 
 def test_the_session_ends_on_the_venues_position_when_a_reconcile_was_cut_short(
-    tmp_path: Path,
+    tmp_path: Path, make_emulator: MakeEmulator
 ) -> None:
-    during, end, venue = asyncio.run(_fill_found_by_a_cut_reconcile(tmp_path))
+    during, end, venue = asyncio.run(_fill_found_by_a_cut_reconcile(tmp_path, make_emulator))
     assert venue == 100  # the whole bid filled
     assert during == 200  # the lost frame's fill counted twice until the next Position
     assert end == venue
