@@ -202,10 +202,10 @@ class Engine:
         except MMError as exc:
             return self._malformed(ev, exc)
         own = self._own.get(ev.inst)
-        if own is not None and status in (APPLIED, CROSSED):
-            # applied either way (a crossed book is flagged, not stale): the levels it set hold
-            # the venue's size, our orders included
-            own.on_delta(ev)
+        # applied either way (a crossed book is flagged, not stale): the levels it set hold the
+        # venue's size, our orders included; a delta that sets none of the levels we rest at or
+        # took from changes nothing there (on_delta says so, and the sync is skipped)
+        if own is not None and status in (APPLIED, CROSSED) and own.on_delta(ev):
             self._sync_own(ev.inst)
         out = self._forced(ev)
         if status != APPLIED:
@@ -413,6 +413,9 @@ class Engine:
                     out.extend(self._ledger_error_for_command(item, exc))
                     continue
                 self._commands += 1
+                if self._own:  # a cancel leaves the order resting, but its state changed
+                    for own in self._own.values():
+                        own.orders_changed()
             out.append(item)
         return out
 

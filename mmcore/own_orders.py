@@ -21,7 +21,10 @@ account data arrive on different streams, so the two disagree for a moment:
 - an order acknowledged before the book shows it: its size is taken at once, from the level as
   published (never below zero), so a level we join looks thinner until the book catches up.
 
-A snapshot, or any update of the level, sets it right.
+A snapshot, or any update of the level, sets it right. A delta that sets none of the levels
+where we rest or took something, with nothing held and no order changed since the last sync,
+cannot change what is taken: ``on_delta`` says so and the engine skips the sync (most deltas of
+a deep book).
 
 Pure and deterministic: everything comes from the book and the ledger's orders, both folded from
 events, so a replay takes out exactly the same sizes.
@@ -78,11 +81,20 @@ def resting_sizes(orders: Iterable[LiveOrder]) -> dict[tuple[int, int], int]:
 class OwnOrdersInBook:
     """What was taken out of one market's book for our orders, and how to keep it right."""
 
-    __slots__ = ("_release", "_taken")
+    __slots__ = ("_dirty", "_release", "_taken", "_watch_asks", "_watch_bids")
 
     def __init__(self) -> None:
         self._taken: dict[tuple[int, int], int] = {}  # (side, price) -> lots taken out
         self._release: dict[tuple[int, int], int] = {}  # held beyond our orders until this ts
+        # prices where the last sync rested or took something: a delta elsewhere changes nothing
+        self._watch_bids: set[int] = set()
+        self._watch_asks: set[int] = set()
+        self._dirty = True  # our orders may have changed since the last sync
+
+    def orders_changed(self) -> None:
+        """A command changed our orders outside an event (a cancel on its way): the next delta
+        must sync."""
+        self._dirty = True
 
     @property
     def taken(self) -> dict[tuple[int, int], int]:
@@ -93,18 +105,28 @@ class OwnOrdersInBook:
         """The venue replaced the book: every level holds its own size again."""
         self._taken.clear()
         self._release.clear()
+        self._dirty = True
 
-    def on_delta(self, ev: BookDelta) -> None:
-        """The venue set the levels of ``ev``: those hold its size again."""
+    def on_delta(self, ev: BookDelta) -> bool:
+        """The venue set the levels of ``ev``: those hold its size again. True when ``sync`` has
+        work to do: the delta set a level where we rest or took something, something is held
+        for an order gone (its hold may have run out), or our orders changed since the last
+        sync. Otherwise a sync would change nothing (deltas never change our orders)."""
+        bids = ev.bids
+        asks = ev.asks
+        # a C-level test first: the flat tuples hold sizes too, which can only add false hits
+        hit = bool(bids and not self._watch_bids.isdisjoint(bids)) or bool(
+            asks and not self._watch_asks.isdisjoint(asks)
+        )
         taken = self._taken
-        if not taken:
-            return
-        release = self._release
-        for side, flat in ((BUY, ev.bids), (SELL, ev.asks)):
-            for i in range(0, len(flat), 2):
-                key = (side, flat[i])
-                taken.pop(key, None)
-                release.pop(key, None)
+        if hit and taken:
+            release = self._release
+            for side, flat in ((BUY, bids), (SELL, asks)):
+                for i in range(0, len(flat), 2):
+                    key = (side, flat[i])
+                    taken.pop(key, None)
+                    release.pop(key, None)
+        return hit or self._dirty or bool(self._release)
 
     def sync(self, book: Book, orders: Iterable[LiveOrder], now: int) -> None:
         """Make the book hold the venue's size minus our resting ``orders`` at every level;
@@ -112,8 +134,12 @@ class OwnOrdersInBook:
         want = resting_sizes(orders)
         taken = self._taken
         if not want and not taken:
+            self._watch_bids.clear()
+            self._watch_asks.clear()
+            self._dirty = False
             return
         if book.stale:
+            self._dirty = True
             return  # the next snapshot resets everything; sync runs again after it
         release = self._release
         bids: list[int] = []
@@ -139,3 +165,7 @@ class OwnOrdersInBook:
                 taken.pop(key, None)
         if bids or asks:
             book.set_levels(tuple(bids), tuple(asks))
+        keys = want.keys() | taken.keys()
+        self._watch_bids = {price for side, price in keys if side == BUY}
+        self._watch_asks = {price for side, price in keys if side == SELL}
+        self._dirty = False

@@ -65,6 +65,18 @@ class Venue:
         levels = (price, size)
         bids, asks = (levels, ()) if side == BUY else ((), levels)
         self.engine.on_event(BookDelta(SYM, t, t, self.seq, -1, bids, asks))
+        self.check_skipped_sync()
+
+    def check_skipped_sync(self) -> None:
+        """The engine skips the sync after a delta that sets none of the levels we rest at or
+        took from: a full sync run now must change nothing."""
+        engine = self.engine
+        b = engine.books[SYM]
+        before = (b.levels(BUY, 1000), b.levels(SELL, 1000), b.best_bid, b.best_ask)
+        own = engine._own[SYM]
+        own.orders_changed()
+        engine._sync_own(SYM)
+        assert (b.levels(BUY, 1000), b.levels(SELL, 1000), b.best_bid, b.best_ask) == before
 
     def place(self, cid: str, side: int, price: int, size: int) -> None:
         """The engine sent a place (it is in the ledger, not yet at the venue)."""
@@ -142,6 +154,19 @@ def test_a_level_the_venue_emptied_of_us_before_saying_so_is_given_back_after_th
     assert book(engine).size_at(BUY, 1000) == 2  # held: the venue might not have republished
     t = venue.t + HOLD_NS
     engine.on_event(Timer(t, t))
+    assert book(engine).size_at(BUY, 1000) == 6
+
+
+def test_a_hold_ends_at_the_first_delta_past_it_even_one_for_another_level() -> None:
+    engine, venue = quoting()
+    venue.place("a", BUY, 1000, 4)
+    venue.ack("a")
+    venue.level(BUY, 1000, 10)
+    venue.level(BUY, 1000, 6)
+    venue.canceled("a")
+    assert book(engine).size_at(BUY, 1000) == 2  # held
+    venue.t += HOLD_NS
+    venue.level(SELL, 1005, 3)  # a level we never touched
     assert book(engine).size_at(BUY, 1000) == 6
 
 
