@@ -15,10 +15,19 @@ like live trades a backtest could fill our quotes against. So a trade is only im
 book of the coin has been seen: one received before the first ``l2Book`` is skipped as
 ``"before_book"``, and one whose ``time`` is before that first ``l2Book``'s ``time`` (the same
 venue clock) as ``"stale_trade"``.
+
+A capture whose socket reconnected holds such a replay in the middle too, with no marker line.
+There a trade already imported (its ``tid`` among the last ``RECENT_TIDS`` imported) is skipped
+as ``"duplicate_trade"``, and one more than ``REPLAY_SLACK_MS`` older than the latest ``l2Book``
+received before it as ``"stale_trade"``: a live trade is received within a few hundred ms, after
+the book of its moment (+0.2 to +0.5 s in the capture in shared/data), while a replay reaches
+back up to a minute. A trade missed during the outage is dropped with the replay: stamped with
+the reconnect's receive time it would be a trade at the wrong moment.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,9 +39,13 @@ from replay.importers.grid import Grid
 from replay.importers.report import ImportReport
 from replay.importers.source import Paths, as_paths, recorded_lines
 
-__all__ = ["read_hyperliquid"]
+__all__ = ["RECENT_TIDS", "REPLAY_SLACK_MS", "read_hyperliquid"]
 
 MS = 1_000_000
+REPLAY_SLACK_MS = 1_000
+"""How much older than the latest book (venue clock) a trade may be and still count as live."""
+RECENT_TIDS = 10_000
+"""Trade ids remembered to spot a replayed trade that was imported already."""
 _SIDES = {"B": BUY, "A": SELL}
 
 
@@ -84,6 +97,8 @@ def _read(paths: list[Path], inst: Instrument, report: ImportReport) -> Iterator
     symbol = inst.symbol
     seq = 0
     first_book_ms = -1  # venue time of the first l2Book of the coin; -1: none seen yet
+    last_book_ms = -1  # venue time of the latest l2Book of the coin
+    seen = _RecentIds(RECENT_TIDS)
     for local_ns, payload, name, lineno in recorded_lines(paths, report):
         where = f"{name}:{lineno}"
         try:
@@ -95,14 +110,19 @@ def _read(paths: list[Path], inst: Instrument, report: ImportReport) -> Iterator
                     continue
                 if first_book_ms < 0:
                     first_book_ms = book.time
+                last_book_ms = max(last_book_ms, book.time)
                 bids = _flat(grid, book.levels[0])
                 asks = _flat(grid, book.levels[1])
                 seq += 1
                 yield BookSnapshot(symbol, book.time * MS, local_ns, seq, bids, asks)
             elif msg.channel == "trades":
                 for trade in _trades.decode(msg.data):
-                    event = _trade(grid, trade, symbol, local_ns, where, report, first_book_ms)
+                    if _replayed(trade, symbol, where, report, first_book_ms, last_book_ms, seen):
+                        continue
+                    event = _trade(grid, trade, symbol, local_ns, where, report)
                     if event is not None:
+                        if trade.tid:
+                            seen.add(trade.tid)
                         yield event
             else:
                 report.skip("unknown_channel", where, msg.channel)
@@ -112,27 +132,68 @@ def _read(paths: list[Path], inst: Instrument, report: ImportReport) -> Iterator
             report.skip("off_grid", where, str(exc))
 
 
-def _trade(
-    grid: Grid,
+class _RecentIds:
+    """The last ``n`` trade ids added, for membership tests."""
+
+    __slots__ = ("_ids", "_order")
+
+    def __init__(self, n: int) -> None:
+        self._ids: set[int] = set()
+        self._order: deque[int] = deque(maxlen=n)
+
+    def __contains__(self, tid: int) -> bool:
+        return tid in self._ids
+
+    def add(self, tid: int) -> None:
+        order = self._order
+        if len(order) == order.maxlen:
+            self._ids.discard(order[0])
+        order.append(tid)
+        self._ids.add(tid)
+
+
+def _replayed(
     trade: _Trade,
     symbol: str,
-    local_ns: int,
     where: str,
     report: ImportReport,
     first_book_ms: int,
-) -> Trade | None:
+    last_book_ms: int,
+    seen: _RecentIds,
+) -> bool:
+    """True (and the skip counted) for a trade of ``symbol`` that is history replayed by a
+    (re)subscription, not a live one; see the module doc."""
     if trade.coin != symbol:
-        report.skip("other_symbol", where, trade.coin)
-        return None
+        return False  # counted as another symbol's by _trade
     if first_book_ms < 0:
         report.skip("before_book", where, f"trade {trade.tid} received before any l2Book")
-        return None
+        return True
     if trade.time < first_book_ms:
         report.skip(
             "stale_trade",
             where,
             f"trade {trade.tid} at {trade.time} ms, before the first l2Book at {first_book_ms} ms",
         )
+        return True
+    if trade.tid and trade.tid in seen:  # (0: the message had no tid)
+        report.skip("duplicate_trade", where, f"trade {trade.tid} imported already")
+        return True
+    if trade.time < last_book_ms - REPLAY_SLACK_MS:
+        report.skip(
+            "stale_trade",
+            where,
+            f"trade {trade.tid} at {trade.time} ms, more than {REPLAY_SLACK_MS} ms before the "
+            f"latest l2Book at {last_book_ms} ms (replayed after a reconnect)",
+        )
+        return True
+    return False
+
+
+def _trade(
+    grid: Grid, trade: _Trade, symbol: str, local_ns: int, where: str, report: ImportReport
+) -> Trade | None:
+    if trade.coin != symbol:
+        report.skip("other_symbol", where, trade.coin)
         return None
     side = _SIDES.get(trade.side)
     if side is None:

@@ -105,6 +105,35 @@ def test_trades_older_than_the_first_book_or_before_any_book_are_skipped(tmp_pat
     assert report.summary().examples["stale_trade"][0].startswith("hl.txt:3: ")
 
 
+def test_a_reconnect_mid_capture_replays_history_that_is_skipped(tmp_path: Path) -> None:
+    """A socket that reconnected gets the recent trades again, without a marker: the ones
+    imported already are duplicates, the older ones stale; live trades received a little after
+    a book that is newer than they are still count."""
+
+    def book(ms: int) -> dict[str, Any]:
+        return {"coin": "BTC", "levels": [[make_level("99", "1")], [make_level("101", "1")]],
+                "time": ms}
+
+    path = tmp_path / "hl.txt"
+    path.write_text(
+        make_line(10, "l2Book", book(10_000))
+        + make_line(20, "trades", [make_trade("B", "100", "1", 1, time=10_200)])
+        + make_line(30, "l2Book", book(10_500))
+        + make_line(40, "trades", [make_trade("A", "100", "1", 2, time=10_400)])  # live, late
+        + make_line(50, "l2Book", book(20_000))  # the socket came back ~10 s later
+        + make_line(60, "trades", [make_trade("B", "100", "1", 1, time=10_200),
+                                   make_trade("A", "100", "1", 2, time=10_400),
+                                   make_trade("A", "100", "1", 3, time=15_000),  # in the outage
+                                   make_trade("B", "100", "1", 4, time=19_500)])  # live
+        + make_line(70, "trades", [make_trade("B", "100", "1", 5, time=20_100)])
+    )
+    report = ImportReport()
+    events = list(read_hyperliquid(path, make_instrument(), report))
+    assert [e.trade_id for e in events if isinstance(e, Trade)] == ["1", "2", "4", "5"]
+    assert report.skipped == {"duplicate_trade": 2, "stale_trade": 1}
+    assert "replayed after a reconnect" in report.summary().examples["stale_trade"][0]
+
+
 def test_a_coarser_tick_than_the_data_counts_off_grid_messages() -> None:
     events, report = import_capture(make_instrument(tick="10"))
     assert report.skipped["off_grid"] > 0
