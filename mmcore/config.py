@@ -28,6 +28,7 @@ from mmcore.orders import OrderManagerConfig
 from mmcore.risk import RiskConfig
 
 __all__ = [
+    "MAX_MAGNITUDE",
     "AppConfig",
     "LogConfig",
     "SessionConfig",
@@ -39,6 +40,9 @@ __all__ = [
 ]
 
 _SECRET_KEY = re.compile(r"(secret|private_key|api_key|passphrase|password|seed_phrase|token)$")
+
+MAX_MAGNITUDE = 1e15
+"""Largest float a setting may hold (no USD amount, duration or bps a session needs is near it)."""
 
 
 class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -154,6 +158,7 @@ def parse_config(raw: bytes | str, where: str = "<config>") -> AppConfig:
     except msgspec.DecodeError as exc:
         raise ConfigError(f"{where}: not valid TOML: {exc}") from None
     _refuse_secrets(table, where, "")
+    _refuse_wild_numbers(table, where, "")
     try:
         config = msgspec.convert(table, AppConfig)
     except msgspec.ValidationError as exc:
@@ -184,6 +189,7 @@ def config_to_dict(config: AppConfig) -> dict[str, Any]:
 
 
 def config_from_dict(data: dict[str, Any], where: str = "<log header>") -> AppConfig:
+    _refuse_wild_numbers(data, where, "")
     try:
         return msgspec.convert(data, AppConfig)
     except msgspec.ValidationError as exc:
@@ -217,3 +223,20 @@ def _refuse_secrets(table: Any, where: str, at: str) -> None:
     elif isinstance(table, list):
         for i, value in enumerate(table):
             _refuse_secrets(value, where, f"{at}[{i}]")
+
+
+def _refuse_wild_numbers(table: Any, where: str, at: str) -> None:
+    """No setting is a NaN, an infinity (TOML can write both) or a float beyond
+    ``MAX_MAGNITUDE``: a NaN limit compares False with everything, so a check like
+    ``value < 0`` would let it through as fine, and a huge one overflows where it is turned into
+    nanoseconds or nanos."""
+    if isinstance(table, dict):
+        for key, value in table.items():
+            _refuse_wild_numbers(value, where, f"{at}.{key}" if at else str(key))
+    elif isinstance(table, list):
+        for i, value in enumerate(table):
+            _refuse_wild_numbers(value, where, f"{at}[{i}]")
+    elif isinstance(table, float) and not abs(table) <= MAX_MAGNITUDE:
+        raise ConfigError(
+            f"{where}: {at}: expected a finite number within +-{MAX_MAGNITUDE:g}, found {table}"
+        )
