@@ -77,52 +77,52 @@ class ExtendedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
     def __post_init__(self) -> None:
         if self.network == "local" and not self.base_url:
-            raise ExtendedConfigError("ExtendedConfig.base_url: expected a URL for network=local")
+            raise ExtendedConfigError("venue.base_url: expected a URL for network=local")
         if self.base_url and not self.base_url.startswith(("http://", "https://")):
             raise ExtendedConfigError(
-                f"ExtendedConfig.base_url: expected http(s)://host[:port], found {self.base_url!r}"
+                f"venue.base_url: expected http(s)://host[:port], found {self.base_url!r}"
             )
         if self.dead_man_switch_s < 0:
             raise ExtendedConfigError(
-                f"ExtendedConfig.dead_man_switch_s: expected >= 0, found {self.dead_man_switch_s}"
+                f"venue.dead_man_switch_s: expected >= 0, found {self.dead_man_switch_s}"
             )
         if self.dead_man_switch_s and not 0 < self.dead_man_rearm_s < self.dead_man_switch_s:
             raise ExtendedConfigError(
-                "ExtendedConfig.dead_man_rearm_s: expected 0 < rearm < dead_man_switch_s="
+                "venue.dead_man_rearm_s: expected 0 < rearm < dead_man_switch_s="
                 f"{self.dead_man_switch_s}, found {self.dead_man_rearm_s}"
             )
         for name in ("heartbeat_s", "stale_after_s", "reconnect_min_s", "rest_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ExtendedConfigError(
-                    f"ExtendedConfig.{name}: expected > 0, found {getattr(self, name)}"
+                    f"venue.{name}: expected > 0, found {getattr(self, name)}"
                 )
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ExtendedConfigError(
-                f"ExtendedConfig.reconnect_max_s: expected >= reconnect_min_s, "
+                f"venue.reconnect_max_s: expected >= reconnect_min_s, "
                 f"found {self.reconnect_max_s} < {self.reconnect_min_s}"
             )
         if self.rest_backoff_max_s < self.rest_backoff_min_s or self.rest_backoff_min_s < 0:
             raise ExtendedConfigError(
-                f"ExtendedConfig.rest_backoff_*: expected 0 <= min <= max, "
+                f"venue.rest_backoff_*: expected 0 <= min <= max, "
                 f"found {self.rest_backoff_min_s}, {self.rest_backoff_max_s}"
             )
         if self.rest_retries < 0:
             raise ExtendedConfigError(
-                f"ExtendedConfig.rest_retries: expected >= 0, found {self.rest_retries}"
+                f"venue.rest_retries: expected >= 0, found {self.rest_retries}"
             )
         max_expiry = MAX_ORDER_EXPIRY_S[self.network]
         if not 60 <= self.order_expiry_s <= max_expiry:
             raise ExtendedConfigError(
-                f"ExtendedConfig.order_expiry_s: expected 60 s .. {max_expiry // 86400} days "
+                f"venue.order_expiry_s: expected 60 s .. {max_expiry // 86400} days "
                 f"({max_expiry} s) on network={self.network}, found {self.order_expiry_s}"
             )
         if self.book_depth not in (0, 1):
             raise ExtendedConfigError(
-                f"ExtendedConfig.book_depth: expected 0 or 1, found {self.book_depth}"
+                f"venue.book_depth: expected 0 or 1, found {self.book_depth}"
             )
         if self.reconcile_interval_s < 0:
             raise ExtendedConfigError(
-                f"ExtendedConfig.reconcile_interval_s: expected >= 0, "
+                f"venue.reconcile_interval_s: expected >= 0, "
                 f"found {self.reconcile_interval_s}"
             )
 
