@@ -81,12 +81,13 @@ def resting_sizes(orders: Iterable[LiveOrder]) -> dict[tuple[int, int], int]:
 class OwnOrdersInBook:
     """What was taken out of one market's book for our orders, and how to keep it right."""
 
-    __slots__ = ("_dirty", "_release", "_taken", "_watch_asks", "_watch_bids")
+    __slots__ = ("_dirty", "_keys", "_release", "_taken", "_watch_asks", "_watch_bids")
 
     def __init__(self) -> None:
         self._taken: dict[tuple[int, int], int] = {}  # (side, price) -> lots taken out
         self._release: dict[tuple[int, int], int] = {}  # held beyond our orders until this ts
         # prices where the last sync rested or took something: a delta elsewhere changes nothing
+        self._keys: set[tuple[int, int]] = set()  # the (side, price) keys they come from
         self._watch_bids: set[int] = set()
         self._watch_asks: set[int] = set()
         self._dirty = True  # our orders may have changed since the last sync
@@ -134,8 +135,10 @@ class OwnOrdersInBook:
         want = resting_sizes(orders)
         taken = self._taken
         if not want and not taken:
-            self._watch_bids.clear()
-            self._watch_asks.clear()
+            if self._keys:
+                self._keys = set()
+                self._watch_bids = set()
+                self._watch_asks = set()
             self._dirty = False
             return
         if book.stale:
@@ -144,7 +147,8 @@ class OwnOrdersInBook:
         release = self._release
         bids: list[int] = []
         asks: list[int] = []
-        for key in sorted(want.keys() | taken.keys()):
+        keys = want.keys() | taken.keys()
+        for key in sorted(keys):
             side, price = key
             had = taken.get(key, 0)
             venue = book.size_at(side, price) + had
@@ -165,7 +169,8 @@ class OwnOrdersInBook:
                 taken.pop(key, None)
         if bids or asks:
             book.set_levels(tuple(bids), tuple(asks))
-        keys = want.keys() | taken.keys()
-        self._watch_bids = {price for side, price in keys if side == BUY}
-        self._watch_asks = {price for side, price in keys if side == SELL}
+        if keys != self._keys:  # (taken only ever holds keys of this union)
+            self._keys = keys
+            self._watch_bids = {price for side, price in keys if side == BUY}
+            self._watch_asks = {price for side, price in keys if side == SELL}
         self._dirty = False
