@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import random
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -41,6 +42,7 @@ from adapters.extended.errors import ExtendedError, ExtendedMarketError
 from adapters.extended.execution import ExecutionStatistics, Executor
 from adapters.extended.markets import VENUE, instrument_from_market, sdk_config
 from adapters.extended.normalize import MalformedMessageError, Normalizer
+from adapters.extended.position_hold import PositionHold
 from adapters.extended.reconcile import Reconciler
 from adapters.extended.rest import ExtendedRest, RestStatistics
 from adapters.extended.signer import OrderSigner
@@ -89,6 +91,10 @@ class AdapterStatistics(msgspec.Struct, frozen=True):
     streams: list[SubscriptionStatistics]
     reconcile_errors: int = 0
     """Reconcile runs that failed with an unexpected error (logged with its traceback)."""
+    position_holds: int = 0
+    """Times the venue's positions were held back after an account gap (``position_hold``)."""
+    positions_released_late: int = 0
+    """Holds that ended by ``position_hold_s`` running out, not by a reconcile."""
 
 
 class _BookSeq:
@@ -190,6 +196,8 @@ class ExtendedAdapter:
         self._seq: dict[str, _BookSeq] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._reconcile_wanted = asyncio.Event()
+        self._hold = PositionHold(config.position_hold_s)
+        self._hold_timer: asyncio.TimerHandle | None = None
         self._account_ups = 0
         self._account_seq = 0  # seq of the account socket's last frame; 0 = none yet
         self._closed = False
@@ -299,6 +307,8 @@ class ExtendedAdapter:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
         for sub in self._subs.values():
             await sub.close()
         if self._session is not None:
@@ -371,7 +381,7 @@ class ExtendedAdapter:
         one asyncio hop less between a socket read and the engine. Call before ``start``."""
         self._put = put  # type: ignore[assignment]
 
-    def _emit(self, events: list[Event]) -> None:
+    def _emit(self, events: Sequence[Event]) -> None:
         put = self._put
         for ev in events:
             put(ev)
@@ -392,6 +402,7 @@ class ExtendedAdapter:
             self._account_seq = 0  # a new socket numbers its frames from 1 again
             self._account_ups += 1
             if self._account_ups > 1:
+                self._hold_positions(now)  # frames sent while the socket was down are lost
                 self._request_reconcile("account stream reconnected")
 
     def _on_book(self, sym: str, data: str) -> None:
@@ -442,19 +453,19 @@ class ExtendedAdapter:
 
     def _on_trades(self, data: str) -> None:
         try:
-            self._emit(self._norm.trades(data, self._clock()))  # type: ignore[arg-type]
+            self._emit(self._norm.trades(data, self._clock()))
         except MalformedMessageError as exc:
             self._malformed("trades", exc)
 
     def _on_funding(self, data: str) -> None:
         try:
-            self._emit(self._norm.funding(data, self._clock()))  # type: ignore[arg-type]
+            self._emit(self._norm.funding(data, self._clock()))
         except MalformedMessageError as exc:
             self._malformed("funding", exc)
 
     def _on_mark(self, data: str) -> None:
         try:
-            self._emit(self._norm.mark(data, self._clock()))  # type: ignore[arg-type]
+            self._emit(self._norm.mark(data, self._clock()))
         except MalformedMessageError as exc:
             self._malformed("mark", exc)
 
@@ -468,6 +479,7 @@ class ExtendedAdapter:
                 self._n_account_gaps += 1
                 log.warning("extended account: sequence gap: expected %d, found %d", last + 1,
                             msg.seq)
+                self._hold_positions(now)
                 self._request_reconcile("account stream sequence gap")
             d = msg.data
             out: list[Event] = []
@@ -481,7 +493,7 @@ class ExtendedAdapter:
             for p in d.positions or ():
                 ev = self._norm.position(p, now)
                 if ev is not None:
-                    out.append(ev)
+                    out.extend(self._hold.offer(ev))
             if d.balance is not None:
                 out.append(self._norm.balance(d.balance, now))
             self._emit(out)
@@ -492,6 +504,45 @@ class ExtendedAdapter:
 
     def _spawn(self, coro: object, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=f"extended-{name}"))  # type: ignore[arg-type]
+
+    def _hold_positions(self, now: int) -> None:
+        """Account frames may be lost: hold the venue's positions back until a reconcile has
+        passed on the lost fills, or ``position_hold_s`` has passed (``position_hold``)."""
+        holding = self._hold.holding
+        self._hold.start(now)
+        if self._hold.holding and not holding:
+            self._expire_hold_in(self.config.position_hold_s)
+
+    def _expire_hold_in(self, seconds: float) -> None:
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+        self._hold_timer = asyncio.get_running_loop().call_later(seconds, self._hold_expired)
+
+    def _hold_expired(self) -> None:
+        self._hold_timer = None
+        if not self._hold.holding:
+            return
+        late = self._hold.expire(self._clock())
+        if self._hold.holding:  # the clock is not quite there yet: look again when it is
+            self._expire_hold_in(0.01)
+            return
+        if not late:
+            return
+        log.warning(
+            "extended account: no reconcile passed on the fills of the account gap within "
+            "%.1fs; passing on the venue's positions held since (a lost fill found later "
+            "is counted twice until the next position)",
+            self.config.position_hold_s,
+        )
+        self._emit(late)
+
+    def _release_positions(self, generation: int) -> None:
+        """The reconcile started at ``generation`` passed on its fills: release what is held."""
+        held = self._hold.release(generation)
+        if held:
+            log.info("extended account: reconcile done; passing on %d held position(s)",
+                     len(held))
+            self._emit(held)
 
     def _request_reconcile(self, reason: str) -> None:
         log.info("extended: reconcile requested (%s)", reason)
@@ -510,8 +561,11 @@ class ExtendedAdapter:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._reconcile_wanted.wait(), interval)
             self._reconcile_wanted.clear()
+            generation = self._hold.generation
             try:
-                await self._reconciler.run(self._emit)
+                await self._reconciler.run(
+                    self._emit, functools.partial(self._release_positions, generation)
+                )
             except ExtendedError as exc:
                 delay = backoff.next_delay()
                 log.warning("extended reconcile failed: %s; retrying in %.2fs", exc, delay)
@@ -563,4 +617,6 @@ class ExtendedAdapter:
             tracker=self.tracker.statistics(),
             streams=[s.statistics() for s in self._subs.values()],
             reconcile_errors=self._n_reconcile_errors,
+            position_holds=self._hold.holds,
+            positions_released_late=self._hold.released_late,
         )

@@ -43,6 +43,9 @@ class ExtendedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     cancel_unknown_orders: on reconcile, cancel open orders on our markets that this session did
         not place (orphans of an earlier run). Default true.
     reconcile_interval_s: periodic REST reconcile of open orders; 0 = only after reconnects.
+    position_hold_s: after a gap in the account stream (or its reconnect), the venue's position
+        frames are held back until a reconcile has passed on the fills the gap lost, at most this
+        long (``adapters.extended.position_hold``); 0 passes them on at once. Default 5.
     book_depth: 0 for the full-depth book stream, 1 for best bid/offer only.
     subscribe_trades, subscribe_funding, subscribe_mark: optional public streams; default on.
     seed: seeds the jitter and the order nonces, so a run is reproducible.
@@ -69,6 +72,7 @@ class ExtendedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     self_trade_protection: Literal["ACCOUNT", "CLIENT", "DISABLED"] = "ACCOUNT"
     cancel_unknown_orders: bool = True
     reconcile_interval_s: float = 30.0
+    position_hold_s: float = 5.0
     book_depth: int = 0
     subscribe_trades: bool = True
     subscribe_funding: bool = True
@@ -119,6 +123,10 @@ class ExtendedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         if self.book_depth not in (0, 1):
             raise ExtendedConfigError(
                 f"venue.book_depth: expected 0 or 1, found {self.book_depth}"
+            )
+        if not self.position_hold_s >= 0:
+            raise ExtendedConfigError(
+                f"venue.position_hold_s: expected >= 0, found {self.position_hold_s}"
             )
         if self.reconcile_interval_s < 0:
             raise ExtendedConfigError(

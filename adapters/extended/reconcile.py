@@ -128,7 +128,10 @@ class Reconciler:
         venue does not list is settled by resending its place, when its outcome was unknown,
         before any NOT_FOUND verdict."""
 
-    async def run(self, emit: Emit) -> None:
+    async def run(self, emit: Emit, fills_passed: Callable[[], None] | None = None) -> None:
+        """One reconcile; ``fills_passed`` is called once every fill this run found in the
+        venue's trades has been emitted (the adapter then releases the positions it held back
+        since a gap: ``adapters.extended.position_hold``)."""
         symbols = list(self._instruments)
         rest = self._rest
         tracker = self._tracker
@@ -152,6 +155,8 @@ class Reconciler:
             if order.client_id in listed or order.in_flight:
                 continue
             await self._resolve(order, trades, emit)
+        if fills_passed is not None:
+            fills_passed()
         await self._cancel_again(listed, tracker.take_strays())
         if self._cancel_unknown:
             for m in unknown:

@@ -32,12 +32,14 @@ A failure names its seed: rerun it with ``-k "seed=<n>"``, or other seeds with
 ``MM_CHAOS_SEEDS=4,5,6``.
 
 Bug found and fixed (regression test
-``test_the_session_ends_on_the_venues_position_when_a_reconcile_was_cut_short``): a fill whose
-TRADE frame is lost reaches the ledger twice, once in the venue's position that follows on the
-stream and once as the fill the reconcile finds; the reconcile's own position read sets it right
-afterwards, unless the stop's teardown cuts that reconcile short or the read fails and the retry
-comes after the stop. The session then ended with the ledger off by the fill
-(``mmcore/live.py``: the shutdown now reconciles with the venue once more before closing).
+``test_a_lost_fill_is_counted_once_even_when_the_reconcile_is_cut_short``): a fill whose TRADE
+frame is lost reached the ledger twice, once in the venue's position that follows on the stream
+and once as the fill the reconcile finds; the reconcile's own position read set it right
+afterwards, unless the stop's teardown cut that reconcile short or the read failed and the retry
+came after the stop. The session then ended with the ledger off by the fill
+(``mmcore/live.py``: the shutdown now reconciles with the venue once more before closing). The
+double count itself is gone too: after an account gap the adapter holds the venue's positions
+back until the reconcile has passed on the lost fills (``adapters/extended/position_hold.py``).
 
 A second finding, fixed (``adapters/extended/execution.py`` ``Executor.settle``): when every
 attempt of a place timed out while the venue held the requests, the reconcile found no such order
@@ -71,7 +73,7 @@ from adapters.extended import ExtendedAdapter, ExtendedConfig
 from adapters.extended.emulator import ExtendedEmulatorHandle
 from mmcore.cli.run_cmd import venue_table
 from mmcore.config import parse_config
-from mmcore.events import BUY, SELL, Event, OrderRejected, Trade
+from mmcore.events import BUY, SELL, Event, Fill, OrderRejected, Position, Trade
 from mmcore.live import LiveRunner
 from mmcore.log import open_log
 from replay.session import build_engine
@@ -575,27 +577,50 @@ def test_places_of_unknown_outcome_that_land_late_cannot_pass_the_position_limit
 # ---------------------------------------------------------------- a bug, fixed
 
 
-async def _fill_found_by_a_cut_reconcile(
-    log_dir: Path, make_emulator: MakeEmulator
-) -> tuple[int, int, int]:
-    """(ledger position while the session ran, ledger position at the end, venue position).
+def _ledger_positions(log_path: str) -> list[int]:
+    """The ledger's position after each fill and venue position of a recorded session, in
+    order (how the ledger folds them: a fill adds, a position sets)."""
+    out: list[int] = []
+    position = 0
+    for r in open_log(log_path, repair=False):
+        if isinstance(r, Fill):
+            position += r.side * r.size
+        elif isinstance(r, Position):
+            position = r.size
+        else:
+            continue
+        out.append(position)
+    return out
 
-    A fill's TRADE frame is lost on the account stream; the POSITION frame after it already
-    holds the fill, and the ledger takes it. The gap asks for a reconcile, which finds the fill
-    in the venue's trades and passes it on (the ledger now counts it twice), and then fails to
-    read the positions that would set it right; the next try is seconds away when the session
-    stops. Only the venue's word at the end can make the ledger match it."""
+
+async def _lose_a_fill(
+    log_dir: Path,
+    make_emulator: MakeEmulator,
+    name: str,
+    *,
+    fail_reconcile_at: str,
+    hold_s: float = 5.0,
+    wait_s: float = 0.1,
+) -> tuple[int, list[int], int, int]:
+    """(ledger position a moment after the fill, the ledger's positions through the session
+    from its log, its position at the end, the venue's).
+
+    A fill's TRADE frame is lost on the account stream; the POSITION frame after it holds the
+    fill. The gap asks for a reconcile, which starts after the frames that follow the lost one
+    are in, and whose REST reads fail from ``fail_reconcile_at`` on (every retry); the next try
+    is seconds away when the session stops. The ledger is read ``wait_s`` after the failures."""
     h = await make_emulator(7)
     try:
         account = h.account()
         text = (
             CHAOS_TOML.replace("{seed}", "7")
             .replace("{base_url}", h.base_url)
-            .replace("reconcile_interval_s = 1.0", "reconcile_interval_s = 0")
+            .replace("reconcile_interval_s = 1.0",
+                     f"reconcile_interval_s = 0\nposition_hold_s = {hold_s}")
             .replace("reconnect_min_s = 0.05", "reconnect_min_s = 5.0")
             .replace("reconnect_max_s = 0.2", "reconnect_max_s = 5.0")
         )
-        adapter, runner = _live(h, text, "<cut reconcile>", log_dir / "cut-reconcile.mmlog")
+        adapter, runner = _live(h, text, f"<{name}>", log_dir / f"{name}.mmlog")
         task = asyncio.create_task(runner.run())
 
         async def until(done: Callable[[], bool], what: str) -> None:
@@ -610,28 +635,52 @@ async def _fill_found_by_a_cut_reconcile(
 
         await until(quiet, "two acknowledged quotes")
         assert _lose_next_account_frame(h) == 1  # the fill's TRADE frame
-        # the reconcile starts after the frames that follow the lost one are in...
         h.faults.delay_next(1, 200.0, "/api/v1/user/orders")
-        # ...and fails to read the positions
-        h.faults.fail_next(1 + REST_RETRIES, 503, "/api/v1/user/positions")
+        h.faults.fail_next(1 + REST_RETRIES, 503, fail_reconcile_at)
         h.exchange.inject(Trade(SYM, 0, 0, max(bids()) - 3, 10_000, SELL))
         await until(lambda: h.faults.statistics().rest_failures == 1 + REST_RETRIES,
-                    "the reconcile's positions read failing")
-        await asyncio.sleep(0.1)
+                    "the reconcile's read failing")
+        await asyncio.sleep(wait_s)
         assert runner.engine is not None
         during = runner.engine.ledger.position(SYM)
         runner.request_stop("test over")
-        await asyncio.wait_for(task, 30)
+        result = await asyncio.wait_for(task, 30)
         pos = account.positions.get(SYM)
-        return during, runner.engine.ledger.position(SYM), pos.size if pos is not None else 0
+        return (
+            during,
+            _ledger_positions(result.log_path),
+            runner.engine.ledger.position(SYM),
+            pos.size if pos is not None else 0,
+        )
     finally:
         await h.close()
 
 
-def test_the_session_ends_on_the_venues_position_when_a_reconcile_was_cut_short(
+def test_a_lost_fill_is_counted_once_even_when_the_reconcile_is_cut_short(
     tmp_path: Path, make_emulator: MakeEmulator
 ) -> None:
-    during, end, venue = asyncio.run(_fill_found_by_a_cut_reconcile(tmp_path, make_emulator))
+    """The reconcile finds the lost fill and passes it on, then fails to read the positions:
+    the venue's position held since the gap is passed on after the fill, never before it."""
+    during, positions, end, venue = asyncio.run(_lose_a_fill(
+        tmp_path, make_emulator, "cut-reconcile", fail_reconcile_at="/api/v1/user/positions"
+    ))
     assert venue == 100  # the whole bid filled
-    assert during == 200  # the lost frame's fill counted twice until the next Position
+    assert during == 100
+    assert max(positions) == 100, f"the ledger counted the fill twice: {positions}"
     assert end == venue
+
+
+def test_positions_held_since_a_gap_are_passed_on_when_no_reconcile_gets_through(
+    tmp_path: Path, make_emulator: MakeEmulator
+) -> None:
+    """The reconcile cannot read the venue's trades: after ``position_hold_s`` the held position
+    is passed on anyway, so the ledger does not stay short of the lost fill. (The fallback's
+    price: the shutdown's reconcile then finds the fill and counts it again, until its own
+    position read, the next event.)"""
+    during, positions, end, venue = asyncio.run(_lose_a_fill(
+        tmp_path, make_emulator, "no-reconcile", fail_reconcile_at="/api/v1/user/trades",
+        hold_s=0.5, wait_s=0.8,
+    ))
+    assert venue == 100
+    assert during == 100, f"the held position was not passed on: {positions}"
+    assert positions[-1] == end == venue
