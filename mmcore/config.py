@@ -157,6 +157,11 @@ def parse_config(raw: bytes | str, where: str = "<config>") -> AppConfig:
         table = msgspec.toml.decode(raw)
     except msgspec.DecodeError as exc:
         raise ConfigError(f"{where}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:  # an event log given as the config, say
+        raise ConfigError(
+            f"{where}: expected UTF-8 TOML text, found a byte that is not text at offset "
+            f"{exc.start} ({exc.reason})"
+        ) from None
     _refuse_secrets(table, where, "")
     _refuse_wild_numbers(table, where, "")
     try:

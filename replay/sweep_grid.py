@@ -72,6 +72,11 @@ def parse_grid(raw: bytes | str, where: str = "<grid>") -> Grid:
         table = msgspec.toml.decode(raw)
     except msgspec.DecodeError as exc:
         raise SweepGridError(f"{where}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SweepGridError(
+            f"{where}: expected UTF-8 TOML text, found a byte that is not text at offset "
+            f"{exc.start} ({exc.reason})"
+        ) from None
     keys: list[str] = []
     values: list[list[Any]] = []
     _flatten(table, "", keys, values, where)
