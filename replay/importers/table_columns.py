@@ -74,12 +74,20 @@ def with_overrides(base: C, overrides: Mapping[str, str] | None) -> C:
     return msgspec.structs.replace(base, **overrides)
 
 
-def parse_column_overrides(items: list[str] | None, flag: str) -> dict[str, str]:
-    """``["key=name", ...]`` from the command line as a dict; raises on an item without ``=``."""
+def parse_column_overrides(
+    items: list[str] | None, flag: str, schema: type[SnapshotColumns] | type[TradeColumns]
+) -> dict[str, str]:
+    """``["key=name", ...]`` from the command line as a dict; ``ImportFormatError`` naming
+    ``flag`` for an item without ``=``, with an empty key or name, or with a key ``schema``
+    does not have."""
     out: dict[str, str] = {}
     for item in items or []:
         key, sep, name = item.partition("=")
-        if not sep or not key.strip():
+        if not sep or not key.strip() or not name.strip():
             raise ImportFormatError(f"{flag}: expected key=column, found {item!r}")
         out[key.strip()] = name.strip()
+    known = sorted(schema.__struct_fields__)
+    unknown = sorted(set(out) - set(known))
+    if unknown:
+        raise ImportFormatError(f"{flag}: expected keys among {known}, found {unknown}")
     return out

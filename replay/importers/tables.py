@@ -65,6 +65,8 @@ def open_table(path: Path, report: ImportReport) -> Iterator[Table]:
             header = next(reader, None)
         except GZIP_DAMAGE as exc:
             raise gzip_damage_error(path.name, exc) from None
+        except UnicodeDecodeError as exc:
+            raise _not_text(path, exc) from None
         except EOFError as exc:
             raise ImportFormatError(
                 f"{path.name}: expected a header row, found the file cut short ({exc})"
@@ -84,8 +86,17 @@ def open_table(path: Path, report: ImportReport) -> Iterator[Table]:
             except GZIP_DAMAGE as exc:
                 where = f"{path.name}:{reader.line_num + 1}"
                 report.skip("corrupt", where, f"gzip data damaged: {exc}")
+            except UnicodeDecodeError as exc:
+                raise _not_text(path, exc, reader.line_num + 1) from None
 
         yield Table(path.name, header, rows())
+
+
+def _not_text(path: Path, exc: UnicodeDecodeError, line: int = 1) -> ImportFormatError:
+    return ImportFormatError(
+        f"{path.name}:{line}: expected a UTF-8 text table, found bytes that are not text "
+        f"({exc.reason})"
+    )
 
 
 def list_cell(cell: Cell) -> list[str]:
@@ -113,7 +124,10 @@ def _parquet(path: Path) -> Table:
             f"{path.name}: reading Parquet needs pyarrow, which is not installed; "
             "install pyarrow (pip install pyarrow) or convert the table to CSV"
         ) from None
-    source = pq.ParquetFile(path)
+    try:
+        source = pq.ParquetFile(path)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise ImportFormatError(f"{path.name}: expected a Parquet file, found {exc}") from None
     header = [str(name) for name in source.schema_arrow.names]
 
     def rows() -> Iterator[tuple[int, Sequence[Cell]]]:
