@@ -281,7 +281,7 @@ async def serve(
     start = clock.now_ns()
     source: Iterable[object]
     if data_log is not None:
-        reader = open_log(data_log)
+        reader = open_log(data_log, repair=False)  # the user's data: a torn tail is skipped
         insts = {i.symbol: i for i in (instruments or reader.header.instruments)}
         source = reader
     else:

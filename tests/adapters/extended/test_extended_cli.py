@@ -119,3 +119,21 @@ def test_the_cli_serves_until_sigint_and_exits_cleanly() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_the_emulator_reads_a_torn_log_up_to_its_tail_and_leaves_the_file_as_it_is(
+    tmp_path: Path,
+) -> None:
+    log = make_log(tmp_path / "sol.log")
+    torn = log.read_bytes()[:-5]  # the last record cut short, as by a crash
+    log.write_bytes(torn)
+
+    async def main() -> None:
+        h = await serve(data_log=log, clock=ManualClock(START))
+        try:
+            assert h.exchange.books["SOL-USD"].best_bid() == 15000
+        finally:
+            await h.close()
+
+    asyncio.run(main())
+    assert log.read_bytes() == torn  # a user's data is never repaired behind their back
