@@ -16,6 +16,7 @@ import msgspec
 
 from mmcore.config import config_from_dict
 from mmcore.engine import Engine
+from mmcore.errors import ConfigError
 from mmcore.log import LogReader, open_log
 from mmcore.records import decode, encode, is_output, to_json_line
 from replay.session import build_engine
@@ -60,6 +61,11 @@ class VerifyResult(msgspec.Struct, frozen=True):
 
 def engine_from_log(reader: LogReader) -> Engine:
     """A fresh engine built exactly as the recorded session's was."""
+    if "import" in reader.header.config:  # ``replay.importers.output`` writes that key alone
+        raise ConfigError(
+            f"{reader.path}: expected a session log (mm run, mm backtest, mm demo), found a "
+            "market-data log written by mm import: it records no engine to replay"
+        )
     config = config_from_dict(reader.header.config, f"{reader.path} header")
     instruments = {i.symbol: i for i in reader.header.instruments}
     return build_engine(config, instruments)
