@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from mmcore.errors import ConfigError
 from mmcore.log import open_log
+from mmcore.log_format import MAGIC, MAGIC_LEN, MAGIC_ZSTD
 from replay.backtest import run_backtest
 from replay.session import load_session
 from replay.summary import summarize
@@ -59,9 +61,23 @@ def _replay(args: argparse.Namespace) -> int:
     return 1
 
 
+def _check_replaceable(out: Path) -> None:
+    """``mm backtest`` replaces an event log at ``--out`` (a rerun), never another file."""
+    if not out.is_file() or out.stat().st_size == 0:
+        return
+    with out.open("rb") as f:
+        magic = f.read(MAGIC_LEN)
+    if magic not in (MAGIC, MAGIC_ZSTD):
+        raise ConfigError(
+            f"backtest --out {out}: expected a new file or an event log to replace, found a "
+            f"file that is not an event log (starting {magic!r})"
+        )
+
+
 def _backtest(args: argparse.Namespace) -> int:
     config = load_session(args.config)
     out = Path(args.out)
+    _check_replaceable(out)
     progress = None if args.quiet else sys.stderr
     result = run_backtest(config, args.data, out, progress=progress, replace=True)
     run = result.run

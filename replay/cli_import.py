@@ -18,18 +18,30 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mmcore.cli.arg_types import decimal_range, non_empty
+from mmcore.config import MAX_MAGNITUDE
+from mmcore.errors import MMError
 from mmcore.events import Event
 from mmcore.instrument import Instrument
 from replay.importers.binance import DEFAULT_MAX_BUFFER, read_binance
+from replay.importers.errors import ImportFormatError
 from replay.importers.hyperliquid import read_hyperliquid
 from replay.importers.output import import_to_log
 from replay.importers.report import ImportReport
 from replay.importers.snapshots import read_snapshots
-from replay.importers.table_columns import parse_column_overrides
+from replay.importers.table_columns import SnapshotColumns, TradeColumns, parse_column_overrides
 from replay.importers.tardis import read_tardis
 from replay.importers.timestamps import TS_UNITS
 
 __all__ = ["register", "run_binance", "run_hyperliquid", "run_snapshots", "run_tardis"]
+
+_SIZE = decimal_range("0", f"{MAX_MAGNITUDE:g}", low_open=True)  # --tick, --lot
+_AMOUNT = decimal_range("0", f"{MAX_MAGNITUDE:g}")  # --min-size, --min-notional
+_FEE_RATE = decimal_range("-1", "1", low_open=True, high_open=True)  # 2 is 200 %, not 2 bps
+
+
+class ImportPathError(MMError, ValueError):
+    """``--out`` cannot be written where it points (its directory is missing or a file)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -144,8 +156,12 @@ def run_tardis(args: argparse.Namespace) -> int:
 def run_snapshots(args: argparse.Namespace) -> int:
     inst = _instrument(args)
     report = ImportReport("snapshots")
-    columns = parse_column_overrides(args.columns, "--columns")
-    trade_columns = parse_column_overrides(args.trade_columns, "--trade-columns")
+    columns = parse_column_overrides(args.columns, "--columns", SnapshotColumns)
+    trade_columns = parse_column_overrides(args.trade_columns, "--trade-columns", TradeColumns)
+    if trade_columns and not args.trades:
+        raise ImportFormatError(
+            "--trade-columns: expected --trades FILE to apply to, found no trades table"
+        )
     events = read_snapshots(
         args.files,
         inst,
@@ -166,21 +182,29 @@ def run_snapshots(args: argparse.Namespace) -> int:
 
 def _instrument_args(p: argparse.ArgumentParser, symbol: str | None, venue: str | None) -> None:
     p.add_argument("--out", required=True, metavar="LOG", help="new event log (.zst: compressed)")
-    p.add_argument("--tick", required=True, help="tick size as a decimal, e.g. 0.1")
-    p.add_argument("--lot", required=True, help="lot size as a decimal, e.g. 0.001")
+    p.add_argument("--tick", required=True, type=_SIZE, help="tick size as a decimal, e.g. 0.1")
+    p.add_argument("--lot", required=True, type=_SIZE, help="lot size as a decimal, e.g. 0.001")
     if symbol is None:
-        p.add_argument("--symbol", required=True, help="instrument symbol (must match the data)")
+        p.add_argument("--symbol", required=True, type=non_empty,
+                       help="instrument symbol (must match the data)")
     else:
-        p.add_argument("--symbol", default=symbol, help="instrument symbol (default %(default)s)")
+        p.add_argument("--symbol", default=symbol, type=non_empty,
+                       help="instrument symbol (default %(default)s)")
     if venue is None:
-        p.add_argument("--venue", required=True, help="venue name recorded in the log header")
+        p.add_argument("--venue", required=True, type=non_empty,
+                       help="venue name recorded in the log header")
     else:
-        p.add_argument("--venue", default=venue, help="venue name (default %(default)s)")
-    p.add_argument("--min-size", default="0", help="minimum order size, base units")
-    p.add_argument("--min-notional", default="0", help="minimum order notional, quote units")
-    p.add_argument("--maker-fee", default="0", help="maker fee rate (negative: rebate)")
-    p.add_argument("--taker-fee", default="0", help="taker fee rate")
-    p.add_argument("--quote", default="USD", help="quote currency (default %(default)s)")
+        p.add_argument("--venue", default=venue, type=non_empty,
+                       help="venue name (default %(default)s)")
+    p.add_argument("--min-size", default="0", type=_AMOUNT, help="minimum order size, base units")
+    p.add_argument("--min-notional", default="0", type=_AMOUNT,
+                   help="minimum order notional, quote units")
+    p.add_argument("--maker-fee", default="0", type=_FEE_RATE,
+                   help="maker fee rate, a fraction of notional (negative: rebate)")
+    p.add_argument("--taker-fee", default="0", type=_FEE_RATE,
+                   help="taker fee rate, a fraction of notional")
+    p.add_argument("--quote", default="USD", type=non_empty,
+                   help="quote currency (default %(default)s)")
 
 
 def _at_least_one(text: str) -> int:
@@ -192,6 +216,18 @@ def _at_least_one(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, found {text!r}")
     return value
+
+
+def _check_out(out: Path) -> None:
+    """``--out`` must be a new file in an existing directory (nothing is made or written
+    before the inputs are read, so a bad input leaves nothing behind)."""
+    parent = out.parent
+    if not parent.is_dir():
+        found = "a file" if parent.exists() else "no such directory"
+        raise ImportPathError(
+            f"import --out {out}: expected a file in an existing directory, found {found} "
+            f"at {parent}"
+        )
 
 
 def _instrument(args: argparse.Namespace) -> Instrument:
@@ -216,12 +252,17 @@ def _write(
     settings: dict[str, Any],
 ) -> int:
     sources = list(args.files) + list(getattr(args, "trades", None) or [])
+    _check_out(Path(args.out))
     import_to_log(events, args.out, inst, report.importer, sources, report, settings=settings)
     summary = report.summary()
     print(summary.render())
     if not summary.total_written:
         Path(args.out).unlink(missing_ok=True)
-        print(f"mm import: no events to write, {args.out} not created", file=sys.stderr)
+        print(
+            f"mm: error: {', '.join(sources)}: expected market data for {inst.symbol}, found no "
+            f"events to write (see the report above); {args.out} not created",
+            file=sys.stderr,
+        )
         return 1
     print(f"wrote {summary.total_written} events to {args.out}")
     return 0

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from mmcore.cli.arg_types import whole_number
 from replay.report import write_report
 from replay.scorecard import METRIC_NAMES
 from replay.session import load_session
@@ -16,6 +17,8 @@ from replay.sweep_table import format_table
 __all__ = ["register"]
 
 _PREVIEW_METRICS = ("pnl_total", "sharpe", "max_drawdown", "fills", "uptime")
+MIN_POINTS = 4
+"""The fewest points a plot can be drawn with (``replay.series.Envelope``'s lower bound)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("log", help="session log")
     p.add_argument("--out", required=True, help="directory for report.html")
     p.add_argument(
-        "--max-points", type=int, default=2000, help="largest number of points per plot"
+        "--max-points",
+        type=whole_number(MIN_POINTS),
+        default=2000,
+        help=f"largest number of points per plot (at least {MIN_POINTS})",
     )
     p.set_defaults(func=_report)
 
@@ -46,7 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, nargs="+", help="market data logs")
     p.add_argument("--out", required=True, help="table to write: *.csv or *.parquet")
     p.add_argument("--executor", choices=EXECUTORS, default="local", help="default: local")
-    p.add_argument("--workers", type=int, default=None, help="parallel runs (default: CPUs)")
+    p.add_argument(
+        "--workers", type=whole_number(1), default=None, help="parallel runs (default: CPUs)"
+    )
     p.add_argument("--ray-address", default=None, help="Ray cluster to join (default: local)")
     p.add_argument("--logs-dir", default=None, help="keep each run's session log here")
     p.add_argument(
@@ -57,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="best (largest) first: the default")
     order.add_argument("--ascending", dest="descending", action="store_false",
                        help="smallest first (e.g. for max_drawdown)")
-    p.add_argument("--top", type=int, default=10, help="rows to print (default 10)")
+    p.add_argument("--top", type=whole_number(0), default=10, help="rows to print (default 10)")
     p.set_defaults(func=_sweep)
 
 

@@ -13,6 +13,8 @@ import signal
 import sys
 
 from adapters.extended.emulator import serve
+from mmcore.cli.arg_types import number, whole_number
+from mmcore.errors import ConfigError
 
 __all__ = ["register", "run"]
 
@@ -44,11 +46,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "/stream.extended.exchange/v1, fault switches under /_emulator/. Runs until Ctrl-C.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
+    p.add_argument(
+        "--port", type=whole_number(0, 65535), default=0, help="port (default 0: any free port)"
+    )
     p.add_argument("--data", metavar="LOG", default=None, help="replay this event log")
     p.add_argument("--seed", type=int, default=0, help="seed of generated data and accounts")
-    p.add_argument("--accounts", type=int, default=1, help="test accounts to create (default 1)")
-    p.add_argument("--speed", type=float, default=1.0, help="replay speed factor (default 1)")
+    p.add_argument(
+        "--accounts", type=whole_number(1), default=1, help="test accounts to create (default 1)"
+    )
+    p.add_argument(
+        "--speed", type=number(allow_zero=False), default=1.0,
+        help="replay speed factor (default 1)",
+    )
     p.set_defaults(func=run)
 
 
@@ -58,9 +67,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve_until_interrupted(args: argparse.Namespace) -> int:
-    handle = await serve(
-        args.host, args.port, args.data, args.seed, accounts=args.accounts, speed=args.speed
-    )
+    try:
+        handle = await serve(
+            args.host, args.port, args.data, args.seed, accounts=args.accounts, speed=args.speed
+        )
+    except OSError as exc:
+        if exc.filename is not None:  # the --data log: main names the file
+            raise
+        raise ConfigError(
+            f"emulator --host {args.host} --port {args.port}: expected an address to serve on, "
+            f"found {exc.strerror or exc}"
+        ) from None
     out = sys.stdout
     out.write(f"extended emulator on {handle.base_url}\n")
     out.write("throwaway test account(s); for the adapter's environment:\n")
@@ -78,3 +95,4 @@ async def _serve_until_interrupted(args: argparse.Namespace) -> int:
     finally:
         await handle.close()
     return 0
+

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from mmcore.cli.arg_types import number, whole_number
 from mmcore.cli.live_demo import run_live_demo
-from mmcore.errors import ConfigError
 from replay.demo import run_demo
 
 __all__ = ["register"]
@@ -27,14 +27,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default="out", help="directory for the session log (default: out)")
     p.add_argument(
-        "--seconds", type=float, default=60.0, help="length of the live session (default 60)"
+        "--seconds",
+        type=number(allow_zero=False),
+        default=60.0,
+        help="length of the live session (default 60)",
     )
     p.add_argument("--seed", type=int, default=42, help="seed of the generated market")
     p.add_argument(
         "--offline", action="store_true", help="simulated venue only: no emulator, no sockets"
     )
     p.add_argument(
-        "--events", type=int, default=300_000, help="--offline: market events to generate"
+        "--events",
+        type=whole_number(1),
+        default=300_000,
+        help="--offline: market events to generate",
     )
     p.set_defaults(func=_demo)
 
@@ -42,6 +48,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _demo(args: argparse.Namespace) -> int:
     if args.offline:
         return run_demo(args.out, args.events, args.seed)
-    if not args.seconds > 0:
-        raise ConfigError(f"mm demo --seconds: expected a number > 0, found {args.seconds}")
     return run_live_demo(args.out, args.seconds, args.seed)

@@ -16,6 +16,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from mmcore.errors import MMError
 
@@ -32,8 +33,18 @@ COMMAND_MODULES = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line in the house format too:
+    ``mm: error: <command>: <message> (see mm <command> --help)``. Subparsers inherit the class."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog[len("mm"):].strip() if self.prog.startswith("mm") else self.prog
+        where = f"{command}: " if command else ""
+        self.exit(2, f"mm: error: {where}{message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mm",
         description="Event-sourced market-making engine: run, record, replay and backtest.",
     )

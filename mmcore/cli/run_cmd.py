@@ -20,6 +20,7 @@ from typing import Any
 
 import msgspec
 
+from mmcore.cli.arg_types import number
 from mmcore.config import AppConfig
 from mmcore.day_pnl import DayPnlFile, default_day_pnl_path
 from mmcore.errors import ConfigError
@@ -152,14 +153,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="live market data, but orders go to the simulated venue (no credentials needed)",
     )
-    p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S s")
+    p.add_argument(
+        "--duration", type=number(allow_zero=False), default=None, metavar="S",
+        help="stop after S s",
+    )
     p.add_argument(
         "--out", default=None, metavar="LOG", help="session log (default: the config's log.path)"
     )
     p.add_argument("--testnet", action="store_true", help="use the venue's testnet endpoints")
     p.add_argument(
         "--shutdown-timeout",
-        type=float,
+        type=number(allow_zero=True),
         default=10.0,
         metavar="S",
         help="how long to wait for cancel confirmations at shutdown (default 10)",
@@ -175,9 +179,11 @@ def _run(args: argparse.Namespace) -> int:
     config = load_session(args.config)
     if args.testnet:
         config = _testnet(config)
+    log_path = args.out or config.log.path
+    _check_log_path(log_path, "--out" if args.out else f"{args.config}: log.path")
     session = run_live(
         config,
-        args.out or config.log.path,
+        log_path,
         dry_run=args.dry_run,
         duration_s=args.duration,
         shutdown_timeout_s=args.shutdown_timeout,
@@ -194,6 +200,25 @@ def _run(args: argparse.Namespace) -> int:
         print(f"WARNING: {len(result.open_orders)} order(s) not confirmed canceled: {listed}")
         return 1
     return 0
+
+
+def _check_log_path(path: str, what: str) -> None:
+    """Refuse a session log path that could not be written, before connecting to the venue:
+    an existing non-empty file (a log is never overwritten) or one below a file."""
+    p = Path(path)
+    if p.is_file() and p.stat().st_size > 0:
+        raise ConfigError(
+            f"mm run {what} {path}: expected a new file or a directory, found an existing "
+            f"file of {p.stat().st_size} bytes"
+        )
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(
+                    f"mm run {what} {path}: expected a path in a directory, found a file at "
+                    f"{parent}"
+                )
+            return
 
 
 def _testnet(config: AppConfig) -> AppConfig:
