@@ -49,7 +49,14 @@ from adapters.extended.signer import OrderSigner
 from adapters.extended.stream import Subscription, SubscriptionStatistics
 from adapters.extended.tracker import OrderTracker, TrackerStatistics
 from mmcore.commands import Cancel, CancelAll, Command, Place, Resync
-from mmcore.events import BOOK_STREAM, ConnectionState, Event, OrderRejected, book_stream
+from mmcore.events import (
+    BOOK_STREAM,
+    ConnectionState,
+    Event,
+    OrderRejected,
+    Position,
+    book_stream,
+)
 from mmcore.instrument import Instrument
 from mmcore.venue import Clock
 
@@ -536,6 +543,21 @@ class ExtendedAdapter:
         )
         self._emit(late)
 
+    def _emit_reconciled(self, events: Sequence[Event]) -> None:
+        """A background reconcile's events; its positions are held like the stream's while a
+        hold lasts (a run that started before the gap read them after fills its trades read
+        missed). A run started after the gap has released the hold before its positions."""
+        hold = self._hold
+        if hold.holding:
+            passed: list[Event] = []
+            for ev in events:
+                if type(ev) is Position:
+                    passed.extend(hold.offer(ev))
+                else:
+                    passed.append(ev)
+            events = passed
+        self._emit(events)
+
     def _release_positions(self, generation: int) -> None:
         """The reconcile started at ``generation`` passed on its fills: release what is held."""
         held = self._hold.release(generation)
@@ -564,7 +586,8 @@ class ExtendedAdapter:
             generation = self._hold.generation
             try:
                 await self._reconciler.run(
-                    self._emit, functools.partial(self._release_positions, generation)
+                    self._emit_reconciled,
+                    functools.partial(self._release_positions, generation),
                 )
             except ExtendedError as exc:
                 delay = backoff.next_delay()

@@ -9,7 +9,9 @@ position's average cost, not at its price, so the PnL of the fill is lost even o
 is right again.
 
 So from a gap on, the adapter holds back the POSITION frames (the latest per market) instead of
-passing them on, while every other event flows as before. The ledger keeps its own count, short of
+passing them on, while every other event flows as before. The positions a background reconcile
+reads are held the same way: a run that started before the gap read the venue's trades before
+the lost fill and its positions after it. The ledger keeps its own count, short of
 the lost fills only, until a reconcile that *started after the gap* has passed on the fills it
 found in the venue's trades; the held positions are released then, and match the ledger. A gap
 during a hold makes the hold wait for a reconcile started after that gap too. If no such

@@ -26,6 +26,9 @@ them), so they bind. Invariants checked, per seed:
 - after shutdown (and after every request still held at the venue was handled) no order of ours
   is open at the venue, and none is live in the ledger;
 - the recorded log replays through a fresh engine with zero divergences;
+- every fill at the venue is in the log exactly once (by trade id);
+- the ledger's PnL at the end equals the PnL of the venue's fills (their cash and the position's
+  value at the same mid), to the nano;
 - the engine's ledger position equals the venue's at the end.
 
 A failure names its seed: rerun it with ``-k "seed=<n>"``, or other seeds with
@@ -203,6 +206,11 @@ class Observed(msgspec.Struct):
     ledger_open: list[str]
     stop_reason: str
     adapter_stats: dict[str, int]
+    venue_trade_ids: list[str]
+    ledger_trade_ids: list[str]
+    venue_pnl: int
+    ledger_pnl: int
+    corrections: int
 
 
 async def _drop_account_socket(h: ExtendedEmulatorHandle) -> int:
@@ -415,6 +423,12 @@ async def _session(seed: int, log_dir: Path, make_emulator: MakeEmulator) -> Obs
             positions.append(position)
         stats = h.faults.statistics()
         pos = account.positions.get(SYM)
+        # the PnL of the venue's fills, valued at the engine's mid: cash plus position value
+        ledger = runner.engine.ledger
+        mid_x2 = runner.engine.books[SYM].mid_x2()
+        unit = runner.engine.instruments[SYM].nanos_per_tick_lot
+        cash = sum(-f.side * f.price * f.size * unit - f.fee_nanos for f in account.fills)
+        venue_pnl = cash + (position * mid_x2 * unit) // 2
         return Observed(
             seed=seed,
             log_path=result.log_path,
@@ -435,6 +449,13 @@ async def _session(seed: int, log_dir: Path, make_emulator: MakeEmulator) -> Obs
             ledger_open=result.open_orders,
             stop_reason=result.stop_reason,
             adapter_stats=_adapter_stats(adapter),
+            venue_trade_ids=sorted(str(f.trade_id) for f in account.fills),
+            ledger_trade_ids=sorted(
+                r.trade_id for r in open_log(result.log_path, repair=False) if isinstance(r, Fill)
+            ),
+            venue_pnl=venue_pnl,
+            ledger_pnl=ledger.total_pnl(SYM, mid_x2),
+            corrections=ledger.statistics().position_corrections,
         )
     finally:
         await h.close()
@@ -505,6 +526,23 @@ def test_the_log_replays_with_zero_divergences(chaos: Observed) -> None:
     verdict = verify_log(chaos.log_path)
     assert verdict.ok, (
         f"{verdict.divergence.describe() if verdict.divergence else verdict} {_where(chaos)}"
+    )
+
+
+def test_every_fill_at_the_venue_reached_the_ledger_once(chaos: Observed) -> None:
+    assert chaos.ledger_trade_ids == chaos.venue_trade_ids, (
+        f"venue trades {chaos.venue_trade_ids}, fills in the log {chaos.ledger_trade_ids} "
+        f"{_where(chaos)}"
+    )
+
+
+def test_the_ledger_pnl_equals_the_pnl_of_the_venues_fills(chaos: Observed) -> None:
+    """Cash and position value of the venue's fills, to the nano: a fill counted twice, or
+    booked through a position correction at the average cost, shows here. (A correction that
+    rescales the position's cost floors it to the nano: one nano each is allowed.)"""
+    assert abs(chaos.ledger_pnl - chaos.venue_pnl) <= chaos.corrections, (
+        f"ledger {chaos.ledger_pnl} nanos, venue fills {chaos.venue_pnl} nanos "
+        f"({chaos.corrections} position corrections) {_where(chaos)}"
     )
 
 
@@ -654,6 +692,70 @@ async def _lose_a_fill(
         )
     finally:
         await h.close()
+
+
+async def _stale_reconcile_positions(
+    log_dir: Path, make_emulator: MakeEmulator
+) -> tuple[list[int], int, int, int]:
+    """(the ledger's positions through the session, its position at the end, the venue's, the
+    ledger's PnL minus the venue fills' PnL at the end).
+
+    A reconcile reads the venue's trades, then its positions read is held up at the venue;
+    meanwhile the account socket drops, a fill happens while it is down (its TRADE frame is
+    never sent), and the socket comes back. The held-up read then answers with a position that
+    has the fill the run's trades did not, and the reconcile after the reconnect finds the fill."""
+    h = await make_emulator(7)
+    try:
+        account = h.account()
+        text = (
+            CHAOS_TOML.replace("{seed}", "7")
+            .replace("{base_url}", h.base_url)
+            .replace("reconcile_interval_s = 1.0", "reconcile_interval_s = 0")
+        )
+        adapter, runner = _live(h, text, "<stale positions>", log_dir / "stale.mmlog")
+        task = asyncio.create_task(runner.run())
+
+        def bids() -> list[int]:
+            return [o.price for o in account.open_orders(SYM) if o.side == BUY]
+
+        def quiet() -> bool:
+            st = adapter.statistics().tracker
+            return bool(bids()) and st.accepted >= 2 and st.pending == 0
+
+        await _until(task, quiet, "two acknowledged quotes")
+        h.faults.delay_next(1, 400.0, "/api/v1/user/positions")
+        runs = adapter.statistics().reconciles
+        adapter._request_reconcile("test: a run whose positions read is held up")
+        await _until(task, lambda: adapter.statistics().reconciles > runs, "the run's reads")
+        await asyncio.sleep(0.05)  # its trades are read: the positions read is held
+        assert await _drop_account_socket(h) == 1
+        h.exchange.inject(Trade(SYM, 0, 0, max(bids()) - 3, 10_000, SELL))
+        await _until(task, lambda: adapter.statistics().reconciles > runs + 1,
+                     "the reconcile after the reconnect")
+        await asyncio.sleep(0.3)
+        runner.request_stop("test over")
+        result = await asyncio.wait_for(task, 30)
+        assert runner.engine is not None
+        pos = account.positions.get(SYM)
+        venue = pos.size if pos is not None else 0
+        engine = runner.engine
+        mid_x2 = engine.books[SYM].mid_x2()
+        unit = engine.instruments[SYM].nanos_per_tick_lot
+        cash = sum(-f.side * f.price * f.size * unit - f.fee_nanos for f in account.fills)
+        off = engine.ledger.total_pnl(SYM, mid_x2) - (cash + (venue * mid_x2 * unit) // 2)
+        return _ledger_positions(result.log_path), engine.ledger.position(SYM), venue, off
+    finally:
+        await h.close()
+
+
+def test_positions_read_before_a_gap_wait_for_the_reconcile_after_it(
+    tmp_path: Path, make_emulator: MakeEmulator
+) -> None:
+    positions, end, venue, off = asyncio.run(_stale_reconcile_positions(tmp_path, make_emulator))
+    assert venue == 100
+    assert max(positions) == 100, f"the ledger counted the fill twice: {positions}"
+    assert end == venue
+    assert abs(off) <= 1, f"the ledger's PnL is {off} nanos off the venue fills'"
 
 
 def test_a_lost_fill_is_counted_once_even_when_the_reconcile_is_cut_short(
