@@ -43,7 +43,7 @@ from adapters.extended.execution import ExecutionStatistics, Executor
 from adapters.extended.markets import VENUE, instrument_from_market, sdk_config
 from adapters.extended.normalize import MalformedMessageError, Normalizer
 from adapters.extended.position_hold import PositionHold
-from adapters.extended.reconcile import Reconciler
+from adapters.extended.reconcile import CONFIRM_AFTER_S, Reconciler
 from adapters.extended.rest import ExtendedRest, RestStatistics
 from adapters.extended.signer import OrderSigner
 from adapters.extended.stream import Subscription, SubscriptionStatistics
@@ -53,6 +53,7 @@ from mmcore.events import (
     BOOK_STREAM,
     ConnectionState,
     Event,
+    Fill,
     OrderRejected,
     Position,
     book_stream,
@@ -204,6 +205,8 @@ class ExtendedAdapter:
         self._tasks: list[asyncio.Task[None]] = []
         self._reconcile_wanted = asyncio.Event()
         self._hold = PositionHold(config.position_hold_s)
+        self._told: dict[str, int] = {}  # market -> position as the engine was told it
+        self._reconciler.told = self._told_position
         self._hold_timer: asyncio.TimerHandle | None = None
         self._account_ups = 0
         self._account_seq = 0  # seq of the account socket's last frame; 0 = none yet
@@ -253,6 +256,8 @@ class ExtendedAdapter:
         out: list[Event] = []
         if not self.public_only:
             await self._reconciler.run(out.extend)
+        for ev in out:  # the caller hands them to the engine
+            self._tell(ev)
         return out
 
     async def events(self) -> AsyncIterator[Event]:
@@ -391,8 +396,18 @@ class ExtendedAdapter:
     def _emit(self, events: Sequence[Event]) -> None:
         put = self._put
         for ev in events:
+            self._tell(ev)
             put(ev)
         self._n_events += len(events)
+
+    def _tell(self, ev: Event) -> None:
+        """Fold ``ev`` into the positions the engine has been told (its ledger's fold)."""
+        t = type(ev)
+        if t is Fill:
+            fill: Fill = ev  # type: ignore[assignment]
+            self._told[fill.inst] = self._told.get(fill.inst, 0) + fill.side * fill.size
+        elif t is Position:
+            self._told[ev.inst] = ev.size  # type: ignore[union-attr]
 
     def _malformed(self, stream: str, exc: MalformedMessageError) -> None:
         self._n_malformed += 1
@@ -543,6 +558,9 @@ class ExtendedAdapter:
         )
         self._emit(late)
 
+    def _told_position(self, inst: str) -> int:
+        return self._told.get(inst, 0)
+
     def _emit_reconciled(self, events: Sequence[Event]) -> None:
         """A background reconcile's events; its positions are held like the stream's while a
         hold lasts (a run that started before the gap read them after fills its trades read
@@ -588,6 +606,7 @@ class ExtendedAdapter:
                 await self._reconciler.run(
                     self._emit_reconciled,
                     functools.partial(self._release_positions, generation),
+                    confirm=True,
                 )
             except ExtendedError as exc:
                 delay = backoff.next_delay()
@@ -604,9 +623,12 @@ class ExtendedAdapter:
                 )
             else:
                 backoff.reset()
-                if not self._reconciler.cancels_wanted:
+                if self._reconciler.cancels_wanted:
+                    delay = cfg.rest_backoff_max_s  # a cancel failed again: retry soon
+                elif self._reconciler.unconfirmed:
+                    delay = CONFIRM_AFTER_S  # a position to confirm: look again shortly
+                else:
                     continue
-                delay = cfg.rest_backoff_max_s  # a cancel failed again: retry soon, not later
             await asyncio.sleep(delay)
             self._reconcile_wanted.set()
 

@@ -17,7 +17,12 @@ line with the venue so that no order is orphaned and none is double-counted:
   not found, its outcome known, whose copy landed later), or seen working by the stream with a
   cancel wanted (a place that landed after a cancel-all): the tracker's ``strays`` → canceled;
 - positions and balance → ``Position`` (0 for markets without one; with the venue's entry
-  price, so a restart values a position it finds at what it cost) and ``Balance``.
+  price, so a restart values a position it finds at what it cost) and ``Balance``. In a
+  background run (``confirm``) a position that differs from the one the adapter has told the
+  engine is not passed on at once: a fill between the run's trades read and its positions read
+  is in the position while its TRADE frame may still be on its way, and the position would then
+  count it before the frame counts it again (and book it at the position's average cost). The
+  run after it (``CONFIRM_AFTER_S`` later) passes the venue's position on if it still differs.
 
 Events are handed to ``emit`` the moment the tracker transitions, so they interleave correctly
 with the stream's events for the same orders.
@@ -47,6 +52,10 @@ __all__ = ["Reconciler", "wire_balance", "wire_order", "wire_position", "wire_tr
 log = logging.getLogger(__name__)
 
 Emit = Callable[[list[Event]], None]
+
+CONFIRM_AFTER_S = 1.0
+"""How soon a background reconcile runs again to confirm a position that differed from the
+engine's (see the module doc)."""
 
 
 def wire_order(m: OpenOrderModel) -> WireOrder:
@@ -123,15 +132,28 @@ class Reconciler:
         self.cancels_resent = 0
         self.strays_canceled = 0
         self.cancels_wanted = 0
+        self.told: Callable[[str], int] | None = None
+        """Set by the adapter: the position of a market as the engine was told it so far
+        (its fills and positions folded); with it, background runs confirm positions."""
+        self.unconfirmed: dict[str, int] = {}
+        """Markets whose venue position differed from the engine's at the last background run,
+        with that position; the next run passes it on if it still differs."""
         self.settle_place: Callable[[TrackedOrder], Awaitable[bool]] | None = None
         """Set by the adapter when it places orders (``Executor.settle``): a pending order the
         venue does not list is settled by resending its place, when its outcome was unknown,
         before any NOT_FOUND verdict."""
 
-    async def run(self, emit: Emit, fills_passed: Callable[[], None] | None = None) -> None:
+    async def run(
+        self,
+        emit: Emit,
+        fills_passed: Callable[[], None] | None = None,
+        *,
+        confirm: bool = False,
+    ) -> None:
         """One reconcile; ``fills_passed`` is called once every fill this run found in the
         venue's trades has been emitted (the adapter then releases the positions it held back
-        since a gap: ``adapters.extended.position_hold``)."""
+        since a gap: ``adapters.extended.position_hold``); ``confirm``: a background run, whose
+        positions are confirmed before they are passed on (see the module doc)."""
         symbols = list(self._instruments)
         rest = self._rest
         tracker = self._tracker
@@ -170,7 +192,7 @@ class Reconciler:
                     self.orphans_canceled += 1
                 except ExtendedError as exc:
                     log.warning("extended reconcile: cancel of orphan %s failed: %s", m.id, exc)
-        await self._account(symbols, emit)
+        await self._account(symbols, emit, confirm)
 
     async def _cancel_again(self, listed: set[str], strays: set[str]) -> None:
         """Send again the cancels the venue did not confirm taking, for orders still resting;
@@ -249,20 +271,35 @@ class Reconciler:
             )
             emit(self._tracker.canceled(order, now, now, "reconcile: filled, fills not seen"))
 
-    async def _account(self, symbols: list[str], emit: Emit) -> None:
+    async def _account(self, symbols: list[str], emit: Emit, confirm: bool) -> None:
         positions = await self._rest.positions(symbols)
         balance = await self._rest.balance()
         now = self._clock()
-        seen: set[str] = set()
-        out: list[Event] = []
+        found: dict[str, Position] = {}
         for p in positions:
             ev = self._norm.position(wire_position(p), now)
             if ev is not None:
-                seen.add(ev.inst)
-                out.append(ev)
+                found[ev.inst] = ev
+        out: list[Event] = []
         for sym in symbols:
-            if sym not in seen:
-                out.append(Position(sym, now, now, 0))
+            ev = found.get(sym) or Position(sym, now, now, 0)
+            if confirm and not self._confirmed(ev):
+                continue
+            out.append(ev)
         if balance is not None:
             out.append(self._norm.balance(wire_balance(balance), now))
         emit(out)
+
+    def _confirmed(self, ev: Position) -> bool:
+        """True when ``ev`` may be passed on: it agrees with what the engine was told, or it
+        disagreed at the last run too (then it is the venue's word, not a frame in flight)."""
+        told = self.told
+        before = self.unconfirmed.pop(ev.inst, None)
+        if told is None or told(ev.inst) == ev.size or before is not None:
+            return True
+        self.unconfirmed[ev.inst] = ev.size
+        log.info(
+            "extended reconcile: venue position %d on %s, the engine has %d; passed on if it "
+            "still differs at the next run", ev.size, ev.inst, told(ev.inst)
+        )
+        return False

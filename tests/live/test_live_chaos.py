@@ -239,6 +239,22 @@ def _lose_next_account_frame(h: ExtendedEmulatorHandle) -> int:
     return len(clients)
 
 
+def _delay_account_frames(h: ExtendedEmulatorHandle, seconds: float) -> int:
+    """From now on every frame queued on the account socket leaves ``seconds`` later (in order):
+    a slow stream, as when the venue's stream lags its REST."""
+    loop = asyncio.get_running_loop()
+    clients = h.hub.of(f"account:{h.credentials[0].account_id}")
+    for c in clients:
+        queue = c.queue
+        put = queue.put_nowait
+
+        def later(item: str | None, put: Callable[[str | None], None] = put) -> None:
+            loop.call_later(seconds, put, item)
+
+        queue.put_nowait = later  # type: ignore[method-assign]
+    return len(clients)
+
+
 def _trade_through(h: ExtendedEmulatorHandle, rng: random.Random) -> str | None:
     """A public trade through one of our resting quotes (a fill of 20..250 lots), or None when
     none rests now."""
@@ -756,6 +772,98 @@ def test_positions_read_before_a_gap_wait_for_the_reconcile_after_it(
     assert max(positions) == 100, f"the ledger counted the fill twice: {positions}"
     assert end == venue
     assert abs(off) <= 1, f"the ledger's PnL is {off} nanos off the venue fills'"
+
+
+async def _reconcile_positions_case(
+    log_dir: Path, make_emulator: MakeEmulator, name: str, act: str
+) -> tuple[list[int], int, int, int]:
+    """(the ledger's positions through the session, its position before the shutdown, the
+    venue's, the ledger's PnL minus the venue fills' PnL at the end), after ``act``:
+
+    - ``"fill in flight"``: a background reconcile reads the venue's trades; its positions read
+      is held up at the venue while a fill happens, whose frames the account stream delivers
+      only after that read has answered;
+    - ``"venue moved"``: the venue's position changes with no frame at all (as a liquidation or
+      a trade by hand would), and reconciles run."""
+    h = await make_emulator(7)
+    try:
+        account = h.account()
+        text = (
+            CHAOS_TOML.replace("{seed}", "7")
+            .replace("{base_url}", h.base_url)
+            .replace("reconcile_interval_s = 1.0", "reconcile_interval_s = 0")
+        )
+        adapter, runner = _live(h, text, f"<{name}>", log_dir / f"{name}.mmlog")
+        task = asyncio.create_task(runner.run())
+
+        def bids() -> list[int]:
+            return [o.price for o in account.open_orders(SYM) if o.side == BUY]
+
+        def quiet() -> bool:
+            st = adapter.statistics().tracker
+            return bool(bids()) and st.accepted >= 2 and st.pending == 0
+
+        def reconciles() -> int:
+            return adapter.statistics().reconciles
+
+        await _until(task, quiet, "two acknowledged quotes")
+        runs = reconciles()
+        if act == "fill in flight":
+            assert _delay_account_frames(h, 0.4) == 1
+            h.faults.delay_next(1, 300.0, "/api/v1/user/positions")
+            adapter._request_reconcile("test: positions read held up")
+            await asyncio.sleep(0.1)  # its trades are read; its positions read is held
+            h.exchange.inject(Trade(SYM, 0, 0, max(bids()) - 3, 10_000, SELL))
+            await _until(task, lambda: reconciles() > runs + 1, "the confirming run")
+        else:
+            pos = account.positions.get(SYM)
+            assert pos is None or pos.size == 0
+            h.exchange.inject(Trade(SYM, 0, 0, max(bids()) - 3, 10_000, SELL))
+            await _until(task, lambda: runner.engine is not None
+                         and runner.engine.ledger.position(SYM) == 100, "the fill")
+            pos = account.positions[SYM]
+            pos.size = 60  # 40 lots gone without a frame (the entry notional scales with them)
+            pos.entry_notional = pos.entry_notional * 60 // 100
+            adapter._request_reconcile("test: the venue moved")
+            await _until(task, lambda: runner.engine is not None
+                         and runner.engine.ledger.position(SYM) == 60, "the venue's position")
+        await asyncio.sleep(0.2)
+        assert runner.engine is not None
+        during = runner.engine.ledger.position(SYM)  # before the shutdown's own reconcile
+        runner.request_stop("test over")
+        result = await asyncio.wait_for(task, 30)
+        pos = account.positions.get(SYM)
+        venue = pos.size if pos is not None else 0
+        engine = runner.engine
+        mid_x2 = engine.books[SYM].mid_x2()
+        unit = engine.instruments[SYM].nanos_per_tick_lot
+        cash = sum(-f.side * f.price * f.size * unit - f.fee_nanos for f in account.fills)
+        off = engine.ledger.total_pnl(SYM, mid_x2) - (cash + (venue * mid_x2 * unit) // 2)
+        return _ledger_positions(result.log_path), during, venue, off
+    finally:
+        await h.close()
+
+
+def test_a_reconcile_position_holding_a_fill_still_in_flight_is_not_passed_on(
+    tmp_path: Path, make_emulator: MakeEmulator
+) -> None:
+    positions, during, venue, off = asyncio.run(
+        _reconcile_positions_case(tmp_path, make_emulator, "in-flight", "fill in flight")
+    )
+    assert venue == 100
+    assert max(positions) == 100, f"the ledger counted the fill twice: {positions}"
+    assert during == venue
+    assert abs(off) <= 1, f"the ledger's PnL is {off} nanos off the venue fills'"
+
+
+def test_a_venue_position_that_moved_without_a_frame_is_taken_at_the_next_run(
+    tmp_path: Path, make_emulator: MakeEmulator
+) -> None:
+    positions, during, venue, _ = asyncio.run(
+        _reconcile_positions_case(tmp_path, make_emulator, "moved", "venue moved")
+    )
+    assert venue == 60
+    assert during == 60, f"the venue's word was not taken: {positions}"
 
 
 def test_a_lost_fill_is_counted_once_even_when_the_reconcile_is_cut_short(
