@@ -18,8 +18,9 @@
    hop between the socket read and the engine. The event loop is single-threaded and ``handle``
    never awaits, so events are handled one at a time in arrival order; an event that arrives
    while another is being handled (or before start-up is done, or after a fatal error) waits in
-   the ``_pending`` FIFO and is handled next, in order. The runner's sink hands commands to the
-   ``Sender`` (``mmcore.sender``), which calls ``adapter.execute`` for up to
+   the ``_pending`` FIFO and is handled next, in order (an event stamped before one already
+   handled gets that one's receive time: engine time never goes back). The runner's sink hands
+   commands to the ``Sender`` (``mmcore.sender``), which calls ``adapter.execute`` for up to
    ``[session] max_in_flight`` of them at once under the rules of ``mmcore.send_queue``: one
    call per client id at a time and in emission order, no place overtaking the cancel of our
    own order it would trade with, a ``CancelAll`` alone and after everything emitted before it;
@@ -284,6 +285,7 @@ class LiveRunner:
         self._paper: PaperVenue | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._events = 0
+        self._last_recv = 0  # receive time of the last event handled (engine time)
         self._fills = 0
         self._ticks = 0
         self._sent = 0
@@ -494,6 +496,14 @@ class LiveRunner:
         self._handled.set()
 
     def _handle(self, runner: Runner, ev: Event) -> None:
+        recv = ev.ts_recv
+        if recv < self._last_recv:
+            # stamped before an event already handled (one that waited while start-up ran,
+            # say): handled now, so received now as far as the engine knows; engine time
+            # never goes back
+            ev = msgspec.structs.replace(ev, ts_recv=self._last_recv)
+        else:
+            self._last_recv = recv
         t = type(ev)
         paper = self._paper
         if paper is not None and t in _MARKET:

@@ -206,6 +206,7 @@ class ExtendedAdapter:
         self._reconcile_wanted = asyncio.Event()
         self._hold = PositionHold(config.position_hold_s)
         self._told: dict[str, int] = {}  # market -> position as the engine was told it
+        self._reconciled = False  # the start-up reconcile has run
         self._reconciler.told = self._told_position
         self._hold_timer: asyncio.TimerHandle | None = None
         self._account_ups = 0
@@ -253,10 +254,22 @@ class ExtendedAdapter:
         return [self.instruments[s] for s in symbols]
 
     async def reconcile(self) -> list[Event]:
+        """The start-up and shutdown reconcile: its events are returned, for the caller to
+        hand to the engine. Positions held since an account gap are passed on after its fills,
+        or at once when it fails (the session must not end without them)."""
         out: list[Event] = []
+        self._reconciled = True
         if not self.public_only:
-            await self._reconciler.run(out.extend)
-        for ev in out:  # the caller hands them to the engine
+
+            def fills_passed() -> None:
+                out.extend(self._restamped(self._hold.take_all()))
+
+            try:
+                await self._reconciler.run(out.extend, fills_passed)
+            except BaseException:
+                self._emit(self._restamped(self._hold.take_all()))
+                raise
+        for ev in out:
             self._tell(ev)
         return out
 
@@ -420,12 +433,19 @@ class ExtendedAdapter:
             seq = self._seq[name[len(BOOK_STREAM):]]
             seq.synced = False
             seq.resync_pending = True
-        if name == "account" and state == "up":
+        if name != "account":
+            return
+        if state == "down" and self._account_ups:
+            self._hold.down(now)  # every frame until the socket is back is lost
+        elif state == "up":
             self._account_seq = 0  # a new socket numbers its frames from 1 again
             self._account_ups += 1
-            if self._account_ups > 1:
-                self._hold_positions(now)  # frames sent while the socket was down are lost
-                self._request_reconcile("account stream reconnected")
+            if self._account_ups > 1 or self._reconciled:
+                # frames sent while the socket was down (or before it first connected, after
+                # the start-up reconcile) are lost
+                self._hold.up(now)
+                self._arm_hold_timer()
+                self._request_reconcile("account stream (re)connected")
 
     def _on_book(self, sym: str, data: str) -> None:
         now = self._clock()
@@ -530,23 +550,27 @@ class ExtendedAdapter:
     def _hold_positions(self, now: int) -> None:
         """Account frames may be lost: hold the venue's positions back until a reconcile has
         passed on the lost fills, or ``position_hold_s`` has passed (``position_hold``)."""
-        holding = self._hold.holding
         self._hold.start(now)
-        if self._hold.holding and not holding:
-            self._expire_hold_in(self.config.position_hold_s)
+        self._arm_hold_timer()
 
-    def _expire_hold_in(self, seconds: float) -> None:
+    def _arm_hold_timer(self) -> None:
+        """Call ``_hold_expired`` when the hold is due (not while the socket is down: ``up``
+        arms it again)."""
         if self._hold_timer is not None:
             self._hold_timer.cancel()
-        self._hold_timer = asyncio.get_running_loop().call_later(seconds, self._hold_expired)
+            self._hold_timer = None
+        due = self._hold.due_ns
+        if due and not self._closed:
+            delay = max(0.0, (due - self._clock()) / 1e9)
+            self._hold_timer = asyncio.get_running_loop().call_later(delay, self._hold_expired)
 
     def _hold_expired(self) -> None:
         self._hold_timer = None
-        if not self._hold.holding:
+        if self._closed:
             return
         late = self._hold.expire(self._clock())
-        if self._hold.holding:  # the clock is not quite there yet: look again when it is
-            self._expire_hold_in(0.01)
+        if self._hold.due_ns:  # the clock is not quite there yet: look again when it is
+            self._arm_hold_timer()
             return
         if not late:
             return
@@ -556,7 +580,12 @@ class ExtendedAdapter:
             "is counted twice until the next position)",
             self.config.position_hold_s,
         )
-        self._emit(late)
+        self._emit(self._restamped(late))
+
+    def _restamped(self, held: list[Position]) -> list[Position]:
+        """Held positions as received now (the engine's time never goes back)."""
+        now = self._clock()
+        return [msgspec.structs.replace(ev, ts_recv=now) for ev in held]
 
     def _told_position(self, inst: str) -> int:
         return self._told.get(inst, 0)
@@ -582,7 +611,7 @@ class ExtendedAdapter:
         if held:
             log.info("extended account: reconcile done; passing on %d held position(s)",
                      len(held))
-            self._emit(held)
+            self._emit(self._restamped(held))
 
     def _request_reconcile(self, reason: str) -> None:
         log.info("extended: reconcile requested (%s)", reason)

@@ -19,6 +19,14 @@ reconcile gets that far within ``max_hold_s`` (the venue's REST is failing), the
 are released anyway: better a position right now and a fill counted twice later than a position
 short of fills for long (the risk gate would let it pass its limit).
 
+While the account socket is down nothing is released: every frame of the outage is lost, so
+no reconcile running in it can have seen all the fills; the hold waits for a reconcile started
+after the socket is back, and ``max_hold_s`` counts from then. Of the positions held for one
+market the newest by venue time is kept (a slow reconcile's read must not replace a newer
+frame). The adapter stamps released positions with the time of their release, so the engine's
+time never goes back, and the session's last reconcile takes whatever is held: after its fills,
+or at once when it fails.
+
 Pure bookkeeping: time comes from the caller (the adapter's clock), nothing here waits.
 """
 
@@ -32,12 +40,21 @@ __all__ = ["PositionHold"]
 class PositionHold:
     """The held POSITION events and the gap generation they wait for."""
 
-    __slots__ = ("_held", "_max_hold_ns", "_since", "generation", "holds", "released_late")
+    __slots__ = (
+        "_down",
+        "_held",
+        "_max_hold_ns",
+        "_since",
+        "generation",
+        "holds",
+        "released_late",
+    )
 
     def __init__(self, max_hold_s: float) -> None:
         self._max_hold_ns = int(max_hold_s * 1e9)
         self._held: dict[str, Position] = {}
-        self._since = 0  # clock ns the current hold began; 0 = not holding
+        self._since = 0  # clock ns the current hold (or its last outage's end) began; 0 = none
+        self._down = False  # the account socket is down: nothing may be released
         self.generation = 0
         """Counts the gaps; a reconcile releases the hold only if it started at the latest."""
         self.holds = 0
@@ -46,6 +63,11 @@ class PositionHold:
     @property
     def holding(self) -> bool:
         return self._since != 0
+
+    @property
+    def due_ns(self) -> int:
+        """When ``expire`` releases the hold (clock ns); 0 when not holding, or while down."""
+        return self._since + self._max_hold_ns if self._since and not self._down else 0
 
     def start(self, now: int) -> None:
         """Account frames may have been lost: hold positions until a reconcile started after
@@ -57,29 +79,54 @@ class PositionHold:
             self._since = now
             self.holds += 1
 
+    def down(self, now: int) -> None:
+        """The account socket went down: every frame until it is back is lost. Hold, and
+        release nothing (not even by ``max_hold_s``) until ``up``: a reconcile running in the
+        outage cannot see the fills still to come in it."""
+        self.start(now)
+        if self._max_hold_ns:
+            self._down = True
+
+    def up(self, now: int) -> None:
+        """The account socket is back: a reconcile started from now on may release the hold;
+        ``max_hold_s`` counts from now."""
+        if not self._max_hold_ns:
+            return
+        self._down = False
+        self.start(now)
+        self._since = now
+
     def offer(self, ev: Position) -> list[Position]:
-        """A position from the account stream: passed on (returned) unless holding."""
+        """A position from the account stream or a reconcile: passed on (returned) unless
+        holding; held, the newest by venue time (``ts``) of each market is kept."""
         if not self._since:
             return [ev]
-        self._held[ev.inst] = ev
+        held = self._held.get(ev.inst)
+        if held is None or ev.ts >= held.ts:
+            self._held[ev.inst] = ev
         return []
 
     def release(self, generation: int) -> list[Position]:
         """A reconcile that started at gap ``generation`` has passed on the fills it found: the
-        held positions, if no gap came after it started."""
-        if not self._since or generation != self.generation:
+        held positions, if no gap came after it started and the socket is up."""
+        if not self._since or generation != self.generation or self._down:
             return []
-        return self._take()
+        return self.take_all()
 
     def expire(self, now: int) -> list[Position]:
-        """The held positions when the hold has lasted ``max_hold_s`` by ``now``."""
-        if not self._since or now - self._since < self._max_hold_ns:
+        """The held positions when the hold has lasted ``max_hold_s`` by ``now`` (never while
+        the socket is down)."""
+        due = self.due_ns
+        if not due or now < due:
             return []
         self.released_late += 1
-        return self._take()
+        return self.take_all()
 
-    def _take(self) -> list[Position]:
+    def take_all(self) -> list[Position]:
+        """End the hold: the held positions, by market (the session's last reconcile takes
+        them when it cannot wait for another)."""
         held = [self._held[inst] for inst in sorted(self._held)]
         self._held.clear()
         self._since = 0
+        self._down = False
         return held

@@ -26,7 +26,8 @@ them), so they bind. Invariants checked, per seed:
 - after shutdown (and after every request still held at the venue was handled) no order of ours
   is open at the venue, and none is live in the ledger;
 - the recorded log replays through a fresh engine with zero divergences;
-- every fill at the venue is in the log exactly once (by trade id);
+- every fill at the venue is in the log exactly once (by trade id), and the ledger's position
+  never left the range the venue's position took (a fill counted twice would);
 - the ledger's PnL at the end equals the PnL of the venue's fills (their cash and the position's
   value at the same mid), to the nano;
 - the engine's ledger position equals the venue's at the end.
@@ -76,9 +77,11 @@ from adapters.extended import ExtendedAdapter, ExtendedConfig
 from adapters.extended.emulator import ExtendedEmulatorHandle
 from mmcore.cli.run_cmd import venue_table
 from mmcore.config import parse_config
+from mmcore.engine import Engine
 from mmcore.events import BUY, SELL, Event, Fill, OrderRejected, Position, Trade
 from mmcore.live import LiveRunner
 from mmcore.log import open_log
+from mmcore.records import is_output
 from replay.session import build_engine
 from replay.verify import verify_log
 
@@ -208,9 +211,10 @@ class Observed(msgspec.Struct):
     adapter_stats: dict[str, int]
     venue_trade_ids: list[str]
     ledger_trade_ids: list[str]
-    venue_pnl: int
-    ledger_pnl: int
+    pnl_off: int
     corrections: int
+    ledger_positions: list[int]
+    time_went_back: list[str]
 
 
 async def _drop_account_socket(h: ExtendedEmulatorHandle) -> int:
@@ -439,12 +443,7 @@ async def _session(seed: int, log_dir: Path, make_emulator: MakeEmulator) -> Obs
             positions.append(position)
         stats = h.faults.statistics()
         pos = account.positions.get(SYM)
-        # the PnL of the venue's fills, valued at the engine's mid: cash plus position value
         ledger = runner.engine.ledger
-        mid_x2 = runner.engine.books[SYM].mid_x2()
-        unit = runner.engine.instruments[SYM].nanos_per_tick_lot
-        cash = sum(-f.side * f.price * f.size * unit - f.fee_nanos for f in account.fills)
-        venue_pnl = cash + (position * mid_x2 * unit) // 2
         return Observed(
             seed=seed,
             log_path=result.log_path,
@@ -469,8 +468,9 @@ async def _session(seed: int, log_dir: Path, make_emulator: MakeEmulator) -> Obs
             ledger_trade_ids=sorted(
                 r.trade_id for r in open_log(result.log_path, repair=False) if isinstance(r, Fill)
             ),
-            venue_pnl=venue_pnl,
-            ledger_pnl=ledger.total_pnl(SYM, mid_x2),
+            pnl_off=_pnl_off(runner.engine, account),
+            ledger_positions=_ledger_positions(result.log_path),
+            time_went_back=_time_went_back(result.log_path),
             corrections=ledger.statistics().position_corrections,
         )
     finally:
@@ -552,12 +552,27 @@ def test_every_fill_at_the_venue_reached_the_ledger_once(chaos: Observed) -> Non
     )
 
 
+def test_the_ledger_position_never_left_the_range_the_venues_took(chaos: Observed) -> None:
+    """A fill counted twice (through a position and as a fill) shows as a position the venue
+    never had; a fill not yet seen leaves the ledger behind, inside the range."""
+    venue = [0, *chaos.positions_after_fills]
+    low, high = min(venue), max(venue)
+    outside = [p for p in chaos.ledger_positions if not low <= p <= high]
+    assert not outside, (
+        f"ledger positions {outside} outside the venue's [{low}, {high}] {_where(chaos)}"
+    )
+
+
+def test_engine_time_never_went_back(chaos: Observed) -> None:
+    assert not chaos.time_went_back, f"{chaos.time_went_back[:10]} {_where(chaos)}"
+
+
 def test_the_ledger_pnl_equals_the_pnl_of_the_venues_fills(chaos: Observed) -> None:
     """Cash and position value of the venue's fills, to the nano: a fill counted twice, or
     booked through a position correction at the average cost, shows here. (A correction that
     rescales the position's cost floors it to the nano: one nano each is allowed.)"""
-    assert abs(chaos.ledger_pnl - chaos.venue_pnl) <= chaos.corrections, (
-        f"ledger {chaos.ledger_pnl} nanos, venue fills {chaos.venue_pnl} nanos "
+    assert abs(chaos.pnl_off) <= chaos.corrections, (
+        f"the ledger's PnL is {chaos.pnl_off} nanos off the venue fills' "
         f"({chaos.corrections} position corrections) {_where(chaos)}"
     )
 
@@ -631,6 +646,31 @@ def test_places_of_unknown_outcome_that_land_late_cannot_pass_the_position_limit
 # ---------------------------------------------------------------- a bug, fixed
 
 
+def _time_went_back(log_path: str) -> list[str]:
+    """The inbound events of a log whose receive time is before the one handled before them."""
+    out: list[str] = []
+    last = 0
+    for r in open_log(log_path, repair=False):
+        if is_output(r):
+            continue
+        ts_recv: int = r.ts_recv  # type: ignore[attr-defined]
+        if ts_recv < last:
+            out.append(f"{type(r).__name__} {last - ts_recv} ns back")
+        last = max(last, ts_recv)
+    return out
+
+
+def _pnl_off(engine: Engine, account: EmulatedAccount) -> int:
+    """The ledger's PnL minus the PnL of the venue's fills (their cash and the venue position's
+    value), both at the engine's mid, in nanos."""
+    mid_x2 = engine.books[SYM].mid_x2()
+    unit = engine.instruments[SYM].nanos_per_tick_lot
+    pos = account.positions.get(SYM)
+    venue = pos.size if pos is not None else 0
+    cash = sum(-f.side * f.price * f.size * unit - f.fee_nanos for f in account.fills)
+    return engine.ledger.total_pnl(SYM, mid_x2) - (cash + (venue * mid_x2 * unit) // 2)
+
+
 def _ledger_positions(log_path: str) -> list[int]:
     """The ledger's position after each fill and venue position of a recorded session, in
     order (how the ledger folds them: a fill adds, a position sets)."""
@@ -655,6 +695,7 @@ async def _lose_a_fill(
     fail_reconcile_at: str,
     hold_s: float = 5.0,
     wait_s: float = 0.1,
+    early: list[int] | None = None,
 ) -> tuple[int, list[int], int, int]:
     """(ledger position a moment after the fill, the ledger's positions through the session
     from its log, its position at the end, the venue's).
@@ -662,7 +703,9 @@ async def _lose_a_fill(
     A fill's TRADE frame is lost on the account stream; the POSITION frame after it holds the
     fill. The gap asks for a reconcile, which starts after the frames that follow the lost one
     are in, and whose REST reads fail from ``fail_reconcile_at`` on (every retry); the next try
-    is seconds away when the session stops. The ledger is read ``wait_s`` after the failures."""
+    is seconds away when the session stops. The ledger is read as the read fails (appended to
+    ``early``) and ``wait_s`` after."""
+    early = [] if early is None else early
     h = await make_emulator(7)
     try:
         account = h.account()
@@ -694,8 +737,9 @@ async def _lose_a_fill(
         h.exchange.inject(Trade(SYM, 0, 0, max(bids()) - 3, 10_000, SELL))
         await until(lambda: h.faults.statistics().rest_failures == 1 + REST_RETRIES,
                     "the reconcile's read failing")
-        await asyncio.sleep(wait_s)
         assert runner.engine is not None
+        early.append(runner.engine.ledger.position(SYM))
+        await asyncio.sleep(wait_s)
         during = runner.engine.ledger.position(SYM)
         runner.request_stop("test over")
         result = await asyncio.wait_for(task, 30)
@@ -711,15 +755,17 @@ async def _lose_a_fill(
 
 
 async def _stale_reconcile_positions(
-    log_dir: Path, make_emulator: MakeEmulator
+    log_dir: Path, make_emulator: MakeEmulator, outage_s: float, long_first: bool
 ) -> tuple[list[int], int, int, int]:
     """(the ledger's positions through the session, its position at the end, the venue's, the
     ledger's PnL minus the venue fills' PnL at the end).
 
     A reconcile reads the venue's trades, then its positions read is held up at the venue;
-    meanwhile the account socket drops, a fill happens while it is down (its TRADE frame is
-    never sent), and the socket comes back. The held-up read then answers with a position that
-    has the fill the run's trades did not, and the reconcile after the reconnect finds the fill."""
+    meanwhile the account socket drops (and stays down about ``outage_s``), a fill happens
+    while it is down (its TRADE frame is never sent), and the socket comes back. The held-up
+    read answers with a position that has the fill the run's trades did not (before the socket
+    is back when the outage is long), and the reconcile after the reconnect finds the fill.
+    ``long_first``: the session first buys 100 lots, and the lost fill is a sell of them."""
     h = await make_emulator(7)
     try:
         account = h.account()
@@ -727,25 +773,38 @@ async def _stale_reconcile_positions(
             CHAOS_TOML.replace("{seed}", "7")
             .replace("{base_url}", h.base_url)
             .replace("reconcile_interval_s = 1.0", "reconcile_interval_s = 0")
+            .replace("reconnect_min_s = 0.05", f"reconnect_min_s = {outage_s}")
+            .replace("reconnect_max_s = 0.2", f"reconnect_max_s = {outage_s}")
         )
         adapter, runner = _live(h, text, "<stale positions>", log_dir / "stale.mmlog")
         task = asyncio.create_task(runner.run())
 
-        def bids() -> list[int]:
-            return [o.price for o in account.open_orders(SYM) if o.side == BUY]
+        def orders(side: int) -> list[int]:
+            return [o.price for o in account.open_orders(SYM) if o.side == side]
 
         def quiet() -> bool:
             st = adapter.statistics().tracker
-            return bool(bids()) and st.accepted >= 2 and st.pending == 0
+            return bool(orders(BUY)) and bool(orders(SELL)) and st.pending == 0
 
-        await _until(task, quiet, "two acknowledged quotes")
+        def position(lots: int) -> Callable[[], bool]:
+            return lambda: runner.engine is not None and runner.engine.ledger.position(SYM) == lots
+
+        await _until(task, quiet, "acknowledged quotes")
+        if long_first:
+            h.exchange.inject(Trade(SYM, 0, 0, max(orders(BUY)) - 3, 10_000, SELL))
+            await _until(task, position(100), "a long position")
+            await asyncio.sleep(0.5)
+            await _until(task, quiet, "quotes again")
         h.faults.delay_next(1, 400.0, "/api/v1/user/positions")
         runs = adapter.statistics().reconciles
         adapter._request_reconcile("test: a run whose positions read is held up")
         await _until(task, lambda: adapter.statistics().reconciles > runs, "the run's reads")
         await asyncio.sleep(0.05)  # its trades are read: the positions read is held
         assert await _drop_account_socket(h) == 1
-        h.exchange.inject(Trade(SYM, 0, 0, max(bids()) - 3, 10_000, SELL))
+        if long_first:
+            h.exchange.inject(Trade(SYM, 0, 0, min(orders(SELL)) + 3, 10_000, BUY))
+        else:
+            h.exchange.inject(Trade(SYM, 0, 0, max(orders(BUY)) - 3, 10_000, SELL))
         await _until(task, lambda: adapter.statistics().reconciles > runs + 1,
                      "the reconcile after the reconnect")
         await asyncio.sleep(0.3)
@@ -754,23 +813,35 @@ async def _stale_reconcile_positions(
         assert runner.engine is not None
         pos = account.positions.get(SYM)
         venue = pos.size if pos is not None else 0
-        engine = runner.engine
-        mid_x2 = engine.books[SYM].mid_x2()
-        unit = engine.instruments[SYM].nanos_per_tick_lot
-        cash = sum(-f.side * f.price * f.size * unit - f.fee_nanos for f in account.fills)
-        off = engine.ledger.total_pnl(SYM, mid_x2) - (cash + (venue * mid_x2 * unit) // 2)
-        return _ledger_positions(result.log_path), engine.ledger.position(SYM), venue, off
+        off = _pnl_off(runner.engine, account)
+        return _ledger_positions(result.log_path), runner.engine.ledger.position(SYM), venue, off
     finally:
         await h.close()
 
 
+@pytest.mark.parametrize("outage_s", [0.05, 1.5], ids=["short-outage", "long-outage"])
 def test_positions_read_before_a_gap_wait_for_the_reconcile_after_it(
-    tmp_path: Path, make_emulator: MakeEmulator
+    tmp_path: Path, make_emulator: MakeEmulator, outage_s: float
 ) -> None:
-    positions, end, venue, off = asyncio.run(_stale_reconcile_positions(tmp_path, make_emulator))
+    positions, end, venue, off = asyncio.run(
+        _stale_reconcile_positions(tmp_path, make_emulator, outage_s, long_first=False)
+    )
     assert venue == 100
     assert max(positions) == 100, f"the ledger counted the fill twice: {positions}"
     assert end == venue
+    assert abs(off) <= 1, f"the ledger's PnL is {off} nanos off the venue fills'"
+
+
+def test_a_sell_lost_in_an_outage_is_counted_once_and_keeps_its_pnl(
+    tmp_path: Path, make_emulator: MakeEmulator
+) -> None:
+    positions, end, venue, off = asyncio.run(
+        _stale_reconcile_positions(tmp_path, make_emulator, 1.5, long_first=True)
+    )
+    assert venue == 0
+    assert min(positions) >= 0, f"the ledger counted the sell twice: {positions}"
+    assert end == venue
+    assert abs(off) <= 2, f"the ledger's PnL is {off} nanos off the venue fills'"
     assert abs(off) <= 1, f"the ledger's PnL is {off} nanos off the venue fills'"
 
 
@@ -834,11 +905,7 @@ async def _reconcile_positions_case(
         result = await asyncio.wait_for(task, 30)
         pos = account.positions.get(SYM)
         venue = pos.size if pos is not None else 0
-        engine = runner.engine
-        mid_x2 = engine.books[SYM].mid_x2()
-        unit = engine.instruments[SYM].nanos_per_tick_lot
-        cash = sum(-f.side * f.price * f.size * unit - f.fee_nanos for f in account.fills)
-        off = engine.ledger.total_pnl(SYM, mid_x2) - (cash + (venue * mid_x2 * unit) // 2)
+        off = _pnl_off(runner.engine, account)
         return _ledger_positions(result.log_path), during, venue, off
     finally:
         await h.close()
@@ -866,6 +933,61 @@ def test_a_venue_position_that_moved_without_a_frame_is_taken_at_the_next_run(
     assert during == 60, f"the venue's word was not taken: {positions}"
 
 
+async def _stop_while_holding(
+    log_dir: Path, make_emulator: MakeEmulator
+) -> tuple[list[int], int, int, int]:
+    """(the ledger's positions through the session, its position at the end, the venue's,
+    holds released late). A fill's TRADE frame is lost and the venue's trades cannot be read,
+    so the position after it is held; the operator stops the session within ``position_hold_s``
+    and the shutdown's reconcile fails too (the trades read)."""
+    h = await make_emulator(7)
+    try:
+        account = h.account()
+        text = (
+            CHAOS_TOML.replace("{seed}", "7")
+            .replace("{base_url}", h.base_url)
+            .replace("reconcile_interval_s = 1.0", "reconcile_interval_s = 0\nposition_hold_s = 5")
+        )
+        adapter, runner = _live(h, text, "<stop while holding>", log_dir / "stop.mmlog")
+        task = asyncio.create_task(runner.run())
+
+        def bids() -> list[int]:
+            return [o.price for o in account.open_orders(SYM) if o.side == BUY]
+
+        def quiet() -> bool:
+            st = adapter.statistics().tracker
+            return bool(bids()) and st.accepted >= 2 and st.pending == 0
+
+        await _until(task, quiet, "two acknowledged quotes")
+        assert _lose_next_account_frame(h) == 1  # the fill's TRADE frame
+        h.faults.fail_next(10_000, 503, "/api/v1/user/trades")
+        h.exchange.inject(Trade(SYM, 0, 0, max(bids()) - 3, 40, SELL))  # a partial fill
+        await _until(task, lambda: h.faults.statistics().rest_failures >= 1 + REST_RETRIES,
+                     "the reconcile's read failing")
+        await asyncio.sleep(0.3)
+        runner.request_stop("operator stop")
+        result = await asyncio.wait_for(task, 30)
+        assert runner.engine is not None
+        pos = account.positions.get(SYM)
+        return (
+            _ledger_positions(result.log_path),
+            runner.engine.ledger.position(SYM),
+            pos.size if pos is not None else 0,
+            adapter.statistics().positions_released_late,
+        )
+    finally:
+        await h.close()
+
+
+def test_a_stop_while_positions_are_held_still_ends_on_the_venues_position(
+    tmp_path: Path, make_emulator: MakeEmulator
+) -> None:
+    positions, end, venue, late = asyncio.run(_stop_while_holding(tmp_path, make_emulator))
+    assert venue == 40
+    assert late == 0  # ended by the stop, not by position_hold_s
+    assert end == venue, f"the ledger ends at {end}, the venue at {venue}: {positions}"
+
+
 def test_a_lost_fill_is_counted_once_even_when_the_reconcile_is_cut_short(
     tmp_path: Path, make_emulator: MakeEmulator
 ) -> None:
@@ -887,10 +1009,12 @@ def test_positions_held_since_a_gap_are_passed_on_when_no_reconcile_gets_through
     is passed on anyway, so the ledger does not stay short of the lost fill. (The fallback's
     price: the shutdown's reconcile then finds the fill and counts it again, until its own
     position read, the next event.)"""
+    early: list[int] = []
     during, positions, end, venue = asyncio.run(_lose_a_fill(
         tmp_path, make_emulator, "no-reconcile", fail_reconcile_at="/api/v1/user/trades",
-        hold_s=0.5, wait_s=0.8,
+        hold_s=0.5, wait_s=0.8, early=early,
     ))
     assert venue == 100
+    assert early == [0], "the venue's position was passed on before the hold ran out"
     assert during == 100, f"the held position was not passed on: {positions}"
     assert positions[-1] == end == venue

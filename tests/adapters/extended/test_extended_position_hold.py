@@ -59,3 +59,33 @@ def test_max_hold_zero_never_holds() -> None:
     hold.start(S)
     assert not hold.holding
     assert hold.offer(pos("A", 1)) == [pos("A", 1)]
+
+
+def test_while_the_socket_is_down_nothing_is_released_and_the_clock_starts_at_up() -> None:
+    hold = PositionHold(2.0)
+    hold.down(10 * S)
+    during = hold.generation  # a reconcile started in the outage
+    hold.offer(pos("A", 5, 1))
+    assert hold.release(during) == []  # it cannot see the fills still to come in the outage
+    assert hold.expire(30 * S) == [] and hold.due_ns == 0
+    hold.up(40 * S)
+    assert hold.release(during) == []
+    assert hold.due_ns == 42 * S
+    assert hold.expire(41 * S) == []
+    assert hold.release(hold.generation) == [pos("A", 5, 1)]
+
+
+def test_the_newest_position_by_venue_time_is_kept() -> None:
+    hold = PositionHold(5.0)
+    hold.start(S)
+    hold.offer(pos("A", 160, 20))  # the stream's, newer
+    hold.offer(pos("A", 140, 10))  # a slow reconcile's, older
+    assert hold.take_all() == [pos("A", 160, 20)]
+    assert not hold.holding
+
+
+def test_up_after_a_drop_starts_a_hold_of_its_own() -> None:
+    hold = PositionHold(5.0)
+    hold.up(S)  # a reconnect: frames were lost while it was down
+    assert hold.holding and hold.holds == 1
+    assert hold.offer(pos("A", 1)) == []
