@@ -98,7 +98,8 @@ class Scorecard(msgspec.Struct, frozen=True, kw_only=True):
             f"fills: {m.fills:,}  maker ratio: {_pct(m.maker_ratio)}  "
             f"volume: {m.volume_quote:,.2f} quote",
             f"max drawdown: {m.max_drawdown:.6f}  "
-            f"Sharpe (per-minute PnL, annualised x sqrt({MINUTES_PER_YEAR})): {_num(m.sharpe)}",
+            f"Sharpe (per-minute PnL, annualised x sqrt({MINUTES_PER_YEAR})): {_num(m.sharpe)}"
+            + (f" (from only {self.minutes} minutes)" if self.minutes < 60 else ""),
             f"round trips: {m.round_trips:,}  win rate: {_pct(m.win_rate)}  "
             f"profit factor: {_num(m.profit_factor)}  expectancy: {_num(m.expectancy, 6)}  "
             f"longest losing streak: {m.longest_losing_streak} round trips",

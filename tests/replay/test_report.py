@@ -152,6 +152,15 @@ def test_summary_names_every_metric(report: tuple[str, str]) -> None:
         assert label in text, label
 
 
+def test_a_sharpe_from_less_than_an_hour_of_minutes_says_how_few(
+    report: tuple[str, str],
+) -> None:
+    _, text = report
+    minutes = int(re.search(r"\((\d+) UTC minutes\)", text).group(1))  # type: ignore[union-attr]
+    assert minutes < 60
+    assert f"(from only {minutes} minutes)" in text
+
+
 def test_summary_pnl_parts_sum_to_the_total(report: tuple[str, str]) -> None:
     _, text = report
     match = re.search(
