@@ -267,7 +267,7 @@ class ExtendedAdapter:
             try:
                 await self._reconciler.run(out.extend, fills_passed)
             except BaseException:
-                self._emit(self._restamped(self._hold.take_all()))
+                self._emit_account(self._restamped(self._hold.take_all()))
                 raise
         for ev in out:
             self._tell(ev)
@@ -409,9 +409,15 @@ class ExtendedAdapter:
     def _emit(self, events: Sequence[Event]) -> None:
         put = self._put
         for ev in events:
-            self._tell(ev)
             put(ev)
         self._n_events += len(events)
+
+    def _emit_account(self, events: Sequence[Event]) -> None:
+        """``_emit`` for the account's events (the only ones with fills and positions), told
+        to ``_tell`` first; market data, the hot path, goes through ``_emit`` alone."""
+        for ev in events:
+            self._tell(ev)
+        self._emit(events)
 
     def _tell(self, ev: Event) -> None:
         """Fold ``ev`` into the positions the engine has been told (its ledger's fold)."""
@@ -526,19 +532,19 @@ class ExtendedAdapter:
             d = msg.data
             out: list[Event] = []
             for o in d.orders or ():
-                self._emit(self.tracker.on_order(o, now))
+                self._emit_account(self.tracker.on_order(o, now))
             if d.orders and self.tracker.strays:  # working though they must not: cancel them
                 self._request_reconcile(f"orders {sorted(self.tracker.strays)} work at the "
                                         "venue though they must not")
             for t in d.trades or ():
-                self._emit(self.tracker.on_trade(t, now))
+                self._emit_account(self.tracker.on_trade(t, now))
             for p in d.positions or ():
                 ev = self._norm.position(p, now)
                 if ev is not None:
                     out.extend(self._hold.offer(ev))
             if d.balance is not None:
                 out.append(self._norm.balance(d.balance, now))
-            self._emit(out)
+            self._emit_account(out)
         except MalformedMessageError as exc:
             self._malformed("account", exc)
 
@@ -580,7 +586,7 @@ class ExtendedAdapter:
             "is counted twice until the next position)",
             self.config.position_hold_s,
         )
-        self._emit(self._restamped(late))
+        self._emit_account(self._restamped(late))
 
     def _restamped(self, held: list[Position]) -> list[Position]:
         """Held positions as received now (the engine's time never goes back)."""
@@ -603,7 +609,7 @@ class ExtendedAdapter:
                 else:
                     passed.append(ev)
             events = passed
-        self._emit(events)
+        self._emit_account(events)
 
     def _release_positions(self, generation: int) -> None:
         """The reconcile started at ``generation`` passed on its fills: release what is held."""
@@ -611,7 +617,7 @@ class ExtendedAdapter:
         if held:
             log.info("extended account: reconcile done; passing on %d held position(s)",
                      len(held))
-            self._emit(self._restamped(held))
+            self._emit_account(self._restamped(held))
 
     def _request_reconcile(self, reason: str) -> None:
         log.info("extended: reconcile requested (%s)", reason)

@@ -293,13 +293,15 @@ class Reconciler:
     def _confirmed(self, ev: Position) -> bool:
         """True when ``ev`` may be passed on: it agrees with what the engine was told, or it
         disagreed at the last run too (then it is the venue's word, not a frame in flight)."""
-        told = self.told
+        if self.told is None:
+            return True
+        engine = self.told(ev.inst)
         before = self.unconfirmed.pop(ev.inst, None)
-        if told is None or told(ev.inst) == ev.size or before is not None:
+        if engine == ev.size or before is not None:
             return True
         self.unconfirmed[ev.inst] = ev.size
         log.info(
             "extended reconcile: venue position %d on %s, the engine has %d; passed on if it "
-            "still differs at the next run", ev.size, ev.inst, told(ev.inst)
+            "still differs at the next run", ev.size, ev.inst, engine
         )
         return False
