@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from mmcore.errors import ConfigError
+from mmcore.errors import ConfigError, LogCorruptError
 from mmcore.log import open_log
-from mmcore.log_format import MAGIC, MAGIC_LEN, MAGIC_ZSTD
+from mmcore.log_format import MAGIC_LEN, read_magic
 from replay.backtest import run_backtest
 from replay.session import load_session
 from replay.summary import summarize
@@ -67,11 +67,13 @@ def _check_replaceable(out: Path) -> None:
         return
     with out.open("rb") as f:
         magic = f.read(MAGIC_LEN)
-    if magic not in (MAGIC, MAGIC_ZSTD):
+    try:
+        read_magic(out, magic)
+    except LogCorruptError:
         raise ConfigError(
             f"backtest --out {out}: expected a new file or an event log to replace, found a "
             f"file that is not an event log (starting {magic!r})"
-        )
+        ) from None
 
 
 def _backtest(args: argparse.Namespace) -> int:
