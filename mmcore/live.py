@@ -500,8 +500,12 @@ class LiveRunner:
         if recv < self._last_recv:
             # stamped before an event already handled (one that waited while start-up ran,
             # say): handled now, so received now as far as the engine knows; engine time
-            # never goes back
-            ev = msgspec.structs.replace(ev, ts_recv=self._last_recv)
+            # never goes back. An event of our own making (a timer: ts == ts_recv) moves whole.
+            last = self._last_recv
+            if ev.ts == recv:
+                ev = msgspec.structs.replace(ev, ts=last, ts_recv=last)
+            else:
+                ev = msgspec.structs.replace(ev, ts_recv=last)
         else:
             self._last_recv = recv
         t = type(ev)
