@@ -58,10 +58,11 @@ class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
         order emitted; see ``mmcore.send_queue`` for what may overlap); default 8.
     status_interval_s: live only: log where the session stands (``mmcore.status``) this often;
         0 = never; default 30.
-    day_pnl_file: live on testnet or mainnet only, when ``[risk] max_loss_day_usd`` is set: the
-        file that carries the UTC day's PnL from one session to the next, so that a restart
-        does not reset the daily loss limit (``mmcore.day_pnl``); one per account; default
-        "" = ``out/day-pnl-<venue>-<network>.json``.
+    day_pnl_file: live on testnet or mainnet only, when ``[risk] max_loss_day_usd`` or
+        ``max_loss_hour_usd`` is set: the file that carries the UTC day's PnL and the last
+        hour's PnL highs from one session to the next, so that a restart resets neither loss
+        limit (``mmcore.day_pnl``); one per account; default "" =
+        ``out/day-pnl-<venue>-<network>.json``.
     """
 
     venue: Literal["sim", "extended", "paradex", "standx"]

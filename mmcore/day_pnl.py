@@ -1,11 +1,14 @@
-"""The day's PnL carried from one live session to the next, so a restart keeps the daily loss limit.
+"""The day's PnL carried from one live session to the next, so a restart keeps the loss limits.
 
 The risk gate's daily loss limit (``[risk] max_loss_day_usd``) counts the PnL made since the UTC
-day began. A session knows only its own PnL, so without a carry a crash and a restart (by hand or
-by a supervisor) would give the bot a fresh allowance on a day it already lost. The live runner
-saves ``RiskGate.day_pnl()`` to a small JSON file on every timer tick where it changed and at
-shutdown; the next session reads it before it connects and feeds it to the engine as a
-``PriorDayPnl`` event, which is recorded like any input, so the session still replays exactly.
+day began, and its hourly one (``max_loss_hour_usd``) the drop from the PnL's highest point of the
+last 60 minutes. A session knows only its own PnL, so without a carry a crash and a restart (by
+hand or by a supervisor) would give the bot a fresh allowance on a day, or in an hour, it already
+lost. The live runner saves ``RiskGate.loss_carry()`` (the day's PnL and the last hour's highs,
+each as how far above the session's last PnL it stood and when) to a small JSON file on every
+timer tick where it changed and at shutdown; the next session reads it before it connects and
+feeds it to the engine as a ``PriorDayPnl`` event, which is recorded like any input, so the
+session still replays exactly.
 
 The file is ``[session] day_pnl_file``; its ``venue`` and ``network`` must match the session's
 (one file per account: give two bots on two accounts two files). A file that cannot be read or
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import msgspec
@@ -34,7 +38,9 @@ class DayPnlFileError(MMError):
 
 class SavedDayPnl(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The file's content: ``day`` is the UTC day number (days since 1970-01-01), ``pnl`` the
-    PnL made on it in nanos of the quote currency; ``date`` and ``pnl_usd`` are for people."""
+    PnL made on it in nanos of the quote currency; ``date`` and ``pnl_usd`` are for people;
+    ``hour_highs`` lists ``[ts, above]``: the PnL stood ``above`` nanos over ``pnl`` at ``ts``
+    (within the hour before the save; a file from before they were kept has none)."""
 
     venue: str
     network: str
@@ -42,6 +48,7 @@ class SavedDayPnl(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     pnl: int
     date: str = ""
     pnl_usd: float = 0.0
+    hour_highs: list[tuple[int, int]] = []
 
 
 def default_day_pnl_path(venue: str, network: str) -> Path:
@@ -81,8 +88,8 @@ class DayPnlFile:
             )
         return saved
 
-    def save(self, day: int, pnl: int) -> None:
-        """Replace the file with ``(day, pnl)``, atomically."""
+    def save(self, day: int, pnl: int, hour_highs: Iterable[tuple[int, int]] = ()) -> None:
+        """Replace the file with ``(day, pnl, hour_highs)``, atomically."""
         date = datetime.date(1970, 1, 1) + datetime.timedelta(days=day)
         saved = SavedDayPnl(
             venue=self.venue,
@@ -91,6 +98,7 @@ class DayPnlFile:
             pnl=pnl,
             date=date.isoformat(),
             pnl_usd=pnl / NANOS,
+            hour_highs=list(hour_highs),
         )
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:

@@ -247,12 +247,16 @@ class PriorDayPnl(_Event, tag="PriorDayPnl", frozen=True):
     """The PnL that earlier sessions on the same account made since UTC day ``day`` began, in
     nanos of the quote currency, as the live runner found it at start-up (``mmcore.day_pnl``):
     the risk gate counts it against ``max_loss_day_usd``, so a restart does not reset the daily
-    loss limit. ``day`` is ``ts // 86400e9`` of the last sample it holds."""
+    loss limit. ``day`` is ``ts // 86400e9`` of the last sample it holds. ``hour_highs`` are
+    their PnL highs of the last hour, ``(ts, above)``: the PnL stood ``above`` nanos over where
+    it ended at ``ts``; the gate counts those still within the hour against
+    ``max_loss_hour_usd`` (added after format 1's first logs: absent, it reads as none)."""
 
     ts: int
     ts_recv: int
     day: int
     pnl: int
+    hour_highs: tuple[tuple[int, int], ...] = ()
 
 
 class RiskEvent(_Event, tag="RiskEvent", frozen=True):

@@ -80,6 +80,7 @@ from mmcore.events import (
 from mmcore.instrument import Instrument
 from mmcore.log import FORMAT_VERSION, LogHeader, LogWriter
 from mmcore.own_orders import simulated
+from mmcore.risk_limits import LossCarry
 from mmcore.runner import Runner
 from mmcore.sender import Sender
 from mmcore.session_control import halt_event, resume_event, stop_event
@@ -267,7 +268,7 @@ class LiveRunner:
         # account's); what was loaded at start-up, and the last (day, pnl) saved
         self._day_pnl = day_pnl if paper is None else None
         self._prior: SavedDayPnl | None = None
-        self._saved_day_pnl: tuple[int, int] | None = None
+        self._saved_day_pnl: LossCarry | None = None
         self.engine: Engine | None = None
         self.runner: Runner | None = None
         self.prefix = ""
@@ -425,7 +426,8 @@ class LiveRunner:
         if prior is not None:
             log.info("live: earlier sessions' PnL on %s: %.6f USD", prior.date, prior.pnl_usd)
             now = self._clock()
-            self._handle(runner, PriorDayPnl(now, now, prior.day, prior.pnl))
+            highs = tuple(prior.hour_highs)
+            self._handle(runner, PriorDayPnl(now, now, prior.day, prior.pnl, highs))
         for ev in await self.adapter.reconcile():
             self._handle(runner, ev)
 
@@ -529,11 +531,11 @@ class LiveRunner:
         """Save the risk gate's day PnL for the next session when it changed; a failure is
         logged and trading goes on (the file keeps the last value saved)."""
         assert self._day_pnl is not None and self.engine is not None
-        state = self.engine.risk.day_pnl()
+        state = self.engine.risk.loss_carry()
         if state is None or state == self._saved_day_pnl:
             return
         try:
-            self._day_pnl.save(*state)
+            self._day_pnl.save(state.day, state.pnl, state.hour_highs)
         except DayPnlFileError as exc:
             log.error("live: %s; a restart would not carry today's PnL", exc)
             return

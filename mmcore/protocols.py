@@ -13,6 +13,7 @@ from typing import Protocol
 from mmcore.commands import Command, Output
 from mmcore.events import Event
 from mmcore.intents import Intent
+from mmcore.risk_limits import LossCarry
 from mmcore.view import View
 
 __all__ = ["OrderManager", "RiskGate", "Strategy"]
@@ -62,6 +63,10 @@ class RiskGate(Protocol):
         ...
 
     def day_pnl(self) -> tuple[int, int] | None:
-        """``(utc_day, pnl_nanos)`` counted toward the daily loss limit, or None; the live
-        runner saves it so that the next session on the account carries it."""
+        """``(utc_day, pnl_nanos)`` counted toward the daily loss limit, or None."""
+        ...
+
+    def loss_carry(self) -> LossCarry | None:
+        """The day's PnL and the last hour's PnL highs, or None; the live runner saves it so
+        that the next session on the account carries both loss limits."""
         ...

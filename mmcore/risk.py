@@ -67,6 +67,8 @@ from mmcore.risk_limits import (
     DAY_PNL_CARRIED,
     FLATTEN_UNREALIZED,
     HALTED,
+    HOUR_HIGHS_CARRIED,
+    HOUR_NS,
     INVALID_ORDER,
     KILL_SWITCH,
     LOSS_LIMIT_DAY,
@@ -81,6 +83,7 @@ from mmcore.risk_limits import (
     RATE_LIMITED,
     RESUMED,
     RISK_CODES,
+    LossCarry,
     LossWindows,
     RiskConfig,
     usd_to_nanos,
@@ -283,28 +286,57 @@ class RiskGate:
         return []
 
     def _on_prior_day_pnl(self, ev: PriorDayPnl, view: View) -> list[Output]:
-        """Earlier sessions' PnL of today counts toward the daily loss limit (checked at once,
-        so a session restarted past the limit starts halted). Another day's PnL is ignored."""
-        if not self._loss_day:
-            return []
+        """Earlier sessions' PnL of today counts toward the daily loss limit, and their highs of
+        the last hour toward the hourly one (checked at once, so a session restarted past a
+        limit starts halted). Another day's PnL is ignored (its highs are not)."""
         now = view.now
-        if ev.day != now // DAY_NS:
-            return [self._event(
-                now, "", DAY_PNL_CARRIED,
-                f"earlier sessions' PnL of UTC day {ev.day} ignored: today is day {now // DAY_NS}",
-            )]
-        self._losses.carry(ev.day, ev.pnl)
-        out: list[Output] = [self._event(
-            now, "", DAY_PNL_CARRIED,
-            f"earlier sessions made {ev.pnl} nanos today; counted toward the daily loss limit",
-        )]
-        return out + self._check_losses(now)
+        out: list[Output] = []
+        carried = False
+        horizon = now - HOUR_NS
+        highs = [(t, a) for t, a in ev.hour_highs if t > horizon and a > 0]
+        if self._loss_hour and highs:
+            self._losses.carry_highs(highs)
+            carried = True
+            out.append(self._event(
+                now, "", HOUR_HIGHS_CARRIED,
+                f"earlier sessions' PnL stood up to {max(a for _, a in highs)} nanos above "
+                "where it ended within the last hour; counted toward the 60-minute drawdown "
+                "limit",
+            ))
+        if self._loss_day:
+            if ev.day != now // DAY_NS:
+                out.append(self._event(
+                    now, "", DAY_PNL_CARRIED,
+                    f"earlier sessions' PnL of UTC day {ev.day} ignored: today is day "
+                    f"{now // DAY_NS}",
+                ))
+            else:
+                self._losses.carry(ev.day, ev.pnl)
+                carried = True
+                out.append(self._event(
+                    now, "", DAY_PNL_CARRIED,
+                    f"earlier sessions made {ev.pnl} nanos today; counted toward the daily "
+                    "loss limit",
+                ))
+        return out + self._check_losses(now) if carried else out
 
     def day_pnl(self) -> tuple[int, int] | None:
         """``(utc_day, pnl_nanos)``: the PnL made on the day of the last loss check, earlier
         sessions' carried PnL included; None while no loss limit is watched or before the first
-        check. What the live runner saves for the next session (``mmcore.day_pnl``)."""
+        check."""
         return self._losses.day_pnl if self._loss_day else None
+
+    def loss_carry(self) -> LossCarry | None:
+        """What the live runner saves for the next session (``mmcore.day_pnl``): the day's PnL
+        and the last hour's highs; None while neither loss limit is watched or before the first
+        check."""
+        if not (self._loss_day or self._loss_hour):
+            return None
+        day = self._losses.day_pnl
+        if day is None:
+            return None
+        highs = tuple(self._losses.hour_highs()) if self._loss_hour else ()
+        return LossCarry(day[0], day[1], highs)
 
     def _on_balance(self, ev: Balance, view: View) -> list[Output]:
         equity = view.ledger.equity

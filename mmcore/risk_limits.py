@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 
 import msgspec
 
@@ -20,6 +21,7 @@ __all__ = [
     "DAY_PNL_CARRIED",
     "FLATTEN_UNREALIZED",
     "HALTED",
+    "HOUR_HIGHS_CARRIED",
     "INVALID_ORDER",
     "KILL_SWITCH",
     "LOSS_LIMIT_DAY",
@@ -34,6 +36,7 @@ __all__ = [
     "RATE_LIMITED",
     "RESUMED",
     "RISK_CODES",
+    "LossCarry",
     "LossWindows",
     "RiskConfig",
     "usd_to_nanos",
@@ -72,6 +75,9 @@ OPERATOR_HALT = "operator_halt"
 DAY_PNL_CARRIED = "day_pnl_carried"
 """Earlier sessions' PnL of the UTC day (a ``PriorDayPnl`` event) now counts toward
 ``max_loss_day_usd``; the message says how much."""
+HOUR_HIGHS_CARRIED = "hour_highs_carried"
+"""Earlier sessions' PnL highs of the last hour (a ``PriorDayPnl`` event's ``hour_highs``) now
+count toward ``max_loss_hour_usd``: a restart does not reset the 60-minute drawdown."""
 RESUMED = "resumed"
 """A halt was lifted (the operator's ``resume_event``, ``RiskGate.resume`` or a new UTC day for
 the daily loss limit)."""
@@ -92,10 +98,12 @@ RISK_CODES = (
     NOT_REDUCING,
     OPERATOR_HALT,
     DAY_PNL_CARRIED,
+    HOUR_HIGHS_CARRIED,
     RESUMED,
 )
 
-HOUR_NS = 3600 * 1_000_000_000
+MINUTE_NS = 60 * 1_000_000_000
+HOUR_NS = 60 * MINUTE_NS
 DAY_NS = 24 * HOUR_NS
 
 
@@ -176,6 +184,16 @@ class RiskConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError(str(exc)) from None
 
 
+class LossCarry(msgspec.Struct, frozen=True):
+    """What a session hands the next one so that a restart resets neither loss limit: the PnL
+    made on UTC day ``day`` (nanos) and the highs of the last hour, each ``(ts, above)``: the PnL
+    stood ``above`` nanos over where it is now at ``ts`` (``LossWindows.hour_highs``)."""
+
+    day: int
+    pnl: int
+    hour_highs: tuple[tuple[int, int], ...] = ()
+
+
 class LossWindows:
     """Rolling 60-minute drawdown and UTC-day loss of the session's total PnL, in nanos.
 
@@ -185,13 +203,18 @@ class LossWindows:
     The highs are kept in a monotonic deque, so memory stays small and each sample is O(1)
     amortized. ``new_day`` is True after the ``update`` that crossed a UTC day boundary.
     ``carry(day, pnl)`` before the first sample counts what earlier sessions made on ``day``:
-    the session then starts at ``pnl`` into that day, not at 0.
+    the session then starts at ``pnl`` into that day, not at 0. ``carry_highs(highs)`` before
+    the first sample counts the highs of earlier sessions' last hour (as ``hour_highs`` gave
+    them): the session starts that far below them, so a restart does not reset the drawdown.
     """
 
-    __slots__ = ("_day", "_day_start", "_highs", "_last", "day_loss", "hour_loss", "new_day")
+    __slots__ = (
+        "_carried", "_day", "_day_start", "_highs", "_last", "day_loss", "hour_loss", "new_day",
+    )
 
     def __init__(self) -> None:
         self._highs: deque[tuple[int, int]] = deque()
+        self._carried: list[tuple[int, int]] = []
         self._day = -1
         self._day_start = 0
         self._last = 0
@@ -208,6 +231,42 @@ class LossWindows:
         self._day_start = -pnl
         self.day_loss = -pnl
 
+    def carry_highs(self, highs: Iterable[tuple[int, int]]) -> None:
+        """Earlier sessions' PnL was ``above`` higher than where they ended at each ``(ts,
+        above)`` of ``highs``; those still within the hour at the first sample count toward
+        the drawdown. Ignored once samples have begun. Entries that are not highs (``above <=
+        0``, or out of time order) are dropped: the carry can only add drawdown."""
+        if self._highs:
+            return
+        kept: list[tuple[int, int]] = []
+        for ts, above in sorted(highs):
+            if above <= 0:
+                continue
+            while kept and kept[-1][1] <= above:
+                kept.pop()
+            kept.append((ts, above))
+        self._carried = kept
+
+    def hour_highs(self, bucket_ns: int = MINUTE_NS) -> list[tuple[int, int]]:
+        """The highs of the last hour as ``(ts, above)``: how far above the last sample the PnL
+        stood at ``ts``, what ``carry_highs`` of the next session takes. At most one per
+        ``bucket_ns`` of time (the bucket's highest value, stamped with its latest time: the
+        carry never shows less drawdown than the session had, nor for less long)."""
+        last = self._last
+        out: list[tuple[int, int]] = []
+        bucket = -1
+        for ts, value in self._highs:
+            above = value - last
+            if above <= 0:
+                break  # the deque falls from front to back: nothing later is above
+            b = ts // bucket_ns
+            if b == bucket:
+                out[-1] = (ts, out[-1][1])
+            else:
+                bucket = b
+                out.append((ts, above))
+        return out
+
     @property
     def day_pnl(self) -> tuple[int, int] | None:
         """``(day, pnl)``: the UTC day of the last sample and the PnL made on it, carried PnL
@@ -219,6 +278,9 @@ class LossWindows:
     def update(self, now: int, total: int) -> None:
         highs = self._highs
         if not highs:
+            highs.extend(self._carried)  # earlier sessions' highs, above the start's 0
+            while highs and highs[-1][1] <= 0:
+                highs.pop()
             highs.append((now, 0))  # the session starts at a PnL of 0
         while highs and highs[-1][1] <= total:
             highs.pop()

@@ -118,8 +118,9 @@ async def run_live(
     adapter = build_adapter(config, clock, env, public_only=dry_run)
     session = config.session
     day_pnl = None
-    if session.network != "local" and config.risk.max_loss_day_usd > 0:
-        # a real account: carry the day's PnL across restarts (an emulator starts afresh)
+    risk = config.risk
+    if session.network != "local" and (risk.max_loss_day_usd > 0 or risk.max_loss_hour_usd > 0):
+        # a real account: carry the loss limits across restarts (an emulator starts afresh)
         path = session.day_pnl_file or default_day_pnl_path(session.venue, session.network)
         day_pnl = DayPnlFile(path, session.venue, session.network)
     runner = LiveRunner(

@@ -1,6 +1,7 @@
-"""The daily loss limit survives a restart: the live runner carries the day's PnL from one session
-to the next through the day-PnL file (``mmcore.day_pnl``), end to end with the real SDK against
-the Extended emulator, and the session that carried it still replays exactly."""
+"""The loss limits survive a restart: the live runner carries the day's PnL and the last hour's PnL
+highs from one session to the next through the day-PnL file (``mmcore.day_pnl``), end to end with
+the real SDK against the Extended emulator, and the session that carried them still replays
+exactly."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from adapters.extended import ExtendedConfig
 from adapters.extended.emulator import ExtendedEmulatorHandle
@@ -40,6 +43,11 @@ def _quoting(runner: LiveRunner, h: ExtendedEmulatorHandle) -> bool:
 def _with_day_limit(text: str) -> str:
     """The session config with a $5 daily loss limit."""
     return text.replace("[risk]\n", "[risk]\nmax_loss_day_usd = 5.0\n")
+
+
+def _with_hour_limit(text: str) -> str:
+    """The session config with a $5 limit on the 60-minute drawdown."""
+    return text.replace("[risk]\n", "[risk]\nmax_loss_hour_usd = 5.0\n")
 
 
 def test_a_session_restarted_past_todays_loss_limit_starts_halted_and_places_nothing(
@@ -80,6 +88,44 @@ def test_a_session_restarted_past_todays_loss_limit_starts_halted_and_places_not
     assert verdict.ok, verdict.divergence.describe() if verdict.divergence else verdict
 
 
+def test_a_session_restarted_within_the_hour_of_a_drawdown_past_the_hourly_limit_starts_halted(
+    tmp_path: Path,
+    make_emulator: Callable[[], Awaitable[ExtendedEmulatorHandle]],
+    session_toml: Callable[..., str],
+    live_session: Callable[..., Awaitable[LiveRunner]],
+) -> None:
+    store = DayPnlFile(tmp_path / "day.json", "extended", "local")
+    now = time.time_ns()
+    high = (now - 600 * 10**9, 6 * USD)  # ten minutes ago the PnL stood $6 above where it ended
+    store.save(now // DAY_NS, 0, [high])  # the hourly limit is $5; the day's PnL is flat
+    log_path = tmp_path / "halted.mmlog"
+
+    async def main() -> int:
+        h = await make_emulator()
+        try:
+            async def wait(runner: LiveRunner) -> None:
+                await asyncio.sleep(1.5)  # the strategy warms up in 0.3 s and would quote
+
+            config = _with_hour_limit(session_toml(h.base_url))
+            await live_session(h, config, log_path, wait, day_pnl=store)
+            return len(h.account().orders)
+        finally:
+            await h.close()
+
+    orders_at_venue = asyncio.run(main())
+    assert orders_at_venue == 0
+    records = list(open_log(log_path, repair=False))
+    carried = [r for r in records if type(r) is PriorDayPnl]
+    assert len(carried) == 1 and carried[0].hour_highs == (high,)
+    codes = [r.code for r in records if type(r) is RiskEvent]
+    assert codes[:2] == ["hour_highs_carried", "loss_limit_hour"]
+    assert not any(type(r) is Place for r in records)
+    saved = store.load()
+    assert saved is not None and saved.hour_highs == [high]  # still within the hour: kept
+    verdict = verify_log(log_path)
+    assert verdict.ok, verdict.divergence.describe() if verdict.divergence else verdict
+
+
 def test_a_session_adds_its_pnl_to_what_it_carried_and_saves_the_sum(
     tmp_path: Path,
     make_emulator: Callable[[], Awaitable[ExtendedEmulatorHandle]],
@@ -106,11 +152,11 @@ def test_a_session_adds_its_pnl_to_what_it_carried_and_saves_the_sum(
                 await wait_until(lambda: ledger.position(SYM) > 0, "our bid filled")
                 await asyncio.sleep(0.3)  # a timer tick or more: the file follows the PnL
 
-            runner = await live_session(
-                h, _with_day_limit(session_toml(h.base_url)), log_path, fill_our_bid, day_pnl=store
-            )
+            config = _with_hour_limit(_with_day_limit(session_toml(h.base_url)))
+            runner = await live_session(h, config, log_path, fill_our_bid, day_pnl=store)
             assert runner.engine is not None
             seen["day_pnl"] = runner.engine.risk.day_pnl()
+            seen["carry"] = runner.engine.risk.loss_carry()
         finally:
             await h.close()
 
@@ -118,6 +164,7 @@ def test_a_session_adds_its_pnl_to_what_it_carried_and_saves_the_sum(
     day, pnl = seen["day_pnl"]
     saved = store.load()
     assert saved is not None and (saved.day, saved.pnl) == (day, pnl) and day == today
+    assert saved.hour_highs == list(seen["carry"].hour_highs)  # the session's last word
     assert pnl != prior  # the fill (bought below the mid, no maker fee) moved today's PnL
     records = list(open_log(log_path, repair=False))
     assert any(type(r) is Place for r in records)
@@ -158,7 +205,9 @@ def test_a_dry_run_neither_reads_nor_writes_the_day_pnl_file(
     assert path.read_bytes() == b"{corrupt"
 
 
+@pytest.mark.parametrize("limit", ["max_loss_day_usd", "max_loss_hour_usd"])
 def test_mm_run_on_a_real_network_stops_before_connecting_when_the_day_pnl_file_is_unreadable(
+    limit: str,
     tmp_path: Path,
     make_emulator: Callable[[], Awaitable[ExtendedEmulatorHandle]],
     session_toml: Callable[..., str],
@@ -170,7 +219,7 @@ def test_mm_run_on_a_real_network_stops_before_connecting_when_the_day_pnl_file_
         h = await make_emulator()  # stands in for testnet: base_url keeps it on loopback
         try:
             text = session_toml(h.base_url).replace('network = "local"', 'network = "testnet"')
-            text = text.replace("[risk]\n", "[risk]\nmax_loss_day_usd = 5.0\n")
+            text = text.replace("[risk]\n", f"[risk]\n{limit} = 5.0\n")
             text = text.replace("[session]\n", f'[session]\nday_pnl_file = "{path}"\n')
             config = parse_config(text)
             env = h.credentials[0].env(venue_table(config, "test", ExtendedConfig))

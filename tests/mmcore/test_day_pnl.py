@@ -1,5 +1,6 @@
-"""The day-PnL file that carries the daily loss limit across restarts: round trip, a missing file,
-and the files that must stop start-up (unreadable, another account's)."""
+"""The day-PnL file that carries the loss limits across restarts: round trip, a missing file, a
+file from before the hour's highs were kept, and the files that must stop start-up (unreadable,
+another account's)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,23 @@ def test_what_is_saved_loads_back_exactly(tmp_path_factory: pytest.TempPathFacto
     saved = store.load()
     assert saved is not None and (saved.day, saved.pnl) == (day, pnl)
     assert [p.name for p in path.parent.iterdir()] == ["day.json"]  # no temporary file left
+
+
+@settings(max_examples=50, deadline=None)
+@given(highs=st.lists(st.tuples(st.integers(0, 2**63 - 1), st.integers(1, 10**18)), max_size=61))
+def test_the_hours_highs_load_back_exactly(tmp_path_factory: pytest.TempPathFactory,
+                                           highs: list[tuple[int, int]]) -> None:
+    store = DayPnlFile(tmp_path_factory.mktemp("h") / "day.json", "extended", "mainnet")
+    store.save(20_429, -5, highs)
+    saved = store.load()
+    assert saved is not None and saved.hour_highs == highs and saved.pnl == -5
+
+
+def test_a_file_saved_before_the_hours_highs_were_kept_loads_with_none(tmp_path: Path) -> None:
+    path = tmp_path / "day.json"
+    path.write_bytes(b'{"venue": "extended", "network": "mainnet", "day": 20429, "pnl": -7}')
+    saved = DayPnlFile(path, "extended", "mainnet").load()
+    assert saved is not None and (saved.pnl, saved.hour_highs) == (-7, [])
 
 
 def test_the_file_says_date_and_usd_for_people(tmp_path: Path) -> None:

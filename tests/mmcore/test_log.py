@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from mmcore import log_reader
 from mmcore.commands import Place
 from mmcore.errors import LogCorruptError, MMError
-from mmcore.events import BUY, BookDelta, Fill
+from mmcore.events import BUY, BookDelta, Fill, PriorDayPnl
 from mmcore.instrument import Instrument
 from mmcore.log import (
     FORMAT_VERSION,
@@ -37,7 +37,7 @@ from mmcore.log import (
     open_log,
     read_header,
 )
-from mmcore.records import RECORD_TYPES, Record, encode
+from mmcore.records import RECORD_TYPES, Record, decode, encode
 
 FRAME = struct.Struct("<IIQ")
 BLOCK = struct.Struct("<II")
@@ -148,6 +148,7 @@ FIELD_STRATEGIES: dict[Any, st.SearchStrategy[Any]] = {
     str: st.text(max_size=12),
     bool: st.booleans(),
     tuple[int, ...]: st.lists(INT64, max_size=6).map(tuple),
+    tuple[tuple[int, int], ...]: st.lists(st.tuples(INT64, INT64), max_size=4).map(tuple),
 }
 
 
@@ -732,3 +733,9 @@ def test_writer_statistics_count_each_frame_byte_once_flushed_or_not(tmp_path: P
     assert sum(1 for _ in open_log(path)) == 1600
     assert writer.statistics().frame_bytes == final
     assert flushed < unflushed < final
+
+
+def test_a_prior_day_pnl_recorded_before_the_hours_highs_were_kept_reads_as_none() -> None:
+    old = msgspec.msgpack.encode(["PriorDayPnl", 5, 6, 20_429, -7])  # the record's first shape
+    assert decode(old) == PriorDayPnl(5, 6, 20_429, -7, ())
+    assert decode(encode(PriorDayPnl(5, 6, 20_429, -7, ((1, 2),)))).hour_highs == ((1, 2),)

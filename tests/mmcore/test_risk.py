@@ -784,3 +784,156 @@ def test_a_carry_after_the_sessions_first_loss_check_is_ignored() -> None:
     w.update(T0, -5)
     w.carry(TODAY, -1_000)
     assert w.day_loss == 5 and w.day_pnl == (TODAY, -5)
+
+
+# ------------------------------------------------------------ the last hour's highs carried over
+
+MINUTE = 60 * NS
+HOUR_LIMIT = 400_000_000  # max_loss_hour_usd = 0.4 in nanos
+
+
+def carried_highs(highs: list[tuple[int, int]], day: int = TODAY, pnl: int = 0) -> PriorDayPnl:
+    return PriorDayPnl(T0, T0, day, pnl, tuple(highs))
+
+
+def test_a_restart_past_the_hourly_drawdown_limit_starts_halted() -> None:
+    view = make_view()
+    gate = make_gate(max_loss_hour_usd=0.4)
+    out = gate.on_event(carried_highs([(T0 - 10 * MINUTE, HOUR_LIMIT + 1)]), view)
+    assert events(out) == ["hour_highs_carried", "loss_limit_hour"]
+    assert commands(out) == [CancelAll("", T0, "loss_limit_hour")]
+    assert gate.halted and events(gate.check([make_place()], view)) == ["halted"]
+
+
+def test_a_carried_high_and_the_sessions_loss_add_up_toward_the_hourly_limit() -> None:
+    def session(highs: list[tuple[int, int]]) -> list[str]:
+        view = make_view()
+        gate = make_gate(max_loss_hour_usd=0.4)
+        out = gate.on_event(carried_highs(highs), view) if highs else []
+        hold(view, 5, price=100_000)
+        view.ledger.apply(MarkPrice(INST, T0, T0, 99_600))  # 5 lots * 400 ticks: -$0.20
+        return events(out + gate.on_event(MarkPrice(INST, T0, T0, 99_600), view))
+
+    assert session([]) == []
+    assert session([(T0 - MINUTE, 300_000_000)]) == ["hour_highs_carried", "loss_limit_hour"]
+    assert session([(T0 - MINUTE, 100_000_000)]) == ["hour_highs_carried"]
+    # a high more than an hour old no longer counts
+    assert session([(T0 - HOUR_NS, 300_000_000)]) == []
+
+
+def test_highs_carried_across_midnight_count_though_the_days_pnl_does_not() -> None:
+    midnight = (T0 // DAY_NS + 1) * DAY_NS
+    view = make_view(now=midnight + MINUTE)
+    gate = make_gate(max_loss_hour_usd=0.4, max_loss_day_usd=0.4)
+    yesterday = midnight // DAY_NS - 1
+    out = gate.on_event(
+        PriorDayPnl(view.now, view.now, yesterday, -10 * LIMIT, ((midnight - MINUTE, 5 * LIMIT),)),
+        view,
+    )
+    assert events(out) == ["hour_highs_carried", "day_pnl_carried", "loss_limit_hour"]
+    assert "ignored" in out[1].message  # type: ignore[union-attr]
+    assert gate.statistics().reasons == ["loss_limit_hour"]
+
+
+def test_without_an_hourly_limit_the_highs_are_neither_carried_nor_saved() -> None:
+    view = make_view()
+    gate = make_gate(max_loss_day_usd=0.4)
+    out = gate.on_event(carried_highs([(T0 - MINUTE, 10 * HOUR_LIMIT)], pnl=-1), view)
+    assert events(out) == ["day_pnl_carried"] and not gate.halted
+    carry = gate.loss_carry()
+    assert carry is not None and (carry.day, carry.pnl, carry.hour_highs) == (TODAY, -1, ())
+
+
+def test_what_the_gate_hands_the_next_session_is_its_day_pnl_and_its_highs_above_the_last_pnl(
+) -> None:
+    view = make_view()
+    gate = make_gate(max_loss_hour_usd=10.0)
+    assert gate.loss_carry() is None  # no loss check yet
+    hold(view, 5, price=100_000)
+    for minute, mark in [(1, 100_400), (2, 100_200), (3, 100_300), (4, 100_100)]:
+        view.now = T0 + minute * MINUTE
+        view.ledger.apply(MarkPrice(INST, view.now, view.now, mark))
+        gate.on_event(MarkPrice(INST, view.now, view.now, mark), view)
+    carry = gate.loss_carry()
+    assert carry is not None
+    pnl = 5 * 100 * UNIT  # marked at 100_100 after buying at 100_000
+    assert (carry.day, carry.pnl) == (TODAY, pnl)
+    # the highs of 100_400 (minute 1) and 100_300 (minute 3), as nanos above the last PnL
+    assert carry.hour_highs == ((T0 + MINUTE, 5 * 300 * UNIT), (T0 + 3 * MINUTE, 5 * 200 * UNIT))
+
+
+def test_a_minutes_highs_are_carried_as_its_highest_value_at_its_latest_time() -> None:
+    w = LossWindows()
+    assert T0 % MINUTE == 20 * NS  # T0 and T0 + 10 s fall in one minute
+    w.update(T0, 100)
+    w.update(T0 + 10 * NS, 80)
+    w.update(T0 + 20 * MINUTE, 0)
+    assert w.hour_highs() == [(T0 + 10 * NS, 100)]  # never less drawdown, nor for less long
+    assert w.hour_highs(bucket_ns=1) == [(T0, 100), (T0 + 10 * NS, 80)]
+
+
+_gaps = st.one_of(st.integers(1, 20 * MINUTE), st.integers(1, 20 * NS))  # several a minute, too
+_samples = st.lists(st.tuples(_gaps, st.integers(-10**9, 10**9)), min_size=1, max_size=60)
+
+
+def _restart(
+    before: list[tuple[int, int]], after: list[tuple[int, int]], bucket: int
+) -> tuple[list[int], list[int]]:
+    """Hour losses at each sample of ``after``: one session going on (``before`` then ``after``)
+    and a restart after ``before`` carrying its ``hour_highs(bucket)`` (the new session's PnL
+    counts from where the old one ended, and its first sample repeats the old one's last)."""
+    one, first = LossWindows(), LossWindows()
+    t = T0
+    for dt, total in before:
+        t += dt
+        one.update(t, total)
+        first.update(t, total)
+    last = before[-1][1]
+    second = LossWindows()
+    second.carry_highs(first.hour_highs(bucket))
+    second.update(t, 0)
+    going_on, restarted = [], []
+    for dt, total in after:
+        t += dt
+        one.update(t, total)
+        second.update(t, total - last)
+        going_on.append(one.hour_loss)
+        restarted.append(second.hour_loss)
+    return going_on, restarted
+
+
+@settings(max_examples=300, deadline=None)
+@given(before=_samples, after=_samples)
+def test_a_restart_carrying_the_exact_highs_sees_the_drawdown_a_session_going_on_would(
+    before: list[tuple[int, int]], after: list[tuple[int, int]]
+) -> None:
+    going_on, restarted = _restart(before, after, bucket=1)
+    assert restarted == going_on
+
+
+@settings(max_examples=300, deadline=None)
+@given(before=_samples, after=_samples)
+def test_a_restart_carrying_minute_highs_never_sees_less_drawdown_than_a_session_going_on(
+    before: list[tuple[int, int]], after: list[tuple[int, int]]
+) -> None:
+    going_on, restarted = _restart(before, after, bucket=MINUTE)
+    assert all(r >= g for r, g in zip(restarted, going_on))
+
+
+@settings(max_examples=100, deadline=None)
+@given(samples=st.lists(
+    st.tuples(st.integers(1, 5 * NS), st.integers(-10**9, 10**9)), min_size=1, max_size=2000
+))
+def test_the_carried_highs_are_at_most_one_a_minute_of_the_last_hour(
+    samples: list[tuple[int, int]]
+) -> None:
+    w = LossWindows()
+    t = T0
+    for dt, total in samples:
+        t += dt
+        w.update(t, total)
+    highs = w.hour_highs()
+    assert len(highs) <= 61
+    assert all(t - HOUR_NS < ts <= t and above > 0 for ts, above in highs)
+    assert [ts for ts, _ in highs] == sorted(ts for ts, _ in highs)
+    assert [a for _, a in highs] == sorted((a for _, a in highs), reverse=True)
