@@ -62,8 +62,10 @@ def _take(rules: list[_Rule], path: str) -> float | None:
 class FaultSwitches:
     """Switches for the failures an adapter must survive.
 
-    delay_ms: added before every REST response (0 = none); ``delay_next`` delays only some calls.
-    ``path_prefix`` of ``fail_next`` and ``delay_next``: the calls whose path (without the query)
+    delay_ms: added before every REST response (0 = none); ``delay_next`` delays only some calls
+    (before the venue handles them), ``delay_answer_next`` only some answers (the venue has
+    handled the call: an order placed is at the venue while its answer is on the way).
+    ``path_prefix`` of ``fail_next`` and the delays: the calls whose path (without the query)
     starts with it, or equals it when it ends in ``$``.
     """
 
@@ -71,6 +73,7 @@ class FaultSwitches:
         self.delay_ms = 0.0
         self._failures: list[_Rule] = []
         self._delays: list[_Rule] = []
+        self._answer_delays: list[_Rule] = []
         self._seq_skips = 0
         self._droppers: list[Callable[[], Awaitable[int]]] = []
         self._n_drops = 0
@@ -96,6 +99,16 @@ class FaultSwitches:
         if n:
             self._delays.append(_Rule(n, ms, path_prefix))
 
+    def delay_answer_next(self, n: int, ms: float, path_prefix: str = "") -> None:
+        """Handle the next ``n`` REST calls under ``path_prefix`` at once but hold their answers
+        for ``ms``."""
+        if n < 0 or ms < 0:
+            raise BadFaultError(
+                f"delay_answer_next: expected n >= 0 and ms >= 0, found {n}, {ms}"
+            )
+        if n:
+            self._answer_delays.append(_Rule(n, ms, path_prefix))
+
     def skip_book_seq(self, n: int = 1) -> None:
         """Make the next ``n`` book messages each jump one sequence number (a gap)."""
         if n < 0:
@@ -107,6 +120,7 @@ class FaultSwitches:
         self.delay_ms = 0.0
         self._failures.clear()
         self._delays.clear()
+        self._answer_delays.clear()
         self._seq_skips = 0
 
     async def drop_connections(self) -> int:
@@ -138,6 +152,14 @@ class FaultSwitches:
         if total > 0:
             self._n_delays += 1
         return total / 1000.0
+
+    def take_answer_delay_s(self, path: str) -> float:
+        """Seconds to hold this call's answer once it is handled."""
+        value = _take(self._answer_delays, path)
+        if not value:
+            return 0.0
+        self._n_delays += 1
+        return value / 1000.0
 
     def take_seq_skip(self) -> int:
         """1 when the book message about to go out must skip a sequence number, else 0."""

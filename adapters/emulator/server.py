@@ -117,19 +117,24 @@ def fault_middleware(faults: FaultSwitches, rest_prefix: str) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
-        if path.startswith(rest_prefix):
-            delay = faults.take_delay_s(path)
-            if delay > 0:
-                await request.read()  # the request has arrived; only the venue is slow
-                await asyncio.sleep(delay)
-            status = faults.take_failure(path)
-            if status is not None:
-                return web.Response(
-                    status=status,
-                    text=f"emulated fault: HTTP {status}",
-                    content_type="text/plain",
-                )
-        return await handler(request)
+        if not path.startswith(rest_prefix):
+            return await handler(request)
+        delay = faults.take_delay_s(path)
+        if delay > 0:
+            await request.read()  # the request has arrived; only the venue is slow
+            await asyncio.sleep(delay)
+        status = faults.take_failure(path)
+        if status is not None:
+            return web.Response(
+                status=status,
+                text=f"emulated fault: HTTP {status}",
+                content_type="text/plain",
+            )
+        answer = await handler(request)
+        delay = faults.take_answer_delay_s(path)
+        if delay > 0:
+            await asyncio.sleep(delay)  # handled at the venue; the answer is slow to come back
+        return answer
 
     return middleware
 
@@ -149,7 +154,11 @@ def admin_routes(
     exchange: EmulatedExchange,
     statistics: Callable[[], object],
 ) -> list[web.RouteDef]:
-    """``/_emulator/{drop_ws,skip_seq,fail,delay,clear,trade,step,stats}``."""
+    """``/_emulator/{drop_ws,skip_seq,fail,delay,clear,trade,step,stats}``.
+
+    ``delay?ms=M`` sets the delay of every call, ``delay?ms=M&n=N[&prefix=P]`` of the next N
+    calls (before the venue handles them), ``delay?ms=M&answer=1[&n=N][&prefix=P]`` of the next
+    N answers (after it has)."""
 
     def ok(**extra: object) -> web.Response:
         return web.json_response({"ok": True, **extra})
@@ -175,9 +184,12 @@ def admin_routes(
     async def delay(request: web.Request) -> web.Response:
         ms = float(request.query.get("ms", "0"))
         n = _int(request, "n", 0)
+        prefix = request.query.get("prefix", "")
         try:
-            if n:
-                faults.delay_next(n, ms, request.query.get("prefix", ""))
+            if request.query.get("answer", "") in ("1", "true"):
+                faults.delay_answer_next(max(n, 1), ms, prefix)
+            elif n:
+                faults.delay_next(n, ms, prefix)
             else:
                 faults.delay_ms = ms
         except BadFaultError as exc:

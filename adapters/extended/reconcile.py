@@ -4,7 +4,8 @@ Run at start-up, after the account stream reconnects and periodically. It brings
 line with the venue so that no order is orphaned and none is double-counted:
 
 - an open order we placed but never saw acknowledged → ``OrderAccepted``;
-- fills we missed (trade ids not seen yet) → ``Fill``;
+- fills we missed (trade ids not seen yet) → ``Fill``, those of a place still in flight too (an
+  order filled before the answer to its place came back: looked up by external id);
 - an order we think is live but the venue no longer lists → looked up by id (or external id)
   and closed with the venue's verdict (``OrderCanceled`` / ``OrderRejected``); a place whose
   outcome was unknown and that the venue does not know (yet) is first sent again with the same
@@ -39,7 +40,7 @@ from x10.models.position import PositionModel
 from x10.models.trade import AccountTradeModel
 
 from adapters.extended.errors import ExtendedError, ExtendedVenueError
-from adapters.extended.normalize import Normalizer
+from adapters.extended.normalize import MS, Normalizer
 from adapters.extended.rest import ExtendedRest
 from adapters.extended.tracker import PENDING, OrderTracker, TrackedOrder
 from adapters.extended.wire import WireBalance, WireOrder, WirePosition, WireTrade
@@ -52,6 +53,10 @@ __all__ = ["Reconciler", "wire_balance", "wire_order", "wire_position", "wire_tr
 log = logging.getLogger(__name__)
 
 Emit = Callable[[list[Event]], None]
+
+PLACE_CLOCK_SLACK_NS = 10_000_000_000
+"""How far the venue's trade times may run behind our clock: a trade this much older than one of
+our places in flight may still be its (see ``Reconciler._in_flight_fills``)."""
 
 CONFIRM_AFTER_S = 1.0
 """How soon a background reconcile runs again to confirm a position that differed from the
@@ -171,8 +176,15 @@ class Reconciler:
             listed.add(m.external_id)
             emit(tracker.on_order(wire_order(m), self._clock()))
         trades = sorted(trades, key=lambda t: (t.created_time, t.id))
+        unmatched: list[AccountTradeModel] = []
         for t in trades:
-            emit(tracker.on_trade(wire_trade(t), self._clock()))
+            fills = tracker.on_trade(wire_trade(t), self._clock())
+            if fills:
+                emit(fills)
+            elif not tracker.seen_trade(str(t.id)):
+                unmatched.append(t)
+        if unmatched:
+            await self._in_flight_fills(unmatched, emit)
         for order in tracker.live():
             if order.client_id in listed or order.in_flight:
                 continue
@@ -193,6 +205,31 @@ class Reconciler:
                 except ExtendedError as exc:
                     log.warning("extended reconcile: cancel of orphan %s failed: %s", m.id, exc)
         await self._account(symbols, emit, confirm)
+
+    async def _in_flight_fills(self, unmatched: list[AccountTradeModel], emit: Emit) -> None:
+        """Trades of an order we do not know by venue id: of another session, or of one of our
+        places still in flight, which filled before its answer came back (an order filled at
+        once is in no open-orders list, and REST trades name orders by venue id only). Each
+        such place, on a market with such a trade no older than the place (give or take
+        ``PLACE_CLOCK_SLACK_NS``), is looked up by its external id; the fills of one the venue
+        knows are passed on now, before ``fills_passed``, so that no position is released
+        without them."""
+        tracker = self._tracker
+        for order in tracker.live():
+            if not order.in_flight or order.venue_id:
+                continue
+            since = (order.placed_ns - PLACE_CLOCK_SLACK_NS) // MS
+            if not any(t.market == order.inst and t.created_time >= since for t in unmatched):
+                continue
+            for m in await self._rest.orders_by_external_id(order.client_id):
+                if m.external_id == order.client_id:
+                    tracker.learn_venue_id(order, str(m.id))
+            if not order.venue_id:
+                continue  # not at the venue (yet): none of these trades is its
+            now = self._clock()
+            for t in unmatched:
+                if str(t.order_id) == order.venue_id:
+                    emit(tracker.on_trade(wire_trade(t), now))
 
     async def _cancel_again(self, listed: set[str], strays: set[str]) -> None:
         """Send again the cancels the venue did not confirm taking, for orders still resting;

@@ -63,6 +63,7 @@ class TrackedOrder:
         "filled",
         "in_flight",
         "inst",
+        "placed_ns",
         "side",
         "size",
         "state",
@@ -72,6 +73,8 @@ class TrackedOrder:
     def __init__(self, place: Place) -> None:
         self.client_id = place.client_id
         self.inst = place.inst
+        self.placed_ns = place.ts
+        """When the engine decided the place (its clock: the venue's, give or take)."""
         self.side = place.side
         self.size = place.size
         self.filled = 0
@@ -135,6 +138,10 @@ class OrderTracker:
 
     def by_venue_id(self, venue_id: str) -> TrackedOrder | None:
         return self._by_venue_id.get(venue_id)
+
+    def seen_trade(self, trade_id: str) -> bool:
+        """True when the fill of ``trade_id`` was passed on (recently: the last 10,000)."""
+        return trade_id in self._seen_trades
 
     def live(self) -> list[TrackedOrder]:
         """Orders pending or open, oldest first."""

@@ -34,6 +34,19 @@ def test_delays_add_the_global_delay_to_the_next_n_calls() -> None:
     assert faults.take_delay_s("/x") == pytest.approx(0.01)
 
 
+def test_answer_delays_hold_only_the_next_n_answers_under_the_prefix() -> None:
+    faults = FaultSwitches()
+    faults.delay_ms = 10  # the global delay is before handling, never on the answer
+    faults.delay_answer_next(2, 500, "/api/v1/user/order$")
+    assert faults.take_answer_delay_s("/api/v1/user/orders") == 0
+    assert faults.take_answer_delay_s("/api/v1/user/order") == pytest.approx(0.5)
+    assert faults.take_delay_s("/api/v1/user/order") == pytest.approx(0.01)
+    assert faults.take_answer_delay_s("/api/v1/user/order") == pytest.approx(0.5)
+    assert faults.take_answer_delay_s("/api/v1/user/order") == 0
+    with pytest.raises(BadFaultError, match="delay_answer_next"):
+        faults.delay_answer_next(1, -1)
+
+
 def test_skip_seq_marks_exactly_n_messages() -> None:
     faults = FaultSwitches()
     faults.skip_book_seq(2)
@@ -59,10 +72,12 @@ def test_clear_turns_every_switch_off() -> None:
     faults.fail_next(3)
     faults.skip_book_seq(3)
     faults.delay_ms = 5
+    faults.delay_answer_next(1, 5)
     faults.clear()
     assert faults.take_failure("/") is None
     assert faults.take_seq_skip() == 0
     assert faults.take_delay_s("/") == 0
+    assert faults.take_answer_delay_s("/") == 0
 
 
 def test_a_manual_clock_moves_only_forward_and_only_when_told() -> None:

@@ -647,6 +647,75 @@ def test_fills_of_an_order_whose_place_answer_was_lost_are_found_by_the_reconcil
     asyncio.run(main())
 
 
+def test_fills_of_a_place_still_in_flight_are_found_by_the_reconcile_before_its_position(
+) -> None:
+    """An IOC order fills at the venue the moment it lands, while the answer to its place is
+    still on the way and the account stream says nothing. A reconcile now lists its trade (by
+    the venue's order id, which we do not know yet) and the position that holds it: the fill
+    must come out before that position, or the engine would count the fill twice (once in the
+    position, once when the fill turns up) and book it at the position's average cost."""
+
+    async def main() -> None:
+        async with running(rest_retries=0, rest_timeout_s=3.0) as s:
+            account_id = s.h.credentials[0].account_id
+            for c in s.h.hub.of(f"account:{account_id}"):
+                s.h.hub.clients.discard(c)  # the account socket stays open but falls silent
+            s.h.faults.delay_answer_next(1, 800, "/api/v1/user/order$")
+            best_ask = s.of(BookSnapshot)[0].asks[0]
+            taker = Place(SYM, START, "ioc", BUY, best_ask + 5, 100, False, False, "IOC")
+            placing = asyncio.create_task(s.adapter.execute(taker))
+            await s.wait_for(lambda: bool(s.h.account().fills), "the fill at the venue")
+            out = await s.adapter.reconcile()  # the place's answer is still on its way
+            assert not placing.done()
+            kinds = [type(e) for e in out]
+            assert Fill in kinds and kinds.index(Fill) < kinds.index(Position)
+            assert sum(e.size for e in out if type(e) is Fill) == 100
+            assert [e.size for e in out if type(e) is Position] == [100]
+            await placing
+            assert sum(f.size for f in s.of(Fill)) == 0  # the silent stream added none
+            assert not s.of(OrderCanceled) and not s.of(OrderRejected)
+            again = await s.adapter.reconcile()
+            assert not [e for e in again if type(e) is Fill]  # passed on once
+
+    asyncio.run(main())
+
+
+def test_a_place_in_flight_is_not_looked_up_for_fills_older_than_it() -> None:
+    """An earlier session's fill is in the venue's trades at every reconcile: a place of ours
+    in flight is looked up by external id only for trades that could be its own."""
+
+    async def main() -> None:
+        async with running(rest_retries=0, rest_timeout_s=3.0) as s:
+            account = s.h.account()
+            best_ask = s.of(BookSnapshot)[0].asks[0]
+            old = account.new_order("old-1", SYM, BUY, best_ask + 5, 100, False, False, "IOC",
+                                    START)
+            s.h.exchange.place(account, old)  # an earlier session's order, filled
+            assert account.fills
+            s.clock.advance(60 * SEC)
+            lookups: list[str] = []
+            lookup = s.adapter.rest.orders_by_external_id
+
+            async def counted(external_id: str) -> list[Any]:
+                lookups.append(external_id)
+                return await lookup(external_id)
+
+            s.adapter.rest.orders_by_external_id = counted  # type: ignore[method-assign]
+            for c in s.h.hub.of(f"account:{s.h.credentials[0].account_id}"):
+                s.h.hub.clients.discard(c)  # no ORDER frame tells us the venue id either
+            s.h.faults.delay_answer_next(1, 800, "/api/v1/user/order$")
+            # an IOC that finds nothing to take: done at once, in no open-orders list
+            ioc = Place(SYM, START + 60 * SEC, "ioc", BUY, 59_000, 100, False, False, "IOC")
+            placing = asyncio.create_task(s.adapter.execute(ioc))
+            await s.wait_for(lambda: "ioc" in account.by_client, "the place at the venue")
+            out = await s.adapter.reconcile()
+            assert not placing.done() and lookups == []
+            assert not [e for e in out if type(e) is Fill]  # the old fill is not ours
+            await placing
+
+    asyncio.run(main())
+
+
 def test_a_sequence_gap_on_the_account_stream_reconciles_what_was_lost() -> None:
     """The account stream numbers its frames like the book's; a lost frame (here the venue's
     cancel of "a") shows as a gap and must trigger a reconcile, not leave "a" live for us."""

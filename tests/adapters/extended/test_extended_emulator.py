@@ -305,6 +305,8 @@ def test_the_admin_routes_flip_the_same_switches_over_http() -> None:
             assert (await s.post(f"{url}/skip_seq?n=2")).status == 200
             assert h.faults.take_seq_skip() == 1
             assert (await s.post(f"{url}/fail?n=1&status=404")).status == 400
+            assert (await s.post(f"{url}/delay?ms=300&answer=1&prefix=/x")).status == 200
+            assert h.faults.take_answer_delay_s("/x") == pytest.approx(0.3)
             stats = json.loads(await (await s.get(f"{url}/stats")).text())
             assert "refused" in stats
 
