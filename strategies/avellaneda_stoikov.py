@@ -283,9 +283,10 @@ class AvellanedaStoikovStrategy:
             return self._on_book(view) if view.books[self.inst].stale else None
         if t is FundingRate and event.inst == self.inst:  # type: ignore[union-attr]
             self._funding = cast(FundingRate, event).rate_ppb * 1e-9
-            if self.params.spread_model == "linear":
+            if self.params.spread_model == "linear":  # the spread depends on it: re-quote now
                 self._dirty = True
                 self._calm = False
+                return self._on_book(view)
         return None
 
     def notes(self) -> list[Output]:

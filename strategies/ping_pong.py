@@ -9,7 +9,10 @@ reaches it.
 
 Size is ``order_notional_usd`` at mid in whole lots (or ``size_lots``); when the order reduces
 the position it is capped at the position, so a partial buy of 3 lots is answered by a sell of
-3. A size below the instrument's minimum means no order.
+3. A size below the instrument's minimum means no order. A position itself below the minimum
+(dust, left by partial fills) cannot be closed by any order the venue takes: it does not cap
+the order, which then has its full size and goes through flat (long 3 with a minimum of 10:
+sell 10), rather than leaving the quoter with no order at all.
 """
 
 from __future__ import annotations

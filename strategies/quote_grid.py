@@ -11,23 +11,30 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["ask_levels", "bid_levels", "notional_lots", "offset_tops", "skewed_size"]
+__all__ = ["GRID_EPS", "ask_levels", "bid_levels", "notional_lots", "offset_tops", "skewed_size"]
 
 Levels = tuple[tuple[int, int], ...]
+
+
+GRID_EPS = 1e-6
+"""Ticks within which a price counts as on the grid before it is rounded away from mid: a
+price computed in floats (``(fair - half) / tick`` with a tick of 0.1) lands a hair off a whole
+tick it is meant to hit exactly, and a plain floor or ceil would then move it a whole tick."""
 
 
 def bid_levels(top: float, step: float, size: int, count: int, best_ask: int) -> Levels:
     """``count`` bids from ``top`` ticks down by ``step`` ticks, each of ``size`` lots.
 
     Every price is an int >= 1, below ``best_ask`` (when there is one) and below the level
-    before it. Empty when ``top`` is not finite or ``size`` < 1.
+    before it; rounded down, but never by a whole tick from a price within ``GRID_EPS`` of one.
+    Empty when ``top`` is not finite or ``size`` < 1.
     """
     if size < 1 or not math.isfinite(top) or not math.isfinite(step):
         return ()
     levels: list[tuple[int, int]] = []
     ceiling = best_ask if best_ask > 0 else math.inf
     for i in range(count):
-        price = math.floor(top - i * step)
+        price = math.floor(top - i * step + GRID_EPS)
         if price >= ceiling:
             price = int(ceiling) - 1
         if price < 1:
@@ -40,15 +47,16 @@ def bid_levels(top: float, step: float, size: int, count: int, best_ask: int) ->
 def ask_levels(top: float, step: float, size: int, count: int, best_bid: int) -> Levels:
     """``count`` asks from ``top`` ticks up by ``step`` ticks, each of ``size`` lots.
 
-    Every price is an int above ``best_bid`` and above the level before it. Empty when ``top``
-    is not finite or ``size`` < 1.
+    Every price is an int above ``best_bid`` and above the level before it; rounded up, but
+    never by a whole tick from a price within ``GRID_EPS`` of one. Empty when ``top`` is not
+    finite or ``size`` < 1.
     """
     if size < 1 or not math.isfinite(top) or not math.isfinite(step):
         return ()
     levels: list[tuple[int, int]] = []
     floor = max(best_bid, 0)
     for i in range(count):
-        price = math.ceil(top + i * step)
+        price = math.ceil(top + i * step - GRID_EPS)
         if price <= floor:
             price = floor + 1
         levels.append((price, size))

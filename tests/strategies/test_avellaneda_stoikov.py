@@ -196,6 +196,27 @@ def test_the_linear_model_widens_with_funding() -> None:
     assert half(0) == pytest.approx(50.0)
 
 
+def test_a_funding_change_re_quotes_the_linear_model_at_once() -> None:
+    driver = make_driver(spread_model="linear", linear_funding_mult=1.0, requote_interval_ms=10_000)
+    ts = warm_up(driver)
+    before = quotes(driver)
+    out = driver.feed(make_funding(300_000, ts=ts + MS))  # half spread 50 -> 60
+    assert isinstance(out, QuoteTarget) and out != before
+    assert before.bids[0][0] - out.bids[0][0] == 100  # 10.0 wider each side, in 0.1 ticks
+    assert out.asks[0][0] - before.asks[0][0] == 100
+
+
+def test_a_half_spread_of_whole_ticks_is_quoted_the_same_distance_each_side_of_mid() -> None:
+    # mid 100_000.0; 2 bps = 20.0 = exactly 200 ticks of 0.1, which (fair - half) / tick in
+    # floats misses by a hair: a plain floor put the bid a tick further out than the ask
+    for mid_ticks in range(900_000, 1_100_000, 5_000):  # 2 bps of each is a whole tick count
+        driver = make_driver(warmup_half_spread_bps=2.0)
+        driver.top(mid_ticks - 1, mid_ticks + 1, T0)
+        q = quotes(driver)
+        half = mid_ticks // 5_000
+        assert (q.bids[0][0], q.asks[0][0]) == (mid_ticks - half, mid_ticks + half), mid_ticks
+
+
 def test_the_bounded_model_uses_the_market_spread_and_sigma() -> None:
     driver = make_driver(spread_model="bounded", bounded_sigma_mult=2.0, min_half_spread_bps=0.1)
     warm_up(driver)

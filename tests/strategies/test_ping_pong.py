@@ -84,6 +84,13 @@ def test_a_second_partial_fill_of_the_old_order_keeps_the_new_side() -> None:
     assert driver.strategy.statistics().switches == 1  # type: ignore[attr-defined]
 
 
+def test_a_position_below_the_minimum_size_does_not_cap_the_order_that_would_reduce_it() -> None:
+    driver = make_driver(min_size="0.01", size_lots=10)  # a minimum of 10 lots
+    driver.top(BID, ASK, T0)
+    driver.feed(make_fill(BUY, 999_500, 3, ts=T0 + SECOND))  # long 3: dust
+    assert last(driver) == QuoteTarget(SYMBOL, asks=((1_000_500, 10),))  # not 3: none would go
+
+
 def test_it_reprices_only_when_mid_moves_past_reprice_bps() -> None:
     driver = make_driver(reprice_bps=5.0)
     driver.top(BID, ASK, T0)

@@ -104,3 +104,14 @@ def test_offset_tops_are_the_same_distance_from_mid_each_rounded_away_from_it(
 def test_offset_tops_land_on_whole_ticks_exactly() -> None:
     assert offset_tops(400_000, 0.5) == (199_990, 200_010)  # mid * 1.00005 was 200_010.000...04
     assert offset_tops(30_000, 12.0) == (14_982, 15_018)
+
+
+def test_a_price_a_float_hair_off_a_whole_tick_is_that_tick_on_either_side() -> None:
+    bid = (1_000.0 - 0.2) / 0.1  # 9_998 in exact arithmetic; 9_997.999... in floats
+    ask = (777.7 + 0.2) / 0.1  # 7_779 exactly; 7_779.000...1 in floats
+    assert bid < 9_998 and ask > 7_779
+    assert bid_levels(bid, 0, 1, 1, 0) == ((9_998, 1),)
+    assert ask_levels(ask, 0, 1, 1, 0) == ((7_779, 1),)
+    # a real fraction of a tick is still rounded away from mid
+    assert bid_levels(999_997.9, 0, 1, 1, 0) == ((999_997, 1),)
+    assert ask_levels(1_000_002.1, 0, 1, 1, 0) == ((1_000_003, 1),)
