@@ -16,7 +16,10 @@ Quote targets, per side:
   and is replaced to restore the level's size. Orders at exactly a level's price are matched to
   it first, so the order one reconcile places for a level is never taken by a neighbouring level
   on the next (which would replace a fitting order for nothing): the same target reconciled again
-  sends nothing;
+  sends nothing. An order is never kept where it would cross one of ours on the other side (a
+  bid at or above the target's lowest ask, an ask at or below its highest bid or a bid kept):
+  up to the threshold from its level, it could sit past the other side's new best, where a
+  post-only order would be refused and any other would trade with us;
 - left-over levels and left-over live orders pair up best first as *replaces*; with
   ``coalesce_ns`` a replace sooner than that after the previous replace of the same level keeps
   the old order instead (unless it is too old);
@@ -53,6 +56,8 @@ __all__ = ["OrderManagerConfig", "OrdersStats", "QuoteOrderManager", "UnknownInt
 
 _NS = 1_000_000_000
 _NONE: list[tuple[int, int]] = []  # "no level to place"; shared, so never mutated
+_NO_PRICE = 1 << 62
+"""Above every price: no bound."""
 
 
 class UnknownIntent(MMError, TypeError):
@@ -176,6 +181,7 @@ class QuoteOrderManager:
         self._skipped = 0
         self._flattens = 0
         self._no_price = 0
+        self._kept_best = 0  # the highest bid kept by the reconcile running
 
     # ------------------------------------------------------------ entry point
 
@@ -214,10 +220,24 @@ class QuoteOrderManager:
             asks.sort(key=_best_ask_first)
         now = view.now
         out: list[Command] = []
+        # No order of ours may be kept where it crosses one of ours on the other side (a kept
+        # order may sit up to the threshold from its level, past the other side's new best):
+        # a bid is kept only below the lowest ask level, an ask only above the highest bid
+        # level and every bid kept.
         levels = target.bids
-        want_bids = self._side(inst, BUY, levels, bids, now, out) if levels or bids else _NONE
+        top_ask = min(target.asks)[0] if target.asks else _NO_PRICE
+        self._kept_best = 0
+        want_bids = (
+            self._side(inst, BUY, levels, bids, now, out, 0, top_ask) if levels or bids else _NONE
+        )
+        top_bid = max(levels)[0] if levels else 0
+        floor = top_bid if top_bid > self._kept_best else self._kept_best
         levels = target.asks
-        want_asks = self._side(inst, SELL, levels, asks, now, out) if levels or asks else _NONE
+        want_asks = (
+            self._side(inst, SELL, levels, asks, now, out, floor, _NO_PRICE)
+            if levels or asks
+            else _NONE
+        )
         if not want_bids and not want_asks:
             return out
         room = self._max_open - len(live)
@@ -255,8 +275,12 @@ class QuoteOrderManager:
         live: list[LiveOrder],
         now: int,
         out: list[Command],
+        lo: int,
+        hi: int,
     ) -> list[tuple[int, int]]:
-        """Append the cancels of one side to ``out``; return the levels still to place."""
+        """Append the cancels of one side to ``out``; return the levels still to place. Only
+        orders priced strictly between ``lo`` and ``hi`` may be kept; ``_kept_best`` is left at
+        the highest price of the bids kept (for a bid side)."""
         max_age = self._max_age
         bps = self._bps
         min_lots = self._min_lots.get(inst, 1)
@@ -274,9 +298,11 @@ class QuoteOrderManager:
                 self._skipped += 1
                 continue
             for o in free:
-                if o.price == price and self._fits(o, size, now):
+                if o.price == price and lo < price < hi and self._fits(o, size, now):
                     free.remove(o)
                     self._kept += 1
+                    if side == BUY and price > self._kept_best:
+                        self._kept_best = price
                     break
             else:
                 near.append(index)
@@ -289,7 +315,7 @@ class QuoteOrderManager:
             best_diff = 0
             for o in free:
                 diff = o.price - price
-                if low <= diff <= high and self._fits(o, size, now):
+                if low <= diff <= high and lo < o.price < hi and self._fits(o, size, now):
                     if diff < 0:
                         diff = -diff
                     if best is None or diff < best_diff:
@@ -298,6 +324,8 @@ class QuoteOrderManager:
             if best is not None:
                 free.remove(best)
                 self._kept += 1
+                if side == BUY and best.price > self._kept_best:
+                    self._kept_best = best.price
             else:
                 wanted.append(wish)
                 wanted_at.append(index)

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from mmcore.book import Book
@@ -109,6 +109,20 @@ def test_an_order_within_the_replace_threshold_is_kept() -> None:
     manager = make_manager(replace_threshold_bps=1.0)  # 10 ticks at 100_000
     run(manager, quote([(BID, 2)], [(ASK, 2)]), view)
     assert manager.reconcile(quote([(BID + 10, 2)], [(ASK - 10, 2)]), view) == []
+
+
+def test_an_order_within_the_threshold_is_not_kept_where_the_new_level_across_would_cross_it(
+) -> None:
+    view = make_view()
+    manager = make_manager()  # threshold 1 bp: 10 ticks at 100_000
+    run(manager, quote([], [(100_001, 2)]), view)
+    # the market moved up: the ask's level is now 100_006 (5 ticks: within the threshold) and
+    # the new bid, 100_003, would cross the old ask at 100_001 on any venue
+    commands = manager.reconcile(quote([(100_003, 2)], [(100_006, 2)]), view)
+    assert kinds(commands) == ["Cancel", "Place", "Place"]
+    assert [(c.side, c.price) for c in commands if isinstance(c, Place)] == [
+        (BUY, 100_003), (SELL, 100_006),
+    ]
 
 
 def test_an_order_past_the_replace_threshold_is_cancelled_before_its_replacement() -> None:
@@ -214,13 +228,13 @@ def test_max_open_orders_counts_in_flight_and_pending_cancel_orders() -> None:
     view = make_view()
     manager = make_manager(max_open_orders=3)
     run(manager, quote([(BID, 2), (BID - 1, 2)], [(ASK, 2)]), view)
-    commands = manager.reconcile(quote([(BID + 20, 2), (BID - 1, 2)], [(ASK, 2)]), view)
+    commands = manager.reconcile(quote([(BID + 15, 2), (BID - 1, 2)], [(ASK, 2)]), view)
     assert kinds(commands) == ["Cancel"]  # mm-1 is pending cancel until the venue confirms
     send(view, commands)
-    assert manager.reconcile(quote([(BID + 20, 2), (BID - 1, 2)], [(ASK, 2)]), view) == []
+    assert manager.reconcile(quote([(BID + 15, 2), (BID - 1, 2)], [(ASK, 2)]), view) == []
     view.ledger.apply(OrderCanceled(INST, T0, T0, "mm-1"))
-    commands = manager.reconcile(quote([(BID + 20, 2), (BID - 1, 2)], [(ASK, 2)]), view)
-    assert commands == [Place(INST, T0, "mm-4", BUY, BID + 20, 2)]
+    commands = manager.reconcile(quote([(BID + 15, 2), (BID - 1, 2)], [(ASK, 2)]), view)
+    assert commands == [Place(INST, T0, "mm-4", BUY, BID + 15, 2)]
     assert manager.statistics().capped == 2
 
 
@@ -517,7 +531,9 @@ def test_the_same_target_reconciled_again_sends_nothing(
 ) -> None:
     """Whatever orders earlier targets left, once a target's commands are in flight the orders
     fit it: reconciling it again (the engine does after a fill, a cancel, a timer) cancels and
-    places nothing."""
+    places nothing. (Targets are a strategy's: their bids below their asks.)"""
+    if bids and asks:
+        assume(BID - bids[0][0] < ASK + asks[0][0])
     view = make_view()
     manager = make_manager(max_open_orders=cap, coalesce_ns=coalesce)
     for k, (old_bids, old_asks, partly_filled) in enumerate(before):
@@ -535,3 +551,26 @@ def test_the_same_target_reconciled_again_sends_nothing(
     target = quote([(BID - o, n) for o, n in bids], [(ASK + o, n) for o, n in asks])
     send(view, manager.reconcile(target, view))
     assert manager.reconcile(target, view) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(targets=st.lists(st.tuples(near_levels, near_levels, st.integers(-12, 12)), min_size=1,
+                        max_size=6))
+def test_our_orders_never_cross_each_other_whatever_the_targets(
+    targets: list[tuple[list[tuple[int, int]], list[tuple[int, int]], int]],
+) -> None:
+    """Orders are kept up to the threshold from their level; never where one of ours on the
+    other side would cross them (a post-only order would be refused, any other trade with us)."""
+    view = make_view()
+    manager = make_manager(max_open_orders=8)
+    for k, (bids, asks, shift) in enumerate(targets):
+        view.now = T0 + k
+        mid = (BID + ASK) // 2 + shift  # the market moves between targets
+        target = quote([(mid - 1 - o - 15, n) for o, n in bids],
+                       [(mid + 1 + o + 15, n) for o, n in asks])
+        run(manager, target, view)
+        live = [o for o in view.ledger.open_orders(INST).values() if o.status != PENDING_CANCEL]
+        bid_prices = [o.price for o in live if o.side == BUY]
+        ask_prices = [o.price for o in live if o.side == SELL]
+        if bid_prices and ask_prices:
+            assert max(bid_prices) < min(ask_prices), (bid_prices, ask_prices)
