@@ -550,7 +550,19 @@ class RiskGate:
         if acc[2] >= self._max_open:
             why = f"expected fewer than {self._max_open} open orders, found {acc[2]}"
             return self._drop(cmd, now, OPEN_ORDERS_LIMIT, why, out)
-        limit = self._limit_lots(inst, mark_x2 if mark_x2 else 2 * price)
+        value_x2 = mark_x2
+        if not value_x2 and self._max_nanos:
+            # no mark nor mid: the USD limit is valued at the highest price in sight (the
+            # order's own price can be far from where it fills: a sell at 1 tick takes the
+            # bids); with no price but its own, only an order that cannot add exposure goes
+            top = 0
+            if book is not None:
+                top = book.best_bid if book.best_bid > book.best_ask else book.best_ask
+            if not top and not cmd.reduce_only:
+                why = "no mark, mid or book price to value the USD position limit at"
+                return self._drop(cmd, now, POSITION_LIMIT, why, out)
+            value_x2 = 2 * (top if top > price else price)
+        limit = self._limit_lots(inst, value_x2 if value_x2 else 2 * price)
         if side == BUY:
             room = limit - position - acc[0]
         else:

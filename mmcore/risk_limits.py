@@ -118,8 +118,9 @@ class RiskConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_position_lots: per market, the largest position in lots even if every live order filled
         at once; 0 (default) = use max_position_usd only. ``RiskGate`` refuses a config where
         both position limits are 0.
-    max_position_usd: the same limit as notional in USD at the mark; default 0. With both set,
-        the smaller wins.
+    max_position_usd: the same limit as notional in USD at the mark (else the mid; else the
+        highest of the order's price and the book's best prices; with none but the order's own
+        price, only reduce-only orders go); default 0. With both set, the smaller wins.
     max_open_orders: per market, non-terminal orders incl. in-flight; default 10, >= 1.
     min_equity_usd: halt when the venue-reported equity (a ``Balance`` event) drops below; default
         0 = off.

@@ -340,6 +340,29 @@ def test_an_ack_or_a_fill_resets_the_reject_count() -> None:
     assert gate.on_event(reject, view) == [] and not gate.halted
 
 
+def test_without_a_mark_or_mid_the_usd_limit_is_valued_at_the_highest_price_in_sight() -> None:
+    view = make_view()
+    view.books[INST].apply_snapshot(BookSnapshot(INST, T0, T0, 2, (99_990, 500), ()))
+    # bids only: no mid; no MarkPrice yet
+    gate = make_gate(max_position_lots=0, max_position_usd=35.0, price_band_bps=0.0)
+    # a sell far below the market fills at the bids: $35 there is 3 lots (1 lot ~ $10)
+    sell = make_place("mm-1", SELL, price=1, size=400, post_only=False)
+    out = commands(gate.check([sell], view))
+    assert [(c.price, c.size) for c in out if isinstance(c, Place)] == [(1, 3)]
+
+
+def test_without_any_price_but_the_orders_own_the_usd_limit_lets_only_reducing_orders_go(
+) -> None:
+    view = make_view()
+    view.books[INST].apply_snapshot(BookSnapshot(INST, T0, T0, 2, (), ()))  # empty; no mark
+    gate = make_gate(max_position_lots=0, max_position_usd=35.0, price_band_bps=0.0)
+    out = gate.check([make_place("mm-1", SELL, price=1, size=400, post_only=False)], view)
+    assert commands(out) == [] and events(out) == ["position_limit"]
+    hold(view, 5)
+    exit_ = make_place("mm-2", SELL, price=99_000, size=5, post_only=False, reduce_only=True)
+    assert commands(gate.check([exit_], view)) == [exit_]
+
+
 def test_a_loss_beyond_the_hourly_limit_halts_once() -> None:
     view = make_view()
     gate = make_gate(max_loss_hour_usd=0.4)
