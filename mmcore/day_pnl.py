@@ -40,7 +40,9 @@ class SavedDayPnl(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     """The file's content: ``day`` is the UTC day number (days since 1970-01-01), ``pnl`` the
     PnL made on it in nanos of the quote currency; ``date`` and ``pnl_usd`` are for people;
     ``hour_highs`` lists ``[ts, above]``: the PnL stood ``above`` nanos over ``pnl`` at ``ts``
-    (within the hour before the save; a file from before they were kept has none)."""
+    (within the hour before the save); ``marks`` lists ``[inst, lots, mark_x2]``: each market's
+    position and the mark (twice, in ticks) it was last valued at. A file from before either
+    was kept has none."""
 
     venue: str
     network: str
@@ -49,6 +51,7 @@ class SavedDayPnl(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     date: str = ""
     pnl_usd: float = 0.0
     hour_highs: list[tuple[int, int]] = []
+    marks: list[tuple[str, int, int]] = []
 
 
 def default_day_pnl_path(venue: str, network: str) -> Path:
@@ -88,8 +91,14 @@ class DayPnlFile:
             )
         return saved
 
-    def save(self, day: int, pnl: int, hour_highs: Iterable[tuple[int, int]] = ()) -> None:
-        """Replace the file with ``(day, pnl, hour_highs)``, atomically."""
+    def save(
+        self,
+        day: int,
+        pnl: int,
+        hour_highs: Iterable[tuple[int, int]] = (),
+        marks: Iterable[tuple[str, int, int]] = (),
+    ) -> None:
+        """Replace the file with ``(day, pnl, hour_highs, marks)``, atomically."""
         date = datetime.date(1970, 1, 1) + datetime.timedelta(days=day)
         saved = SavedDayPnl(
             venue=self.venue,
@@ -99,6 +108,7 @@ class DayPnlFile:
             date=date.isoformat(),
             pnl_usd=pnl / NANOS,
             hour_highs=list(hour_highs),
+            marks=list(marks),
         )
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:

@@ -250,13 +250,17 @@ class PriorDayPnl(_Event, tag="PriorDayPnl", frozen=True):
     loss limit. ``day`` is ``ts // 86400e9`` of the last sample it holds. ``hour_highs`` are
     their PnL highs of the last hour, ``(ts, above)``: the PnL stood ``above`` nanos over where
     it ended at ``ts``; the gate counts those still within the hour against
-    ``max_loss_hour_usd`` (added after format 1's first logs: absent, it reads as none)."""
+    ``max_loss_hour_usd``. ``marks`` are their positions with the mark each was last valued
+    at, ``(inst, lots, mark_x2)``: a position the session inherits counts toward the limits
+    from there (its PnL before was theirs). Both were added after format 1's first logs:
+    absent, they read as none."""
 
     ts: int
     ts_recv: int
     day: int
     pnl: int
     hour_highs: tuple[tuple[int, int], ...] = ()
+    marks: tuple[tuple[str, int, int], ...] = ()
 
 
 class RiskEvent(_Event, tag="RiskEvent", frozen=True):

@@ -426,8 +426,10 @@ class LiveRunner:
         if prior is not None:
             log.info("live: earlier sessions' PnL on %s: %.6f USD", prior.date, prior.pnl_usd)
             now = self._clock()
-            highs = tuple(prior.hour_highs)
-            self._handle(runner, PriorDayPnl(now, now, prior.day, prior.pnl, highs))
+            carried = PriorDayPnl(
+                now, now, prior.day, prior.pnl, tuple(prior.hour_highs), tuple(prior.marks)
+            )
+            self._handle(runner, carried)
         for ev in await self.adapter.reconcile():
             self._handle(runner, ev)
 
@@ -535,7 +537,7 @@ class LiveRunner:
         if state is None or state == self._saved_day_pnl:
             return
         try:
-            self._day_pnl.save(state.day, state.pnl, state.hour_highs)
+            self._day_pnl.save(state.day, state.pnl, state.hour_highs, state.marks)
         except DayPnlFileError as exc:
             log.error("live: %s; a restart would not carry today's PnL", exc)
             return

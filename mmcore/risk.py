@@ -56,6 +56,7 @@ from mmcore.events import (
     MarkPrice,
     OrderAccepted,
     OrderRejected,
+    Position,
     PriorDayPnl,
     RiskEvent,
     Timer,
@@ -159,7 +160,15 @@ class RiskGate:
         self.budget = RateBudget(config.rate_limit)
         self._ids = ClientIds(config.client_id_prefix)
         self._losses = LossWindows()
-        self._pnl: dict[str, int] = {}
+        self._pnl: dict[str, int] = {}  # per market: what the loss limits count (see _revalue)
+        # A position the session inherited (reported before the market was first valued) is
+        # valued by the ledger from the venue's entry price: its PnL up to now was made, and
+        # counted, by earlier sessions. The loss limits count it from the market's first
+        # valuation (plus the move since the last session's last mark, when it said).
+        self._inherited: set[str] = set()  # inherited, not valued yet
+        self._offset: dict[str, int] = {}  # PnL not the session's, taken off at valuation
+        self._prior_marks: dict[str, tuple[int, int]] = {}  # the last session's (lots, mark_x2)
+        self._marks: dict[str, tuple[int, int]] = {}  # (lots, mark_x2) at the last valuation
         self.halted = False
         self.halted_markets: set[str] = set()
         self._reasons: set[str] = set()  # global halt reasons
@@ -183,6 +192,7 @@ class RiskGate:
             Balance: self._on_balance,
             ConnectionState: self._on_session,
             PriorDayPnl: self._on_prior_day_pnl,
+            Position: self._on_position,
         }
         self.watched: frozenset[type] = frozenset(self._handlers)
         """Event types ``on_event`` acts on; the engine need not call it for others."""
@@ -292,6 +302,10 @@ class RiskGate:
         now = view.now
         out: list[Output] = []
         carried = False
+        if self._watch_pnl:
+            self._prior_marks = {
+                inst: (lots, mark_x2) for inst, lots, mark_x2 in ev.marks if inst in self._unit
+            }
         horizon = now - HOUR_NS
         highs = [(t, a) for t, a in ev.hour_highs if t > horizon and a > 0]
         if self._loss_hour and highs:
@@ -336,7 +350,10 @@ class RiskGate:
         if day is None:
             return None
         highs = tuple(self._losses.hour_highs()) if self._loss_hour else ()
-        return LossCarry(day[0], day[1], highs)
+        marks = tuple(
+            (inst, lots, mark_x2) for inst, (lots, mark_x2) in sorted(self._marks.items()) if lots
+        )
+        return LossCarry(day[0], day[1], highs, marks)
 
     def _on_balance(self, ev: Balance, view: View) -> list[Output]:
         equity = view.ledger.equity
@@ -356,7 +373,12 @@ class RiskGate:
         position = ledger.position(inst)
         if not mark_x2 and position:
             return []  # cannot value the position: keep the last PnL
-        self._pnl[inst] = ledger.total_pnl(inst, mark_x2)
+        pnl = ledger.total_pnl(inst, mark_x2)
+        if inst in self._inherited:
+            self._inherited.discard(inst)
+            self._offset[inst] = pnl - self._moved_since_prior(inst, mark_x2)
+        self._pnl[inst] = pnl - self._offset.get(inst, 0)
+        self._marks[inst] = (position, mark_x2)
         out: list[Output] = []
         if self._flatten_loss and position:
             loss = -ledger.unrealized(inst, mark_x2)
@@ -367,6 +389,22 @@ class RiskGate:
         if losses:
             out.extend(self._check_losses(view.now))
         return out
+
+    def _on_position(self, ev: Position, view: View) -> list[Output]:
+        """A position reported before the market's first valuation is inherited (see
+        ``_revalue``); later ones are corrections of this session's own position."""
+        if self._watch_pnl and ev.inst not in self._pnl and view.ledger.position(ev.inst):
+            self._inherited.add(ev.inst)
+        return []
+
+    def _moved_since_prior(self, inst: str, mark_x2: int) -> int:
+        """What the last session's position made from its last mark to ``mark_x2`` (nanos),
+        while no session was running; 0 when it did not say."""
+        prior = self._prior_marks.get(inst)
+        if prior is None or not prior[1]:
+            return 0
+        lots, prior_x2 = prior
+        return lots * (mark_x2 - prior_x2) * self._unit[inst] // 2
 
     def _check_losses(self, now: int) -> list[Output]:
         if not (self._loss_hour or self._loss_day):

@@ -127,7 +127,10 @@ class RiskConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_loss_hour_usd: halt when the total PnL (all markets, realized + unrealized - fees +
         funding) falls this far below its high of the last 60 minutes; default 0 = off.
     max_loss_day_usd: halt when the total PnL falls this far below its value at the start of the
-        UTC day (from engine time); lifted at the next UTC day; default 0 = off.
+        UTC day (from engine time); lifted at the next UTC day; default 0 = off. For both loss
+        limits a position the session inherits (reported before its market is first valued)
+        counts from that valuation, plus its move since the last session's last mark: what it
+        made before was earlier sessions' PnL, carried in ``PriorDayPnl``.
     flatten_unrealized_loss_usd: when a market's unrealized loss passes this, cancel its orders,
         send a reduce-only IOC exit and halt the market; default 0 = off.
     max_consecutive_failures: ``OrderRejected`` events in a row (reset by an ack or a fill) that
@@ -187,12 +190,15 @@ class RiskConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class LossCarry(msgspec.Struct, frozen=True):
     """What a session hands the next one so that a restart resets neither loss limit: the PnL
-    made on UTC day ``day`` (nanos) and the highs of the last hour, each ``(ts, above)``: the PnL
-    stood ``above`` nanos over where it is now at ``ts`` (``LossWindows.hour_highs``)."""
+    made on UTC day ``day`` (nanos), the highs of the last hour, each ``(ts, above)``: the PnL
+    stood ``above`` nanos over where it is now at ``ts`` (``LossWindows.hour_highs``), and each
+    market's position with the mark it was last valued at, ``(inst, lots, mark_x2)``: the next
+    session counts what that position makes from there, not what it made before."""
 
     day: int
     pnl: int
     hour_highs: tuple[tuple[int, int], ...] = ()
+    marks: tuple[tuple[str, int, int], ...] = ()
 
 
 class LossWindows:

@@ -97,7 +97,9 @@ def test_a_session_restarted_within_the_hour_of_a_drawdown_past_the_hourly_limit
     store = DayPnlFile(tmp_path / "day.json", "extended", "local")
     now = time.time_ns()
     high = (now - 600 * 10**9, 6 * USD)  # ten minutes ago the PnL stood $6 above where it ended
-    store.save(now // DAY_NS, 0, [high])  # the hourly limit is $5; the day's PnL is flat
+    # the hourly limit is $5; the day's PnL is flat; the last session's position was valued at
+    # 60_000.0 (the account here is flat: nothing is inherited, the mark is only carried)
+    store.save(now // DAY_NS, 0, [high], [(SYM, 5, 1_200_000)])
     log_path = tmp_path / "halted.mmlog"
 
     async def main() -> int:
@@ -117,6 +119,7 @@ def test_a_session_restarted_within_the_hour_of_a_drawdown_past_the_hourly_limit
     records = list(open_log(log_path, repair=False))
     carried = [r for r in records if type(r) is PriorDayPnl]
     assert len(carried) == 1 and carried[0].hour_highs == (high,)
+    assert carried[0].marks == ((SYM, 5, 1_200_000),)
     codes = [r.code for r in records if type(r) is RiskEvent]
     assert codes[:2] == ["hour_highs_carried", "loss_limit_hour"]
     assert not any(type(r) is Place for r in records)
@@ -157,6 +160,7 @@ def test_a_session_adds_its_pnl_to_what_it_carried_and_saves_the_sum(
             assert runner.engine is not None
             seen["day_pnl"] = runner.engine.risk.day_pnl()
             seen["carry"] = runner.engine.risk.loss_carry()
+            seen["lots"] = runner.engine.ledger.position(SYM)
         finally:
             await h.close()
 
@@ -165,6 +169,7 @@ def test_a_session_adds_its_pnl_to_what_it_carried_and_saves_the_sum(
     saved = store.load()
     assert saved is not None and (saved.day, saved.pnl) == (day, pnl) and day == today
     assert saved.hour_highs == list(seen["carry"].hour_highs)  # the session's last word
+    assert saved.marks == list(seen["carry"].marks) and saved.marks[0][:2] == (SYM, seen["lots"])
     assert pnl != prior  # the fill (bought below the mid, no maker fee) moved today's PnL
     records = list(open_log(log_path, repair=False))
     assert any(type(r) is Place for r in records)

@@ -35,16 +35,17 @@ def test_what_is_saved_loads_back_exactly(tmp_path_factory: pytest.TempPathFacto
 def test_the_hours_highs_load_back_exactly(tmp_path_factory: pytest.TempPathFactory,
                                            highs: list[tuple[int, int]]) -> None:
     store = DayPnlFile(tmp_path_factory.mktemp("h") / "day.json", "extended", "mainnet")
-    store.save(20_429, -5, highs)
+    store.save(20_429, -5, highs, [("BTC-USD", -3, 1_200_001)])
     saved = store.load()
     assert saved is not None and saved.hour_highs == highs and saved.pnl == -5
+    assert saved.marks == [("BTC-USD", -3, 1_200_001)]
 
 
 def test_a_file_saved_before_the_hours_highs_were_kept_loads_with_none(tmp_path: Path) -> None:
     path = tmp_path / "day.json"
     path.write_bytes(b'{"venue": "extended", "network": "mainnet", "day": 20429, "pnl": -7}')
     saved = DayPnlFile(path, "extended", "mainnet").load()
-    assert saved is not None and (saved.pnl, saved.hour_highs) == (-7, [])
+    assert saved is not None and (saved.pnl, saved.hour_highs, saved.marks) == (-7, [], [])
 
 
 def test_the_file_says_date_and_usd_for_people(tmp_path: Path) -> None:

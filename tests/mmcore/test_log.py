@@ -149,6 +149,9 @@ FIELD_STRATEGIES: dict[Any, st.SearchStrategy[Any]] = {
     bool: st.booleans(),
     tuple[int, ...]: st.lists(INT64, max_size=6).map(tuple),
     tuple[tuple[int, int], ...]: st.lists(st.tuples(INT64, INT64), max_size=4).map(tuple),
+    tuple[tuple[str, int, int], ...]: st.lists(
+        st.tuples(st.text(max_size=8), INT64, INT64), max_size=3
+    ).map(tuple),
 }
 
 
@@ -737,5 +740,5 @@ def test_writer_statistics_count_each_frame_byte_once_flushed_or_not(tmp_path: P
 
 def test_a_prior_day_pnl_recorded_before_the_hours_highs_were_kept_reads_as_none() -> None:
     old = msgspec.msgpack.encode(["PriorDayPnl", 5, 6, 20_429, -7])  # the record's first shape
-    assert decode(old) == PriorDayPnl(5, 6, 20_429, -7, ())
+    assert decode(old) == PriorDayPnl(5, 6, 20_429, -7, (), ())
     assert decode(encode(PriorDayPnl(5, 6, 20_429, -7, ((1, 2),)))).hour_highs == ((1, 2),)

@@ -960,3 +960,60 @@ def test_the_carried_highs_are_at_most_one_a_minute_of_the_last_hour(
     assert all(t - HOUR_NS < ts <= t and above > 0 for ts, above in highs)
     assert [ts for ts, _ in highs] == sorted(ts for ts, _ in highs)
     assert [a for _, a in highs] == sorted((a for _, a in highs), reverse=True)
+
+
+# ------------------------------------------------------------ a position inherited at start-up
+
+
+def inherit(view: View, gate: RiskGate, lots: int, entry: int) -> None:
+    """The start-up reconcile's position, with the venue's entry price, before any valuation."""
+    pos = Position(INST, view.now, view.now, lots, 2 * entry)
+    view.ledger.apply(pos)
+    gate.on_event(pos, view)
+
+
+def mark_at(view: View, gate: RiskGate, price: int, t: int) -> list[Output]:
+    view.now = t
+    ev = MarkPrice(INST, t, t, price)
+    view.ledger.apply(ev)
+    return gate.on_event(ev, view)
+
+
+def test_a_restart_counts_an_inherited_position_from_the_last_sessions_last_mark() -> None:
+    # session 1 bought 10 lots at 100_000 and was last valued at 101_000: +$1 today
+    first = make_view()
+    gate = make_gate(max_position_lots=100, max_loss_day_usd=0.4)
+    first.ledger.apply_fill(make_fill(BUY, 10, price=100_000), 0)
+    mark_at(first, gate, 101_000, T0 + 1)
+    carry = gate.loss_carry()
+    assert carry is not None and carry.pnl == NS and carry.marks == ((INST, 10, 202_000),)
+    # session 2: the venue reports the 10 lots at their entry price; the mark fell 500 ticks
+    # while no session ran (-$0.50 of today's PnL, which the carry could not hold)
+    view = make_view(now=T0 + 10 * NS)
+    gate = make_gate(max_position_lots=100, max_loss_day_usd=0.4)
+    gate.on_event(PriorDayPnl(view.now, view.now, carry.day, carry.pnl, (), carry.marks), view)
+    inherit(view, gate, 10, entry=100_000)
+    mark_at(view, gate, 100_500, view.now + 1)
+    assert gate.day_pnl() == (TODAY, NS - 10 * 500 * UNIT)  # not +$1 + $0.50 again
+    out = mark_at(view, gate, 99_500, view.now + 1)  # the day is now down $0.50 in all
+    assert gate.day_pnl() == (TODAY, NS - 10 * 1_500 * UNIT)
+    assert events(out) == ["loss_limit_day"] and gate.halted
+
+
+def test_an_inherited_positions_old_loss_trips_no_limit_and_its_new_one_does() -> None:
+    view = make_view()
+    gate = make_gate(max_position_lots=100, max_loss_hour_usd=0.4)
+    inherit(view, gate, 10, entry=100_000)
+    assert mark_at(view, gate, 99_500, T0 + 1) == []  # -$0.50 vs entry: an earlier session's
+    assert not gate.halted and gate.day_pnl() is None
+    out = mark_at(view, gate, 99_000, T0 + 2)  # -$0.50 since: this session's
+    assert events(out) == ["loss_limit_hour"]
+
+
+def test_a_position_correction_after_the_market_was_valued_is_this_sessions() -> None:
+    view = make_view()
+    gate = make_gate(max_position_lots=100, max_loss_day_usd=10.0)
+    mark_at(view, gate, 100_000, T0 + 1)  # valued flat
+    inherit(view, gate, 10, entry=99_000)  # a lost fill put right: bought at 99_000
+    mark_at(view, gate, 100_000, T0 + 2)
+    assert gate.day_pnl() == (TODAY, 10 * 1_000 * UNIT)
