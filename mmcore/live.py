@@ -80,6 +80,7 @@ from mmcore.events import (
 from mmcore.instrument import Instrument
 from mmcore.log import FORMAT_VERSION, LogHeader, LogWriter
 from mmcore.own_orders import simulated
+from mmcore.ratelimit import RateBudget
 from mmcore.risk_limits import LossCarry
 from mmcore.runner import Runner
 from mmcore.sender import Sender
@@ -151,6 +152,9 @@ class LiveStats(msgspec.Struct, frozen=True):
     paper_events: int
     max_pending: int
     peak_in_flight: int
+    paced: int = -1
+    """Commands the sender held back to keep the venue's rate limits at their start (``Sender``);
+    -1: not paced (a dry run, or a gate without a budget)."""
 
 
 class _Stop:
@@ -332,6 +336,7 @@ class LiveRunner:
             paper_events=self._paper_events,
             max_pending=self._max_pending,
             peak_in_flight=self._sender.peak_in_flight,
+            paced=self._sender.paced if self._sender.pacing else -1,
         )
 
     # ------------------------------------------------------------ the session
@@ -356,6 +361,11 @@ class LiveRunner:
             self.prefix = session_prefix(start_ns)
             config = with_client_prefix(self.config, self.prefix)
             engine = self.engine = self._factory(config, instruments)
+            budget = getattr(engine.risk, "budget", None)
+            if self._paper_factory is None and isinstance(budget, RateBudget):
+                # the venue counts requests when they start, which may be later than the gate
+                # spent its budget: the sender spends the same limits again at each start
+                self._sender.pace(RateBudget(budget.config), self._clock)
             path = session_log_path(self._log_path, self.prefix)
             writer = self._open_log(path, config, listed, start_ns)
             if self._paper_factory is not None:

@@ -6,6 +6,13 @@ returns lets the queue start what was waiting behind it. ``execute`` must report
 events; whatever it raises anyway is the runner's to log (``execute`` here is the runner's
 wrapper that does that).
 
+The risk gate spends the venue's rate budget when a command is emitted, but the queue may hold a
+command back (behind a slow cancel, say) and start it together with commands emitted a window
+later: the venue would then see more requests in a window than it allows. Once ``pace``d (a
+``RateBudget`` of the same limits, on the runner's clock) every start spends from it too, and a
+command it refuses waits (retried every ``PACE_RETRY_S``) while the others that may start go.
+A ``CancelAll`` is never held: it is recorded as forced.
+
 This module is an I/O component: it uses asyncio.
 """
 
@@ -16,12 +23,16 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from mmcore.commands import Command
+from mmcore.commands import Cancel, CancelAll, Command
+from mmcore.ratelimit import RateBudget
 from mmcore.send_queue import SendQueue
 
-__all__ = ["Sender"]
+__all__ = ["PACE_RETRY_S", "Sender"]
 
 log = logging.getLogger("mmcore.live")
+
+PACE_RETRY_S = 0.005
+"""How soon a start the pacer refused is tried again."""
 
 
 class Sender:
@@ -34,6 +45,12 @@ class Sender:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
+        self._pacer: RateBudget | None = None
+        self._clock: Callable[[], int] | None = None
+        self._paced: list[Command] = []  # let start by the queue, refused by the pacer so far
+        self._retry: asyncio.TimerHandle | None = None
+        self.paced = 0
+        """Starts the pacer held back (each counted once)."""
 
     @property
     def in_flight(self) -> int:
@@ -47,6 +64,16 @@ class Sender:
     def peak_in_flight(self) -> int:
         return self._queue.peak_in_flight
 
+    @property
+    def pacing(self) -> bool:
+        """True once ``pace`` has given the sender a budget of its own."""
+        return self._pacer is not None
+
+    def pace(self, pacer: RateBudget, clock: Callable[[], int]) -> None:
+        """From now on every start spends from ``pacer`` at ``clock``'s time (module doc)."""
+        self._pacer = pacer
+        self._clock = clock
+
     def submit(self, cmd: Command) -> None:
         """Queue ``cmd`` behind everything submitted before it; start what may start."""
         if self._closed:
@@ -59,6 +86,10 @@ class Sender:
     def drop_waiting(self) -> int:
         """Forget the commands not yet started (they will never be sent); returns how many."""
         n = self._queue.drop_waiting()
+        for cmd in self._paced:
+            self._queue.finished(cmd)
+        n += len(self._paced)
+        self._paced.clear()
         if self._queue.idle:
             self._idle.set()
         return n
@@ -83,7 +114,10 @@ class Sender:
     async def close(self) -> None:
         """Stop: nothing more starts, calls still in flight are cancelled."""
         self._closed = True
-        self._queue.drop_waiting()
+        self.drop_waiting()
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -92,10 +126,39 @@ class Sender:
                 await task
 
     def _start_ready(self) -> None:
-        for cmd in self._queue.pop_ready():
-            task = asyncio.create_task(self._run(cmd), name=f"live-send-{type(cmd).__name__}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        ready = self._queue.pop_ready()
+        pacer = self._pacer
+        if pacer is None:
+            for cmd in ready:
+                self._start(cmd)
+            return
+        assert self._clock is not None
+        held = self._paced
+        self._paced = paced = []
+        now = self._clock()
+        for cmd in held + ready:  # those held first: they were let start earlier
+            t = type(cmd)
+            if t is CancelAll:
+                pacer.force(now, True)
+            elif not pacer.try_spend(now, t is Cancel):
+                paced.append(cmd)
+                continue
+            self._start(cmd)
+        if paced:
+            before = {id(c) for c in held}
+            self.paced += sum(1 for c in paced if id(c) not in before)
+        if paced and self._retry is None and not self._closed:
+            self._retry = asyncio.get_running_loop().call_later(PACE_RETRY_S, self._retry_paced)
+
+    def _retry_paced(self) -> None:
+        self._retry = None
+        if not self._closed:
+            self._start_ready()
+
+    def _start(self, cmd: Command) -> None:
+        task = asyncio.create_task(self._run(cmd), name=f"live-send-{type(cmd).__name__}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _run(self, cmd: Command) -> None:
         try:

@@ -473,6 +473,7 @@ def test_the_quotes_go_out_together_unless_max_in_flight_is_one(
 
     result, venue, runner = asyncio.run(main())
     assert venue.peak_in_flight == runner.statistics().peak_in_flight == min(max_in_flight, 2)
+    assert runner.statistics().paced == 0  # the sender paces the venue's limits, none needed
     places = [c for what, c in venue.trace if what == "begin" and type(c) is Place]
     assert len(places) == 2  # the bid and the ask, together or one after the other
     assert result.open_orders == [] and venue.live == set()

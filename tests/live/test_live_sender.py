@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 
 from mmcore.commands import Cancel, CancelAll, Command, Place
-from mmcore.events import BUY
+from mmcore.events import BUY, SELL
+from mmcore.ratelimit import RateBudget, venue_defaults
 from mmcore.sender import Sender
 
 SYM = "BTC-USD"
@@ -91,5 +92,85 @@ def test_close_cancels_the_calls_in_flight_and_refuses_new_ones() -> None:
         sender.submit(Place(SYM, 2, "b", BUY, 100, 1))
         await settle()
         assert venue.began == [pa]
+
+    asyncio.run(main())
+
+
+def test_a_paced_sender_never_starts_more_than_the_venue_allows_in_a_window() -> None:
+    """The gate spends the budget when a command is emitted; a place held behind a slow cancel
+    (it would cross the order being canceled) starts later, together with commands emitted a
+    window on. Paced, the sender holds it until the window has room, and lets the others go."""
+    ns = 1_000_000_000
+    now = [0]
+    starts: list[tuple[int, Command]] = []
+
+    async def main() -> None:
+        venue = Gates()
+
+        async def execute(cmd: Command) -> None:
+            starts.append((now[0], cmd))
+            await venue.execute(cmd)
+
+        sender = Sender(execute, 8)
+        sender.pace(RateBudget(venue_defaults("paradex")), lambda: now[0])  # 3 a second
+        assert sender.pacing
+
+        async def at(t: int, *cmds: Command) -> None:
+            now[0] = t
+            for cmd in cmds:
+                sender.submit(cmd)
+            await asyncio.sleep(0.02)  # the pacer's retries run
+
+        ask, other = Place(SYM, 0, "ask", SELL, 100_010, 2), Place(SYM, 0, "x", SELL, 101_000, 2)
+        await at(0, ask, other)
+        venue.gate(ask).set()
+        venue.gate(other).set()
+        t1 = 2 * ns
+        slow = Cancel(SYM, t1, "ask")
+        held = Place(SYM, t1, "bid", BUY, 100_012, 2)  # would cross "ask": waits for its cancel
+        await at(t1, slow, held)
+        await at(t1 + 1_050_000_000, Place(SYM, 0, "b2", BUY, 99_000, 2),
+                 Place(SYM, 0, "a2", SELL, 102_000, 2))
+        await at(t1 + 1_100_000_000, Cancel(SYM, 0, "x"))
+        now[0] = t1 + 1_200_000_000
+        venue.gate(slow).set()  # the cancel returns: "bid" may start, but the window is full
+        await asyncio.sleep(0.02)
+        assert held not in [c for _, c in starts] and sender.paced == 1
+        await at(t1 + 2_060_000_000)  # the places of t1 + 1.05 s have left the window
+        assert held in [c for _, c in starts]
+        for cmd in list(venue.gates):
+            venue.gate(cmd).set()
+        for _, cmd in starts:
+            venue.gate(cmd).set()
+        assert await sender.join(1.0)
+
+    asyncio.run(main())
+    times = [t for t, _ in starts]
+    for t in times:
+        assert sum(1 for u in times if 0 <= t - u < ns) <= 3
+    place_times = [t for t, c in starts if isinstance(c, Place)]
+    for t in place_times:
+        assert sum(1 for u in place_times if 0 <= t - u < ns) <= 2  # 80% left for cancels
+
+
+def test_a_cancel_all_is_never_held_by_the_pacer() -> None:
+    async def main() -> None:
+        venue = Gates()
+        sender = Sender(venue.execute, 8)
+        sender.pace(RateBudget(venue_defaults("paradex")), lambda: 0)
+        places = [Place(SYM, 0, f"p{i}", BUY, 100 - i, 1) for i in range(3)]
+        for cmd in places:
+            sender.submit(cmd)
+        await settle()
+        assert venue.began == places[:2]  # 2 places a second
+        assert sender.drop_waiting() == 1
+        for cmd in places[:2]:
+            venue.gate(cmd).set()
+        stop = CancelAll("", 0, "shutdown")
+        sender.submit(stop)
+        await settle()
+        assert venue.began[-1] == stop
+        venue.gate(stop).set()
+        assert await sender.join(1.0)
 
     asyncio.run(main())
