@@ -13,8 +13,18 @@
 Total PnL is marked to the book's mid (as in ``replay.summary``) and re-evaluated after every event
 that can move it: a mid change while the market holds a position, a fill, funding, a venue
 position correction, a mark that prices a position reported before any price (the value is the
-ledger's ``total_pnl``). Memory grows with minutes, fills and quote flips; never with market
-events.
+ledger's ``total_pnl``). Before the market's first mid a position is valued at the last
+``MarkPrice``, and with no price at all at its own cost (unrealized 0, as the ledger values an
+unbased one): never at 0, which would count its whole cost as a loss in the curve (drawdown,
+Sharpe, PnL by hour) of a restart whose reconciled position comes before market data.
+
+For an instrument with ``own_orders_in_book`` the fold keeps its book as the engine does (the
+market without us, ``mmcore.own_orders``), so PnL is marked to the mid the engine attributed
+against, not to one pulled toward our own quotes. That needs our open orders, so the fold's
+ledger takes in our commands and order events as the engine's does, and the book goes stale
+when the engine's did (a stream down).
+
+Memory grows with minutes, fills and quote flips; never with market events.
 Time is the engine's clock: the ``ts_recv`` of inbound events.
 """
 
@@ -23,16 +33,21 @@ from __future__ import annotations
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from typing import Any
 
 import msgspec
 
-from mmcore.book import Book
-from mmcore.commands import Place
+from mmcore.book import APPLIED, CROSSED, Book
+from mmcore.commands import Command, Place
+from mmcore.engine import COMMAND_TYPES
+from mmcore.errors import MMError
 from mmcore.events import (
+    BOOK_STREAM,
     BUY,
     BookDelta,
     BookSnapshot,
+    ConnectionState,
     Fill,
     FundingPayment,
     MarkPrice,
@@ -40,9 +55,11 @@ from mmcore.events import (
     OrderCanceled,
     OrderRejected,
     Position,
+    Timer,
 )
 from mmcore.instrument import Instrument
 from mmcore.log import LogReader
+from mmcore.own_orders import OwnOrdersInBook
 from mmcore.pnl import PnlParts
 from mmcore.records import OUTPUT_TYPES, TAGS, Record
 from mmcore.state import Ledger, PositionState
@@ -116,11 +133,13 @@ class _Mkt:
     """Per-market state of the fold."""
 
     __slots__ = ("ask", "bid", "book", "buys", "inventory", "mid", "mid_x2", "name", "notional",
-                 "pos", "sells", "total", "unit")
+                 "own", "pos", "sells", "total", "unit")
 
     def __init__(self, name: str, inst: Instrument, pos: PositionState, max_points: int) -> None:
         self.name = name
         self.book = Book(name)
+        # the venue's book holds our orders: keep it without them, as the engine's is
+        self.own = OwnOrdersInBook() if inst.own_orders_in_book else None
         self.unit = inst.nanos_per_tick_lot
         self.pos = pos
         self.mid_x2 = 0
@@ -146,6 +165,7 @@ class TimelineFold:
             name: _Mkt(name, inst, self.ledger.pos(name), max_points)
             for name, inst in instruments.items()
         }
+        self._own = [m for m in self._m.values() if m.own is not None]
         self._pnl = Periodic(max_points)
         self._capture: Counter[int] = Counter()
         self._outputs: Counter[type] = Counter()
@@ -172,8 +192,8 @@ class TimelineFold:
             tp = type(record)
             if tp in OUTPUT_TYPES:
                 outputs[tp] += 1
-                if tp is Place:
-                    quotes.on_place(record)  # type: ignore[arg-type]
+                if tp in COMMAND_TYPES:
+                    self._on_command(record)  # type: ignore[arg-type]
                 continue
             ev: Any = record
             t = ev.ts_recv
@@ -184,42 +204,115 @@ class TimelineFold:
             self._end = t
             if t // MINUTE_NS != self._minute:
                 self._close_minute(t // MINUTE_NS)
-            if tp is BookDelta or tp is BookSnapshot:
+            if tp is BookDelta:
                 m = markets.get(ev.inst)
                 if m is None:
                     continue
-                if tp is BookDelta:
-                    m.book.apply_delta(ev)
-                else:
-                    m.book.apply_snapshot(ev)
-                mid_x2 = m.book.mid_x2()
+                book = m.book
+                status = book.apply_delta(ev)
+                own = m.own
+                # as Engine._on_delta: the levels it set hold the venue's size, ours included
+                if own is not None and status in (APPLIED, CROSSED) and own.on_delta(ev):
+                    own.sync(book, self.ledger.open_orders(m.name).values(), t)
+                mid_x2 = book.mid_x2()  # (inline: the hot path; most deltas leave it)
                 if mid_x2 and mid_x2 != m.mid_x2:
-                    m.mid_x2 = mid_x2
-                    m.mid.add(t, mid_x2)
-                    if m.pos.size:
-                        self._revalue(m)
+                    self._new_mid(m, mid_x2, t)
+            elif tp is BookSnapshot:
+                m = markets.get(ev.inst)
+                if m is None:
+                    continue
+                m.book.apply_snapshot(ev)
+                if m.own is not None:
+                    m.own.on_snapshot()
+                self._sync_own(m, t)
             elif tp is Fill:
                 self._on_fill(ev, t)
             elif tp is OrderAccepted:
+                self._on_order(ev, t)
                 self._requote(quotes.on_accepted(ev.client_id, t), t)
             elif tp is OrderCanceled:
+                self._on_order(ev, t)
                 self._requote(quotes.on_canceled(ev.client_id, t), t)
             elif tp is OrderRejected:
+                self._on_order(ev, t)
                 self._requote(quotes.on_rejected(ev.client_id, t), t)
             elif tp is FundingPayment or tp is Position:
                 m = markets.get(ev.inst)
                 if m is not None:
-                    self.ledger.apply(ev)
+                    self._apply(ev)
                     if tp is Position:
                         m.inventory.add(t, m.pos.size)
+                    self._sync_own(m, t)
                     self._revalue(m)
             elif tp is MarkPrice:
-                self.ledger.apply(ev)  # may price a position the venue reported (Position)
+                # may price a position the venue reported (Position) or value one before any mid
                 m = markets.get(ev.inst)
-                if m is not None and m.pos.size:
-                    self._revalue(m)
+                if m is not None:
+                    self._apply(ev)
+                    self._sync_own(m, t)
+                    if m.pos.size:
+                        self._revalue(m)
+            elif tp is Timer:
+                for m in self._own:  # as Engine._on_timer: what is held for orders gone is freed
+                    self._sync_own(m, t)
+            elif tp is ConnectionState and ev.state == "down":
+                self._stream_down(ev.stream)
             if t >= pnl.next_t:
                 pnl.add(t, self._parts_row(t))
+
+    def _on_command(self, cmd: Command) -> None:
+        """One of our commands, in flight in the ledger as in the engine's (``Engine._admit``)."""
+        if type(cmd) is Place:
+            self.quotes.on_place(cmd)
+        try:
+            self.ledger.on_command(cmd)
+        except MMError:
+            return  # never in an engine's log: its ledger refused it and it was never sent
+        for m in self._own:  # a cancel leaves the order resting, but its state changed
+            m.own.orders_changed()  # type: ignore[union-attr]
+
+    def _apply(self, ev: Any) -> None:
+        """Fold an account event into the ledger; one it refuses is skipped, as by the engine."""
+        with suppress(MMError):
+            self.ledger.apply(ev)
+
+    def _on_order(self, ev: OrderAccepted | OrderCanceled | OrderRejected, t: int) -> None:
+        m = self._m.get(ev.inst)
+        if m is not None:
+            self._apply(ev)
+            self._sync_own(m, t)
+
+    def _sync_own(self, m: _Mkt, t: int) -> None:
+        """Our orders or the book of ``m`` changed: take our orders out of a book that holds
+        them (``Engine._sync_own``), then follow its mid."""
+        own = m.own
+        if own is not None:
+            own.sync(m.book, self.ledger.open_orders(m.name).values(), t)
+        self._on_mid(m, t)
+
+    def _on_mid(self, m: _Mkt, t: int) -> None:
+        """Sample the book's mid if it moved."""
+        mid_x2 = m.book.mid_x2()
+        if mid_x2 and mid_x2 != m.mid_x2:
+            self._new_mid(m, mid_x2, t)
+
+    def _new_mid(self, m: _Mkt, mid_x2: int, t: int) -> None:
+        """The book's mid moved to ``mid_x2``: sample it; a position's value moves with it."""
+        m.mid_x2 = mid_x2
+        m.mid.add(t, mid_x2)
+        if m.pos.size:
+            self._revalue(m)
+
+    def _stream_down(self, stream: str) -> None:
+        """As ``Engine._on_connection``: without data the book is stale (deltas ignored, our
+        orders not taken out) until the venue's fresh snapshot."""
+        if stream.startswith(BOOK_STREAM):
+            m = self._m.get(stream[len(BOOK_STREAM):])
+            if m is not None:
+                m.book.stale = True
+        elif stream.startswith("market"):
+            for m in self._m.values():
+                m.book.stale = True
 
     def _on_fill(self, fill: Fill, t: int) -> None:
         m = self._m.get(fill.inst)
@@ -235,18 +328,25 @@ class TimelineFold:
         pos = m.pos
         self.ledger.base_before_fill(fill, mid_x2)
         self.trips.rebase(fill.inst, pos.size, pos.cost)
-        self.ledger.apply_fill(fill, mid_x2)
+        # one the ledger refuses fails in its order's state only (the position took the fill)
+        with suppress(MMError):
+            self.ledger.apply_fill(fill, mid_x2)
         self.trips.on_fill(fill)
         m.notional += fill.price * fill.size * m.unit
         row = (t, fill.price, fill.size, fill.maker)
         (m.buys if fill.side == BUY else m.sells).add(row)
         m.inventory.add(t, m.pos.size)
+        self._sync_own(m, t)
         self._revalue(m)
         self._requote(self.quotes.on_fill(fill), t)
 
     def _revalue(self, m: _Mkt) -> None:
         # the ledger's own valuation, so the curve is the total the parts add up to
-        total = self.ledger.total_pnl(m.name, m.mid_x2)
+        mark_x2 = self._mark_x2(m)
+        if mark_x2:
+            total = self.ledger.total_pnl(m.name, mark_x2)
+        else:
+            total = self.ledger.total_pnl(m.name, 0) + m.pos.cost  # valued at its cost
         if total != m.total:
             self._total += total - m.total
             m.total = total
@@ -273,9 +373,26 @@ class TimelineFold:
         self._closes.append(self._total)
         self._minute = minute
 
+    def _mark_x2(self, m: _Mkt) -> int:
+        """Twice the price ``m``'s position is valued at: the book's mid, else the last
+        ``MarkPrice``; 0 when neither came yet (the position is then valued at its cost)."""
+        return m.mid_x2 or 2 * self.ledger.mark(m.name)
+
+    def _parts(self, m: _Mkt) -> PnlParts:
+        """``m``'s PnL parts at its valuation price (``_revalue``'s total)."""
+        mark_x2 = self._mark_x2(m)
+        parts = self.ledger.pnl.parts(m.name, mark_x2)
+        return parts if mark_x2 else _plus_value(parts, m.pos.cost)
+
+    def _total_parts(self) -> PnlParts:
+        """The session's PnL parts: every market at its valuation price."""
+        marks = {name: self._mark_x2(m) for name, m in self._m.items()}
+        parts = self.ledger.pnl.total_parts(marks)
+        unpriced = sum(m.pos.cost for name, m in self._m.items() if not marks[name])
+        return _plus_value(parts, unpriced)
+
     def _parts_row(self, t: int) -> tuple[int, int, int, int, int, int]:
-        marks = {name: m.mid_x2 for name, m in self._m.items()}
-        p = self.ledger.pnl.total_parts(marks)
+        p = self._total_parts()
         return (t, p.spread, p.inventory, -p.fees, p.funding, p.total)
 
     # ------------------------------------------------------------ results
@@ -298,7 +415,7 @@ class TimelineFold:
                 buys=m.buys,
                 sells=m.sells,
                 quote_edges=self.quotes.edges(name),
-                parts=self.ledger.pnl.parts(name, m.mid_x2),
+                parts=self._parts(m),
                 position=pos.size,
                 fills=pos.fills,
                 maker_fills=pos.maker_fills,
@@ -311,7 +428,7 @@ class TimelineFold:
             events=self._events,
             outputs={TAGS[tp]: n for tp, n in sorted(self._outputs.items(), key=_by_tag)},
             markets=markets,
-            parts=self.ledger.pnl.total_parts({n: m.mid_x2 for n, m in self._m.items()}),
+            parts=self._total_parts(),
             pnl=self._pnl,
             minutes=self._minutes,
             minute_close=self._closes,
@@ -328,6 +445,16 @@ class TimelineFold:
             resting=self.quotes.statistics(),
             round_trips=self.trips.statistics(),
         )
+
+
+def _plus_value(parts: PnlParts, value: int) -> PnlParts:
+    """``parts`` with ``value`` nanos more of position value (valued at 0 there): inventory
+    and total take it, so the parts still add up to the total."""
+    if not value:
+        return parts
+    return msgspec.structs.replace(
+        parts, inventory=parts.inventory + value, total=parts.total + value
+    )
 
 
 def _by_tag(item: tuple[type, int]) -> str:
