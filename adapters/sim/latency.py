@@ -70,8 +70,15 @@ class LognormalLatency:
     def _draw(self, median_ns: int) -> int:
         if not median_ns:
             return 0
-        value = median_ns * math.exp(self.sigma * self.rng.gauss(0.0, 1.0))
-        return min(self.cap_ns, int(value))
+        exponent = self.sigma * self.rng.gauss(0.0, 1.0)  # drawn even when capped: same stream
+        cap = self.cap_ns
+        if cap <= 0:
+            return 0
+        # cap in log space first: the config accepts any finite sigma, and exp overflows a float
+        # (exponent above ~709) for draws the cap would cut anyway
+        if exponent >= math.log(cap / median_ns):
+            return cap
+        return min(cap, int(median_ns * math.exp(exponent)))
 
     def entry(self, now: int) -> int:
         return self._draw(self.entry_ns)

@@ -22,7 +22,8 @@ Resting orders fill as maker, always at *our* price:
    our bid, a buy above our ask). Fills are capped by the trade's size, shared best price first,
    then in arrival order; the queue at a traded-through price is gone (``ahead = 0``);
 2. at our price: the trade's size (after any trade-through fills) first consumes ``ahead``, then
-   fills our orders in arrival order; the queue model advances ``ahead`` by the trade's size;
+   fills our orders in arrival order (the queue models keep ``ahead`` non-decreasing in arrival
+   order at a price); the queue model advances ``ahead`` by the trade's size;
 3. book through our price (best ask <= our bid, best bid >= our ask): we take the crossing
    visible liquidity, best level first, up to our size.
 
@@ -262,8 +263,7 @@ class Market:
                 continue
             level = (self.bids if side == BUY else self.asks).get(price)
             if level:
-                for order in level:
-                    queue.on_depth(order, old, new)
+                queue.on_level_depth(level, old, new)
             taken = self.taken_bids if side == BUY else self.taken_asks
             used = taken.get(price)
             if used is not None and used > new:
@@ -330,6 +330,7 @@ class Market:
                 continue
             ours = 0  # what our earlier orders at this price already got from the trade
             for order in list(level):
+                # arrival order holds because ``ahead`` never decreases along the level
                 avail = budget - order.ahead - ours
                 queue.on_trade(order, ev.size)
                 if avail <= 0:

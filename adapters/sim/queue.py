@@ -18,6 +18,16 @@ split's expectation is generally fractional; ``ahead`` stays an integer by *rand
 with the venue's seeded ``random.Random`` (round up with probability equal to the fraction), which
 keeps the expectation exact and the run reproducible.
 
+Our own orders at one price are in one queue too: a later order has everything ahead of the earlier
+one (and the earlier order itself) ahead of it, so its ``ahead`` (other traders' lots only) is
+never less than the earlier one's. Matching relies on that to fill our orders in arrival order.
+Rounding each order's share of the cancels with its own random draw can break it, so after a
+depth change the probabilistic model raises each order's ``ahead`` to its predecessor's
+(``on_level_depth``). That only takes back part of a draw (the later order's expected advance
+becomes slightly conservative), so ``ahead`` still never grows and never exceeds the visible
+level. Orders join at the back of the visible level and trades move every order at the level
+alike, so nothing else can break the order.
+
 Known limit: a feed that publishes the level decrease *before* the trade that caused it makes the
 probabilistic model count that volume twice (as a cancel, then as a trade).
 """
@@ -25,6 +35,7 @@ probabilistic model count that volume twice (as a cancel, then as a trade).
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import Protocol
 
 from adapters.sim.config import SimConfig
@@ -44,6 +55,11 @@ class QueueModel(Protocol):
         """The visible size of ``order``'s level changed from ``old`` to ``new`` lots."""
         ...
 
+    def on_level_depth(self, orders: Sequence[SimOrder], old: int, new: int) -> None:
+        """``on_depth`` for all our ``orders`` resting at one level, given in arrival order;
+        leaves their ``ahead`` non-decreasing in that order."""
+        ...
+
 
 class RiskAverseQueue:
     """Only trades advance us; cancels are assumed to have been behind us."""
@@ -59,6 +75,11 @@ class RiskAverseQueue:
         order.traded = 0
         if order.ahead > new:
             order.ahead = new
+
+    def on_level_depth(self, orders: Sequence[SimOrder], old: int, new: int) -> None:
+        # capping at the level keeps a non-decreasing ``ahead`` non-decreasing
+        for order in orders:
+            self.on_depth(order, old, new)
 
 
 class ProbabilisticQueue:
@@ -100,6 +121,30 @@ class ProbabilisticQueue:
         if ahead > new:
             ahead = new
         order.ahead = ahead
+
+    def on_level_depth(self, orders: Sequence[SimOrder], old: int, new: int) -> None:
+        if len(orders) == 1:
+            self.on_depth(orders[0], old, new)
+            return
+        before = [order.ahead for order in orders]
+        for order in orders:
+            self.on_depth(order, old, new)
+        _keep_arrival_order(orders, before)
+
+
+def _keep_arrival_order(orders: Sequence[SimOrder], before: Sequence[int]) -> None:
+    """Raise each order's ``ahead`` to the largest of its predecessors', but not above its own
+    ``ahead`` ``before`` the update: the separately rounded draws may have advanced a later order
+    past an earlier one, which the real queue cannot do. Every ``ahead`` was capped at the visible
+    level, so the raised ones are too; no random draw, so runs stay reproducible."""
+    floor = 0
+    for order, was in zip(orders, before):
+        ahead = order.ahead
+        if ahead < floor:
+            ahead = floor if floor < was else was
+            order.ahead = ahead
+        if ahead > floor:
+            floor = ahead
 
 
 def make_queue_model(config: SimConfig, rng: random.Random) -> QueueModel:

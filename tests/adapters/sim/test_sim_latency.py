@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import statistics
+import sys
 
 from adapters.sim.config import SimConfig
 from adapters.sim.latency import ConstantLatency, LognormalLatency, make_latency, ms_to_ns
@@ -56,3 +57,18 @@ def test_the_config_chooses_the_lognormal_model() -> None:
     model = make_latency(config, random.Random(1))
     assert type(model) is LognormalLatency
     assert (model.sigma, model.cap_ns, model.entry_ns) == (0.2, 30 * MS, 5 * MS)
+
+
+def test_a_huge_sigma_draws_the_cap_or_next_to_nothing_instead_of_overflowing() -> None:
+    # exp(800 * z) overflows a float for most z; the config accepts any finite sigma
+    for sigma in (800.0, sys.float_info.max):
+        config = SimConfig(latency_model="lognormal", latency_sigma=sigma, latency_cap_ms=100.0)
+        model = make_latency(config, random.Random(1))
+        draws = [model.entry(0) for _ in range(200)]
+        assert all(0 <= d <= 100 * MS for d in draws)
+        assert 100 * MS in draws and min(draws) < MS
+
+
+def test_a_zero_cap_draws_zero() -> None:
+    model = LognormalLatency(ms_to_ns(5.0), ms_to_ns(5.0), 0.5, 0, random.Random(1))
+    assert {model.entry(0) for _ in range(20)} == {0}

@@ -91,3 +91,48 @@ def test_the_queue_ahead_never_grows_and_never_exceeds_the_level(
         order = make_order(ahead=ahead)
         model.on_depth(order, old, new)
         assert 0 <= order.ahead <= min(ahead, new), (model, seed)
+
+
+def test_probabilistic_never_lets_a_later_order_at_a_level_pass_an_earlier_one() -> None:
+    # first has 1 ahead / 2 behind, second 2 ahead / 1 behind; 2 of the 3 cancel. Rounded
+    # separately, some seeds advance second by 2 but first by 0: second would then be ahead
+    for seed in range(40):
+        first, second = make_order(ahead=1), make_order(ahead=2)
+        ProbabilisticQueue(1.0, random.Random(seed)).on_level_depth([first, second], 3, 1)
+        assert first.ahead <= second.ahead <= 1, seed
+
+
+def test_risk_averse_level_depth_is_on_depth_for_each_order() -> None:
+    orders = [make_order(ahead=a) for a in (2, 5, 9)]
+    RiskAverseQueue().on_level_depth(orders, 12, 6)
+    assert [o.ahead for o in orders] == [2, 5, 6]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    aheads=st.lists(st.integers(0, 200), min_size=1, max_size=6),
+    behind=st.integers(0, 200),
+    new=st.integers(0, 600),
+    traded=st.integers(0, 50),
+    power=st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.0]),
+    seed=st.integers(0, 2**32),
+)
+def test_a_level_update_keeps_our_queue_order_and_never_grows_the_queue_ahead(
+    aheads: list[int], behind: int, new: int, traded: int, power: float, seed: int
+) -> None:
+    aheads.sort()  # a level's orders in arrival order: later ones joined behind more
+    old = aheads[-1] + behind
+    runs = []
+    for _ in range(2):  # the same seed gives the same queue
+        orders = [make_order(ahead=a) for a in aheads]
+        for order in orders:
+            order.traded = traded
+        ProbabilisticQueue(power, random.Random(seed)).on_level_depth(orders, old, new)
+        got = [o.ahead for o in orders]
+        assert got == sorted(got), seed
+        assert all(0 <= a <= min(was, new) for a, was in zip(got, aheads)), seed
+        runs.append(got)
+    assert runs[0] == runs[1]
+    orders = [make_order(ahead=a) for a in aheads]
+    RiskAverseQueue().on_level_depth(orders, old, new)
+    assert [o.ahead for o in orders] == [min(a, new) for a in aheads]
