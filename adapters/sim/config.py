@@ -57,8 +57,8 @@ class SimConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         (negative = rebate), e.g. "-0.0001"; default None keeps the instrument's rates.
     funding_interval_s: funding settles at every multiple of this many seconds of exchange time
         (UTC epoch aligned); 28800 (8 h); 0 turns funding off.
-    timer_interval_ms: cadence of the backtest source's ``Timer`` events in receive time; 1000;
-        0 means no timers.
+
+    The cadence of the backtest's ``Timer`` events is ``[session] timer_interval_ms``, as live.
     """
 
     queue_model: str = "risk_averse"
@@ -71,7 +71,6 @@ class SimConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     maker_fee: str | None = None
     taker_fee: str | None = None
     funding_interval_s: int = 28800
-    timer_interval_ms: int = 1000
 
     def __post_init__(self) -> None:
         if self.queue_model not in QUEUE_MODELS:
@@ -93,10 +92,11 @@ class SimConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             value = getattr(self, name)
             if not value >= 0 or value == float("inf"):
                 raise ConfigError(f"sim.{name}: expected a finite number >= 0, found {value!r}")
-        for name in ("funding_interval_s", "timer_interval_ms"):
-            value = getattr(self, name)
-            if value < 0:
-                raise ConfigError(f"sim.{name}: expected an integer >= 0, found {value!r}")
+        if self.funding_interval_s < 0:
+            raise ConfigError(
+                f"sim.funding_interval_s: expected an integer >= 0, found "
+                f"{self.funding_interval_s!r}"
+            )
         if self.maker_fee is not None:
             fee_rate_ppb(self.maker_fee, "sim.maker_fee")
         if self.taker_fee is not None:

@@ -20,7 +20,7 @@ def test_the_defaults_are_the_documented_ones() -> None:
         100.0,
     )
     assert (config.maker_fee, config.taker_fee) == (None, None)
-    assert (config.funding_interval_s, config.timer_interval_ms) == (28800, 1000)
+    assert config.funding_interval_s == 28800
 
 
 @pytest.mark.parametrize(
@@ -34,7 +34,6 @@ def test_the_defaults_are_the_documented_ones() -> None:
         ("latency_cap_ms", float("inf")),
         ("latency_sigma", -2.0),
         ("funding_interval_s", -1),
-        ("timer_interval_ms", -5),
         ("taker_fee", "abc"),
         ("maker_fee", "1.5"),
     ],
@@ -47,8 +46,11 @@ def test_a_bad_value_raises_config_error_naming_the_field(field: str, value: obj
 
 
 def test_a_table_converts_and_unknown_keys_are_refused() -> None:
-    config = msgspec.convert({"queue_model": "probabilistic", "timer_interval_ms": 0}, SimConfig)
-    assert (config.queue_model, config.timer_interval_ms) == ("probabilistic", 0)
+    config = msgspec.convert({"queue_model": "probabilistic", "funding_interval_s": 0}, SimConfig)
+    assert (config.queue_model, config.funding_interval_s) == ("probabilistic", 0)
+    # the timers' cadence is the session's ([session] timer_interval_ms), not a second setting
+    with pytest.raises(msgspec.ValidationError, match="timer_interval_ms"):
+        msgspec.convert({"timer_interval_ms": 0}, SimConfig)
     with pytest.raises(msgspec.ValidationError, match="queue_modle"):
         msgspec.convert({"queue_modle": "probabilistic"}, SimConfig)
     with pytest.raises(msgspec.ValidationError, match="queue_model"):
