@@ -13,6 +13,7 @@ import random
 import msgspec
 
 from mmcore.commands import Output
+from mmcore.errors import ConfigError
 from mmcore.events import BookDelta, BookSnapshot, ConnectionState, Event
 from mmcore.instrument import Instrument
 from mmcore.intents import Intent, QuoteTarget
@@ -31,7 +32,8 @@ class SimpleParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     spread_bps: full quoted spread in basis points of mid (half on each side); default 10.
     requote_bps: mid drift, in basis points, that triggers new quotes; default 2.
-    size_lots: order size in lots on each side; default 1.
+    size_lots: order size in lots on each side, at least the instrument's minimum size (a
+        smaller one stops start-up: it is never rounded up); default 1.
     """
 
     spread_bps: float = 10.0
@@ -55,9 +57,14 @@ class SimpleStrategy:
     )
 
     def __init__(self, inst: Instrument, params: SimpleParams, rng: random.Random) -> None:
+        if params.size_lots < inst.min_lots:  # never rounded up: the size is the user's
+            raise ConfigError(
+                f"strategy.params.size_lots: expected at least {inst.symbol}'s minimum size, "
+                f"{inst.min_lots} lots ({inst.min_size}), found {params.size_lots}"
+            )
         self.inst = inst.symbol
         self.params = params
-        self._size = max(params.size_lots, inst.min_lots)
+        self._size = params.size_lots
         # integer arithmetic on mid_x2: bid = mid*(1 - s/2) with s in 1/100 bps: mid_x2*num/4e6
         self._bid_num = round((20000 - params.spread_bps) * 100)
         self._ask_num = round((20000 + params.spread_bps) * 100)

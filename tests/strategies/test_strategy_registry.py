@@ -70,6 +70,14 @@ def test_bad_params_raise_a_config_error_naming_the_field(
         build(name, params)
 
 
+def test_a_simple_size_below_the_instruments_minimum_stops_start_up_naming_it() -> None:
+    inst = msgspec.structs.replace(make_instrument(), min_size="0.01")  # 10 lots
+    with pytest.raises(ConfigError, match=r"strategy.params.size_lots: expected at least .*10 "
+                                          r"lots .*found 4"):
+        build_strategy("simple", {"size_lots": 4}, inst, random.Random(3))
+    assert build_strategy("simple", {"size_lots": 10}, inst, random.Random(3))
+
+
 def test_every_example_config_selects_a_registered_strategy_that_builds() -> None:
     files = sorted(CONFIGS.glob("strategy-*.toml"))
     assert {f.stem.removeprefix("strategy-") for f in files} >= set(STRATEGIES)
