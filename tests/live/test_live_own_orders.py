@@ -76,10 +76,15 @@ async def _session(
             return bid, ask
 
         await wait_until(lambda: task.done() or all(quotes()), "two-sided quotes")
-        bid, _ = quotes()
-        h.exchange.inject(Trade(SYM, 0, 0, bid - 3, 10_000, SELL))  # a sell through our bid
         assert runner.engine is not None
         ledger = runner.engine.ledger
+        for _ in range(50):  # the control's quotes chase themselves: one may be in flight
+            bid, _ = quotes()
+            if bid:
+                h.exchange.inject(Trade(SYM, 0, 0, bid - 3, 10_000, SELL))  # through our bid
+            await asyncio.sleep(0.1)
+            if task.done() or ledger.position(SYM) > 0:
+                break
         await wait_until(lambda: task.done() or ledger.position(SYM) > 0, "the fill")
         await asyncio.sleep(0.5)
         skewed = quotes()
