@@ -50,6 +50,38 @@ def _with_hour_limit(text: str) -> str:
     return text.replace("[risk]\n", "[risk]\nmax_loss_hour_usd = 5.0\n")
 
 
+def _halted_session(
+    tmp_path: Path,
+    make_emulator: Callable[[], Awaitable[ExtendedEmulatorHandle]],
+    session_toml: Callable[..., str],
+    live_session: Callable[..., Awaitable[LiveRunner]],
+    with_limit: Callable[[str], str],
+    store: DayPnlFile,
+) -> list[Any]:
+    """Run a session carrying ``store`` under ``with_limit`` for 1.5 s (the strategy warms up
+    in 0.3 s and would quote); it must place nothing and replay exactly. Returns its records."""
+    log_path = tmp_path / "halted.mmlog"
+
+    async def main() -> int:
+        h = await make_emulator()
+        try:
+            async def wait(runner: LiveRunner) -> None:
+                await asyncio.sleep(1.5)
+
+            await live_session(h, with_limit(session_toml(h.base_url)), log_path, wait,
+                               day_pnl=store)
+            return len(h.account().orders)
+        finally:
+            await h.close()
+
+    assert asyncio.run(main()) == 0  # no order ever reached the venue
+    records = list(open_log(log_path, repair=False))
+    assert not any(type(r) is Place for r in records)
+    verdict = verify_log(log_path)
+    assert verdict.ok, verdict.divergence.describe() if verdict.divergence else verdict
+    return records
+
+
 def test_a_session_restarted_past_todays_loss_limit_starts_halted_and_places_nothing(
     tmp_path: Path,
     make_emulator: Callable[[], Awaitable[ExtendedEmulatorHandle]],
@@ -59,33 +91,16 @@ def test_a_session_restarted_past_todays_loss_limit_starts_halted_and_places_not
     store = DayPnlFile(tmp_path / "day.json", "extended", "local")
     today = time.time_ns() // DAY_NS
     store.save(today, -6 * USD)  # an earlier session lost $6 today; the limit is $5
-    log_path = tmp_path / "halted.mmlog"
-
-    async def main() -> int:
-        h = await make_emulator()
-        try:
-            async def wait(runner: LiveRunner) -> None:
-                await asyncio.sleep(1.5)  # the strategy warms up in 0.3 s and would quote
-
-            await live_session(h, _with_day_limit(session_toml(h.base_url)), log_path, wait,
-                               day_pnl=store)
-            return len(h.account().orders)
-        finally:
-            await h.close()
-
-    orders_at_venue = asyncio.run(main())
-    assert orders_at_venue == 0
-    records = list(open_log(log_path, repair=False))
+    records = _halted_session(
+        tmp_path, make_emulator, session_toml, live_session, _with_day_limit, store
+    )
     carried = [r for r in records if type(r) is PriorDayPnl]
     assert len(carried) == 1 and (carried[0].day, carried[0].pnl) == (today, -6 * USD)
     codes = [r.code for r in records if type(r) is RiskEvent]
     assert codes[:2] == ["day_pnl_carried", "loss_limit_day"]
     assert codes.count("halted") >= 1  # the strategy wanted to quote; the gate dropped it
-    assert not any(type(r) is Place for r in records)
     saved = store.load()
     assert saved is not None and (saved.day, saved.pnl) == (today, -6 * USD)
-    verdict = verify_log(log_path)
-    assert verdict.ok, verdict.divergence.describe() if verdict.divergence else verdict
 
 
 def test_a_session_restarted_within_the_hour_of_a_drawdown_past_the_hourly_limit_starts_halted(
@@ -100,33 +115,16 @@ def test_a_session_restarted_within_the_hour_of_a_drawdown_past_the_hourly_limit
     # the hourly limit is $5; the day's PnL is flat; the last session's position was valued at
     # 60_000.0 (the account here is flat: nothing is inherited, the mark is only carried)
     store.save(now // DAY_NS, 0, [high], [(SYM, 5, 1_200_000)])
-    log_path = tmp_path / "halted.mmlog"
-
-    async def main() -> int:
-        h = await make_emulator()
-        try:
-            async def wait(runner: LiveRunner) -> None:
-                await asyncio.sleep(1.5)  # the strategy warms up in 0.3 s and would quote
-
-            config = _with_hour_limit(session_toml(h.base_url))
-            await live_session(h, config, log_path, wait, day_pnl=store)
-            return len(h.account().orders)
-        finally:
-            await h.close()
-
-    orders_at_venue = asyncio.run(main())
-    assert orders_at_venue == 0
-    records = list(open_log(log_path, repair=False))
+    records = _halted_session(
+        tmp_path, make_emulator, session_toml, live_session, _with_hour_limit, store
+    )
     carried = [r for r in records if type(r) is PriorDayPnl]
     assert len(carried) == 1 and carried[0].hour_highs == (high,)
     assert carried[0].marks == ((SYM, 5, 1_200_000),)
     codes = [r.code for r in records if type(r) is RiskEvent]
     assert codes[:2] == ["hour_highs_carried", "loss_limit_hour"]
-    assert not any(type(r) is Place for r in records)
     saved = store.load()
     assert saved is not None and saved.hour_highs == [high]  # still within the hour: kept
-    verdict = verify_log(log_path)
-    assert verdict.ok, verdict.divergence.describe() if verdict.divergence else verdict
 
 
 def test_a_session_adds_its_pnl_to_what_it_carried_and_saves_the_sum(
