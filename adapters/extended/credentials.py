@@ -7,6 +7,7 @@ only the code that hands it to the SDK or puts it in a header calls that.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -15,7 +16,18 @@ import msgspec
 from adapters.extended.config import ExtendedConfig
 from adapters.extended.errors import ExtendedCredentialsError
 
-__all__ = ["Credentials", "Secret", "load_credentials"]
+__all__ = ["STARK_CURVE_ORDER", "Credentials", "Secret", "load_credentials", "redact_hex"]
+
+STARK_CURVE_ORDER = 0x0800000000000010FFFFFFFFFFFFFFFFB781126DCAE7B2321E66A241ADC64D2F
+"""The order of the Stark curve's generator: a private key is a number in ``[1, order)``."""
+
+_LONG_HEX = re.compile(r"(?:0x)?[0-9a-fA-F]{32,}")
+
+
+def redact_hex(text: str) -> str:
+    """``text`` with every run of 32 or more hex digits (a key, a hash) replaced: for error
+    messages of libraries that quote what they were given, before they reach a log or an event."""
+    return _LONG_HEX.sub("<hex withheld>", text)
 
 
 class Secret:
@@ -87,12 +99,26 @@ def _hex(value: str, what: str) -> str:
     return v
 
 
+def _private_key(value: str, what: str) -> str:
+    """``_hex``, and a number the curve can sign with: a key with a stray digit would otherwise
+    be accepted here and fail in the SDK with a message that quotes it."""
+    key = _hex(value, what)
+    if not 0 < int(key, 16) < STARK_CURVE_ORDER:
+        raise ExtendedCredentialsError(
+            f"{what}: expected a Stark private key (above 0, below the curve order: at most 64 "
+            f"hex digits), found a value of {len(value)} characters"
+        )
+    return key
+
+
 def _vault(value: int | str, where: str) -> int:
     try:
         return int(value)
     except ValueError:
+        # never the value: a key put in the vault's variable by mistake must not be printed
         raise ExtendedCredentialsError(
-            f"{where}: expected an integer vault id, found {value!r}"
+            f"{where}: expected an integer vault id, found a value of {len(str(value))} "
+            "characters"
         ) from None
 
 
@@ -115,7 +141,7 @@ def load_credentials(
             ) from None
         return Credentials(
             Secret(raw.api_key),
-            Secret(_hex(raw.stark_private_key, f"{path}: stark_private_key")),
+            Secret(_private_key(raw.stark_private_key, f"{path}: stark_private_key")),
             _hex(raw.stark_public_key, f"{path}: stark_public_key"),
             _vault(raw.vault, f"{path}: vault"),
         )
@@ -134,7 +160,7 @@ def load_credentials(
         )
     return Credentials(
         Secret(env[config.api_key_env]),
-        Secret(_hex(env[config.stark_private_key_env], config.stark_private_key_env)),
+        Secret(_private_key(env[config.stark_private_key_env], config.stark_private_key_env)),
         _hex(env[config.stark_public_key_env], config.stark_public_key_env),
         _vault(env[config.vault_env], config.vault_env),
     )

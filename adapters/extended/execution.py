@@ -20,6 +20,7 @@ from x10.errors import SdkError
 from x10.models.market import MarketModel
 from x10.models.order import NewOrderModel
 
+from adapters.extended.credentials import redact_hex
 from adapters.extended.errors import ExtendedUnavailableError, ExtendedVenueError
 from adapters.extended.rest import ExtendedRest
 from adapters.extended.signer import OrderSigner
@@ -116,7 +117,8 @@ class Executor:
                 prepared = self._signer.prepare(cmd, inst, market, self._clock())
                 signed = await asyncio.get_running_loop().run_in_executor(self._pool, prepared)
             except (SdkError, ValueError, AssertionError) as exc:
-                self._reject(cmd, "SIGNING", f"{type(exc).__name__}: {exc}")
+                # the SDK's messages may quote the key it was given: hex runs are withheld
+                self._reject(cmd, "SIGNING", f"{type(exc).__name__}: {redact_hex(str(exc))}")
                 return
             self._signed[cmd.client_id] = signed
         await self._send(signed, order)

@@ -202,6 +202,31 @@ def test_orders_are_signed_in_worker_threads_and_rest_at_the_venue() -> None:
     assert threading.main_thread().name not in threads
 
 
+def test_a_signing_error_quoting_the_key_reaches_the_reject_without_it() -> None:
+    """The curve library's errors quote the value they could not use: the reject the engine
+    records (and the kill switch's message after it) must not carry key material."""
+    key = "0x" + "5e" * 31 + "c3"
+
+    async def main() -> list[OrderRejected]:
+        async with running() as s:
+            signer: Any = s.adapter._signer
+
+            def failing(*args: Any) -> Callable[[], Any]:
+                def run() -> Any:
+                    raise ValueError(f"Failed to convert hex string {key} to FieldElement")
+
+                return run
+
+            signer.prepare = failing
+            await s.adapter.execute(make_place("k", BUY, 59_950))
+            await s.wait_for(lambda: bool(s.of(OrderRejected)), "the reject")
+            return s.of(OrderRejected)
+
+    rejects = asyncio.run(main())
+    assert rejects[0].code == "SIGNING" and "FieldElement" in rejects[0].reason
+    assert key[2:] not in rejects[0].reason
+
+
 def test_nonces_follow_the_order_of_prepare_whatever_order_the_signing_runs_in() -> None:
     async def main() -> tuple[list[Any], list[Any]]:
         async with running() as s:

@@ -10,7 +10,7 @@ import pytest
 
 from adapters.extended.backoff import Backoff
 from adapters.extended.config import ExtendedConfig
-from adapters.extended.credentials import Secret, load_credentials
+from adapters.extended.credentials import Secret, load_credentials, redact_hex
 from adapters.extended.errors import ExtendedConfigError, ExtendedCredentialsError
 from adapters.extended.markets import sdk_config
 from adapters.extended.rest import parse_api_error
@@ -109,6 +109,34 @@ def test_credentials_can_come_from_a_key_file(tmp_path: Path) -> None:
     creds = load_credentials(ExtendedConfig(key_file=str(path)), {})
     assert creds.stark_private_key.reveal() == PRIVATE
     assert creds.vault == 7
+
+
+LONG_KEY = "7" + "a3" * 32 + "5"  # 66 hex digits: a key with a stray digit, past the curve
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"EXTENDED_STARK_PRIVATE_KEY": "0x" + LONG_KEY},  # a stray digit
+        {"EXTENDED_STARK_PRIVATE_KEY": "0x0"},
+        {"EXTENDED_VAULT": "0x" + LONG_KEY},  # the key put in the vault's variable
+    ],
+)
+def test_a_private_key_the_curve_cannot_use_stops_start_up_without_quoting_it(
+    env: dict[str, str],
+) -> None:
+    with pytest.raises(ExtendedCredentialsError) as err:
+        load_credentials(ExtendedConfig(), make_env(**env))
+    name = next(iter(env))
+    assert name in str(err.value) and "characters" in str(err.value)
+    assert LONG_KEY not in str(err.value) and PRIVATE not in str(err.value)
+
+
+def test_long_hex_runs_are_withheld_from_library_messages() -> None:
+    text = f"Failed to convert hex string 0x{LONG_KEY} to FieldElement (id 12345)"
+    assert redact_hex(text) == "Failed to convert hex string <hex withheld> to FieldElement " \
+        "(id 12345)"
+    assert redact_hex("price 60000.5 below 0xabc") == "price 60000.5 below 0xabc"
 
 
 def test_a_secret_hides_its_value_in_repr_str_and_format() -> None:
