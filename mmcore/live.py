@@ -391,6 +391,13 @@ class LiveRunner:
                 await self._shutdown(runner)
                 if self._paper is None and self._open:  # (not after the last resort)
                     await self._final_reconcile(self._timeout_s)
+                    self._raise_failure()
+                    if self.engine is not None and self.engine.ledger.orders:
+                        # the venue's last word shows an order of ours still working
+                        await self._cancel_all_at_venue(
+                            "orders still open after the final reconcile"
+                        )
+                self._raise_failure()
             except asyncio.CancelledError:
                 await self._cancel_all_at_venue("runner task cancelled during the shutdown")
                 raise
@@ -604,6 +611,12 @@ class LiveRunner:
             # a CancelAll still waiting (behind places in flight at a slow venue) would be
             # dropped unsent by the teardown: send one straight to the venue instead
             await self._cancel_all_at_venue("the shutdown's CancelAll was not sent in time")
+
+    def _raise_failure(self) -> None:
+        """An engine failure while the shutdown fed it events (the drain, the final reconcile)
+        is fatal all the same: raised, not only logged."""
+        if self._failure is not None:
+            raise self._failure
 
     async def _final_reconcile(self, timeout_s: float) -> None:
         """Read the venue's account once more and handle it, so the session (and its log) ends

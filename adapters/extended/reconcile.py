@@ -9,7 +9,8 @@ line with the venue so that no order is orphaned and none is double-counted:
 - an order we think is live but the venue no longer lists → looked up by id (or external id)
   and closed with the venue's verdict (``OrderCanceled`` / ``OrderRejected``); a place whose
   outcome was unknown and that the venue does not know (yet) is first sent again with the same
-  signed body (``settle_place``), never declared gone while a held copy may still land;
+  signed body (``settle_place``), never declared gone while a held copy may still land, unless
+  a cancel (a CancelAll) went out after it: then it is declared canceled and never sent again;
 - an open order on our markets that this session did not place → canceled (when configured);
 - an open order whose cancel (or cancel-all) failed or had an unknown outcome → canceled again;
   ``cancels_wanted`` counts those still resting after the call failed once more (the adapter
@@ -42,7 +43,7 @@ from x10.models.trade import AccountTradeModel
 from adapters.extended.errors import ExtendedError, ExtendedVenueError
 from adapters.extended.normalize import MS, Normalizer
 from adapters.extended.rest import ExtendedRest
-from adapters.extended.tracker import PENDING, OrderTracker, TrackedOrder
+from adapters.extended.tracker import DONE, PENDING, OrderTracker, TrackedOrder
 from adapters.extended.wire import WireBalance, WireOrder, WirePosition, WireTrade
 from mmcore.events import Event, Position
 from mmcore.instrument import Instrument
@@ -279,6 +280,15 @@ class Reconciler:
                     found = m
         now = self._clock()
         if found is None:
+            if order.in_flight or order.state == DONE:
+                return  # a call for it started meanwhile (another run settling it): its answer
+                # decides; or the stream ended it while we looked
+            if order.state == PENDING and order.cancel_wanted:
+                # a CancelAll (or cancel) went out after its place: never sent again, even at
+                # shutdown; a copy that lands later works as a stray and is canceled when seen
+                emit(self._tracker.canceled(order, now, now, "reconcile: canceled before the "
+                                            "venue listed it"))
+                return
             settle = self.settle_place
             if order.state == PENDING and settle is not None and await settle(order):
                 return  # sent again: the venue took it, has it, or refused it with a reason

@@ -203,9 +203,11 @@ def test_a_shutdown_without_confirmations_times_out_and_sends_one_more_cancel_al
     with caplog.at_level(logging.WARNING, logger="mmcore.live"):
         result, venue = asyncio.run(main())
     assert len(result.open_orders) == 2
-    last_two = venue.executed[-2:]
-    assert [type(c) for c in last_two] == [CancelAll, CancelAll]
-    assert [getattr(c, "reason", "") for c in last_two] == ["test over", "shutdown timeout"]
+    last = venue.executed[-3:]
+    assert [type(c) for c in last] == [CancelAll, CancelAll, CancelAll]
+    assert [getattr(c, "reason", "") for c in last] == [
+        "test over", "shutdown timeout", "orders still open after the final reconcile",
+    ]  # the last straight to the venue: its final reconcile still shows them working
     assert "SHUTDOWN TIMEOUT" in caplog.text
     assert all(cid in caplog.text for cid in result.open_orders)
 
