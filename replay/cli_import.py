@@ -65,7 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--max-buffer",
         type=_at_least_one,
         default=DEFAULT_MAX_BUFFER,
-        help="depth diffs kept while waiting for the snapshot (default %(default)s)",
+        help="depth diffs kept for a snapshot: while waiting for the first, and the last ones "
+        "written for a later one (default %(default)s)",
     )
     p.add_argument(
         "--book-ticker-snapshots",

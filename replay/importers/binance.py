@@ -10,13 +10,30 @@ Book sync is Binance's standard procedure, run over the file:
    are dropped and counted as ``"buffer_overflow"``).
 2. A snapshot is written as ``BookSnapshot(seq=lastUpdateId)``. Diffs with
    ``u < lastUpdateId`` are dropped (``"sync_dropped"``). The first diff kept must have
-   ``U <= lastUpdateId <= u``; it is written with ``prev_seq = lastUpdateId`` (not its real
-   ``pu``, which lies inside the snapshot) so that ``Book``'s rule ``prev_seq == book.seq``
-   holds. If its ``U`` is above ``lastUpdateId`` updates are missing: that is a sequence break
-   and it is written with its real ``pu``, so the book sees the gap.
+   ``U <= lastUpdateId <= u``, or ``pu == lastUpdateId`` (it starts right after the snapshot);
+   it is written with ``prev_seq = lastUpdateId`` (not its real ``pu``, which may lie inside the
+   snapshot) so that ``Book``'s rule ``prev_seq == book.seq`` holds. If it starts above
+   ``lastUpdateId`` updates are missing: that is a sequence break and it is written with its
+   real ``pu``, so the book sees the gap.
 3. From then on every diff must have ``pu`` equal to the previous ``u``. A break is counted and
    the diff is still written with its real ``pu``, so the engine's book detects the gap too.
    Diffs with ``u`` at or below the previous ``u`` are dropped as ``"duplicate"``.
+
+A later snapshot (a recorder resyncing after a gap, or one line written twice) meets diffs that
+were written already: the last ``max_buffer`` diffs written are kept for it. A REST reply is
+slow, so the diff holding its ``lastUpdateId`` usually comes before it in the file.
+
+- While the ``pu`` chain is unbroken since the last sync, a snapshot with ``lastUpdateId`` at or
+  below the last ``u`` written (or the ``lastUpdateId`` of the snapshot still waiting for its
+  first diff) adds nothing, the book being already there: it is skipped and counted as
+  ``"stale_snapshot"``.
+- Otherwise it is written, and step 2 is run again over the kept diffs with
+  ``u >= lastUpdateId``: they are written a second time after the snapshot (the engine's book
+  ignored them the first time, being stale after the gap), so the log can hold more
+  ``BookDelta`` events than the file has diffs; the note ``rewritten_diffs`` counts them.
+- A snapshot the kept diffs cannot continue (the diff holding ``lastUpdateId`` is no longer
+  kept, or a break lies after it) cannot bring the book back and is skipped as
+  ``"stale_snapshot"`` too; the book stays stale until a newer snapshot.
 
 Buffered diffs released by a snapshot get ``ts_recv = max(own, snapshot's)``: the engine could
 only have used them once the snapshot arrived, and receive times stay in order. ``ts`` is the
@@ -33,7 +50,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +81,8 @@ MS = 1_000_000
 _NONE: tuple[Event, ...] = ()
 
 _WAITING, _AWAIT_FIRST, _SYNCED = 0, 1, 2
+_Kept = tuple[DepthMsg, int, str]
+"""A depth diff with its receive time and ``file:line``."""
 
 _envelope = msgspec.json.Decoder(Envelope)
 _stream_types: dict[str, type[msgspec.Struct]] = {
@@ -122,16 +142,19 @@ class _BinanceStream:
     """Decodes lines and runs the depth sync; one per import."""
 
     __slots__ = (
+        "broken",
         "buffer",
         "grid",
         "inst",
         "last_u",
         "max_buffer",
         "report",
+        "rewritten",
         "snapshot_id",
         "state",
         "symbol",
         "ticker_snapshots",
+        "written",
     )
 
     def __init__(
@@ -144,9 +167,15 @@ class _BinanceStream:
         self.max_buffer = max_buffer
         self.ticker_snapshots = ticker_snapshots
         self.state = _WAITING
-        self.buffer: deque[tuple[DepthMsg, int, str]] = deque()
+        self.buffer: deque[_Kept] = deque()
+        """Diffs not written yet, waiting for the first snapshot."""
+        self.written: deque[_Kept] = deque(maxlen=max_buffer)
+        """The last diffs written since the last snapshot, for the next one to resume from."""
         self.snapshot_id = -1
         self.last_u = -1
+        self.broken = False
+        """A sequence break was counted since the last sync to a snapshot."""
+        self.rewritten = 0
 
     # ------------------------------------------------------------ decoding
 
@@ -222,26 +251,62 @@ class _BinanceStream:
     # ------------------------------------------------------------ depth sync
 
     def _on_snapshot(self, msg: RestSnapshotMsg, local_ns: int, where: str) -> tuple[Event, ...]:
+        lid = msg.lastUpdateId
+        rewrite = self.state != _WAITING
+        pending = self._diffs_after(lid, where)
+        if pending is None:
+            return _NONE
         snap = BookSnapshot(
             self.inst.symbol,
             (msg.E or msg.T) * MS,
             local_ns,
-            msg.lastUpdateId,
+            lid,
             self._flat(msg.bids),
             self._flat(msg.asks),
         )
-        self.report.note("snapshot_last_update_id", str(msg.lastUpdateId))
+        self.report.note("snapshot_last_update_id", str(lid))
         self.state = _AWAIT_FIRST
-        self.snapshot_id = msg.lastUpdateId
+        self.snapshot_id = lid
+        self.buffer.clear()
+        self.written.clear()
         out: list[Event] = [snap]
-        buffered = self.buffer
-        while buffered:
-            diff, recv, diff_where = buffered.popleft()
+        for diff, recv, diff_where in pending:
             try:
                 out.extend(self._on_diff(diff, max(recv, local_ns), diff_where))
             except OffGridError as exc:
                 self.report.skip("off_grid", diff_where, str(exc))
+        if rewrite and pending:
+            self.rewritten += len(pending)
+            self.report.note("rewritten_diffs", str(self.rewritten))
         return tuple(out)
+
+    def _diffs_after(self, lid: int, where: str) -> list[_Kept] | None:
+        """The diffs a snapshot at ``lid`` is to be followed by (buffered ones, or ones written
+        already), or ``None`` when the snapshot is of no use: skipped and counted."""
+        held = self._held_id()
+        if lid <= held:
+            self.report.skip(
+                "stale_snapshot", where,
+                f"lastUpdateId={lid}: the book written is at update {held} with no break since",
+            )
+            return None
+        if self.state == _WAITING:
+            return list(self.buffer)
+        pending = [kept for kept in self.written if kept[0].u >= lid]
+        why = _cannot_resume(pending, lid)
+        if why:
+            self.report.skip("stale_snapshot", where, why)
+            return None
+        return pending
+
+    def _held_id(self) -> int:
+        """The update id the book written so far is at, or -1 when it is not whole (no snapshot
+        yet, or a break since the last one)."""
+        if self.state == _AWAIT_FIRST:
+            return self.snapshot_id
+        if self.state == _SYNCED and not self.broken:
+            return self.last_u
+        return -1
 
     def _on_diff(self, msg: DepthMsg, local_ns: int, where: str) -> tuple[Event, ...]:
         state = self.state
@@ -253,18 +318,23 @@ class _BinanceStream:
                 self.report.sequence_break(
                     where, f"expected pu={self.last_u}, found pu={msg.pu} (U={msg.U} u={msg.u})"
                 )
+                self.broken = True
             prev = msg.pu
         elif state == _AWAIT_FIRST:
             lid = self.snapshot_id
             if msg.u < lid:
                 self.report.skip("sync_dropped")
                 return _NONE
-            if lid >= msg.U:
+            if _continues(msg, lid):
                 prev = lid
+                self.broken = False
             else:
                 self.report.sequence_break(
-                    where, f"expected U <= lastUpdateId={lid} <= u, found U={msg.U} u={msg.u}"
+                    where,
+                    f"expected U <= lastUpdateId={lid} <= u or pu={lid}, "
+                    f"found U={msg.U} u={msg.u} pu={msg.pu}",
                 )
+                self.broken = True
                 prev = msg.pu
         else:
             buffered = self.buffer
@@ -284,6 +354,7 @@ class _BinanceStream:
         )
         self.state = _SYNCED
         self.last_u = msg.u
+        self.written.append((msg, local_ns, where))
         return (delta,)
 
     def finish(self) -> None:
@@ -317,11 +388,53 @@ class _BinanceStream:
         mark = MarkPrice(inst.symbol, ts, local_ns, inst.price_to_ticks_nearest(msg.p), index)
         if not msg.r:
             return (mark,)
-        rate = int((Decimal(msg.r) * PPB).to_integral_value(ROUND_HALF_EVEN))
+        rate = _funding_ppb(msg.r)
+        if rate is None:
+            self.report.skip(
+                "malformed", where, f"funding rate r: expected a number, found {msg.r!r}"
+            )
+            return _NONE
         return (mark, FundingRate(inst.symbol, ts, local_ns, rate, msg.T * MS))
 
     def _flat(self, levels: Levels) -> tuple[int, ...]:
         return self.grid.levels(levels)
+
+
+def _continues(msg: DepthMsg, lid: int) -> bool:
+    """Whether diff ``msg`` (with ``u >= lid``) continues a book at update id ``lid``: it holds
+    ``lid`` (``U <= lid <= u``, futures' rule) or starts right after it (``pu == lid``)."""
+    return lid >= msg.U or msg.pu == lid
+
+
+def _cannot_resume(pending: list[_Kept], lid: int) -> str:
+    """Why a snapshot at ``lid`` cannot be continued by the written diffs ``pending`` (those with
+    ``u >= lid``, in order), or ``""`` when it can (or when there are none: it waits for the
+    next diffs)."""
+    if not pending:
+        return ""
+    first = pending[0][0]
+    if not _continues(first, lid):
+        return (
+            f"lastUpdateId={lid} older than the diffs kept: the first with u >= it has "
+            f"U={first.U} pu={first.pu}"
+        )
+    for (before, _, _), (after, _, after_where) in pairwise(pending):
+        if after.pu != before.u:
+            return f"lastUpdateId={lid} is before the sequence break at {after_where}"
+    return ""
+
+
+def _funding_ppb(text: str) -> int | None:
+    """A funding rate in parts per billion, or ``None`` when ``text`` is not a finite number
+    (or one no event can hold)."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not value.is_finite():
+        return None
+    rate = int((value * PPB).to_integral_value(ROUND_HALF_EVEN))
+    return rate if -(2**63) <= rate < 2**63 else None
 
 
 def _stream_type(stream: str) -> type[msgspec.Struct] | None:

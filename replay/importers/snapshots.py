@@ -7,7 +7,9 @@ columns (``bid_prices``, ``bid_quantities``, ... holding ``[p0, p1, ...]``); nam
 sorted best first whatever the table's order. Skipped rows, by reason: ``"crossed"`` (best bid
 above best ask), ``"locked"`` (equal), ``"empty"`` (no level on either side), ``"off_grid"``,
 ``"malformed"`` (also a level with a negative size or a price <= 0, which no book takes).
-Timestamps are in ``ts_unit`` (``auto`` judges the first row's magnitude).
+Timestamps are in ``ts_unit`` (``auto`` judges each time column by the magnitude of its first
+value: ``timestamp`` and ``local_timestamp`` may differ); a time beyond the int64 nanoseconds an
+event holds makes the row ``"malformed"``.
 
 With ``trades=`` a trades table (see ``trade_table``) is merged in by receive time; on equal times
 the snapshot comes first.
@@ -27,7 +29,7 @@ from replay.importers.report import ImportReport
 from replay.importers.source import Paths, as_paths
 from replay.importers.table_columns import SnapshotColumns, TradeColumns, with_overrides
 from replay.importers.tables import Cell, Table, list_cell, open_table, text_cell
-from replay.importers.timestamps import TS_UNITS, detect_unit, to_ns
+from replay.importers.timestamps import TS_UNITS, ColumnClock
 from replay.importers.trade_table import read_trade_table
 
 __all__ = ["read_snapshots"]
@@ -67,7 +69,8 @@ def _read(
 ) -> Iterator[Event]:
     grid = Grid(inst)
     symbol = inst.symbol
-    unit = None if ts_unit == "auto" else ts_unit
+    ts_clock = ColumnClock(cols.timestamp, ts_unit, report, "ts_unit")
+    recv_clock = ColumnClock(cols.local_timestamp, ts_unit, report, "local_ts_unit")
     seq = 0
     for path in paths:
         with open_table(path, report) as table:
@@ -78,12 +81,8 @@ def _read(
                 report.lines_read += 1
                 where = f"{table.name}:{lineno}"
                 try:
-                    ts_text = text_cell(row[ts_i])
-                    if unit is None:
-                        unit = detect_unit(ts_text)
-                        report.note("ts_unit", unit)
-                    ts = to_ns(ts_text, unit)
-                    recv = ts if recv_i == ts_i else to_ns(text_cell(row[recv_i]), unit)
+                    ts = ts_clock.ns(text_cell(row[ts_i]))
+                    recv = ts if recv_i == ts_i else recv_clock.ns(text_cell(row[recv_i]))
                     bid_pairs, ask_pairs = layout.read(row)
                     bids = _levels(grid, bid_pairs, best_high=True)
                     asks = _levels(grid, ask_pairs, best_high=False)

@@ -2,10 +2,13 @@
 
 ``open_table(path, report)`` gives the header and a stream of ``(row number, cells)``. A CSV
 cell is a string; a Parquet cell is a string too (numbers as their shortest ``repr``, so
-``61800.2`` stays ``"61800.2"``) or a list of strings for list-typed columns. ``list_cell``
-reads the list columns of CSV files, written as ``[61800.2, 61800.1]``, ``["61800.2","61800.1"]``
-or ``[61800.2 61800.1]`` (numpy style), keeping each number's text exactly. pyarrow is not a
-dependency: opening a Parquet file without it raises ``MissingDependencyError``.
+``61800.2`` stays ``"61800.2"``; a timestamp-typed column as ISO 8601 UTC text exact to the
+nanosecond, ``"2024-08-08T23:54:15.123456789Z"``) or a list of strings for list-typed columns.
+A Parquet column pyarrow cannot convert, or damaged data, raises ``ImportFormatError`` naming
+the file and the column (or row). ``list_cell`` reads the list columns of CSV files, written as
+``[61800.2, 61800.1]``, ``["61800.2","61800.1"]`` or ``[61800.2 61800.1]`` (numpy style),
+keeping each number's text exactly. pyarrow is not a dependency: opening a Parquet file without
+it raises ``MissingDependencyError``.
 """
 
 from __future__ import annotations
@@ -13,16 +16,20 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Union
 
 from replay.importers.errors import ImportFormatError, MissingDependencyError
 from replay.importers.report import ImportReport
 from replay.importers.source import GZIP_DAMAGE, gzip_damage_error, open_text
+from replay.importers.timestamps import NS_PER
 
 __all__ = ["Cell", "Table", "list_cell", "open_table", "text_cell"]
 
 Cell = Union[str, list[str]]
+
+_EPOCH = datetime(1970, 1, 1)
 
 
 class Table:
@@ -132,13 +139,61 @@ def _parquet(path: Path) -> Table:
 
     def rows() -> Iterator[tuple[int, Sequence[Cell]]]:
         number = 1
-        for batch in source.iter_batches(batch_size=65_536):
-            columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+        batches = source.iter_batches(batch_size=65_536)
+        while True:
+            batch = _next_batch(path, batches, number)
+            if batch is None:
+                return
+            columns = [
+                _column_values(path.name, name, batch.column(i), number + 1)
+                for i, name in enumerate(header)
+            ]
             for values in zip(*columns):
                 number += 1
                 yield number, [_parquet_cell(v) for v in values]
 
     return Table(path.name, header, rows())
+
+
+def _next_batch(path: Path, batches: Iterator[Any], number: int) -> Any:
+    """The next record batch, or ``None`` at the end; damaged data is an ``ImportFormatError``."""
+    import pyarrow as pa
+
+    try:
+        return next(batches, None)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise ImportFormatError(
+            f"{path.name}:{number + 1}: expected Parquet data, found it damaged ({exc})"
+        ) from None
+
+
+def _column_values(table: str, column: str, values: Any, first_row: int) -> list[Any]:
+    """A column of a record batch as Python values.
+
+    Timestamps are read as their raw integers: pyarrow turns them into ``datetime``, which has no
+    nanoseconds and which it refuses (without pandas) for a ``timestamp[ns]`` that has any.
+    """
+    import pyarrow as pa
+
+    try:
+        if pa.types.is_timestamp(values.type):
+            per = NS_PER[values.type.unit]
+            raw = values.cast(pa.int64()).to_pylist()
+            return [None if v is None else _iso_utc(v * per) for v in raw]
+        return list(values.to_pylist())
+    except (ValueError, TypeError, OverflowError, KeyError, pa.ArrowException) as exc:
+        raise ImportFormatError(
+            f"{table}: column {column!r} (rows from {first_row}): expected values of "
+            f"{values.type} that Python can hold, found {exc}"
+        ) from None
+
+
+def _iso_utc(ns: int) -> str:
+    """Nanoseconds since the epoch as ISO 8601 UTC text, exactly (``OverflowError`` beyond the
+    years ``datetime`` holds)."""
+    seconds, fraction = divmod(ns, 10**9)
+    moment = _EPOCH + timedelta(seconds=seconds)
+    return f"{moment.isoformat(timespec='seconds')}.{fraction:09d}Z"
 
 
 def _parquet_cell(value: Any) -> Cell:

@@ -2,9 +2,10 @@
 
 Columns come from ``TradeColumns``: time, price, size and the aggressor side, given directly
 (``side``) or as ``is_buyer_maker`` / ``is_buyer_taker``. Timestamps are in ``ts_unit`` (``auto``
-judges the first row's magnitude). Rows with an unknown side are skipped as ``"unknown_side"``,
-off-grid rows as ``"off_grid"``, unreadable rows as ``"malformed"`` (also a price <= 0 or a size
-<= 0, which no trade has).
+judges each time column by the magnitude of its first value: ``timestamp`` and ``local_timestamp``
+may differ). Rows with an unknown side are skipped as ``"unknown_side"``, off-grid rows as
+``"off_grid"``, unreadable rows as ``"malformed"`` (also a price <= 0 or a size <= 0, which no
+trade has, and a time beyond the int64 nanoseconds an event holds).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from replay.importers.report import ImportReport
 from replay.importers.source import Paths, as_paths
 from replay.importers.table_columns import TradeColumns, with_overrides
 from replay.importers.tables import Table, open_table, text_cell
-from replay.importers.timestamps import TS_UNITS, detect_unit, to_ns
+from replay.importers.timestamps import TS_UNITS, ColumnClock
 
 __all__ = ["read_trade_table"]
 
@@ -48,7 +49,8 @@ def _read(
 ) -> Iterator[Event]:
     grid = Grid(inst)
     symbol = inst.symbol
-    unit = None if ts_unit == "auto" else ts_unit
+    ts_clock = ColumnClock(cols.timestamp, ts_unit, report, "trades_ts_unit")
+    recv_clock = ColumnClock(cols.local_timestamp, ts_unit, report, "trades_local_ts_unit")
     for path in paths:
         with open_table(path, report) as table:
             ts_i = table.column(cols.timestamp)
@@ -64,11 +66,8 @@ def _read(
                     ts_text, recv_text, side_text, price, size = (
                         text_cell(row[i]) for i in (ts_i, recv_i, side_i, price_i, size_i)
                     )
-                    if unit is None:
-                        unit = detect_unit(ts_text)
-                        report.note("trades_ts_unit", unit)
-                    ts = to_ns(ts_text, unit)
-                    recv = ts if recv_i == ts_i else to_ns(recv_text, unit)
+                    ts = ts_clock.ns(ts_text)
+                    recv = ts if recv_i == ts_i else recv_clock.ns(recv_text)
                     side = _side(mode, side_text)
                     if side is None:
                         report.skip("unknown_side", where, f"{side_text!r}")

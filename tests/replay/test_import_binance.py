@@ -315,6 +315,21 @@ def test_mark_price_updates_give_mark_and_funding_events(tmp_path: Path) -> None
     ]
 
 
+@pytest.mark.parametrize("rate", ["n/a", "NaN", "Infinity", "1e30"])
+def test_a_funding_rate_that_is_not_a_number_is_counted_as_malformed(
+    tmp_path: Path, rate: str
+) -> None:
+    # the whole import used to stop on decimal.InvalidOperation (or write a rate no log holds)
+    mark = {"e": "markPriceUpdate", "E": 2000, "s": "BTCUSDT", "p": "100.04", "i": "100.06",
+            "r": rate, "T": 28_800_000}
+    lines = [make_line(7, mark, "btcusdt@markPrice@1s"), *synthetic_session()]
+    events, report = import_lines(tmp_path, lines)
+    assert report.skipped == {"malformed": 1, "sync_dropped": 1}
+    example = report.summary().examples["malformed"][0]
+    assert example == f"capture.gz:1: funding rate r: expected a number, found {rate!r}"
+    assert len(events) == 4 and not any(isinstance(e, (MarkPrice, FundingRate)) for e in events)
+
+
 def test_bare_messages_agg_trades_and_other_symbols_are_handled(tmp_path: Path) -> None:
     agg = {"e": "aggTrade", "E": 1, "s": "BTCUSDT", "a": 99, "p": "100.0", "q": "0.002",
            "T": 1, "m": False}

@@ -112,6 +112,23 @@ def test_snapshots_import_takes_column_names_and_a_timestamp_unit(
     assert header.config["import"]["settings"]["columns"]["timestamp"] == "t"
 
 
+def test_snapshots_import_of_a_pandas_style_parquet_table_with_ns_times(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = tmp_path / "book.parquet"
+    pq.write_table(pa.table({
+        "timestamp": pa.array([1723161255123456789], pa.timestamp("ns", tz="UTC")),
+        "bid_price_0": [61800.2], "bid_size_0": [1.5],
+        "ask_price_0": [61800.3], "ask_size_0": [0.5],
+    }), table)
+    out = tmp_path / "s.mmlog"
+    code = run(["import", "snapshots", str(table), "--out", str(out), "--symbol", "X",
+                "--venue", "v", "--tick", "0.1", "--lot", "0.001"])
+    assert code == 0
+    assert [(e.ts, e.ts_recv) for e in open_log(out)] == [(1723161255123456789,) * 2]
+
+
 def test_an_import_that_writes_nothing_exits_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

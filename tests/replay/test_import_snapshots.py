@@ -265,3 +265,114 @@ def test_trade_rows_with_a_price_or_size_no_market_trades_at_are_skipped_as_malf
     assert report.skipped == {"malformed": 4}
     examples = report.summary().examples["malformed"]
     assert examples[0].startswith("t.csv:2: ") and "-100.1" in examples[0]
+
+
+def write_parquet(path: Path, columns: dict[str, object]) -> Path:
+    """A one-level wide Parquet snapshot table with the given time columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = len(next(iter(columns.values())))  # type: ignore[arg-type]
+    levels = {"bid_price_0": [100.0] * rows, "bid_size_0": [1.5] * rows,
+              "ask_price_0": [100.1] * rows, "ask_size_0": [0.5] * rows}
+    pq.write_table(pa.table({**columns, **levels}), path)
+    return path
+
+
+def test_parquet_timestamp_columns_are_read_exactly_to_the_nanosecond(tmp_path: Path) -> None:
+    # pandas writes datetimes as timestamp[ns]; pyarrow refuses to make a datetime of one with
+    # nanoseconds, which used to stop `mm import snapshots` with a traceback
+    import pyarrow as pa
+
+    exchange = [1723161256299, 1723161256300]
+    receive = [1723161255030314667, 1723161255123456789]
+    path = write_parquet(tmp_path / "book.parquet", {
+        "timestamp": pa.array(exchange, pa.timestamp("ms", tz="UTC")),
+        "local_timestamp": pa.array(receive, pa.timestamp("ns")),
+    })
+    events, report = import_snapshots(path, columns={"local_timestamp": "local_timestamp"})
+    assert [(e.ts, e.ts_recv) for e in events] == [
+        (exchange[0] * MS, receive[0]), (exchange[1] * MS, receive[1])
+    ]
+    assert report.notes["ts_unit"] == report.notes["local_ts_unit"] == "iso"
+
+
+def test_a_parquet_timestamp_column_with_a_receive_time_in_integer_ns(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    path = write_parquet(tmp_path / "book.parquet", {
+        "timestamp": pa.array([-1, 1723161255123456789], pa.timestamp("ns", tz="UTC")),
+        "recv": pa.array([1723161255123456790, 1723161255123456791], pa.int64()),
+    })
+    events, report = import_snapshots(path, columns={"local_timestamp": "recv"})
+    assert [(e.ts, e.ts_recv) for e in events] == [
+        (-1, 1723161255123456790), (1723161255123456789, 1723161255123456791)
+    ]
+    assert report.notes["local_ts_unit"] == "ns"
+
+
+def test_a_parquet_column_python_cannot_hold_is_an_error_naming_it(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    year_10000 = 253_402_300_800
+    path = write_parquet(tmp_path / "book.parquet", {
+        "timestamp": pa.array([1723161255, year_10000], pa.timestamp("s")),
+    })
+    with pytest.raises(ImportFormatError, match=r"book\.parquet: column 'timestamp' \(rows from 2"):
+        import_snapshots(path)
+
+
+@pytest.mark.parametrize(
+    ("exchange", "receive", "units"),
+    [
+        ("1723161256299", "1723161255030314667", ("ms", "ns")),
+        ("1723161256299000000", "1723161255030", ("ns", "ms")),
+        ("2024-08-08T23:54:16.299Z", "1723161255030314.667", ("iso", "us")),
+    ],
+)
+def test_timestamp_and_local_timestamp_each_have_their_own_unit(
+    tmp_path: Path, exchange: str, receive: str, units: tuple[str, str]
+) -> None:
+    # one unit judged from `timestamp` used to be applied to both: ms + ns gave a receive time
+    # of ~1.7e24 ns (an OverflowError when written), ns + ms a date in 1970
+    path = tmp_path / "book.csv"
+    path.write_text("timestamp,local_timestamp,bid_price_0,bid_size_0,ask_price_0,ask_size_0\n"
+                    f"{exchange},{receive},61800.2,1.5,61800.3,0.5\n")
+    events, report = import_snapshots(path, columns={"local_timestamp": "local_timestamp"})
+    whole_ms = units[1] == "ms"
+    assert [(e.ts, e.ts_recv) for e in events] == [
+        (1723161256299 * MS, 1723161255030 * MS if whole_ms else 1723161255030314667)
+    ]
+    assert (report.notes["ts_unit"], report.notes["local_ts_unit"]) == units
+    trades = tmp_path / "trades.csv"
+    trades.write_text(f"timestamp,local_timestamp,price,quantity,side\n"
+                      f"{exchange},{receive},61800.2,1,buy\n")
+    report = ImportReport()
+    trade_events = list(read_trade_table(trades, make_instrument(), report,
+                                         columns={"local_timestamp": "local_timestamp"}))
+    assert [(e.ts, e.ts_recv) for e in trade_events] == [(events[0].ts, events[0].ts_recv)]
+    assert (report.notes["trades_ts_unit"], report.notes["trades_local_ts_unit"]) == units
+
+
+def test_a_time_beyond_what_an_event_holds_skips_the_row_naming_the_column(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "book.csv"
+    path.write_text("timestamp,local_timestamp,bid_price_0,bid_size_0,ask_price_0,ask_size_0\n"
+                    "1723161256299,1723161255030,61800.2,1.5,61800.3,0.5\n"
+                    "1723161256300,1723161255030314667,61800.2,1.5,61800.3,0.5\n"
+                    "1723161256301,1723161255031,61800.2,1.5,61800.3,0.5\n")
+    events, report = import_snapshots(path, columns={"local_timestamp": "local_timestamp"})
+    assert [e.ts_recv for e in events] == [1723161255030 * MS, 1723161255031 * MS]
+    assert report.skipped == {"malformed": 1}
+    example = report.summary().examples["malformed"][0]
+    assert example.startswith("book.csv:3: column 'local_timestamp': expected a timestamp in ms")
+    assert "'1723161255030314667'" in example
+    trades = tmp_path / "trades.csv"
+    trades.write_text("timestamp,price,quantity,side\n9999999999999999999,61800.2,1,buy\n")
+    report = ImportReport()
+    assert list(read_trade_table(trades, make_instrument(), report, ts_unit="ns")) == []
+    assert report.skipped == {"malformed": 1}
+    assert "column 'timestamp': expected a timestamp in ns within the int64" in (
+        report.summary().examples["malformed"][0]
+    )

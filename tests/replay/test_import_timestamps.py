@@ -76,3 +76,19 @@ def test_iso_date_times_with_any_number_of_fraction_digits_convert_exactly(
 def test_an_iso_fraction_beyond_nanoseconds_rounds_half_even() -> None:
     assert to_ns("1970-01-01T00:00:01.0000000015Z", "iso") == 1_000_000_002
     assert to_ns("1970-01-01T00:00:01.0000000025Z", "iso") == 1_000_000_002
+
+
+@pytest.mark.parametrize(
+    ("text", "unit"),
+    [("9223372036854775808", "ns"), ("-9223372036854775809", "ns"), ("9223372036855", "s"),
+     ("1723161255030314667", "ms"), ("2263-01-01T00:00:00Z", "iso")],
+)
+def test_a_time_beyond_int64_nanoseconds_is_an_error_not_a_number(text: str, unit: str) -> None:
+    # an event cannot hold it: writing the log would stop with an OverflowError traceback
+    with pytest.raises(ImportFormatError, match=f"within the int64 nanoseconds.*found {text!r}"):
+        to_ns(text, unit)
+
+
+def test_the_int64_limits_themselves_are_times() -> None:
+    assert to_ns(str(2**63 - 1), "ns") == 2**63 - 1
+    assert to_ns(str(-(2**63)), "ns") == -(2**63)
