@@ -100,6 +100,7 @@ class Engine:
         }
         self.stopping = False
         self._resync_sent: set[str] = set()
+        self._failed: set[str] = set()  # markets whose strategy raised: never stepped again
         self._events = 0
         self._outputs = 0
         self._commands = 0
@@ -163,8 +164,13 @@ class Engine:
                 if status == APPLIED:
                     if strategy is None:
                         return []
-                    intent = strategy.step(view, event)
-                    notes = strategy.notes()
+                    try:
+                        intent = strategy.step(view, event)
+                        notes = strategy.notes()
+                    except Exception as exc:  # a strategy's bug: that market stops, not the run
+                        out = self._strategy_failed(strategy, event, exc, [])
+                        self._outputs += len(out)
+                        return out
                     if intent is None and not notes:
                         return []
                     if intent is not None:  # (stopping: the routes have no strategy)
@@ -369,16 +375,43 @@ class Engine:
     # ------------------------------------------------------------------ intents → commands
 
     def _step(self, strategy: Strategy | None, ev: Event, out: list[Output]) -> list[Output]:
-        if strategy is None or self.stopping:
+        if strategy is None or self.stopping or (self._failed and strategy.inst in self._failed):
             return out
-        intent = strategy.step(self.view, ev)
-        notes = strategy.notes()
+        try:
+            intent = strategy.step(self.view, ev)
+            notes = strategy.notes()
+        except Exception as exc:  # a strategy's bug: that market stops, not the run
+            return self._strategy_failed(strategy, ev, exc, out)
         if notes:
             out = out + notes
         if intent is None:
             return out
         self._intents[strategy.inst] = intent
         return out + self._execute(intent)
+
+    def _strategy_failed(
+        self, strategy: Strategy, ev: Event, exc: Exception, out: list[Output]
+    ) -> list[Output]:
+        """``strategy`` raised on ``ev``: its state can no longer be trusted. Its market's
+        orders are canceled, its standing intent dropped and it is never stepped again; the
+        session goes on (other markets, fills, the risk gate's limits and forced exits), and
+        the outputs other strategies made for the same event leave as usual. Deterministic, so
+        a replay raises and cancels at the same event."""
+        inst = strategy.inst
+        log.error("strategy for %s raised on %s; its orders are canceled and it is stepped no "
+                  "more", inst, type(ev).__name__, exc_info=exc)
+        self._failed.add(inst)
+        self._intents.pop(inst, None)
+        route = self._delta_routes.get(inst)
+        if route is not None:
+            self._delta_routes[inst] = (route[0], None)
+        now = self.view.now
+        note: list[Output] = [RiskEvent(
+            now, now, inst, "strategy_error",
+            f"{type(exc).__name__}: {exc} (on {type(ev).__name__}); its orders are canceled and "
+            "it is stepped no more",
+        )]
+        return out + note + self._admit([CancelAll(inst, now, "strategy_error")])
 
     def _refresh(self, inst: str) -> list[Output]:
         """Re-run the order manager on the standing intent (order aged, filled or canceled)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
+import msgspec
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -317,3 +318,92 @@ def test_the_delta_fast_path_gives_exactly_the_outputs_of_the_general_path(
     stepped, stepped_too = fast.strategies[SYM], general.strategies[SYM]
     assert isinstance(stepped, NotingStrategy) and isinstance(stepped_too, NotingStrategy)
     assert stepped.steps == stepped_too.steps
+
+
+# ---------------------------------------------------------------- a strategy that raises
+
+
+class _Fragile(SimpleStrategy):
+    """The simple quoter, raising on the ``fail_on``-th event it is stepped with."""
+
+    def __init__(self, inst: Instrument, fail_on: int) -> None:
+        super().__init__(inst, SimpleParams(spread_bps=2.0, requote_bps=1.0, size_lots=5),
+                         random.Random(1))
+        self.fail_on = fail_on
+        self.steps = 0
+
+    def step(self, view: View, event: Event) -> Intent | None:
+        self.steps += 1
+        if self.steps == self.fail_on:
+            raise ZeroDivisionError("a strategy bug")
+        return super().step(view, event)
+
+
+def two_market_engine(fail_on: int) -> tuple[Engine, _Fragile]:
+    a, b = make_instrument(), msgspec.structs.replace(make_instrument(), symbol="ETH-USD")
+    insts = {SYM: a, "ETH-USD": b}
+    fragile = _Fragile(b, fail_on)
+    strategies = {SYM: SimpleStrategy(a, SimpleParams(spread_bps=2.0, requote_bps=1.0,
+                                                      size_lots=5), random.Random(1)),
+                  "ETH-USD": fragile}
+    engine = Engine(insts, strategies, QuoteOrderManager(OrderManagerConfig(), insts),
+                    RiskGate(RiskConfig(max_position_lots=100), insts))
+    return engine, fragile
+
+
+def test_a_strategy_that_raises_stops_its_market_and_the_session_goes_on() -> None:
+    engine, fragile = two_market_engine(fail_on=2)
+    eth = msgspec.structs.replace(make_snapshot(), inst="ETH-USD")
+    assert places(engine.on_event(eth))  # ETH quotes
+    engine.on_event(make_snapshot())  # BTC quotes
+    out = engine.on_event(msgspec.structs.replace(make_delta(2, bids=(600_100, 5),
+                                                             asks=MOVE_ASKS_UP), inst="ETH-USD"))
+    codes = [o.code for o in out if isinstance(o, RiskEvent)]
+    assert codes == ["strategy_error"] and "ZeroDivisionError" in out[0].message  # type: ignore
+    assert [o for o in out if isinstance(o, CancelAll)] == [
+        CancelAll("ETH-USD", T0, "strategy_error")
+    ]
+    # never stepped again, on any path; BTC goes on quoting
+    engine.on_event(msgspec.structs.replace(make_delta(3, bids=(600_101, 5)), inst="ETH-USD"))
+    engine.on_event(Timer(T0 + 10**9, T0 + 10**9))
+    assert fragile.steps == 2
+    assert places(engine.on_event(make_delta(2, bids=(600_100, 5), asks=MOVE_ASKS_UP)))
+
+
+class _QuoteOnTimer(SimpleStrategy):
+    """Quotes a fixed bid and ask on every timer (the simple quoter waits for book events)."""
+
+    def step(self, view: View, event: Event) -> Intent | None:
+        if type(event) is Timer:
+            return QuoteTarget(self.inst, bids=((599_000, 5),), asks=((601_000, 5),))
+        return None
+
+
+def test_what_other_strategies_made_for_the_event_a_strategy_raised_on_still_leaves() -> None:
+    """A timer steps every strategy: BTC's quotes are admitted to the ledger before ETH's
+    strategy raises; they must be returned (recorded, sent), not held in the ledger unsent."""
+    engine, _ = two_market_engine(fail_on=1)
+    engine.strategies[SYM] = _QuoteOnTimer(
+        make_instrument(), SimpleParams(size_lots=5), random.Random(1)
+    )
+    engine.books[SYM].apply_snapshot(make_snapshot())
+    out = engine.on_event(Timer(T0, T0))
+    sent = {p.client_id for p in places(out)}
+    assert len(sent) == 2 and sent == set(engine.ledger.open_orders(SYM))
+    assert [o.code for o in out if isinstance(o, RiskEvent)] == ["strategy_error"]
+
+
+def test_a_strategy_error_replays_to_the_same_outputs() -> None:
+    def run() -> list[Output]:
+        engine, _ = two_market_engine(fail_on=3)
+        out: list[Output] = []
+        for seq, bid in enumerate((600_100, 600_200, 600_300), start=2):
+            for ev in (msgspec.structs.replace(make_snapshot(seq=seq - 1), inst="ETH-USD"),
+                       msgspec.structs.replace(make_delta(seq, bids=(bid, 5),
+                                                          asks=MOVE_ASKS_UP), inst="ETH-USD")):
+                out.extend(engine.on_event(ev))
+        return out
+
+    first = run()
+    assert any(isinstance(o, RiskEvent) and o.code == "strategy_error" for o in first)
+    assert run() == first
