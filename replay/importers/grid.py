@@ -21,6 +21,7 @@ from mmcore.instrument import Instrument, OffGridError
 __all__ = ["CACHE_SIZE", "Grid"]
 
 CACHE_SIZE = 1 << 16
+_INT64 = 1 << 63
 
 
 class Grid:
@@ -80,6 +81,11 @@ class _UnitParser:
         if cached is not None:
             return cached
         value = self._exact(text)
+        if not -_INT64 <= value < _INT64:  # an event field is a 64-bit integer in the log
+            raise OffGridError(
+                f"{self.what}: expected at most 2^63 units of {self.field}={self.raw}, "
+                f"found {text}"
+            )
         cache = self.cache
         if len(cache) >= CACHE_SIZE:
             cache.clear()

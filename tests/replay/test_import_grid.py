@@ -90,6 +90,16 @@ def test_off_grid_values_raise_with_the_unit_and_the_value() -> None:
         grid.ticks("abc")
 
 
+def test_a_value_beyond_a_64_bit_count_of_units_is_refused_not_written() -> None:
+    grid = Grid(make_instrument("0.1", "0.001"))
+    for text in ("1" + "0" * 25, "1e25", "-1" + "0" * 25):
+        with pytest.raises(OffGridError, match=r"expected at most 2\^63 units of tick_size"):
+            grid.ticks(text)
+    assert grid.ticks("922337203685477580.7") == 2**63 - 1  # the largest that fits
+    with pytest.raises(OffGridError):
+        grid.ticks("922337203685477580.8")
+
+
 def test_levels_flatten_price_size_pairs_in_order() -> None:
     grid = Grid(make_instrument("0.1", "0.001"))
     assert grid.levels([("100.0", "1.500"), ("99.9", "0")]) == (1000, 1500, 999, 0)
