@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -53,8 +54,13 @@ def venue_table(config: AppConfig, where: str, schema: type[Any]) -> Any:
     except msgspec.ValidationError as exc:
         text = str(exc)
         at = text.rsplit(" - at `$.", 1)
+        unknown = re.fullmatch(r"Object contains unknown field `(\w+)`", text)
         if len(at) == 2:
             text = f"venue.{at[1].rstrip('`')}: {at[0]}"
+        elif unknown:  # msgspec names no path for a key at the top
+            text = f"venue.{unknown.group(1)}: unknown key"
+        else:
+            text = f"venue: {text}"
         raise ConfigError(f"{where}: {text}") from None
 
 

@@ -168,3 +168,14 @@ def test_sdk_error_texts_yield_the_http_status_and_the_venue_code() -> None:
     ok_with_error = "Error response from POST u: code=1134 message='duplicate' debug_info=None"
     assert parse_api_error(ok_with_error) == (200, "1134", "duplicate")
     assert parse_api_error("code 503 - emulated fault")[:2] == (503, "503")
+
+
+def test_an_unknown_key_in_the_venue_table_is_named_with_its_table() -> None:
+    from mmcore.cli.run_cmd import venue_table
+    from mmcore.config import parse_config
+    from mmcore.errors import ConfigError
+
+    text = (Path(__file__).resolve().parents[3] / "configs" / "extended.toml").read_text()
+    config = parse_config(text.replace("[venue]\n", "[venue]\nx = 1\n", 1), "extended.toml")
+    with pytest.raises(ConfigError, match=r"venue\.x: unknown key"):
+        venue_table(config, "extended", ExtendedConfig)
