@@ -235,7 +235,9 @@ def _refuse_wild_numbers(table: Any, where: str, at: str) -> None:
     """No setting is a NaN, an infinity (TOML can write both) or a float beyond
     ``MAX_MAGNITUDE``: a NaN limit compares False with everything, so a check like
     ``value < 0`` would let it through as fine, and a huge one overflows where it is turned into
-    nanoseconds or nanos."""
+    nanoseconds or nanos. No integer is outside [-2**63, 2**64-1] (the TOML decoder gives
+    Python's unbounded ints): the log header that records the config could not encode it, and
+    the session would fail at its first write, leaving a partial log."""
     if isinstance(table, dict):
         for key, value in table.items():
             _refuse_wild_numbers(value, where, f"{at}.{key}" if at else str(key))
@@ -245,4 +247,9 @@ def _refuse_wild_numbers(table: Any, where: str, at: str) -> None:
     elif isinstance(table, float) and not abs(table) <= MAX_MAGNITUDE:
         raise ConfigError(
             f"{where}: {at}: expected a finite number within +-{MAX_MAGNITUDE:g}, found {table}"
+        )
+    elif isinstance(table, int) and not -(2**63) <= table <= 2**64 - 1:
+        raise ConfigError(
+            f"{where}: {at}: expected an integer within [-2**63, 2**64-1] (what a log header "
+            f"can record), found {table}"
         )

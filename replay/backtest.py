@@ -14,6 +14,7 @@ import random
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -25,6 +26,7 @@ from mmcore.errors import MMError
 from mmcore.events import BookDelta, BookSnapshot, Event, FundingRate, MarkPrice, Trade
 from mmcore.instrument import Instrument
 from mmcore.log import FORMAT_VERSION, LogHeader, LogReader, LogWriter, open_log
+from mmcore.log_format import encode_header
 from mmcore.own_orders import simulated
 from mmcore.runner import Runner, RunStats
 from mmcore.version import code_version
@@ -74,13 +76,49 @@ def _market_only(records: Iterable[object], wanted: set[str]) -> Iterator[Event]
             yield record
 
 
-def data_instruments(logs: Iterable[str | Path | LogReader]) -> dict[str, Instrument]:
-    """Instrument specs recorded in the data logs' headers (a path is opened and checked whole)."""
-    found: dict[str, Instrument] = {}
+def data_instruments(
+    logs: Iterable[str | Path | LogReader], what: str = "backtest --data"
+) -> dict[str, Instrument]:
+    """Instrument specs recorded in the data logs' headers (a path is opened and checked whole).
+
+    Two logs may hold one market only with the same spec: prices and sizes are recorded in the
+    market's ticks and lots, so with one spec kept the events of the other log would be read on
+    the wrong grid (at a price 10x off for a tick 10x finer) and charged the wrong fees."""
+    found: dict[str, tuple[Instrument, str]] = {}
     for log in logs:
-        for inst in _opened(log).header.instruments:
-            found[inst.symbol] = inst
-    return found
+        opened = _opened(log)
+        name = str(log) if isinstance(log, (str, Path)) else str(opened.path)
+        for inst in opened.header.instruments:
+            if inst.symbol not in found:
+                found[inst.symbol] = (inst, name)
+                continue
+            first, first_name = found[inst.symbol]
+            differ = _spec_differences(first, inst)
+            if differ:
+                raise BacktestInputError(
+                    f"{what}: {first_name} and {name} record different specs for "
+                    f"{inst.symbol} ({'; '.join(differ)}): a backtest reads all of a market's "
+                    "logs with one spec (prices in its ticks): give logs that agree"
+                )
+    return {symbol: inst for symbol, (inst, _) in found.items()}
+
+
+_DECIMAL_FIELDS = ("tick_size", "lot_size", "min_size", "min_notional", "maker_fee", "taker_fee")
+
+
+def _spec_differences(a: Instrument, b: Instrument) -> list[str]:
+    """The fields in which two specs of one market differ, as ``name 'a' vs 'b'``. Decimals are
+    compared by value ("0.10" is "0.1"); ``own_orders_in_book`` not at all: a backtest turns it
+    off (``simulated``), so a live recording and an import of one market agree."""
+    differ = []
+    for name in a.__struct_fields__:
+        if name == "own_orders_in_book":
+            continue
+        x, y = getattr(a, name), getattr(b, name)
+        same = Decimal(x) == Decimal(y) if name in _DECIMAL_FIELDS else x == y
+        if not same:
+            differ.append(f"{name} {x!r} vs {y!r}")
+    return differ
 
 
 def _opened(log: str | Path | LogReader) -> LogReader:
@@ -128,14 +166,15 @@ def run_session(
     meta: dict[str, str] | None = None,
     progress: TextIO | None = None,
     total: int = 0,
+    replace: bool = False,
 ) -> BacktestResult:
-    """Run ``config``'s strategy over ``market`` on the simulated venue, recording to ``out``."""
+    """Run ``config``'s strategy over ``market`` on the simulated venue, recording to ``out``
+    (its folder is made if missing). ``replace``: remove a log already at ``out``, but only once
+    the venue, the engine and the log header are built: a config one of them refuses leaves the
+    old log alone and writes nothing."""
     instruments = simulated(instruments)  # recorded books never hold the simulated orders
     sim_config = msgspec.convert(config.sim, SimConfig)
     venue = SimVenue(instruments, sim_config, random.Random(config.session.seed))
-    source: Iterable[Event] = SimSource(market, venue, config.session.timer_interval_ms)
-    if progress is not None:
-        source = _progress(source, progress, total)
     engine = build_engine(config, instruments)
     header = LogHeader(
         format_version=FORMAT_VERSION,
@@ -145,6 +184,16 @@ def run_session(
         created_ns=time.time_ns(),
         meta=meta or {},
     )
+    try:  # here, not in LogWriter, which would leave the file it had begun
+        encode_header(header)
+    except (OverflowError, msgspec.EncodeError) as exc:
+        raise BacktestInputError(f"{out}: cannot record this session's header: {exc}") from None
+    if replace:
+        Path(out).unlink(missing_ok=True)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    source: Iterable[Event] = SimSource(market, venue, config.session.timer_interval_ms)
+    if progress is not None:
+        source = _progress(source, progress, total)
     log = config.log
     compress = True if log.compress else None  # None: by the file name's suffix
     with LogWriter(
@@ -164,7 +213,7 @@ def run_backtest(
 ) -> BacktestResult:
     """``mm backtest``: the configured session over recorded logs ``data``, recorded to ``out``
     (its folder is made if missing); ``replace``: remove a log already at ``out``, once the data
-    has been checked (else it is an error)."""
+    has been checked and the engine built (else it is an error)."""
     check_not_a_data_log(out, data, "backtest --out")
     if Path(out).is_dir():
         raise BacktestInputError(f"backtest --out: expected a log file, found a directory: {out}")
@@ -172,13 +221,13 @@ def run_backtest(
     logs = [open_log(p, repair=False) for p in data]
     check_data_markets(config, logs, data)
     instruments = resolve_instruments(config, data_instruments(logs))
-    if replace:
-        Path(out).unlink(missing_ok=True)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
     total = sum(_records(log) for log in logs) if progress else 0  # the bar's 100%
     meta = {"mode": "backtest", "data": ",".join(str(p) for p in data)}
     market = _recorded_market(logs, instruments)
-    return run_session(config, instruments, market, out, meta=meta, progress=progress, total=total)
+    return run_session(
+        config, instruments, market, out, meta=meta, progress=progress, total=total,
+        replace=replace,
+    )
 
 
 def _records(log: LogReader) -> int:

@@ -19,7 +19,7 @@ from mmcore.errors import ConfigError
 from mmcore.instrument import Instrument
 from mmcore.orders import QuoteOrderManager
 from mmcore.ratelimit import RateLimitConfig, venue_defaults
-from mmcore.risk import RiskGate
+from mmcore.risk import RiskConfig, RiskGate
 from strategies.registry import build_strategy
 
 __all__ = ["build_engine", "load_session", "resolve_instruments"]
@@ -34,11 +34,17 @@ def load_session(path: str | Path) -> AppConfig:
 
 def check_components(config: AppConfig, where: str) -> None:
     """Build each raw-table component once so a bad value fails at start-up, naming the field;
-    check what the config's own checks leave to load time (the client id prefixes)."""
+    check what the config's own checks leave to load time (the client id prefixes) or to the
+    components themselves: the order manager and the risk gate (both position limits 0), which
+    would otherwise refuse the config only when a run builds its engine, after a backtest had
+    removed the log it replaces or a sweep had started its runs."""
     check_client_id_prefixes(config, where)
     probe = Instrument(venue="probe", symbol="PROBE", tick_size="0.1", lot_size="0.001")
+    probes = {probe.symbol: probe}
     try:
         build_strategy(config.strategy.name, config.strategy.params, probe, random.Random(0))
+        QuoteOrderManager(config.orders, probes)
+        RiskGate(_risk_config(config), probes)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     if config.sim:
@@ -79,15 +85,20 @@ def build_engine(config: AppConfig, instruments: Mapping[str, Instrument]) -> En
         )
         for sym in config.session.markets
     }
+    return Engine(
+        insts,
+        strategies,
+        QuoteOrderManager(config.orders, insts),
+        RiskGate(_risk_config(config), insts),
+        book_max_levels=config.session.book_max_levels,
+    )
+
+
+def _risk_config(config: AppConfig) -> RiskConfig:
+    """``config.risk``, with the venue's rate limits when the config leaves them at default."""
     risk_config = config.risk
     if risk_config.rate_limit == RateLimitConfig():
         risk_config = msgspec.structs.replace(
             risk_config, rate_limit=venue_defaults(config.session.venue)
         )
-    return Engine(
-        insts,
-        strategies,
-        QuoteOrderManager(config.orders, insts),
-        RiskGate(risk_config, insts),
-        book_max_levels=config.session.book_max_levels,
-    )
+    return risk_config

@@ -1,9 +1,11 @@
 """``mm sweep``: one backtest per grid combination and data log, scored and tabled.
 
 Everything that can be wrong is checked before any backtest starts: the metric name, the table
-format (and pyarrow for Parquet) and its folder, the executor (ray installed), the data logs
-(readable, each holding every configured market; none where a run's log would go) and every grid
-combination (``replay.sweep_grid``; no key on an instrument the data logs give).
+format (and pyarrow for Parquet), its path (not a folder) and its folder, the executor (ray
+installed), the data logs (readable, each holding every configured market; none where a run's log
+would go) and every grid combination (``replay.sweep_grid``; no key on an instrument the data logs
+give). Each run backtests one data log, so two logs may record different specs of one market (a
+venue changed its tick size between the recordings): each run reads its log on its own grid.
 
 The unit of work is ``run_task(SweepTask) -> dict``: build the config, run ``run_backtest`` on
 one data log writing its own session log, fold and score that log (``replay.timeline``,
@@ -13,15 +15,19 @@ config's ``session.seed``; the table's order is fixed by ``replay.sweep_table.so
 
 A run that fails anyway does not stop the sweep: its row keeps its parameters and data, has no
 metrics (empty cells, sorted last) and says what went wrong in an ``error`` column, which the
-table has only when some run failed.
+table has only when some run failed. That holds for a run whose process dies (killed for memory,
+a crash in native code) too: see ``_run_local`` and ``_run_on_ray``.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Collection, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +35,6 @@ import msgspec
 
 from mmcore.config import AppConfig, config_from_dict, config_to_dict
 from mmcore.errors import MMError
-from mmcore.instrument import Instrument
 from mmcore.log import open_log
 from replay.backtest import (
     check_data_markets,
@@ -48,6 +53,7 @@ __all__ = [
     "SweepOptionError",
     "SweepResult",
     "SweepTask",
+    "failed_row",
     "plan_tasks",
     "run_sweep",
     "run_task",
@@ -55,6 +61,10 @@ __all__ = [
 
 EXECUTORS = ("local", "ray")
 RAY_HINT = "--executor ray needs ray: pip install 'mmengine[ray]'"
+WORKER_DIED = (
+    "WorkerDied: the process running this run ended abruptly (killed, e.g. for memory, or "
+    "crashed)"
+)
 _FOLD_POINTS = 16  # a sweep draws no plots: keep the fold's series tiny
 
 
@@ -86,17 +96,23 @@ class SweepResult(msgspec.Struct, frozen=True):
 def run_task(task: SweepTask) -> dict[str, Any]:
     """Run one backtest and return its table row: run, params, data, then every metric; a run
     that fails returns its row with no metrics (``None``) and its ``error``."""
-    row: dict[str, Any] = {"run": task.run, **task.params, "data": task.data}
     try:
         config = config_from_dict(task.config, f"sweep run {task.run}")
         out = Path(task.out)
         run_backtest(config, [task.data], out, progress=None, replace=True)
         card = score(fold_log(open_log(out, repair=False), _FOLD_POINTS))
     except Exception as exc:  # one failed run is reported in its row, not fatal to the sweep
-        row.update(dict.fromkeys(METRIC_NAMES))
-        row["error"] = f"{type(exc).__name__}: {exc}"
-        return row
+        return failed_row(task, f"{type(exc).__name__}: {exc}")
+    row: dict[str, Any] = {"run": task.run, **task.params, "data": task.data}
     row.update(msgspec.structs.asdict(card.metrics))
+    return row
+
+
+def failed_row(task: SweepTask, error: str) -> dict[str, Any]:
+    """The row of a run that failed: run, params, data, no metrics (``None``), its ``error``."""
+    row: dict[str, Any] = {"run": task.run, **task.params, "data": task.data}
+    row.update(dict.fromkeys(METRIC_NAMES))
+    row["error"] = error
     return row
 
 
@@ -141,16 +157,19 @@ def run_sweep(
     if not data:
         raise SweepOptionError("sweep --data: expected at least one data log, found none")
     check_table_path(out)
+    if Path(out).is_dir():  # else found only when the table is written, after every run
+        raise SweepOptionError(f"sweep --out: expected a table file, found a directory: {out}")
     ray = _import_ray() if executor == "ray" else None
     paths = [str(p) for p in data]
     logs = [open_log(p, repair=False) for p in paths]
-    available = data_instruments(logs)
+    # each run backtests one data log, on that log's instruments (they may differ between logs)
+    specs = [data_instruments([log], "sweep --data") for log in logs]
     configs = check_grid(base, grid, grid_name)
-    _check_instrument_keys(base, grid, available, grid_name)
+    _check_instrument_keys(base, grid, {s for found in specs for s in found}, grid_name)
     for config in configs:
-        for path, log in zip(paths, logs):  # each run backtests one data log
+        for path, log, found in zip(paths, logs, specs):
             check_data_markets(config, [log], [path])
-        resolve_instruments(config, available)
+            resolve_instruments(config, found)
     Path(out).parent.mkdir(parents=True, exist_ok=True)  # fails now, not after every run
 
     with tempfile.TemporaryDirectory(prefix="mm-sweep-") as scratch:
@@ -176,7 +195,7 @@ def run_sweep(
 
 
 def _check_instrument_keys(
-    base: AppConfig, grid: Grid, available: Mapping[str, Instrument], where: str
+    base: AppConfig, grid: Grid, available: Collection[str], where: str
 ) -> None:
     """A backtest takes a market's instrument from the data log when the log has it
     (``resolve_instruments``), so sweeping that ``[[instruments]]`` entry would change nothing."""
@@ -193,8 +212,107 @@ def _check_instrument_keys(
 
 
 def _run_local(tasks: list[SweepTask], workers: int) -> list[dict[str, Any]]:
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-        return list(pool.map(run_task, tasks))
+    """``run_task`` over ``tasks`` in local processes, one future per task; rows in task order.
+
+    A worker that dies (killed for memory, a crash in native code) breaks the pool: every run
+    not finished fails with ``BrokenProcessPool``, and the pool kills its other workers too. A
+    flag per task, set by the worker as it starts and finishes a run, tells them apart: the runs
+    that never began, or finished unread, go to a fresh pool; those that were running are
+    suspects. A lone suspect is the one that died: it gets an error row. Several are each run
+    again in a process of their own, and only one that dies alone gets an error row, so one
+    crash costs no other run its metrics."""
+    state = multiprocessing.Array("b", len(tasks), lock=False)  # _IDLE, _STARTED or _DONE
+    rows: dict[int, dict[str, Any]] = {}
+    todo = list(range(len(tasks)))
+    stalled = 0
+    while todo:
+        suspects = _local_round(tasks, todo, workers, state, rows)
+        if len(suspects) == 1:
+            rows[suspects[0]] = failed_row(tasks[suspects[0]], WORKER_DIED)
+        elif suspects:
+            _run_alone(tasks, suspects, state, rows)
+        left = [i for i in todo if i not in rows]
+        stalled = stalled + 1 if len(left) == len(todo) else 0
+        if stalled == 2:  # the workers die before any run begins: no retry will do better
+            rows.update((i, failed_row(tasks[i], WORKER_DIED)) for i in left)
+            left = []
+        todo = left
+    return [rows[i] for i in range(len(tasks))]
+
+
+_IDLE, _STARTED, _DONE = 0, 1, 2
+_task_state: Any = None  # in a local worker: the flags of _run_local, shared with it
+
+
+def _init_worker(state: Any) -> None:
+    global _task_state
+    _task_state = state
+
+
+def _run_flagged(index: int, task: SweepTask) -> dict[str, Any]:
+    """``run_task`` in a local worker, with ``index``'s flag set as the run starts and ends."""
+    _task_state[index] = _STARTED
+    row = run_task(task)
+    _task_state[index] = _DONE
+    return row
+
+
+def _local_round(
+    tasks: list[SweepTask],
+    todo: list[int],
+    workers: int,
+    state: Any,
+    rows: dict[int, dict[str, Any]],
+) -> list[int]:
+    """Run ``todo`` (task indexes) in one pool, filling ``rows``; returns, if a worker died, the
+    tasks that were running then (their rows are left out, as are those of tasks not begun)."""
+    for i in todo:
+        state[i] = _IDLE
+    broken: list[int] = []
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(todo)), initializer=_init_worker, initargs=(state,)
+    ) as pool:
+        futures = []
+        for i in todo:
+            try:
+                futures.append((i, pool.submit(_run_flagged, i, tasks[i])))
+            except BrokenProcessPool:  # a worker died while runs were handed out: the rest wait
+                break
+        for i, future in futures:
+            row = _result(future, tasks[i])
+            if row is None:
+                broken.append(i)
+            else:
+                rows[i] = row
+    return [i for i in broken if state[i] == _STARTED]
+
+
+def _run_alone(
+    tasks: list[SweepTask], suspects: list[int], state: Any, rows: dict[int, dict[str, Any]]
+) -> None:
+    """Each of ``suspects`` in a pool of its own, at once: one that dies gets an error row. (A
+    pool's first ``submit`` cannot find it broken: only a later one can, as in ``_local_round``.)"""
+    with ExitStack() as stack:
+        futures = []
+        for i in suspects:
+            state[i] = _IDLE
+            pool = stack.enter_context(
+                ProcessPoolExecutor(max_workers=1, initializer=_init_worker, initargs=(state,))
+            )
+            futures.append((i, pool.submit(_run_flagged, i, tasks[i])))
+        for i, future in futures:
+            row = _result(future, tasks[i])
+            rows[i] = failed_row(tasks[i], WORKER_DIED) if row is None else row
+
+
+def _result(future: Future[dict[str, Any]], task: SweepTask) -> dict[str, Any] | None:
+    """The future's row; ``None`` when its pool broke (a worker died) before it was read."""
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        return None
+    except Exception as exc:  # raised outside run_task's own catch (a row that would not pickle)
+        return failed_row(task, f"{type(exc).__name__}: {exc}")
 
 
 def _import_ray() -> Any:
@@ -208,7 +326,9 @@ def _import_ray() -> Any:
 def _run_on_ray(
     ray: Any, tasks: list[SweepTask], workers: int, address: str | None
 ) -> list[dict[str, Any]]:
-    """The same ``run_task`` as Ray tasks, on the cluster at ``address`` or a local Ray."""
+    """The same ``run_task`` as Ray tasks, on the cluster at ``address`` or a local Ray. Rows are
+    got one task at a time, so a task whose worker died (after Ray's own retries) or that failed
+    in Ray gets its error row and the others keep theirs."""
     started = False
     if not ray.is_initialized():
         if address:
@@ -219,7 +339,13 @@ def _run_on_ray(
     try:
         remote = ray.remote(num_cpus=1)(run_task)
         refs = [remote.remote(task) for task in tasks]
-        rows: list[dict[str, Any]] = ray.get(refs)
+        rows: list[dict[str, Any]] = []
+        for task, ref in zip(tasks, refs):
+            try:
+                rows.append(ray.get(ref))
+            except ray.exceptions.RayError as exc:  # WorkerCrashedError, OutOfMemoryError, ...
+                lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+                rows.append(failed_row(task, f"{type(exc).__name__}: {lines[0] if lines else ''}"))
         return rows
     finally:
         if started:

@@ -3,10 +3,12 @@
 Each shipped config is decoded, one value is replaced (by a value of another type, a negative,
 a zero, a huge or non-finite number, an empty string...), removed, or an unknown key added, and
 the result goes through what start-up does with a config: load and validate, build every
-component (strategy, order manager, risk gate, engine), the simulated venue of a backtest, and
-the ``[venue]`` table of a live run. Each step either accepts the config or raises
-``ConfigError`` whose message names the key that was changed; a NaN, an infinity or a float
-beyond ``MAX_MAGNITUDE`` is always refused (a NaN limit would pass every ``value < 0`` check).
+component (strategy, order manager, risk gate, engine), the simulated venue of a backtest, the
+``[venue]`` table of a live run, and the log header that records it all. Each step either
+accepts the config or raises ``ConfigError`` whose message names the key that was changed; a
+NaN, an infinity or a float beyond ``MAX_MAGNITUDE`` is always refused (a NaN limit would pass
+every ``value < 0`` check), and so is an integer outside [-2**63, 2**64-1] (no log header could
+record it).
 """
 
 from __future__ import annotations
@@ -24,9 +26,16 @@ from hypothesis import strategies as st
 from adapters.extended import ExtendedConfig
 from adapters.sim import SimConfig, SimVenue
 from mmcore.cli.run_cmd import venue_table
-from mmcore.config import MAX_MAGNITUDE, check_client_id_prefixes, config_from_dict
+from mmcore.config import (
+    MAX_MAGNITUDE,
+    check_client_id_prefixes,
+    config_from_dict,
+    config_to_dict,
+)
 from mmcore.errors import ConfigError
 from mmcore.instrument import Instrument
+from mmcore.log import FORMAT_VERSION, LogHeader
+from mmcore.log_format import encode_header
 from replay.session import build_engine, check_components, resolve_instruments
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.toml"))
@@ -79,14 +88,19 @@ def start_up(table: dict[str, Any]) -> None:
         SimVenue(instruments, msgspec.convert(config.sim, SimConfig), random.Random(0))
     if config.session.venue == "extended":
         venue_table(config, where, ExtendedConfig)
+    encode_header(LogHeader(format_version=FORMAT_VERSION, code_version="fuzz",
+                            instruments=list(instruments.values()),
+                            config=config_to_dict(config), created_ns=0, meta={}))
 
 
 REPLACEMENTS = st.one_of(
     st.sampled_from(
-        [-1, 0, 1, 10**30, -(10**30), -0.5, 0.0, 1e308, math.inf, -math.inf, math.nan,
-         "", "x", "-1", "0", "nan", True, False, [], [0], ["x"], {}, {"x": 1}]
+        [-1, 0, 1, 10**30, -(10**30), 2**64 - 1, 2**64, -(2**63), -(2**63) - 1, -0.5, 0.0,
+         1e308, math.inf, -math.inf, math.nan, "", "x", "-1", "0", "nan", True, False, [], [0],
+         ["x"], {}, {"x": 1}]
     ),
     st.integers(),
+    st.integers(min_value=2**63 - 2, max_value=2**64 + 1),
     st.floats(),
     st.text(max_size=5),
 )
@@ -111,6 +125,11 @@ def test_a_config_with_one_bad_value_starts_or_names_the_field(path: Path, data:
         parent[key] = value
         if isinstance(value, float) and not abs(value) <= MAX_MAGNITUDE:
             # a NaN would pass every "value < 0" check: it must be refused, not accepted
+            with pytest.raises(ConfigError, match=named(where)):
+                start_up(table)
+            return
+        if isinstance(value, int) and not -(2**63) <= value <= 2**64 - 1:
+            # it would start, and fail at the first write: the log header cannot encode it
             with pytest.raises(ConfigError, match=named(where)):
                 start_up(table)
             return

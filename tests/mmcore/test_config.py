@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from mmcore.config import config_from_dict, config_to_dict, load_config, parse_config
 from mmcore.errors import ConfigError
+from mmcore.log import FORMAT_VERSION, LogHeader
+from mmcore.log_format import encode_header
 
 GOOD = """
 [session]
@@ -155,3 +158,42 @@ def test_distinct_client_id_prefixes_load_and_a_log_header_is_never_refused() ->
     data = config_to_dict(config)
     data["risk"]["client_id_prefix"] = "q"
     assert config_from_dict(data).risk.client_id_prefix == "q"
+
+
+@pytest.mark.parametrize(
+    ("table", "line", "at"),
+    [
+        ("[session]", f"seed = {2**64}", "session.seed"),
+        ("[session]", f"seed = -{2**63 + 1}", "session.seed"),
+        ("[risk.rate_limit]", f"windows = [[1.0, {2**70}]]", "risk.rate_limit.windows[0][1]"),
+    ],
+)
+def test_an_integer_a_log_header_cannot_record_is_refused_naming_it(
+    table: str, line: str, at: str
+) -> None:
+    """TOML's decoder gives unbounded ints: a seed of 2**64 loaded, then the session's log header
+    could not encode it (an OverflowError traceback and a partial log)."""
+    if table == "[session]":
+        text = GOOD.replace('markets = ["BTC-USD"]', f'markets = ["BTC-USD"]\n{line}')
+    else:
+        text = f"{GOOD}\n{table}\n{line}\n"
+    with pytest.raises(ConfigError, match=rf"^x\.toml: {re.escape(at)}: expected an integer "):
+        parse_config(text, "x.toml")
+
+
+def test_a_config_dict_with_an_integer_beyond_64_bits_is_refused() -> None:
+    """The way a sweep builds each grid combination's config."""
+    data = config_to_dict(parse_config(GOOD))
+    data["session"]["seed"] = 2**64
+    with pytest.raises(ConfigError, match=r"^<log header>: session\.seed: expected an integer "):
+        config_from_dict(data)
+
+
+@pytest.mark.parametrize("seed", [2**64 - 1, -(2**63), 0])
+def test_integers_at_the_ends_of_the_range_load_and_fit_a_log_header(seed: int) -> None:
+    text = GOOD.replace('markets = ["BTC-USD"]', f'markets = ["BTC-USD"]\nseed = {seed}')
+    config = parse_config(text)
+    assert config.session.seed == seed
+    header = LogHeader(format_version=FORMAT_VERSION, code_version="test", instruments=[],
+                       config=config_to_dict(config), created_ns=0, meta={})
+    assert encode_header(header)

@@ -8,16 +8,21 @@ import itertools
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
 
 import mmcore.cli.main as cli
+from mmcore.config import AppConfig, config_to_dict
+from mmcore.errors import ConfigError
 from mmcore.instrument import Instrument
-from mmcore.log import LogWriter, open_log
+from mmcore.log import FORMAT_VERSION, LogHeader, LogWriter, open_log
 from replay.backtest import BacktestInputError, _records, run_backtest
+from replay.demo import DEMO_CONFIG, demo_config
 from replay.importers import ImportReport, import_to_log, read_binance
 from replay.session import load_session
+from replay.synthetic import MarketSpec, generate_market
 from replay.verify import verify_log
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,3 +169,143 @@ def test_mm_backtest_makes_a_missing_out_folder_and_keeps_the_old_log_on_bad_dat
     assert cli.main(argv) == 2
     assert "missing.mmlog" in capsys.readouterr().err
     assert out.read_bytes() == before  # a run that cannot start leaves the last log alone
+
+
+# ---------------------------------------------------------------- review: specs, run-time refusals
+
+SYNTH_T1 = 1_700_000_000_000_000_000 + 60 * 10**9  # a minute after generate_market's default
+
+
+def synth_inst(**spec: str | bool) -> Instrument:
+    fields: dict[str, Any] = dict(venue="sim", symbol="BTC-USD", tick_size="0.1",
+                                  lot_size="0.001", min_size="0.001")
+    fields.update(spec)
+    return Instrument(**fields)
+
+
+def synth_data_log(path: Path, inst: Instrument, seed: int = 9, **market: int) -> Path:
+    """A pure market-data log (as ``mm import`` writes one) of ``inst``, generated."""
+    header = LogHeader(format_version=FORMAT_VERSION, code_version="test", instruments=[inst],
+                       config={}, created_ns=0, meta={})
+    with LogWriter(path, header, fsync="never") as writer:
+        writer.append_many(generate_market(MarketSpec(step_ns=30_000_000, **market), 500, seed))
+    return path
+
+
+def demo_toml(tmp_path: Path, name: str, *replace: tuple[str, str]) -> Path:
+    text = DEMO_CONFIG
+    for old, new in replace:
+        assert old in text
+        text = text.replace(old, new)
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def mm_errors(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    return [line for line in capsys.readouterr().err.splitlines() if line.startswith("mm:")]
+
+
+def test_data_logs_recording_different_specs_of_one_market_are_refused_naming_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Prices are recorded in ticks: b's (a 10x finer tick) would be read on a's grid, 10x off,
+    or a's on b's, by --data order."""
+    a = synth_data_log(tmp_path / "a.mmlog", synth_inst(tick_size="0.1"))
+    b = synth_data_log(tmp_path / "b.mmlog", synth_inst(tick_size="0.01"), seed=10,
+                       start_ns=SYNTH_T1, start_mid=6_000_000)
+    out = tmp_path / "out.mmlog"
+    for first, second in ((a, b), (b, a)):
+        with pytest.raises(BacktestInputError) as caught:
+            run_backtest(demo_config(), [first, second], out, progress=None)
+        message = str(caught.value)
+        assert message.startswith(f"backtest --data: {first} and {second} record different specs "
+                                  "for BTC-USD")
+        assert ("tick_size '0.1' vs '0.01'" in message) == (first == a)
+        assert not out.exists()
+    config = demo_toml(tmp_path, "demo.toml")
+    code = cli.main(["backtest", "--config", str(config), "--data", str(a), str(b),
+                     "--out", str(out), "--quiet"])
+    errors = mm_errors(capsys)
+    assert code == 2 and len(errors) == 1
+    assert "a.mmlog and" in errors[0] and "tick_size" in errors[0]
+    assert not out.exists()
+
+
+def test_data_logs_whose_specs_agree_in_value_backtest_together(tmp_path: Path) -> None:
+    """The same decimals written differently, and own_orders_in_book (a live recording sets it;
+    a backtest turns it off), are one spec."""
+    a = synth_data_log(tmp_path / "a.mmlog", synth_inst(tick_size="0.1"))
+    b = synth_data_log(tmp_path / "b.mmlog", synth_inst(tick_size="0.10", own_orders_in_book=True),
+                       seed=10, start_ns=SYNTH_T1)
+    out = tmp_path / "out.mmlog"
+    result = run_backtest(demo_config(), [a, b], out, progress=None)
+    assert result.run.events > 1000  # both logs' market events
+    assert [i.tick_size for i in open_log(out).header.instruments] == ["0.1"]  # the first's
+
+
+def test_mm_backtest_with_a_config_the_risk_gate_refuses_keeps_the_previous_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both position limits 0 pass the config's own checks and were refused only by RiskGate,
+    when the engine was built: after the log at --out had been removed."""
+    data = synth_data_log(tmp_path / "data.mmlog", synth_inst())
+    out = tmp_path / "out.mmlog"
+    argv = ["backtest", "--config", str(demo_toml(tmp_path, "good.toml")), "--data", str(data),
+            "--out", str(out), "--quiet"]
+    assert cli.main(argv) == 0
+    before = out.read_bytes()
+    capsys.readouterr()
+    argv[2] = str(demo_toml(tmp_path, "bad.toml", ("max_position_lots = 100",
+                                                  "max_position_lots = 0")))
+    assert cli.main(argv) == 2
+    errors = mm_errors(capsys)
+    assert len(errors) == 1 and "bad.toml: risk.max_position_lots" in errors[0]
+    assert out.read_bytes() == before
+
+
+def test_run_backtest_builds_the_engine_before_it_replaces_the_old_log(tmp_path: Path) -> None:
+    """A config that never went through load_session (a sweep's, a caller's) is refused by
+    the engine all the same, and the log it would replace stays."""
+    data = synth_data_log(tmp_path / "data.mmlog", synth_inst())
+    out = tmp_path / "out.mmlog"
+    run_backtest(demo_config(), [data], out, progress=None)
+    before = out.read_bytes()
+    plain = config_to_dict(demo_config())
+    plain["risk"]["max_position_lots"] = 0
+    unchecked = msgspec.convert(plain, AppConfig)
+    with pytest.raises(ConfigError, match=r"risk\.max_position_lots"):
+        run_backtest(unchecked, [data], out, progress=None, replace=True)
+    assert out.read_bytes() == before
+
+
+def test_mm_backtest_with_a_seed_beyond_64_bits_is_one_error_line_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The log header could not encode it: an OverflowError traceback, an 8-byte file left."""
+    data = synth_data_log(tmp_path / "data.mmlog", synth_inst())
+    config = demo_toml(tmp_path, "seed.toml", ("seed = 7", f"seed = {2**64 + 1}"))
+    out = tmp_path / "out.mmlog"
+    code = cli.main(["backtest", "--config", str(config), "--data", str(data), "--out", str(out),
+                     "--quiet"])
+    errors = mm_errors(capsys)
+    assert code == 2 and len(errors) == 1 and "seed.toml: session.seed" in errors[0]
+    assert not out.exists()
+
+
+def test_a_session_header_that_cannot_be_encoded_leaves_no_file_and_the_old_log(
+    tmp_path: Path,
+) -> None:
+    """The header is encoded before the old log goes and before LogWriter begins the new one."""
+    data = synth_data_log(tmp_path / "data.mmlog", synth_inst())
+    out = tmp_path / "out.mmlog"
+    run_backtest(demo_config(), [data], out, progress=None)
+    before = out.read_bytes()
+    plain = config_to_dict(demo_config())
+    plain["session"]["seed"] = 2**64 + 1  # past config_from_dict's check, as no file can be
+    unchecked = msgspec.convert(plain, AppConfig)
+    for path in (out, tmp_path / "new.mmlog"):
+        with pytest.raises(BacktestInputError, match="cannot record this session's header"):
+            run_backtest(unchecked, [data], path, progress=None, replace=True)
+    assert out.read_bytes() == before
+    assert not (tmp_path / "new.mmlog").exists()

@@ -368,3 +368,208 @@ def test_a_table_folder_that_cannot_be_made_stops_the_sweep_before_any_run(
     blocker.write_text("not a folder")
     with pytest.raises(OSError):
         run_sweep(make_base_config(), make_grid(), [data_log], blocker / "t.csv", workers=1)
+
+
+# ---------------------------------------------------------------- review: refused up front, crashes
+
+
+def no_runs(tasks: Any, workers: int) -> Any:
+    raise AssertionError("a run started")
+
+
+@pytest.mark.parametrize(("grid", "named"), [
+    # both position limits 0 (the base has no max_position_usd): only RiskGate refused it
+    ('"risk.max_position_lots" = [100, 0]',
+     r"risk\.max_position_lots = 0: risk\.max_position_lots"),
+    # beyond 64 bits: the run's log header could not encode it
+    (f'"session.seed" = [1, {2**64 + 1}]', rf"session\.seed = {2**64 + 1}: session\.seed"),
+])
+def test_a_grid_value_that_only_a_run_would_refuse_is_refused_before_any_run(
+    grid: str, named: str, data_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import replay.sweep as sweep
+
+    monkeypatch.setattr(sweep, "_run_local", no_runs)
+    with pytest.raises(SweepGridError, match=rf"^grid\.toml: {named}"):
+        run_sweep(make_base_config(), make_grid(grid), [data_log], tmp_path / "t.csv", workers=1,
+                  grid_name="grid.toml")
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_a_table_path_that_is_a_directory_is_refused_before_any_run(
+    data_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import replay.sweep as sweep
+
+    monkeypatch.setattr(sweep, "_run_local", no_runs)
+    (tmp_path / "t.csv").mkdir()
+    with pytest.raises(MMError, match=r"^sweep --out: expected a table file, found a directory"):
+        run_sweep(make_base_config(), make_grid('"session.seed" = [1]'), [data_log],
+                  tmp_path / "t.csv", workers=1)
+
+
+def dying_when(spread: float) -> Any:
+    """A run_backtest whose process dies (as by the OOM killer, a segfault) at ``spread``."""
+    import os
+
+    def backtest(config: AppConfig, *args: Any, **kwargs: Any) -> Any:
+        if config.strategy.params["spread_bps"] == spread:
+            os._exit(3)
+        return run_backtest(config, *args, **kwargs)
+
+    return backtest
+
+
+def test_a_run_whose_worker_dies_keeps_its_row_and_the_others_run(
+    data_log: Path, local_sweep: tuple[Path, Any], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import multiprocessing
+
+    import replay.sweep as sweep
+
+    assert multiprocessing.get_start_method() == "fork"  # the patch reaches the workers
+    monkeypatch.setattr(sweep, "run_backtest", dying_when(0.2))
+    out = tmp_path / "t.csv"
+    result = run_sweep(make_base_config(), make_grid(), [data_log], out, workers=1)
+    assert [r["run"] for r in result.failed] == [2, 3]  # spread 0.2: each died by itself
+    assert all(r["error"] == sweep.WORKER_DIED for r in result.failed)
+    assert all(r[m] is None for r in result.failed for m in METRIC_NAMES)
+    expected = {r["run"]: r for r in local_sweep[1].rows}
+    for row in result.rows[:2]:
+        assert row == {**expected[row["run"]], "error": ""}  # as in a sweep with no crash
+    with out.open(newline="") as f:
+        assert [row["error"] for row in csv.DictReader(f)] == [r["error"] for r in result.rows]
+
+
+def test_a_dying_worker_costs_the_run_beside_it_nothing(
+    data_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A broken pool kills every worker: the run that was running beside the dying one is run
+    again alone (so is the dying one, which dies again) and keeps its metrics."""
+    import os
+    import time
+
+    import replay.sweep as sweep
+
+    grid = make_grid('"strategy.params.spread_bps" = [0.2, 0.1, 0.15]')
+    clean = run_sweep(make_base_config(), grid, [data_log], tmp_path / "a.csv", workers=2)
+    beside = tmp_path / "beside-started"
+
+    def backtest(config: AppConfig, *args: Any, **kwargs: Any) -> Any:
+        spread = config.strategy.params["spread_bps"]
+        if spread == 0.2:  # dies once the run beside it is surely running
+            deadline = time.monotonic() + 30
+            while not beside.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            os._exit(3)
+        if spread == 0.1 and not beside.exists():  # its first try: still running at the crash
+            beside.touch()
+            time.sleep(60)  # the broken pool kills it long before
+        return run_backtest(config, *args, **kwargs)
+
+    alone: list[list[int]] = []
+    run_alone = sweep._run_alone
+
+    def spy(tasks: Any, suspects: list[int], *args: Any) -> None:
+        alone.append(list(suspects))
+        run_alone(tasks, suspects, *args)
+
+    monkeypatch.setattr(sweep, "run_backtest", backtest)
+    monkeypatch.setattr(sweep, "_run_alone", spy)
+    result = run_sweep(make_base_config(), grid, [data_log], tmp_path / "b.csv", workers=2)
+    assert alone == [[0, 1]]  # both were running when the pool broke
+    assert [r["run"] for r in result.failed] == [0]
+    assert [r for r in result.rows if r["run"] != 0] == [
+        {**r, "error": ""} for r in clean.rows if r["run"] != 0
+    ]
+
+
+def test_workers_that_die_before_any_run_begins_give_every_run_an_error_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pool that breaks with no run begun is tried once more, then not again: no endless
+    loop of fresh pools."""
+    import os
+
+    import replay.sweep as sweep
+
+    def dead_on_arrival(state: Any) -> None:
+        os._exit(3)
+
+    monkeypatch.setattr(sweep, "_init_worker", dead_on_arrival)
+    tasks = [sweep.SweepTask(i, {"k": i}, {}, "d.mmlog", f"run-{i}.mmlog") for i in range(3)]
+    rows = sweep._run_local(tasks, 2)
+    assert rows == [sweep.failed_row(t, sweep.WORKER_DIED) for t in tasks]
+
+
+class FakeRay:
+    """Just what ``_run_on_ray`` uses of ray, already initialized; task 1's worker crashes.
+    ``get`` of a list raises the first task's error, as ray's does."""
+
+    class exceptions:  # as in ray.exceptions
+        class RayError(Exception):
+            pass
+
+        class WorkerCrashedError(RayError):
+            pass
+
+    def is_initialized(self) -> bool:
+        return True
+
+    def remote(self, num_cpus: int) -> Any:
+        crashed = self.exceptions.WorkerCrashedError(
+            "The worker died unexpectedly while executing this task.\nCheck the logs."
+        )
+
+        class Remote:
+            def __init__(self, fn: Any) -> None:
+                self.remote = lambda task: crashed if task.run == 1 else {"run": task.run}
+
+        return Remote
+
+    def get(self, refs: Any) -> Any:
+        if isinstance(refs, list):
+            return [self.get(ref) for ref in refs]
+        if isinstance(refs, BaseException):
+            raise refs
+        return refs
+
+
+def test_a_ray_task_whose_worker_crashed_gets_its_error_row_and_the_others_keep_theirs() -> None:
+    import replay.sweep as sweep
+
+    tasks = [sweep.SweepTask(i, {"k": i}, {}, "d.mmlog", f"run-{i}.mmlog") for i in range(3)]
+    rows = sweep._run_on_ray(FakeRay(), tasks, 2, None)
+    assert rows == [
+        {"run": 0},
+        sweep.failed_row(
+            tasks[1], "WorkerCrashedError: The worker died unexpectedly while executing this task."
+        ),
+        {"run": 2},
+    ]
+
+
+def test_each_run_reads_its_data_log_on_that_logs_own_spec(
+    data_log: Path, tmp_path: Path
+) -> None:
+    """A sweep backtests each data log alone, so two recordings of one market with different
+    specs (a tick size changed between them) are fine: unlike mm backtest, which merges them."""
+    from mmcore.instrument import Instrument
+    from mmcore.log import FORMAT_VERSION, LogHeader, LogWriter, open_log
+
+    fine = Instrument(venue="sim", symbol="BTC-USD", tick_size="0.01", lot_size="0.001",
+                      min_size="0.001")
+    finer = tmp_path / "finer.mmlog"
+    header = LogHeader(format_version=FORMAT_VERSION, code_version="test", instruments=[fine],
+                       config={}, created_ns=0, meta={})
+    with LogWriter(finer, header, fsync="never") as writer:
+        writer.append_many(generate_market(MarketSpec(start_mid=6_000_000), 500, 3))
+    with pytest.raises(BacktestInputError, match=r"data\.mmlog and .*finer\.mmlog"):
+        run_backtest(make_base_config(), [data_log, finer], tmp_path / "bt.mmlog", progress=None)
+    result = run_sweep(make_base_config(), make_grid('"session.seed" = [1]'), [data_log, finer],
+                       tmp_path / "t.csv", workers=1, logs_dir=tmp_path / "logs")
+    assert not result.failed and len(result.rows) == 2
+    ticks = [open_log(tmp_path / "logs" / f"run-000{i}.mmlog").header.instruments[0].tick_size
+             for i in (0, 1)]
+    assert ticks == ["0.1", "0.01"]
