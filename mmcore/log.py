@@ -21,13 +21,19 @@ tail and damage in the middle:
 
 - a complete frame whose crc is good but whose seq is not the previous one + 1 is a gap, which no
   crash produces: ``LogCorruptError``;
-- if a valid frame (good crc, a seq above the failed one's) — for compressed logs a block
-  with a good crc — starts anywhere after the failed one, the damage is in the middle:
-  ``LogCorruptError`` naming the file and the damaged byte offset;
+- if a valid frame (good crc, any seq from 0 up to what the rest of the file could hold) — for
+  compressed logs a block with a good crc — starts anywhere after the failed one, the damage is
+  in the middle: ``LogCorruptError`` naming the file and the damaged byte offset. A later seq is
+  good data after damage; an earlier one (a second log appended whole) is no torn write either;
+- if the bytes after it hold a log's magic, another log was appended: ``LogCorruptError``;
 - otherwise the bytes from the failed frame to the end are a torn tail: they are reported with a
   warning on the ``mmcore.log`` logger (path, offset, bytes dropped), counted in
   ``LogReader.truncated_bytes`` and, when ``repair`` is true and no writer holds the file's lock,
-  cut off the file.
+  cut off the file (``LogReader.repaired``; ``repair_refused`` says why not).
+
+Writer failures (``mmcore.log_writer``) leave a valid log: a record that cannot be encoded or is
+too large ends the log before it (``LogRecordEncodeError``, ``LogRecordTooLargeError``); a failed
+write cuts the file back to its last whole write and closes the writer (``LogWriteError``).
 
 A flipped bit always fails a crc (or, in a seq field, the seq check), so it is either reported as
 damage or, in the last frame, dropped with the tail: a changed record is never returned.
@@ -44,7 +50,9 @@ from mmcore.log_format import (
     LogExistsError,
     LogHeader,
     LogNotFoundError,
+    LogRecordEncodeError,
     LogRecordTooLargeError,
+    LogWriteError,
 )
 from mmcore.log_reader import LogReader, LogReaderStats, open_log, read_header
 from mmcore.log_writer import FsyncPolicy, LogWriter, LogWriterStats
@@ -61,7 +69,9 @@ __all__ = [
     "LogNotFoundError",
     "LogReader",
     "LogReaderStats",
+    "LogRecordEncodeError",
     "LogRecordTooLargeError",
+    "LogWriteError",
     "LogWriter",
     "LogWriterStats",
     "open_log",

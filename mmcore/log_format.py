@@ -32,7 +32,9 @@ __all__ = [
     "LogExistsError",
     "LogHeader",
     "LogNotFoundError",
+    "LogRecordEncodeError",
     "LogRecordTooLargeError",
+    "LogWriteError",
     "decode_header",
     "encode_header",
     "frame_crc",
@@ -77,6 +79,16 @@ class LogClosedError(MMError, ValueError):
 
 class LogRecordTooLargeError(MMError, ValueError):
     """A record's payload exceeds the largest frame the log format allows."""
+
+
+class LogRecordEncodeError(MMError, ValueError):
+    """A record holds a value msgpack cannot encode (an int outside its 64-bit range, an object
+    of an unsupported type); the writer ended the log before it."""
+
+
+class LogWriteError(MMError, OSError):
+    """Writing to the log file failed (disk full, file too large, I/O error). The writer cut the
+    file back to its last whole write and closed, so the file stays a readable log."""
 
 
 class LogHeader(msgspec.Struct, frozen=True, kw_only=True):

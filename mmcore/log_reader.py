@@ -75,7 +75,16 @@ _tag_decoder = msgspec.msgpack.Decoder(_Tag)
 class LogReader:
     """An opened, checked event log. Iterate it for its records; each pass rereads the file."""
 
-    __slots__ = ("_scan", "_stat", "compressed", "header", "path", "truncated_bytes")
+    __slots__ = (
+        "_scan",
+        "_stat",
+        "compressed",
+        "header",
+        "path",
+        "repair_refused",
+        "repaired",
+        "truncated_bytes",
+    )
 
     def __init__(
         self,
@@ -84,6 +93,9 @@ class LogReader:
         compressed: bool,
         truncated_bytes: int,
         stat: os.stat_result,
+        *,
+        repaired: bool = False,
+        repair_refused: str = "",
     ) -> None:
         self.path = path
         self._stat = stat
@@ -91,6 +103,13 @@ class LogReader:
         self.compressed = compressed
         self.truncated_bytes = truncated_bytes
         """Bytes of torn tail dropped on open (or that would be, when not repaired)."""
+        self.repaired = repaired
+        """True when open cut the torn tail off the file; the file is then ``truncated_bytes``
+        shorter. False when there was none, no repair was asked for, or it was refused."""
+        self.repair_refused = repair_refused
+        """Why a repair that was asked for was not done (a writer holds the file, no permission,
+        a read-only file system...); empty otherwise. Callers that report a repair say this, not
+        that the tail was cut."""
         self._scan = found
 
     def __iter__(self) -> Iterator[Record]:
@@ -350,8 +369,9 @@ def open_log(path: str | Path, *, repair: bool = True) -> LogReader:
     """Open and check an event log.
 
     A torn tail (see ``mmcore.log``) is logged as a warning on ``mmcore.log`` and, with
-    ``repair``, cut off the file, unless a writer still holds the file. Damage anywhere else raises
-    ``LogCorruptError``; a missing file ``LogNotFoundError``.
+    ``repair``, cut off the file, unless a writer still holds the file (``LogReader.repaired`` and
+    ``repair_refused`` say which happened). Damage anywhere else raises ``LogCorruptError``; a
+    missing file ``LogNotFoundError``.
     """
     p = Path(path)
     with _open_existing(p) as f:
@@ -360,6 +380,7 @@ def open_log(path: str | Path, *, repair: bool = True) -> LogReader:
         compressed = read_magic(p, f.read(MAGIC_LEN))
         found = scan(str(p), f, size, compressed)
     dropped = size - found.end
+    refused = ""
     if dropped:
         where = f"{p}: torn tail at byte {found.end} ({found.tail_reason})"
         if not repair:
@@ -370,7 +391,10 @@ def open_log(path: str | Path, *, repair: bool = True) -> LogReader:
                 logger.warning("%s: %d bytes ignored, not truncated: %s", where, dropped, refused)
             else:
                 logger.warning("%s: dropped %d bytes, truncated to %d", where, dropped, found.end)
-    return LogReader(p, found, compressed, dropped, p.stat())
+    repaired = bool(dropped) and repair and not refused
+    return LogReader(
+        p, found, compressed, dropped, p.stat(), repaired=repaired, repair_refused=refused
+    )
 
 
 def read_header(path: str | Path) -> LogHeader:

@@ -5,10 +5,18 @@ every frame's length, crc and seq; for a compressed log every block's length and
 inside a block are checked when the block is read). The first frame (or block) that fails decides:
 
 - a complete frame with a good crc but the wrong seq is a gap: ``LogCorruptError``;
-- otherwise, if a valid frame with a later seq (for a compressed log: a block with a good crc)
-  starts anywhere after it, the damage is in the middle: ``LogCorruptError`` naming the damaged
-  offset and the valid one after it;
+- otherwise, if a valid frame (for a compressed log: a block with a good crc) starts anywhere
+  after it, the damage is in the middle: ``LogCorruptError`` naming the damaged offset and the
+  valid one after it. For a plain log, "valid" means a good crc and a seq from 0 up to what the
+  rest of the file could hold: a later seq is good data after damage, an earlier one (a second
+  log appended whole, its header frame seq 0) is no crash's work either;
+- otherwise, if the rest holds a log's magic (``MAGIC`` or ``MAGIC_ZSTD``), another log was
+  appended to this one: ``LogCorruptError`` naming where;
 - otherwise it is a torn tail, and ``end`` is where the good part of the file stops.
+
+A torn write holds the start of frames this log's writer was writing (seqs from the failed one's
+on), or zeros, or garbage; none of what makes the rest damage. Damage is never cut off: a repair
+would destroy the good data in it.
 """
 
 from __future__ import annotations
@@ -23,9 +31,10 @@ from mmcore.log_format import (
     BLOCK,
     CHUNK_BYTES,
     FRAME,
+    MAGIC,
     MAGIC_LEN,
+    MAGIC_ZSTD,
     MAX_FRAME_BYTES,
-    SEQ,
     ZSTD_FRAME_MAGIC,
     LogHeader,
     decode_header,
@@ -119,6 +128,7 @@ def _scan_frames(path: str, f: BinaryIO, size: int) -> Scan:
             raise LogCorruptError(
                 f"{path}: byte {pos}: {reason}; a valid frame follows at byte {after}"
             )
+        _refuse_appended_log(path, f, pos, size, reason)
         if header is None:
             raise LogCorruptError(f"{path}: byte {pos}: expected a complete header frame, {reason}")
     if header is None:
@@ -132,33 +142,69 @@ def _read(f: BinaryIO, n: int, size: int) -> bytes:
 
 
 def _find_frame(f: BinaryIO, start: int, size: int, expected: int) -> int | None:
-    """Offset of the first valid frame at or after ``start`` whose seq could follow the failed
-    frame's ``expected`` (above it, by at most one per frame header's worth of bytes), or None.
+    """Offset of the first valid frame at or after ``start``, or None: a good crc and a seq from
+    0 up to the failed frame's ``expected`` plus one per frame header's worth of bytes after it.
 
     However many frames the damage covers: a lost page of small frames hides hundreds, and the
-    good frames after it must never be taken for a torn tail and cut off. Candidate seq fields
-    are picked out of each chunk with numpy (on this failure path only), then crc-checked.
+    good frames after it must never be taken for a torn tail and cut off. Nor may a frame with a
+    seq at or below ``expected`` be: a torn write only holds frames from ``expected`` on, so such
+    a frame is another log's (two logs joined) or a copy, and cutting it off would destroy it.
+    Candidate frame headers (a length from 1 to ``MAX_FRAME_BYTES``, as every frame has, and a
+    seq in range) are picked out of each chunk with numpy (on this failure path only), then
+    crc-checked.
     """
     import numpy as np
 
-    lowest, highest = expected + 1, expected + 1 + (size - start) // FRAME.size
-    pos = start + 8  # where the seq field of a frame starting at ``start`` lies
-    while pos + SEQ.size <= size:
+    highest = expected + 1 + (size - start) // FRAME.size
+    pos = start
+    while pos + FRAME.size <= size:
         f.seek(pos)
         chunk = f.read(CHUNK_BYTES)
         hits: list[int] = []
-        for k in range(SEQ.size):
-            count = (len(chunk) - k) // SEQ.size
-            if count > 0:
-                seqs = np.frombuffer(chunk, dtype="<u8", count=count, offset=k)
-                found = np.flatnonzero((seqs >= lowest) & (seqs <= highest))
-                hits.extend((k + SEQ.size * found).tolist())
+        for k in range(8):
+            count = (len(chunk) - k) // 8
+            if count > 1:
+                # word j holds a frame's length (low half) and crc if one starts at k + 8 j; its
+                # seq is then word j + 1
+                words = np.frombuffer(chunk, dtype="<u8", count=count, offset=k)
+                lengths = words[:-1] & 0xFFFF_FFFF
+                seqs = words[1:]
+                found = np.flatnonzero(
+                    (seqs <= highest) & (lengths > 0) & (lengths <= MAX_FRAME_BYTES)
+                )
+                hits.extend((k + 8 * found).tolist())
         for k in sorted(hits):
-            if _frame_ok(f, pos + k - 8, size):
-                return pos + k - 8
+            if _frame_ok(f, pos + k, size):
+                return pos + k
         if pos + len(chunk) >= size:
             break
-        pos += len(chunk) - (SEQ.size - 1)
+        pos += len(chunk) - (FRAME.size - 1)  # a header cut by the chunk's end is seen next
+    return None
+
+
+def _refuse_appended_log(path: str, f: BinaryIO, pos: int, size: int, reason: str) -> None:
+    """``LogCorruptError`` when the bytes from ``pos`` on hold a log's magic: another log was
+    appended to this one (``cat a.log b.log``), which no crash does and no repair may cut off."""
+    at = _find_magic(f, pos, size)
+    if at is not None:
+        raise LogCorruptError(
+            f"{path}: byte {pos}: {reason}; the magic of another event log follows at byte {at} "
+            f"(were two logs joined?)"
+        )
+
+
+def _find_magic(f: BinaryIO, start: int, size: int) -> int | None:
+    """Offset of the first ``MAGIC`` or ``MAGIC_ZSTD`` at or after ``start``, or None."""
+    pos = start
+    while pos + MAGIC_LEN <= size:
+        f.seek(pos)
+        chunk = f.read(CHUNK_BYTES)
+        found = [k for k in (chunk.find(MAGIC), chunk.find(MAGIC_ZSTD)) if k >= 0]
+        if found:
+            return pos + min(found)
+        if pos + len(chunk) >= size:
+            break
+        pos += len(chunk) - (MAGIC_LEN - 1)
     return None
 
 
@@ -196,6 +242,7 @@ def _scan_blocks(path: str, f: BinaryIO, size: int) -> Scan:
             raise LogCorruptError(
                 f"{path}: byte {pos}: {reason}; a valid block follows at byte {after}"
             )
+        _refuse_appended_log(path, f, pos, size, reason)
         if header is None:
             raise LogCorruptError(f"{path}: byte {pos}: expected a complete header block, {reason}")
     if header is None:

@@ -3,10 +3,19 @@
 ``append`` only puts the record on a pending list and hands out its seq; every ``_BATCH`` records
 (or at ``flush``) the pending records are framed together with C-level ``map`` calls, which is
 what makes appending cheap enough for the hot path. See ``mmcore.log`` for the format.
+
+Failures are found on the batch, flush and close paths, never checked per record. A record that
+cannot be written (msgpack cannot encode it, or it is too large) is found when its batch is
+framed, possibly by a later ``append``, or by ``flush`` or ``close``: the writer writes the records
+before it, closes the log after them and raises an error naming its seq. A write that fails (disk
+full) cuts the file back to its last whole write and closes the writer. Either way the file is a
+valid log, every seq handed out is either in it or after its end, and a later ``append`` raises
+``LogClosedError`` naming the cause.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import io
 import os
@@ -14,11 +23,12 @@ import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import Literal, NoReturn
 
 import msgspec
 import zstandard
 
+from mmcore.errors import MMError
 from mmcore.log_format import (
     BLOCK,
     FLUSH_BYTES,
@@ -30,11 +40,13 @@ from mmcore.log_format import (
     LogClosedError,
     LogExistsError,
     LogHeader,
+    LogRecordEncodeError,
     LogRecordTooLargeError,
+    LogWriteError,
     encode_header,
     frame_crc,
 )
-from mmcore.records import Record, encoder, tag_of
+from mmcore.records import TAGS, Record, encoder
 
 __all__ = ["FsyncPolicy", "LogWriter", "LogWriterStats"]
 
@@ -60,13 +72,21 @@ class LogWriterStats(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class _Closed:
-    """Stands in for the pending list after ``close`` so that ``append`` fails without a check."""
+    """Stands in for the pending list after ``close`` so that ``append`` fails without a check.
 
-    __slots__ = ()
+    ``why`` is what closed the writer when the caller did not (a record that could not be
+    written, a failed write): the error a later ``append`` raises names it.
+    """
+
+    __slots__ = ("why",)
+
+    def __init__(self, why: str = "") -> None:
+        self.why = why
 
     def append(self, record: Record) -> None:
+        why = f": {self.why}" if self.why else ""
         raise LogClosedError(
-            f"expected an open log writer, found a closed one (appending {tag_of(record)})"
+            f"expected an open log writer, found a closed one{why} (appending {_tag(record)})"
         )
 
     def __len__(self) -> int:
@@ -76,7 +96,8 @@ class _Closed:
 class LogWriter:
     """Writes a new event log: the header frame at once, then records as they are appended.
 
-    ``path`` must not exist or be empty (``LogExistsError`` otherwise). ``flush_every`` frames, or
+    ``path`` must not exist or be empty (``LogExistsError`` otherwise); if the header cannot be
+    written, no file is left behind (an empty file given is left empty). ``flush_every`` frames, or
     1 MiB of frames, are buffered before they are written; ``fsync`` says when the file is
     synced: ``"never"``, at every ``"flush"``, or at ``"close"``. ``compress`` writes zstd blocks
     (``None``: when the name ends in ``.zst``). The writer holds an exclusive ``flock`` on the file
@@ -136,16 +157,33 @@ class LogWriter:
         self._flushes = 0
         self._fsyncs = 0
         self._frame_bytes = 0
+        self._file_bytes = 0
         self._cctx = zstandard.ZstdCompressor(level=_ZSTD_LEVEL) if self.compressed else None
-        self._file = _create(self.path)
-        magic = MAGIC_ZSTD if self.compressed else MAGIC
-        self._file.write(magic)
-        self._file_bytes = len(magic)
+        # The header is encoded (and compressed) before the file is made: a header that cannot be
+        # encoded must not leave a file behind that refuses the next run.
         payload = encode_header(header)
-        self._chunks.append(FRAME.pack(len(payload), frame_crc(0, payload), 0) + payload)
-        self._unflushed_bytes = self._frame_bytes = FRAME.size + len(payload)
-        self._unflushed_frames = 1
-        self.flush()
+        frame = FRAME.pack(len(payload), frame_crc(0, payload), 0) + payload
+        first = frame
+        if self._cctx is not None:
+            compressed = self._cctx.compress(frame)
+            first = BLOCK.pack(len(compressed), zlib.crc32(compressed)) + compressed
+        magic = MAGIC_ZSTD if self.compressed else MAGIC
+        self._file, created = _create(self.path)
+        try:
+            _write_all(self._file, magic + first)
+            if fsync == "flush":
+                self._sync()
+        except BaseException as exc:
+            done = _abandon(self.path, self._file, created)
+            if isinstance(exc, OSError):
+                raise LogWriteError(
+                    f"{self.path}: byte 0: expected to write the log's magic and header frame, "
+                    f"found the write failing ({_strerror(exc)}); {done}"
+                ) from exc
+            raise
+        self._file_bytes = len(magic) + len(first)
+        self._frame_bytes = len(frame)
+        self._flushes = 1
 
     # ------------------------------------------------------------ appending
 
@@ -171,20 +209,31 @@ class LogWriter:
     # ------------------------------------------------------------ writing
 
     def flush(self) -> None:
-        """Write every buffered frame to the file (one block when compressed); fsync per policy."""
+        """Write every buffered frame to the file (one block when compressed); fsync per policy.
+
+        If the write fails (``LogWriteError``; or anything else goes wrong on the way, which is
+        raised as it is), the file is cut back to where it ended before it and the writer is
+        closed: the records of this flush are lost, the log stays readable.
+        """
         if self._pending:
             self._frame(flushing=True)
         if not self._chunks:
             return
         data = b"".join(self._chunks)
+        frames, frame_bytes = self._unflushed_frames, len(data)
         self._chunks.clear()
         self._unflushed_frames = 0
         self._unflushed_bytes = 0
-        if self._cctx is not None:
-            compressed = self._cctx.compress(data)
-            data = BLOCK.pack(len(compressed), zlib.crc32(compressed)) + compressed
-        self._file.write(data)
-        self._file.flush()
+        try:
+            if self._cctx is not None:
+                compressed = self._cctx.compress(data)
+                data = BLOCK.pack(len(compressed), zlib.crc32(compressed)) + compressed
+            _write_all(self._file, data)
+        except BaseException as exc:
+            why = self._abort_flush(exc, frames, frame_bytes)
+            if isinstance(exc, OSError):
+                raise LogWriteError(why) from exc
+            raise
         self._file_bytes += len(data)
         self._flushes += 1
         if self._fsync == "flush":
@@ -199,8 +248,9 @@ class LogWriter:
             if self._fsync != "never":
                 self._sync()
         finally:
-            self._pending = _Closed()
-            self._push = self._pending.append
+            if not isinstance(self._pending, _Closed):  # else closed already, saying why
+                self._pending = _Closed()
+                self._push = self._pending.append
             self._file.close()
 
     def statistics(self) -> LogWriterStats:
@@ -230,7 +280,10 @@ class LogWriter:
         pending = self._pending
         assert isinstance(pending, list)
         first = self._framed_seq + 1
-        payloads = list(map(encoder.encode, pending))
+        try:
+            payloads = list(map(encoder.encode, pending))
+        except Exception as exc:  # found here, per batch: append does no per-record check
+            self._refuse_unencodable(first, exc)
         lengths = list(map(len, payloads))
         if max(lengths) > MAX_FRAME_BYTES:
             self._refuse_oversized(payloads, first)
@@ -259,39 +312,177 @@ class LogWriter:
         assert isinstance(pending, list)
         for i, payload in enumerate(payloads):
             if len(payload) > MAX_FRAME_BYTES:
-                bad = pending[i]
-                # The log ends before the oversized record: write what came before it and close,
-                # so that every seq handed out is either in the file or after its end.
-                del pending[i:]
-                self._seq = first + i - 1
-                self.close()
-                raise LogRecordTooLargeError(
-                    f"{self.path}: record seq {first + i} ({tag_of(bad)}): expected a payload of "
-                    f"at most {MAX_FRAME_BYTES} bytes, found {len(payload)}; the log was closed "
-                    f"after seq {first + i - 1}"
+                self._end_before(
+                    i,
+                    first,
+                    LogRecordTooLargeError(
+                        f"{self.path}: record seq {first + i} ({_tag(pending[i])}): expected a "
+                        f"payload of at most {MAX_FRAME_BYTES} bytes, found {len(payload)}; the "
+                        f"log was closed after seq {first + i - 1}"
+                    ),
                 )
+
+    def _refuse_unencodable(self, first: int, exc: Exception) -> NoReturn:
+        """The pending batch (seqs from ``first`` on) failed to encode: find the record that
+        cannot be encoded, one by one (on this failure path only), and end the log before it."""
+        pending = self._pending
+        assert isinstance(pending, list)
+        for i, record in enumerate(pending):
+            try:
+                encoder.encode(record)
+            except Exception as error:
+                self._end_before(
+                    i,
+                    first,
+                    LogRecordEncodeError(
+                        f"{self.path}: record seq {first + i} ({_tag(record)}): expected values "
+                        f"msgpack can encode, found {type(error).__name__}: {error}; the log was "
+                        f"closed after seq {first + i - 1}"
+                    ),
+                )
+        raise exc  # no record fails alone (out of memory...): not a bad record, say what it was
+
+    def _end_before(self, i: int, first: int, error: MMError) -> NoReturn:
+        """End the log before pending record ``i`` (seq ``first + i``), which cannot be written:
+        write the records before it and close, so that the file is a valid log and every seq
+        handed out is either in it or after its end; then raise ``error``."""
+        pending = self._pending
+        assert isinstance(pending, list)
+        del pending[i:]
+        self._seq = first + i - 1
+        self.close()
+        self._pending = _Closed(str(error))
+        self._push = self._pending.append
+        raise error
+
+    def _abort_flush(self, exc: BaseException, frames: int, frame_bytes: int) -> str:
+        """A flush of ``frames`` frames failed, maybe part way (disk full, file size limit, I/O
+        error); its frames are gone from the buffer.
+
+        Cut the file back to its size before the write, so that it ends with a whole frame (or
+        block) instead of a torn one, and close the writer: writing on would leave a gap of lost
+        seqs, and a gap makes the whole log unreadable. Returns what happened, for the error.
+        """
+        good = self._file_bytes
+        last = self._framed_seq - frames  # the last seq in the file
+        try:
+            os.ftruncate(self._file.fileno(), good)
+            if self._fsync != "never":
+                os.fsync(self._file.fileno())
+            cut = f"the file was cut back to byte {good}"
+        except OSError as also:
+            cut = f"cutting the file back to byte {good} failed too ({_strerror(also)})"
+        self._seq = self._framed_seq = last  # statistics: what the file holds
+        self._frame_bytes -= frame_bytes
+        failure = _strerror(exc) if isinstance(exc, OSError) else type(exc).__name__
+        why = (
+            f"{self.path}: byte {good}: expected to write seqs {last + 1} to {last + frames}, "
+            f"found the write failing ({failure}); {cut} and the log closed after seq {last}"
+        )
+        self._pending = _Closed(why)
+        self._push = self._pending.append
+        with contextlib.suppress(OSError):
+            self._file.close()
+        return why
 
     def _sync(self) -> None:
         os.fsync(self._file.fileno())
         self._fsyncs += 1
 
 
-def _create(path: Path) -> io.BufferedWriter:
-    """Open ``path`` for writing if it is new or empty, and lock it; never clobber a log."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        size = path.stat().st_size
-        if size:
+def _tag(record: object) -> str:
+    """The record's tag for an error message; the class name for an object that is no record."""
+    return TAGS.get(type(record), type(record).__name__)
+
+
+def _strerror(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+_CREATE_TRIES = 5
+
+
+def _create(path: Path) -> tuple[io.FileIO, bool]:
+    """Open ``path`` for writing if it is new or empty, and lock it; never clobber a log.
+
+    Returns the file, unbuffered (``flush`` writes whole batches, and a failed write must leave
+    nothing buffered behind to be written later), and whether this call created it. Whether the
+    file is empty is decided only under the lock, by ``fstat``, and it is never truncated: another
+    writer can take the file between this one's open and its lock, and must find its log intact.
+    """
+    for _ in range(_CREATE_TRIES):
+        created = True
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            created = False
+            try:
+                fd = os.open(path, os.O_WRONLY)
+            except FileNotFoundError:  # removed since: try again
+                continue
+            except PermissionError:
+                _refuse_data(path, path.stat().st_size)  # a log we may not write: say so
+                raise
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            st = os.fstat(fd)
+        except BlockingIOError:
+            os.close(fd)
             raise LogExistsError(
-                f"{path}: expected a new or empty file for the event log, found {size} bytes"
+                f"{path}: expected an unused file, found another writer holding it"
             ) from None
-        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        if st.st_nlink == 0:  # a writer that failed to start removed it before we locked it
+            os.close(fd)
+            continue
+        if st.st_size:
+            os.close(fd)
+            _refuse_data(path, st.st_size)
+        return open(fd, "wb", buffering=0), created
+    raise LogExistsError(f"{path}: expected a file that stays put, found it removed repeatedly")
+
+
+def _refuse_data(path: Path, size: int) -> None:
+    if size:
         raise LogExistsError(
-            f"{path}: expected an unused file, found another writer holding it"
-        ) from None
-    return open(fd, "wb")
+            f"{path}: expected a new or empty file for the event log, found {size} bytes"
+        )
+
+
+def _write_all(file: io.FileIO, data: bytes) -> None:
+    """Write all of ``data``. An unbuffered write can be short (the file reaches a size limit or
+    the disk fills up part way); writing the rest then raises the ``OSError`` saying why."""
+    written = file.write(data)
+    if written == len(data):
+        return
+    view = memoryview(data)
+    while written < len(data):
+        n = file.write(view[written:])
+        if not n:
+            raise OSError(f"short write: {written} of {len(data)} bytes written")
+        written += n
+
+
+def _abandon(path: Path, file: io.FileIO, created: bool) -> str:
+    """Undo ``_create`` after the header could not be written, so that a rerun is not refused:
+    remove the file it made (or empty the empty file it was given) while still holding the lock,
+    then close it. Best effort, on an error path whose error is the one to report; returns what
+    was done."""
+    done = "the file was left as is"
+    try:
+        fd = file.fileno()
+        if not created:
+            os.ftruncate(fd, 0)
+            done = "the file was left empty"
+        else:
+            here, mine = os.stat(path), os.fstat(fd)
+            if (here.st_dev, here.st_ino) == (mine.st_dev, mine.st_ino):
+                os.unlink(path)
+                done = "the file was removed"
+    except OSError:
+        pass
+    with contextlib.suppress(OSError):
+        file.close()
+    return done

@@ -4,10 +4,17 @@ The engine is rebuilt from the log's header (config and instrument specs). For e
 inbound event the fresh engine's outputs are encoded and compared, byte for byte, with the outputs
 recorded after that event. The first difference is reported with the event that caused it and the
 expected and found records.
+
+A log a crash cut short (a torn tail, or a clean cut between an event and its outputs) ends
+before some of the last event's outputs were recorded. Those outputs cannot be checked: they are
+counted in ``VerifyResult.unverified`` and logged as "not verifiable: the log ends", and are no
+divergence. A frame that is not a known record (a newer version's record type) is
+``LogCorruptError`` naming its offset and seq, as in every other reader of the log.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,12 +23,14 @@ import msgspec
 
 from mmcore.config import config_from_dict
 from mmcore.engine import Engine
-from mmcore.errors import ConfigError
+from mmcore.errors import ConfigError, LogCorruptError
 from mmcore.log import LogReader, open_log
-from mmcore.records import decode, encode, is_output, to_json_line
+from mmcore.records import decode, encode, is_output, tag_of, to_json_line
 from replay.session import build_engine
 
 __all__ = ["Divergence", "VerifyResult", "engine_from_log", "inbound_events", "verify_log"]
+
+logger = logging.getLogger("replay.verify")
 
 
 class Divergence(msgspec.Struct, frozen=True):
@@ -29,6 +38,8 @@ class Divergence(msgspec.Struct, frozen=True):
 
     seq: log sequence number of the recorded output that differs (or of the inbound event after
     which the fresh engine emitted something extra); cause_seq: the inbound event that caused it.
+    The records are shown as ``mm log cat`` lines: the event with its ``log_seq`` (``cause_seq``),
+    the recorded and the replayed output with ``seq``, the place in the log where they differ.
     """
 
     seq: int
@@ -47,16 +58,26 @@ class Divergence(msgspec.Struct, frozen=True):
 
 
 class VerifyResult(msgspec.Struct, frozen=True):
-    """Counts of a verification run and its first divergence, if any."""
+    """Counts of a verification run and its first divergence, if any.
+
+    ``unverified``: outputs the replay made for the log's last event that the log ends before
+    (a crash cut it); they are counted in ``outputs_replayed`` but could not be checked.
+    """
 
     inbound: int
     outputs_recorded: int
     outputs_replayed: int
     divergence: Divergence | None
+    unverified: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.divergence is None and self.outputs_recorded == self.outputs_replayed
+        """No divergence, and every output recorded or replayed was checked, but those the log
+        ends before."""
+        return (
+            self.divergence is None
+            and self.outputs_recorded == self.outputs_replayed - self.unverified
+        )
 
 
 def engine_from_log(reader: LogReader) -> Engine:
@@ -79,14 +100,22 @@ def inbound_events(path: str | Path) -> Iterator[object]:
 
 
 def verify_log(path: str | Path) -> VerifyResult:
+    """Replay the log at ``path`` on a fresh engine and compare every output (see the module)."""
     reader = open_log(path, repair=False)
     engine = engine_from_log(reader)
     pending: deque[bytes] = deque()
     cause_seq = -1
     cause = b""
     inbound = recorded = replayed = 0
-    for seq, _offset, payload in reader.raw_frames():
-        record = decode(payload)
+    seq = 0  # after the loop: the log's last seq
+    for seq, offset, payload in reader.raw_frames():
+        try:
+            record = decode(payload)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise LogCorruptError(
+                f"{reader.path}: byte {offset}: expected a known record in frame seq {seq}, "
+                f"found {exc}"
+            ) from None
         if is_output(record):
             recorded += 1
             if not pending:
@@ -103,8 +132,21 @@ def verify_log(path: str | Path) -> VerifyResult:
             replayed += 1
             pending.append(encode(item))
     if pending:
-        return _result(inbound, recorded, replayed, -1, cause_seq, cause, b"", pending[0])
-    return VerifyResult(inbound, recorded, replayed, None)
+        # The log ends before these outputs of its last event: a crash cut it, which is no
+        # divergence; whatever was recorded matched.
+        torn = reader.truncated_bytes
+        tail = f" and a torn tail of {torn} bytes" if torn else ""
+        logger.warning(
+            "%s: %d output(s) replayed for inbound seq %d (%s) not verifiable: the log ends "
+            "after seq %d%s",
+            reader.path,
+            len(pending),
+            cause_seq,
+            tag_of(decode(cause)),
+            seq,
+            tail,
+        )
+    return VerifyResult(inbound, recorded, replayed, None, len(pending))
 
 
 def _result(
@@ -117,8 +159,10 @@ def _result(
     expected: bytes,
     found: bytes,
 ) -> VerifyResult:
-    def show(raw: bytes) -> str:
-        return to_json_line(-1, decode(raw)) if raw else "(nothing)"
+    def show(at: int, raw: bytes) -> str:
+        return to_json_line(at, decode(raw)) if raw else "(nothing)"
 
-    divergence = Divergence(seq, cause_seq, show(cause), show(expected), show(found))
+    divergence = Divergence(
+        seq, cause_seq, show(cause_seq, cause), show(seq, expected), show(seq, found)
+    )
     return VerifyResult(inbound, recorded, replayed, divergence)

@@ -79,7 +79,14 @@ def cmd_info(args: argparse.Namespace) -> int:
     out.write(f"total records: {sum(counts.values())}\n")
     out.write(f"total frames: {sum(counts.values()) + 1} (header included)\n")
     if reader.truncated_bytes:
-        done = "truncated" if args.repair else "ignored, file left as is (use --repair to cut it)"
+        # what open_log did, not what was asked: a repair is refused while a writer holds the
+        # file, or when it cannot be written
+        if reader.repaired:
+            done = "truncated"
+        elif reader.repair_refused:
+            done = f"ignored, file left as is (not truncated: {reader.repair_refused})"
+        else:
+            done = "ignored, file left as is (use --repair to cut it)"
         out.write(f"torn tail: {reader.truncated_bytes} bytes {done}\n")
     return 0
 

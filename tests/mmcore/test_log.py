@@ -28,6 +28,7 @@ from mmcore.instrument import Instrument
 from mmcore.log import (
     FORMAT_VERSION,
     MAGIC,
+    MAGIC_ZSTD,
     LogClosedError,
     LogExistsError,
     LogHeader,
@@ -339,6 +340,9 @@ def test_a_log_still_being_written_is_not_truncated(
 def test_any_bytes_after_a_valid_log_are_a_torn_tail_cut_off_on_open(
     n: int, tail: bytes, compress: bool
 ) -> None:
+    # but a log's magic, which no crash of this log's writer leaves: another log was appended
+    # (test_log_damage.py)
+    assume(MAGIC not in tail and MAGIC_ZSTD not in tail)
     records = make_records(n)
     with tempfile.TemporaryDirectory() as d:
         path = write_log(Path(d) / "t.log", records, compress=compress)

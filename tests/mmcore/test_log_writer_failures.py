@@ -1,0 +1,277 @@
+"""The log writer when something goes wrong: a record that cannot be encoded, a write that fails
+(disk full), a second writer racing for the same file, a header that cannot be written.
+
+Whatever fails, the file is left a readable log (or not left at all, when not even its header
+could be written), every seq handed out is either in the file or after its end, and the writer
+says what happened instead of carrying on after a hole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mmcore import log_writer
+from mmcore.commands import Place
+from mmcore.errors import MMError
+from mmcore.events import BUY, BookDelta, Fill, Timer
+from mmcore.log import (
+    FORMAT_VERSION,
+    LogClosedError,
+    LogExistsError,
+    LogHeader,
+    LogRecordEncodeError,
+    LogWriter,
+    open_log,
+)
+from mmcore.records import Record
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def make_header(**overrides: Any) -> LogHeader:
+    fields: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "code_version": "t",
+        "instruments": [],
+        "config": {"a": 1},
+    }
+    fields.update(overrides)
+    return LogHeader(**fields)
+
+
+def make_records(n: int, start: int = 0) -> list[Record]:
+    out: list[Record] = []
+    for i in range(start, start + n):
+        k = i % 3
+        if k == 0:
+            out.append(BookDelta("BTC-USD", 10 + i, 20 + i, i + 1, i, (100 + i, 1), (110, 2)))
+        elif k == 1:
+            out.append(Fill("BTC-USD", 10 + i, 20 + i, f"c{i}", BUY, 100, 1, 0, True))
+        else:
+            out.append(Place("BTC-USD", 10 + i, f"c{i}", BUY, 99, 5))
+    return out
+
+
+def log_name(compress: bool) -> str:
+    return "w.log.zst" if compress else "w.log"
+
+
+# ---------------------------------------------------------------- unencodable records
+
+UNENCODABLE = [2**64, -(2**63) - 1, object()]
+
+
+@pytest.mark.parametrize("compress", [False, True])
+@pytest.mark.parametrize("bad", UNENCODABLE, ids=["above_u64", "below_i64", "object"])
+def test_the_records_before_an_unencodable_one_are_kept_and_the_log_ends_before_it(
+    tmp_path: Path, compress: bool, bad: object
+) -> None:
+    path = tmp_path / log_name(compress)
+    good = make_records(5)
+    writer = LogWriter(path, make_header())
+    writer.append_many(good)
+    assert writer.append(Timer(bad, 1)) == 6  # type: ignore[arg-type]  # queued: no check here
+    named = r"w\.log(\.zst)?: record seq 6 \(Timer\)"
+    with pytest.raises(LogRecordEncodeError, match=named) as err:
+        writer.close()
+    assert isinstance(err.value, MMError) and isinstance(err.value, ValueError)
+    assert "the log was closed after seq 5" in str(err.value)
+    reader = open_log(path, repair=False)
+    assert list(reader) == good
+    assert reader.truncated_bytes == 0  # a valid log, not a torn one
+    assert writer.seq == 5 and writer.statistics().records == 5
+    assert writer.statistics().file_bytes == path.stat().st_size
+    with pytest.raises(LogClosedError, match=r"record seq 6 \(Timer\).*\(appending Place\)"):
+        writer.append(make_records(1, start=2)[0])
+    writer.close()  # closed already: nothing more to say
+
+
+def test_an_unencodable_record_found_by_a_later_append_ends_the_log_before_it(
+    tmp_path: Path,
+) -> None:
+    # Found when its batch is framed: by the append that fills the batch, long after its own.
+    path = tmp_path / "w.log"
+    records = make_records(1100)
+    records[599] = Timer(2**64, 1)  # seq 600
+    writer = LogWriter(path, make_header(), flush_every=10**6)
+    with pytest.raises(LogRecordEncodeError, match=r"record seq 600 \(Timer\)"):
+        writer.append_many(records)
+    assert writer.seq == 599
+    assert list(open_log(path)) == records[:599]
+    with pytest.raises(LogClosedError, match="record seq 600"):
+        writer.append(records[0])
+
+
+def test_an_unencodable_record_in_a_with_block_is_an_error_leaving_a_valid_log(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "w.log"
+    named = r"record seq 3 \(Timer\): expected values"
+    with pytest.raises(LogRecordEncodeError, match=named), LogWriter(path, make_header()) as writer:
+        writer.append_many(make_records(2))
+        writer.append(Timer(1, 2, object()))  # type: ignore[arg-type]
+        writer.append_many(make_records(2))  # handed seqs after the log's end
+    assert list(open_log(path)) == make_records(2)
+
+
+# ---------------------------------------------------------------- failed writes
+
+CHILD = r"""
+import json, resource, signal, sys
+from pathlib import Path
+from mmcore.events import Timer
+from mmcore.log import FORMAT_VERSION, LogClosedError, LogHeader, LogWriteError, LogWriter
+
+path = Path(sys.argv[1])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+header = LogHeader(format_version=FORMAT_VERSION, code_version="t", instruments=[], config={})
+out = {}
+if sys.argv[2] == "header":
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4, hard))  # not even the magic fits
+    try:
+        LogWriter(path, header)
+    except LogWriteError as exc:
+        out["error"] = str(exc)
+    print(json.dumps(out))
+    sys.exit()
+writer = LogWriter(path, header, flush_every=300)
+for i in range(600):
+    writer.append(Timer(i, i))
+writer.flush()
+good = path.stat().st_size
+resource.setrlimit(resource.RLIMIT_FSIZE, (good + 10, hard))  # the disk fills up
+try:
+    for i in range(600, 900):
+        writer.append(Timer(i, i))  # the 300th flushes: 10 bytes of it land
+except LogWriteError as exc:
+    out["error"], out["oserror"] = str(exc), isinstance(exc, OSError)
+out["size_after"] = path.stat().st_size
+resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # space freed again
+try:
+    writer.append(Timer(1, 1))
+except LogClosedError as exc:
+    out["later"] = str(exc)
+writer.flush()
+writer.close()
+stats = writer.statistics()
+out.update(good=good, records=stats.records, file_bytes=stats.file_bytes)
+print(json.dumps(out))
+"""
+
+
+def run_child(path: Path, mode: str) -> dict[str, Any]:
+    """Run ``CHILD`` in a process of its own: the file size limit and SIGXFSZ stay there."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), mode],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return result
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_failed_write_cuts_the_file_back_and_closes_the_writer(
+    tmp_path: Path, compress: bool
+) -> None:
+    path = tmp_path / log_name(compress)
+    out = run_child(path, "flush")
+    good = out["good"]
+    assert out["oserror"], out
+    error = out["error"]
+    assert str(path) in error and f"byte {good}" in error and "seqs 601 to 900" in error, error
+    assert "File too large" in error and "closed after seq 600" in error, error
+    assert out["size_after"] == good  # the 10 bytes that landed were cut off again
+    assert "closed after seq 600" in out["later"] and "appending Timer" in out["later"]
+    assert (out["records"], out["file_bytes"]) == (600, good)
+    reader = open_log(path, repair=False)
+    assert list(reader) == [Timer(i, i) for i in range(600)]
+    assert reader.truncated_bytes == 0 and path.stat().st_size == good
+
+
+def test_a_header_that_cannot_be_written_leaves_no_file(tmp_path: Path) -> None:
+    path = tmp_path / "h.log"
+    out = run_child(path, "header")
+    assert str(path) in out["error"] and "the file was removed" in out["error"], out
+    assert not path.exists()
+
+
+# ---------------------------------------------------------------- creating the file
+
+
+def hook_second_open(
+    monkeypatch: pytest.MonkeyPatch, path: Path, meanwhile: Any
+) -> None:
+    """Run ``meanwhile`` when a writer opens the existing ``path`` (the open without
+    ``O_EXCL``), just before that open: another process's writer taking the file then."""
+    real_open = os.open
+    ran: list[bool] = []
+
+    def open_with_a_rival(file: Any, flags: int, *args: Any) -> int:
+        if not ran and Path(file) == path and not flags & os.O_EXCL:
+            ran.append(True)
+            meanwhile()
+        return real_open(file, flags, *args)
+
+    monkeypatch.setattr(log_writer.os, "open", open_with_a_rival)
+
+
+def test_a_writer_that_loses_the_race_for_an_empty_file_never_truncates_the_winner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "x.log"
+    path.touch()  # an empty file: either writer may take it
+    winner: list[LogWriter] = []
+    hook_second_open(monkeypatch, path, lambda: winner.append(LogWriter(path, make_header())))
+    with pytest.raises(LogExistsError, match="another writer holding it"):
+        LogWriter(path, make_header())
+    monkeypatch.undo()
+    writer = winner[0]
+    writer.append_many(make_records(3))
+    writer.close()
+    assert list(open_log(path, repair=False)) == make_records(3)
+
+
+def test_a_log_written_and_closed_before_the_lock_is_taken_is_refused_not_truncated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "x.log"
+    path.touch()
+
+    def rival_writes_a_whole_log() -> None:
+        with LogWriter(path, make_header()) as rival:
+            rival.append_many(make_records(3))
+
+    hook_second_open(monkeypatch, path, rival_writes_a_whole_log)
+    with pytest.raises(LogExistsError, match="expected a new or empty file"):
+        LogWriter(path, make_header())
+    monkeypatch.undo()
+    assert list(open_log(path, repair=False)) == make_records(3)
+
+
+def test_a_header_that_fails_to_encode_leaves_no_file_behind(tmp_path: Path) -> None:
+    path = tmp_path / "h.log"
+    bad = make_header(config={"when": object()})
+    with pytest.raises(TypeError):
+        LogWriter(path, bad)
+    assert not path.exists()
+    with LogWriter(path, make_header()) as writer:  # a rerun is not refused
+        writer.append_many(make_records(2))
+    assert list(open_log(path)) == make_records(2)
+
+
+def test_a_header_that_fails_to_encode_leaves_an_empty_file_given_empty(tmp_path: Path) -> None:
+    path = tmp_path / "h.log"
+    path.touch()
+    with pytest.raises(TypeError):
+        LogWriter(path, make_header(config={"when": object()}))
+    assert path.exists() and path.stat().st_size == 0
