@@ -8,6 +8,7 @@ backtest writes its own event log, so it can itself be replayed exactly.
 
 from __future__ import annotations
 
+import fcntl
 import heapq
 import os
 import random
@@ -188,19 +189,48 @@ def run_session(
         encode_header(header)
     except (OverflowError, msgspec.EncodeError) as exc:
         raise BacktestInputError(f"{out}: cannot record this session's header: {exc}") from None
-    if replace:
-        Path(out).unlink(missing_ok=True)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    out = Path(out)
+    target = out
+    if replace and out.exists():
+        _refuse_if_being_written(out)
+        # the old log stays until the new one is whole: a run that fails (damaged data found
+        # halfway, an interrupt) leaves it as it was
+        target = out.with_name(f".{out.name}.{os.getpid()}.partial")
+    out.parent.mkdir(parents=True, exist_ok=True)
     source: Iterable[Event] = SimSource(market, venue, config.session.timer_interval_ms)
     if progress is not None:
         source = _progress(source, progress, total)
     log = config.log
-    compress = True if log.compress else None  # None: by the file name's suffix
-    with LogWriter(
-        out, header, flush_every=log.flush_every, fsync=log.fsync, compress=compress
-    ) as writer:
-        stats = Runner(engine, venue, writer).run_sync(source)
+    compress = bool(log.compress) or out.suffix == ".zst"  # by the final name, not the temp's
+    try:
+        with LogWriter(
+            target, header, flush_every=log.flush_every, fsync=log.fsync, compress=compress
+        ) as writer:
+            stats = Runner(engine, venue, writer).run_sync(source)
+    except BaseException:
+        if target != out:
+            target.unlink(missing_ok=True)
+        raise
+    if target != out:
+        os.replace(target, out)
     return BacktestResult(str(out), stats, venue.statistics())
+
+
+def _refuse_if_being_written(path: Path) -> None:
+    """A log another process is still writing (its writer holds the file's lock) is never
+    replaced: that writer would go on writing into a file no name leads to."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # unreadable or gone: the writer's own checks say what is wrong
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise BacktestInputError(
+            f"backtest --out: {path} is being written by another process: choose another path"
+        ) from None
+    finally:
+        os.close(fd)  # (closing releases the lock)
 
 
 def run_backtest(

@@ -309,3 +309,54 @@ def test_a_session_header_that_cannot_be_encoded_leaves_no_file_and_the_old_log(
             run_backtest(unchecked, [data], path, progress=None, replace=True)
     assert out.read_bytes() == before
     assert not (tmp_path / "new.mmlog").exists()
+
+
+def _demo_data(tmp_path: Path) -> Path:
+    config = demo_config()
+    header = LogHeader(format_version=FORMAT_VERSION, code_version="t",
+                       instruments=list(config.instrument_map().values()), config={})
+    path = tmp_path / "data.mmlog"
+    with LogWriter(path, header) as writer:
+        writer.append_many(generate_market(MarketSpec(), 500, 3))
+    return path
+
+
+def test_a_rerun_that_fails_halfway_keeps_the_log_it_was_to_replace(tmp_path: Path) -> None:
+    from mmcore.log_format import FRAME, frame_crc
+
+    config = demo_config()
+    data = _demo_data(tmp_path)
+    out = tmp_path / "out.mmlog"
+    run_backtest(config, [data], out, progress=None, replace=True)
+    before = out.read_bytes()
+    payload = msgspec.msgpack.encode(["NewRecordType", 1, 2])  # damage found only while read
+    bad = tmp_path / "bad.mmlog"
+    bad.write_bytes(data.read_bytes() + FRAME.pack(len(payload), frame_crc(501, payload), 501)
+                    + payload)
+    with pytest.raises(Exception):  # noqa: B017 (the reader's error; the point is what is left)
+        run_backtest(config, [bad], out, progress=None, replace=True)
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mmlog", "data.mmlog", "out.mmlog"]
+
+
+def test_a_backtest_never_replaces_a_log_another_process_is_writing(tmp_path: Path) -> None:
+    data = _demo_data(tmp_path)
+    live = tmp_path / "live.mmlog"
+    code = (
+        "import sys, time\n"
+        "from mmcore.log import FORMAT_VERSION, LogHeader, LogWriter\n"
+        f"w = LogWriter({str(live)!r}, LogHeader(format_version=FORMAT_VERSION, "
+        "code_version='t', instruments=[], config={}))\n"
+        "w.flush(); print('ready', flush=True); time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                             cwd=ROOT)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        inode = live.stat().st_ino
+        with pytest.raises(BacktestInputError, match="being written by another process"):
+            run_backtest(demo_config(), [data], live, progress=None, replace=True)
+        assert live.stat().st_ino == inode
+    finally:
+        child.kill()
+        child.wait()
