@@ -3,7 +3,6 @@ refused while a writer holds the file or when the file cannot be written."""
 
 from __future__ import annotations
 
-import argparse
 import errno
 import fcntl
 import os
@@ -13,10 +12,10 @@ from typing import Any
 import pytest
 
 from mmcore import log_reader
-from mmcore.cli.log_cmd import register
 from mmcore.events import BUY, BookDelta, Fill
 from mmcore.log import FORMAT_VERSION, LogHeader, LogWriter, open_log
 from mmcore.records import Record
+from tests.mmcore.test_log_cli import run
 
 
 def make_header() -> LogHeader:
@@ -28,14 +27,6 @@ def make_records() -> list[Record]:
         BookDelta("BTC-USD", 10, 11, 7, 6, (100_000, 3), ()),
         Fill("BTC-USD", 20, 21, "c1", BUY, 99_990, 5, -10, True, "t1"),
     ]
-
-
-def run(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="mm")
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(list(argv))
-    code: int = args.func(args)
-    return code
 
 
 def torn_log(path: Path) -> int:

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from mmcore.commands import Place
 from mmcore.errors import LogCorruptError
-from mmcore.events import BUY, BookDelta, Fill
 from mmcore.log import FORMAT_VERSION, MAGIC, MAGIC_ZSTD, LogHeader, LogWriter, open_log
-from mmcore.records import Record, encode
+from mmcore.records import encode
+from tests.mmcore.test_log_writer_failures import make_records
 
 FRAME = struct.Struct("<IIQ")
 MAGIC_LEN = 8
@@ -22,19 +21,6 @@ MAGIC_LEN = 8
 
 def make_header() -> LogHeader:
     return LogHeader(format_version=FORMAT_VERSION, code_version="t", instruments=[], config={})
-
-
-def make_records(n: int) -> list[Record]:
-    out: list[Record] = []
-    for i in range(n):
-        k = i % 3
-        if k == 0:
-            out.append(BookDelta("BTC-USD", 10 + i, 20 + i, i + 1, i, (100 + i, 1), (110, 2)))
-        elif k == 1:
-            out.append(Fill("BTC-USD", 10 + i, 20 + i, f"c{i}", BUY, 100, 1, 0, True))
-        else:
-            out.append(Place("BTC-USD", 10 + i, f"c{i}", BUY, 99, 5))
-    return out
 
 
 def write_log(path: Path, n: int, compress: bool) -> bytes:
