@@ -20,7 +20,8 @@ Book sync is Binance's standard procedure, run over the file:
    Diffs with ``u`` at or below the previous ``u`` are dropped as ``"duplicate"``.
 
 A later snapshot (a recorder resyncing after a gap, or one line written twice) meets diffs that
-were written already: the last ``max_buffer`` diffs written are kept for it. A REST reply is
+were written already: the last ``KEPT_WRITTEN`` diffs written (at most ``max_buffer``) are
+kept for it. A REST reply is
 slow, so the diff holding its ``lastUpdateId`` usually comes before it in the file.
 
 - While the ``pu`` chain is unbroken since the last sync, a snapshot with ``lastUpdateId`` at or
@@ -77,6 +78,10 @@ from replay.importers.source import Paths, as_paths, recorded_lines
 __all__ = ["DEFAULT_MAX_BUFFER", "read_binance"]
 
 DEFAULT_MAX_BUFFER = 1000
+KEPT_WRITTEN = 200
+"""Diffs already written kept for a later snapshot to resume from (at most; ``max_buffer`` if
+smaller): 20 s of Binance's 100 ms diffs, far more than a REST snapshot lags its
+``lastUpdateId``, at a few MB of a deep book's diffs (1,000 cost ~19 MB)."""
 MS = 1_000_000
 _NONE: tuple[Event, ...] = ()
 
@@ -169,7 +174,7 @@ class _BinanceStream:
         self.state = _WAITING
         self.buffer: deque[_Kept] = deque()
         """Diffs not written yet, waiting for the first snapshot."""
-        self.written: deque[_Kept] = deque(maxlen=max_buffer)
+        self.written: deque[_Kept] = deque(maxlen=min(max_buffer, KEPT_WRITTEN))
         """The last diffs written since the last snapshot, for the next one to resume from."""
         self.snapshot_id = -1
         self.last_u = -1
