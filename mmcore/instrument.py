@@ -8,7 +8,15 @@ Adapters convert at their edge with the methods here and nowhere else.
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import (
+    ROUND_CEILING,
+    ROUND_FLOOR,
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    Inexact,
+    InvalidOperation,
+)
 
 import msgspec
 
@@ -16,6 +24,12 @@ from mmcore.errors import MMError
 
 NANOS = 10**9
 PPB = 10**9
+
+_WIDE = Context(prec=200)
+"""Decimal arithmetic wide enough to be exact on any price, size or amount a venue sends (the
+default context keeps 28 digits and would round a value a hair off the grid onto it)."""
+_EXACT = Context(prec=200, traps=[Inexact])
+"""``_WIDE`` that raises rather than round."""
 
 __all__ = ["NANOS", "PPB", "Instrument", "OffGridError"]
 
@@ -112,11 +126,11 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
     def price_to_ticks_nearest(self, value: str | Decimal | int) -> int:
         """For prices that are legitimately off-grid (mark, index): round half-even to a tick."""
         d = _dec(value, f"{self.symbol} price")
-        return int((d / self.tick).to_integral_value(ROUND_HALF_EVEN))
+        return int(_WIDE.divide(d, self.tick).to_integral_value(ROUND_HALF_EVEN))
 
     def price_to_ticks_floor(self, value: str | Decimal | int) -> int:
         d = _dec(value, f"{self.symbol} price")
-        return int((d / self.tick).to_integral_value(ROUND_FLOOR))
+        return int(_WIDE.divide(d, self.tick).to_integral_value(ROUND_FLOOR))
 
     def ticks_to_price(self, ticks: int) -> Decimal:
         return ticks * self.tick
@@ -137,16 +151,19 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
     def quote_to_nanos(self, value: str | Decimal | int) -> int:
         """Money from the venue (fees, balances, funding) to nanos, rounded half-even."""
         d = _dec(value, f"{self.symbol} amount")
-        return int((d * NANOS).to_integral_value(ROUND_HALF_EVEN))
+        return int(_WIDE.multiply(d, NANOS).to_integral_value(ROUND_HALF_EVEN))
 
     def _to_units(
         self, value: str | Decimal | int, unit: Decimal, what: str, field: str, raw: str
     ) -> int:
         d = _dec(value, f"{self.symbol} {what}")
-        q = d / unit
-        n = q.to_integral_value()
-        if q != n:
+        try:
+            q: Decimal | None = _EXACT.divide(d, unit)
+        except Inexact:  # a quotient the context cannot hold exactly: no whole number of units
+            q = None
+        n = q.to_integral_value() if q is not None else None
+        if q is None or q != n:
             raise OffGridError(
                 f"{self.symbol} {what}: expected a multiple of {field}={raw}, found {value}"
             )
-        return int(n)
+        return int(q)

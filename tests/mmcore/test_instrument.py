@@ -75,3 +75,14 @@ def test_off_grid_marks_round_to_the_nearest_tick() -> None:
     inst = make_instrument()
     assert inst.price_to_ticks_nearest("65000.14") == 650001
     assert inst.price_to_ticks_nearest("65000.16") == 650002
+
+
+def test_a_value_a_hair_off_the_grid_is_refused_however_many_digits_it_takes() -> None:
+    inst = Instrument(venue="x", symbol="BTC-USD", tick_size="0.1", lot_size="0.00001")
+    # 28 digits (the default decimal context) would round both onto the grid
+    with pytest.raises(OffGridError):
+        inst.size_to_lots("1.000000000000000000000000000001")
+    with pytest.raises(OffGridError):
+        inst.price_to_ticks("0.100000000000000000000000000001")
+    assert inst.size_to_lots("1.000000000000000000000000000000") == 100_000
+    assert inst.quote_to_nanos("12345678901234567890.0000000015") == 12345678901234567890_000000002
