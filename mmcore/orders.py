@@ -391,12 +391,13 @@ class QuoteOrderManager:
                     o.status != PENDING_CANCEL
                     and o.reduce_only
                     and o.side == exit_side
-                    and o.tif == tif
+                    and (o.tif == tif or not price)
                     and o.size - o.filled == qty
                     and (intent.aggressive or o.price == price or not price)
                 ):
                     # one exit order in flight (IOC) or at the touch (passive); with no touch to
-                    # move to, the exit we have is kept rather than leaving none
+                    # move to, the exit we have is kept rather than leaving none (a resting
+                    # passive one too when an aggressive exit has no opposite side to take)
                     keep = o
                     break
         out: list[Command] = []

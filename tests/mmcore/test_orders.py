@@ -364,6 +364,20 @@ def test_a_passive_exit_order_is_kept_while_its_side_of_the_book_is_empty() -> N
     assert set(view.ledger.open_orders(INST)) == {"mm-1"}
 
 
+def test_an_aggressive_exit_with_no_opposite_side_keeps_the_passive_exit_working() -> None:
+    """The flatten escalates to an IOC just as the bids vanish: nothing to take, and cancelling
+    the resting offer would leave the long without any exit until bids come back."""
+    view = make_view()
+    manager = make_manager()
+    fill(view, BUY, 5)
+    run(manager, Flatten(INST, "hard_timeout"), view)  # mm-1: reduce-only sell 5 @ ASK
+    view.books[INST] = make_book(INST, 0, ASK)  # the bids are gone
+    assert manager.reconcile(Flatten(INST, "hard_timeout", aggressive=True), view) == []
+    view.books[INST] = make_book(INST, BID, ASK)  # bids again: the IOC replaces it
+    out = manager.reconcile(Flatten(INST, "hard_timeout", aggressive=True), view)
+    assert kinds(out) == ["Cancel", "Place"] and out[1].tif == IOC  # type: ignore[union-attr]
+
+
 def test_an_in_flight_ioc_exit_is_kept_while_the_opposite_side_is_empty() -> None:
     view = make_view()
     manager = make_manager()
