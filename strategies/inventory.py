@@ -131,6 +131,7 @@ class InventoryGuard:
         self._max_loss = int(params.max_loss_usd * 1e9)
         self._started = False
         self._pos = 0
+        self._min_lots = inst.min_lots
         self._open = True
         self._hours_next = 0
         self._target: Intent | None = None
@@ -241,6 +242,8 @@ class InventoryGuard:
 
     def _on_position(self, now: int, pos: int) -> bool:
         self._pos = pos
+        if -self._min_lots < pos < self._min_lots:
+            pos = 0  # dust (partial fills) no order can close: flat, as far as exits go
         state = self.state
         if pos > 0 and state != INVENTORY_LONG and state != FLATTENING:
             self._fire(now, WENT_LONG, "inventory acquired")

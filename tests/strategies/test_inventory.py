@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import msgspec
 import pytest
 from test_strategy_factories import (
     HOUR,
@@ -249,6 +250,24 @@ def test_once_flat_after_flattening_it_quotes_again() -> None:
     driver.feed(make_fill(SELL, BID, 2, ts=T0 + 11 * SECOND))
     assert guard.state == QUOTING
     assert last(driver) == QuoteTarget(SYMBOL, bids=((BID - 1000, 1),), asks=((ASK + 1000, 1),))
+
+
+def test_dust_left_by_a_partial_exit_ends_the_flatten_and_quoting_resumes() -> None:
+    """A remainder below the minimum size can be closed by no order (the order manager places
+    none): flattening on would pull the quotes for good."""
+    inst = msgspec.structs.replace(make_instrument(), min_size="0.005")  # 5 lots
+    guard = InventoryGuard(FixedQuoter(), inst, InventoryParams(hard_timeout_s=10.0,
+                                                                soft_timeout_s=5.0))
+    driver = Driver(guard, inst)
+    driver.top(BID, ASK, T0)
+    driver.feed(make_fill(BUY, BID, 12, ts=T0))
+    driver.feed(make_timer(T0 + 10 * SECOND))
+    assert guard.state == FLATTENING
+    driver.feed(make_fill(SELL, BID, 9, ts=T0 + 11 * SECOND))  # 3 lots left: dust
+    assert guard.state == QUOTING
+    assert last(driver) == QuoteTarget(SYMBOL, bids=((BID - 1000, 1),), asks=((ASK + 1000, 1),))
+    driver.feed(make_timer(T0 + 100 * SECOND))  # and dust never counts as inventory
+    assert guard.state == QUOTING
 
 
 def test_an_unrealized_loss_beyond_the_limit_flattens() -> None:
