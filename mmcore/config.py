@@ -35,6 +35,7 @@ __all__ = [
     "StrategyConfig",
     "check_client_id_prefixes",
     "config_to_dict",
+    "field_message",
     "load_config",
     "parse_config",
 ]
@@ -168,7 +169,7 @@ def parse_config(raw: bytes | str, where: str = "<config>") -> AppConfig:
     try:
         config = msgspec.convert(table, AppConfig)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{where}: {_field_message(exc)}") from None
+        raise ConfigError(f"{where}: {field_message(exc)}") from None
     check_client_id_prefixes(config, where)
     return config
 
@@ -199,20 +200,23 @@ def config_from_dict(data: dict[str, Any], where: str = "<log header>") -> AppCo
     try:
         return msgspec.convert(data, AppConfig)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{where}: {_field_message(exc)}") from None
+        raise ConfigError(f"{where}: {field_message(exc)}") from None
 
 
-def _field_message(exc: msgspec.ValidationError) -> str:
-    """msgspec says '... - at `$.risk.max_position_lots`'; say 'risk.max_position_lots: ...'."""
+def field_message(exc: msgspec.ValidationError, table: str = "") -> str:
+    """msgspec says '... - at `$.risk.max_position_lots`'; say 'risk.max_position_lots: ...'.
+    ``table``: the config table the converted value came from (``venue``), put before the path;
+    an unknown key is '<path>.<key>: unknown key' (msgspec gives no path for one at the top)."""
     text = str(exc)
     match = re.search(r"(.*?) - at `\$\.?(.*)`$", text)
-    if not match:
-        return text
-    what, at = match.groups()
+    what, at = match.groups() if match else (text, "")
+    at = ".".join(part for part in (table, at) if part)
     unknown = re.match(r"Object contains unknown field `(\w+)`", what)
     if unknown:
         field = f"{at}.{unknown.group(1)}" if at else unknown.group(1)
         return f"{field}: unknown key"
+    if not match and not table:
+        return text
     return f"{at}: {what}" if at else what
 
 

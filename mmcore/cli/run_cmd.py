@@ -13,7 +13,6 @@ import asyncio
 import logging
 import os
 import random
-import re
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 import msgspec
 
 from mmcore.cli.arg_types import number
-from mmcore.config import AppConfig
+from mmcore.config import AppConfig, field_message
 from mmcore.day_pnl import DayPnlFile, default_day_pnl_path
 from mmcore.errors import ConfigError
 from mmcore.instrument import Instrument
@@ -52,16 +51,7 @@ def venue_table(config: AppConfig, where: str, schema: type[Any]) -> Any:
     try:
         return msgspec.convert(table, schema)
     except msgspec.ValidationError as exc:
-        text = str(exc)
-        at = text.rsplit(" - at `$.", 1)
-        unknown = re.fullmatch(r"Object contains unknown field `(\w+)`", text)
-        if len(at) == 2:
-            text = f"venue.{at[1].rstrip('`')}: {at[0]}"
-        elif unknown:  # msgspec names no path for a key at the top
-            text = f"venue.{unknown.group(1)}: unknown key"
-        else:
-            text = f"venue: {text}"
-        raise ConfigError(f"{where}: {text}") from None
+        raise ConfigError(f"{where}: {field_message(exc, 'venue')}") from None
 
 
 def _extended(
