@@ -58,6 +58,8 @@ _NS = 1_000_000_000
 _NONE: list[tuple[int, int]] = []  # "no level to place"; shared, so never mutated
 _NO_PRICE = 1 << 62
 """Above every price: no bound."""
+_NOTHING: tuple[list[tuple[int, int]], int] = (_NONE, 0)
+"""A side with no level and no order: nothing to place, nothing kept."""
 
 
 class UnknownIntent(MMError, TypeError):
@@ -181,7 +183,6 @@ class QuoteOrderManager:
         self._skipped = 0
         self._flattens = 0
         self._no_price = 0
-        self._kept_best = 0  # the highest bid kept by the reconcile running
 
     # ------------------------------------------------------------ entry point
 
@@ -226,17 +227,17 @@ class QuoteOrderManager:
         # level and every bid kept.
         levels = target.bids
         top_ask = min(target.asks)[0] if target.asks else _NO_PRICE
-        self._kept_best = 0
-        want_bids = (
-            self._side(inst, BUY, levels, bids, now, out, 0, top_ask) if levels or bids else _NONE
+        want_bids, kept_bid = (
+            self._side(inst, BUY, levels, bids, now, out, 0, top_ask) if levels or bids
+            else _NOTHING
         )
         top_bid = max(levels)[0] if levels else 0
-        floor = top_bid if top_bid > self._kept_best else self._kept_best
+        floor = top_bid if top_bid > kept_bid else kept_bid
         levels = target.asks
-        want_asks = (
+        want_asks, _ = (
             self._side(inst, SELL, levels, asks, now, out, floor, _NO_PRICE)
             if levels or asks
-            else _NONE
+            else _NOTHING
         )
         if not want_bids and not want_asks:
             return out
@@ -277,16 +278,17 @@ class QuoteOrderManager:
         out: list[Command],
         lo: int,
         hi: int,
-    ) -> list[tuple[int, int]]:
-        """Append the cancels of one side to ``out``; return the levels still to place. Only
-        orders priced strictly between ``lo`` and ``hi`` may be kept; ``_kept_best`` is left at
-        the highest price of the bids kept (for a bid side)."""
+    ) -> tuple[list[tuple[int, int]], int]:
+        """Append the cancels of one side to ``out``; return the levels still to place and the
+        highest price of the orders kept (0: none). Only orders priced strictly between ``lo``
+        and ``hi`` may be kept."""
         max_age = self._max_age
         bps = self._bps
         min_lots = self._min_lots.get(inst, 1)
         free = live  # the caller's fresh list: orders not (yet) kept
         wanted: list[tuple[int, int]] = []
         wanted_at: list[int] = []  # level index of each wanted level
+        kept_high = 0
         # First the orders at exactly their level's price (those the last reconcile placed): a
         # neighbour within the threshold taking one would leave its own level to replace an
         # order that fits the unchanged target (a cancel and a place for nothing).
@@ -301,8 +303,8 @@ class QuoteOrderManager:
                 if o.price == price and lo < price < hi and self._fits(o, size, now):
                     free.remove(o)
                     self._kept += 1
-                    if side == BUY and price > self._kept_best:
-                        self._kept_best = price
+                    if price > kept_high:
+                        kept_high = price
                     break
             else:
                 near.append(index)
@@ -324,13 +326,13 @@ class QuoteOrderManager:
             if best is not None:
                 free.remove(best)
                 self._kept += 1
-                if side == BUY and best.price > self._kept_best:
-                    self._kept_best = best.price
+                if best.price > kept_high:
+                    kept_high = best.price
             else:
                 wanted.append(wish)
                 wanted_at.append(index)
         if not free:
-            return wanted
+            return wanted, kept_high
         # left-over levels and left-over orders pair up best first: these are replaces
         coalesce = self._coalesce
         stamps = self._replaced.get((inst, side)) if coalesce else None
@@ -358,7 +360,7 @@ class QuoteOrderManager:
             out.append(Cancel(inst, now, o.client_id))
             self._cancels += 1
         placed.extend(wanted[n:])
-        return placed
+        return placed, kept_high
 
     def _fits(self, o: LiveOrder, size: int, now: int) -> bool:
         """Whether ``o`` may stay for a level of ``size`` lots: placed for that size (not what
