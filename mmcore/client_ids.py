@@ -8,9 +8,16 @@ the prefix, which the runner makes per-session.
 
 from __future__ import annotations
 
+import re
+
 from mmcore.errors import MMError
 
-__all__ = ["BadClientIdPrefix", "ClientIds", "check_prefix"]
+__all__ = ["BadClientIdPrefix", "ClientIds", "check_prefix", "is_live_session_id"]
+
+_LIVE_SESSION_ID = re.compile(r"(?:mm|rk)[0-9a-z]+-[1-9][0-9]*")
+"""The ids a live session gives its orders: ``mm<prefix>-<n>`` from its order manager and
+``rk<prefix>-<n>`` from its risk gate, the prefix being base 36 of its start time in ms
+(``mmcore.live.session_prefix`` and ``with_client_prefix``)."""
 
 _ALLOWED = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 MAX_PREFIX = 24
@@ -27,6 +34,13 @@ def check_prefix(prefix: str, where: str) -> None:
         raise BadClientIdPrefix(
             f"{where}: expected 1-{MAX_PREFIX} characters of [A-Za-z0-9-_.], found {prefix!r}"
         )
+
+
+def is_live_session_id(client_id: str) -> bool:
+    """Whether ``client_id`` has the shape of a live session's order id (this session's or an
+    earlier one's): how a venue adapter tells a stale order of ours, left by a session that
+    ended without canceling it, from an order someone else placed on the same account."""
+    return _LIVE_SESSION_ID.fullmatch(client_id) is not None
 
 
 class ClientIds:

@@ -196,6 +196,7 @@ class ExtendedAdapter:
                 self._emit,
                 self._request_reconcile,
                 self._sign_pool,
+                config.cancel_unknown_orders,
             )
             self._reconciler.settle_place = self._executor.settle
         self._session: aiohttp.ClientSession | None = None
@@ -334,6 +335,7 @@ class ExtendedAdapter:
         self._tasks.clear()
         if self._hold_timer is not None:
             self._hold_timer.cancel()
+        await self._disarm_dead_man()
         for sub in self._subs.values():
             await sub.close()
         if self._session is not None:
@@ -673,6 +675,24 @@ class ExtendedAdapter:
             self._n_dms += 1
         except ExtendedError as exc:
             log.warning("extended dead man's switch not armed: %s", exc)
+
+    async def _disarm_dead_man(self) -> None:
+        """At close, with none of our orders left working (the shutdown canceled them all),
+        switch the venue's countdown off: left armed it would cancel, once it ran out, orders
+        the user places by hand after the session. With any order of ours possibly working
+        (a cancel unconfirmed, a place of unknown outcome) it stays armed, the last safety."""
+        if self.public_only or not self.config.dead_man_switch_s or not self._n_dms:
+            return
+        left = [o.client_id for o in self.tracker.live()]
+        if left:
+            log.warning("extended close: dead man's switch left armed: %d order(s) of ours may "
+                        "still work (%s)", len(left), ", ".join(left[:5]))
+            return
+        try:
+            await self.rest.dead_man_switch(0)
+            log.info("extended close: dead man's switch disarmed (no order of ours working)")
+        except ExtendedError as exc:
+            log.warning("extended close: dead man's switch not disarmed: %s", exc)
 
     async def _dead_man_loop(self) -> None:
         while True:

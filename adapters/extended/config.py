@@ -40,8 +40,12 @@ class ExtendedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     order_expiry_s: lifetime given to every order, 60 s up to the venue's maximum: 90 days on
         mainnet, 28 days on testnet and the local emulator (the venue refuses longer, 1135).
     self_trade_protection: "ACCOUNT" (default), "CLIENT" or "DISABLED".
-    cancel_unknown_orders: on reconcile, cancel open orders on our markets that this session did
-        not place (orphans of an earlier run). Default true.
+    cancel_unknown_orders: true: the session's markets are ours, so a cancel-all (start-up,
+        halts, shutdown) is one mass cancel of those markets and the reconcile cancels any open
+        order there this session did not place. false: orders someone else placed on the
+        account stay; cancel-alls name our orders by external id, and the reconcile cancels
+        only orders whose ids are a live session's (stale ones of an earlier run). Orders on
+        markets the session does not trade are never touched. Default true.
     reconcile_interval_s: periodic REST reconcile of open orders; 0 = only after reconnects.
     position_hold_s: after a gap in the account stream (or its reconnect), the venue's position
         frames are held back until a reconcile has passed on the fills the gap lost, at most this

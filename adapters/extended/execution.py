@@ -63,6 +63,7 @@ class Executor:
         emit: Callable[[list[Event]], None],
         request_reconcile: Callable[[str], None],
         pool: Executor_ | None = None,
+        cancel_unknown: bool = True,
     ) -> None:
         self._rest = rest
         self._signer = signer
@@ -73,6 +74,7 @@ class Executor:
         self._emit = emit
         self._request_reconcile = request_reconcile
         self._pool = pool  # signs orders off the event loop; None = asyncio's default pool
+        self._cancel_unknown = cancel_unknown
         self._signed: dict[str, NewOrderModel] = {}
         self._places = 0
         self._dups = 0
@@ -185,21 +187,30 @@ class Executor:
             self._request_reconcile(f"cancel {cmd.client_id} outcome unknown")
 
     async def cancel_all(self, cmd: CancelAll) -> None:
+        """Cancel our orders on ``cmd.inst`` (on every market of the session when empty).
+
+        With ``cancel_unknown_orders`` the session's markets are ours: one mass cancel of those
+        markets. Without it, orders someone else placed there must stay: the mass cancel names
+        our orders by external id instead. Never the whole account (the venue's ``cancelAll``):
+        orders on other markets are not this session's."""
         self._cancel_alls += 1
-        markets = [cmd.inst] if cmd.inst else None
+        markets = [cmd.inst] if cmd.inst else sorted(self._instruments)
         signed = self._signed
+        ours: list[str] = []
         for order in self._tracker.live():
+            if cmd.inst and order.inst != cmd.inst:
+                continue
+            ours.append(order.client_id)
             # a place whose call is still running or ended with an unknown outcome may land
             # after the mass cancel: if it does, it is canceled when seen working. (One the venue
             # answered is covered by the mass cancel, even if its stream ack is still on the way.)
-            if (
-                order.state == PENDING
-                and (order.in_flight or order.client_id in signed)
-                and (not cmd.inst or order.inst == cmd.inst)
-            ):
+            if order.state == PENDING and (order.in_flight or order.client_id in signed):
                 order.cancel_wanted = True
         try:
-            await self._rest.mass_cancel(markets)
+            if self._cancel_unknown and markets:
+                await self._rest.mass_cancel(markets)
+            elif ours:
+                await self._rest.mass_cancel_external(ours)
         except (ExtendedVenueError, ExtendedUnavailableError) as exc:
             self._unknown += 1
             log.warning("extended cancel-all %s failed: %s; the reconcile cancels order by order",

@@ -11,7 +11,9 @@ line with the venue so that no order is orphaned and none is double-counted:
   outcome was unknown and that the venue does not know (yet) is first sent again with the same
   signed body (``settle_place``), never declared gone while a held copy may still land, unless
   a cancel (a CancelAll) went out after it: then it is declared canceled and never sent again;
-- an open order on our markets that this session did not place → canceled (when configured);
+- an open order on our markets that this session did not place → canceled when
+  ``cancel_unknown_orders`` is on; with it off, only one whose external id is a live session's
+  (``mmcore.client_ids.is_live_session_id``: a stale order of an earlier session of ours);
 - an open order whose cancel (or cancel-all) failed or had an unknown outcome → canceled again;
   ``cancels_wanted`` counts those still resting after the call failed once more (the adapter
   then reconciles again soon instead of waiting for the next period);
@@ -45,6 +47,7 @@ from adapters.extended.normalize import MS, Normalizer
 from adapters.extended.rest import ExtendedRest
 from adapters.extended.tracker import DONE, PENDING, OrderTracker, TrackedOrder
 from adapters.extended.wire import WireBalance, WireOrder, WirePosition, WireTrade
+from mmcore.client_ids import is_live_session_id
 from mmcore.events import Event, Position
 from mmcore.instrument import Instrument
 from mmcore.venue import Clock
@@ -193,18 +196,21 @@ class Reconciler:
         if fills_passed is not None:
             fills_passed()
         await self._cancel_again(listed, tracker.take_strays())
-        if self._cancel_unknown:
-            for m in unknown:
-                log.warning(
-                    "extended reconcile: canceling order %s (%s) this session did not place",
-                    m.id,
-                    m.external_id,
-                )
-                try:
-                    await rest.cancel_id(m.id)
-                    self.orphans_canceled += 1
-                except ExtendedError as exc:
-                    log.warning("extended reconcile: cancel of orphan %s failed: %s", m.id, exc)
+        for m in unknown:
+            # a live session's id is ours, from a session that ended without canceling it (or
+            # one of this session's forgotten by the tracker): canceled whatever the setting
+            if not (self._cancel_unknown or is_live_session_id(m.external_id)):
+                continue
+            log.warning(
+                "extended reconcile: canceling order %s (%s) this session did not place",
+                m.id,
+                m.external_id,
+            )
+            try:
+                await rest.cancel_id(m.id)
+                self.orphans_canceled += 1
+            except ExtendedError as exc:
+                log.warning("extended reconcile: cancel of orphan %s failed: %s", m.id, exc)
         await self._account(symbols, emit, confirm)
 
     async def _in_flight_fills(self, unmatched: list[AccountTradeModel], emit: Emit) -> None:

@@ -266,16 +266,21 @@ class ExtendedRest:
         orders = self.client.orders
         await self.call(f"DELETE order {venue_id}", lambda: orders.cancel_order(venue_id))
 
-    async def mass_cancel(self, markets: list[str] | None) -> None:
-        """Cancel every order on ``markets``, or on every market when None."""
+    async def mass_cancel(self, markets: list[str]) -> None:
+        """Cancel every order of the account on ``markets``."""
         orders = self.client.orders
-        if markets is None:
-            await self.call("POST massCancel all", lambda: orders.mass_cancel(cancel_all=True))
-        else:
-            await self.call(
-                f"POST massCancel {','.join(markets)}",
-                lambda: orders.mass_cancel(markets=markets, cancel_all=None),
-            )
+        await self.call(
+            f"POST massCancel {','.join(markets)}",
+            lambda: orders.mass_cancel(markets=markets, cancel_all=None),
+        )
+
+    async def mass_cancel_external(self, external_ids: list[str]) -> None:
+        """Cancel the orders with these external ids (ours), in one call."""
+        orders = self.client.orders
+        await self.call(
+            f"POST massCancel {len(external_ids)} external ids",
+            lambda: orders.mass_cancel(external_order_ids=external_ids, cancel_all=None),
+        )
 
     async def dead_man_switch(self, countdown_s: int) -> None:
         """Arm (or with 0 disarm) the venue's dead man's switch; not in the SDK."""
