@@ -37,6 +37,7 @@ __all__ = [
     "BacktestInputError",
     "BacktestResult",
     "check_data_markets",
+    "check_distinct_data",
     "check_not_a_data_log",
     "code_version",
     "market_events",
@@ -151,6 +152,17 @@ def check_not_a_data_log(out: str | Path, data: Iterable[str | Path], what: str)
             )
 
 
+def check_distinct_data(data: Sequence[str | Path], what: str) -> None:
+    """Refuse a data log given twice (by another name too): its events would be merged in twice
+    (every delta a sequence gap, every trade counted twice), or a sweep would run it twice."""
+    for i, a in enumerate(data):
+        for b in data[:i]:
+            if _same_file(a, b):
+                raise BacktestInputError(
+                    f"{what}: {a} is given twice ({b} is the same file): give each log once"
+                )
+
+
 def _same_file(a: str | Path, b: str | Path) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -244,6 +256,7 @@ def run_backtest(
     """``mm backtest``: the configured session over recorded logs ``data``, recorded to ``out``
     (its folder is made if missing); ``replace``: remove a log already at ``out``, once the data
     has been checked and the engine built (else it is an error)."""
+    check_distinct_data(data, "backtest --data")
     check_not_a_data_log(out, data, "backtest --out")
     if Path(out).is_dir():
         raise BacktestInputError(f"backtest --out: expected a log file, found a directory: {out}")

@@ -38,6 +38,7 @@ from mmcore.errors import MMError
 from mmcore.log import open_log
 from replay.backtest import (
     check_data_markets,
+    check_distinct_data,
     check_not_a_data_log,
     data_instruments,
     run_backtest,
@@ -159,6 +160,7 @@ def run_sweep(
     check_table_path(out)
     if Path(out).is_dir():  # else found only when the table is written, after every run
         raise SweepOptionError(f"sweep --out: expected a table file, found a directory: {out}")
+    check_distinct_data(data, "sweep --data")
     ray = _import_ray() if executor == "ray" else None
     paths = [str(p) for p in data]
     logs = [open_log(p, repair=False) for p in paths]

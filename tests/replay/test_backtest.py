@@ -146,6 +146,22 @@ def test_mm_backtest_refuses_an_out_that_is_one_of_its_data_logs(
     assert data.read_bytes() == binance_log.read_bytes()  # the data is intact
 
 
+def test_mm_backtest_refuses_a_data_log_given_twice(
+    binance_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    same = tmp_path / "sub" / ".." / binance_log.name
+    (tmp_path / "sub").mkdir()
+    data = tmp_path / binance_log.name
+    data.write_bytes(binance_log.read_bytes())
+    out = tmp_path / "bt.mmlog"
+    code = cli.main(["backtest", "--config", str(CONFIG), "--data", str(data), str(same),
+                     "--out", str(out), "--quiet"])
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("mm:")]
+    assert code == 2
+    assert len(errors) == 1 and "backtest --data" in errors[0] and "twice" in errors[0]
+    assert not out.exists()
+
+
 def test_a_data_log_without_the_configured_market_is_refused_naming_both(
     binance_log: Path, tmp_path: Path
 ) -> None:

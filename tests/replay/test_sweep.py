@@ -105,7 +105,9 @@ def test_a_sweep_is_deterministic_across_worker_counts(
 
 def test_runs_keep_their_session_logs_in_logs_dir(data_log: Path, tmp_path: Path) -> None:
     grid = make_grid('"session.seed" = [1]')
-    result = run_sweep(make_base_config(), grid, [data_log, data_log], tmp_path / "t.csv",
+    copy = tmp_path / "copy.mmlog"  # a second session (the same data under another name)
+    copy.write_bytes(data_log.read_bytes())
+    result = run_sweep(make_base_config(), grid, [data_log, copy], tmp_path / "t.csv",
                        workers=1, logs_dir=tmp_path / "logs", metric="fills", descending=False)
     assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == [
         "run-0000.mmlog", "run-0001.mmlog"
@@ -114,6 +116,15 @@ def test_runs_keep_their_session_logs_in_logs_dir(data_log: Path, tmp_path: Path
 
 
 # ---------------------------------------------------------------- checked before any work
+
+
+def test_a_data_log_given_twice_is_refused(data_log: Path, tmp_path: Path) -> None:
+    again = tmp_path / "link.mmlog"
+    again.symlink_to(data_log)
+    with pytest.raises(MMError, match=r"sweep --data: .*given twice"):
+        run_sweep(make_base_config(), make_grid(), [data_log, again], tmp_path / "t.csv",
+                  workers=1)
+    assert not (tmp_path / "t.csv").exists()
 
 
 def test_a_bad_key_in_the_grid_is_an_mmerror_naming_it(data_log: Path, tmp_path: Path) -> None:
