@@ -246,6 +246,9 @@ class EmulatedAccount:
         self.instruments = dict(instruments)
         self.collateral_nanos = collateral_nanos
         self.leverage = leverage
+        """The default leverage of every market (and the account-level figure a venue shows)."""
+        self.leverages: dict[str, int] = {}
+        """Per-market leverage the account set; markets absent here use ``leverage``."""
         self.orders: dict[int, EmulatedOrder] = {}
         self.by_client: dict[str, EmulatedOrder] = {}
         self.fills: list[EmulatedFill] = []
@@ -413,8 +416,19 @@ class EmulatedAccount:
     def equity_nanos(self, marks: Mapping[str, int]) -> int:
         return self.collateral_nanos + self.unrealized_nanos(marks)
 
+    def leverage_of(self, inst: str) -> int:
+        """The leverage of market ``inst``: the one set for it, else the account's default."""
+        return self.leverages.get(inst, self.leverage)
+
     def initial_margin_nanos(self, marks: Mapping[str, int]) -> int:
-        return self.exposure_nanos(marks) // self.leverage
+        """The exposure at each market's leverage (summed per leverage, then divided)."""
+        by_leverage: dict[int, int] = {}
+        for pos in self.positions.values():
+            unit = self.instruments[pos.inst].nanos_per_tick_lot
+            exposure = abs(pos.size) * marks.get(pos.inst, 0) * unit
+            lev = self.leverage_of(pos.inst)
+            by_leverage[lev] = by_leverage.get(lev, 0) + exposure
+        return sum(exposure // lev for lev, exposure in by_leverage.items())
 
     def available_nanos(self, marks: Mapping[str, int]) -> int:
         return self.equity_nanos(marks) - self.initial_margin_nanos(marks)

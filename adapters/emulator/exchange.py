@@ -11,9 +11,17 @@ the same market data. Public book sequence numbers are the exchange's own, count
 injected events never break the sequence.
 
 Two books per market: ``books`` is the feed (the market without the accounts: what matching runs
-against), ``public`` is what the venue publishes, the feed plus every account's resting orders,
-as on a real venue. Listeners get the public book's snapshots and deltas: one for each feed
-update, and one whenever resting orders change a level.
+against), ``public`` is what the venue publishes, as on a real venue: the feed, less the liquidity
+the accounts' matching took from it, plus every account's resting orders. The matching leaves what
+it takes in its own copy of the feed and remembers the take per level until the feed updates that
+level (``adapters.sim.matching``: ``taken_bids`` / ``taken_asks``); the public book hides exactly
+what that memory holds, so an order that takes a level and rests the rest at its price never shows
+a book locked against the level it bought. Listeners get the public book's snapshots and deltas:
+one for each feed update, and one whenever resting orders or takes change a level.
+
+Limits. Each account is matched against the feed alone: accounts never trade with each other (nor
+an account with itself), so a venue must refuse an order that would cross a resting order before
+it reaches matching (``refuse``), and two accounts can each take the same feed liquidity.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import msgspec
 
 from adapters.emulator.account import (
     DEAD_MAN_REASON,
+    EXPIRED,
     EXPIRED_REASON,
     AccountUpdate,
     EmulatedAccount,
@@ -122,7 +131,8 @@ class EmulatedExchange:
         self._by_key: dict[str, EmulatedAccount] = {}
         self._sims: dict[int, SimVenue] = {}
         self.listeners: list[ExchangeListener] = []
-        self._pending_reasons: dict[str, str] = {}
+        self._pending_reasons: dict[tuple[int, str], str] = {}
+        self._taken: dict[str, dict[tuple[int, int], int]] = {s: {} for s in instruments}
         self._steps = 0
         self._market_events = 0
         self._expired = 0
@@ -197,11 +207,15 @@ class EmulatedExchange:
             listener.on_account(account, update)
 
     def cancel(self, account: EmulatedAccount, order: EmulatedOrder, reason: str = "") -> None:
+        """Cancel ``order`` now; ``reason`` labels the cancel when it finds the order resting
+        (matching has zero latency here, so the cancel is done when this returns)."""
         now = self.clock.now_ns()
         self._sims[account.account_id].submit(Cancel(order.inst, now, order.client_id), now)
+        key = (account.account_id, order.client_id)
         if reason:
-            self._pending_reasons[order.client_id] = reason
+            self._pending_reasons[key] = reason
         self._pump(now)
+        self._pending_reasons.pop(key, None)  # the cancel found no resting order (it filled)
 
     def cancel_all(self, account: EmulatedAccount, inst: str = "", reason: str = "") -> int:
         """Cancel the account's open orders on ``inst`` (all markets when empty)."""
@@ -228,8 +242,9 @@ class EmulatedExchange:
                 self.cancel_all(account, "", DEAD_MAN_REASON)
             for order in account.open_orders():
                 if order.expiry_ns and order.expiry_ns <= now:
-                    self._expired += 1
                     self.cancel(account, order, EXPIRED_REASON)
+                    if order.status == EXPIRED:  # not when it filled in this same step
+                        self._expired += 1
         self._pump(now)
 
     def _market(self, event: Event) -> None:
@@ -240,20 +255,12 @@ class EmulatedExchange:
         if book is None:
             return
         self._market_events += 1
-        old: tuple[tuple[int, ...], tuple[int, ...]] | None = None
-        public: Event = ev
         if t is BookSnapshot:
             ev = msgspec.structs.replace(ev, seq=book.seq + 1)
             book.apply_snapshot(ev)
-            public = self._public_snapshot(inst, ev.ts, ev.ts_recv)
         elif t is BookDelta:
             ev = msgspec.structs.replace(ev, seq=book.seq + 1, prev_seq=-1)
             book.apply_delta(ev)
-            resting = self._resting_levels(inst)
-            public, old = self._public_delta(
-                inst, ev.ts, ev.ts_recv, self._with_own(BUY, ev.bids, resting),
-                self._with_own(SELL, ev.asks, resting),
-            )
         elif t is Trade:
             self.trades[inst].append(ev)
         elif t is MarkPrice:
@@ -264,6 +271,17 @@ class EmulatedExchange:
             self.funding[inst] = ev
         for sim in self._sims.values():
             sim.on_market(ev)
+        # the public book after matching saw the event: its takes are the ones now remembered
+        old: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+        public: Event = ev
+        if t is BookSnapshot:
+            public = self._public_snapshot(inst, ev.ts, ev.ts_recv)
+        elif t is BookDelta:
+            resting = self._resting_levels(inst)
+            taken = self._taken_levels(inst)
+            bids = _public_flat(BUY, ev.bids, resting, taken)
+            asks = _public_flat(SELL, ev.asks, resting, taken)
+            public, old = self._public_delta(inst, ev.ts, ev.ts_recv, bids, asks)
         for listener in self.listeners:
             listener.on_market(public, old)
 
@@ -283,24 +301,41 @@ class EmulatedExchange:
                     levels[key] = levels.get(key, 0) + o.size - o.filled
         return levels
 
-    @staticmethod
-    def _with_own(
-        side: int, flat: tuple[int, ...], resting: dict[tuple[int, int], int]
-    ) -> tuple[int, ...]:
-        """Feed levels ``flat`` with the ``resting`` orders at each price added."""
-        out: list[int] = []
-        for i in range(0, len(flat), 2):
-            price = flat[i]
-            out.append(price)
-            out.append(flat[i + 1] + resting.get((side, price), 0))
-        return tuple(out)
+    def _taken_levels(self, inst: str) -> dict[tuple[int, int], int]:
+        """``(side, price) -> lots`` of feed liquidity on ``inst`` that the accounts' matching
+        took and still counts as taken, summed over accounts."""
+        levels: dict[tuple[int, int], int] = {}
+        for sim in self._sims.values():
+            bids, asks = sim.taken(inst)
+            for side, taken in ((BUY, bids), (SELL, asks)):
+                for price, lots in taken.items():
+                    key = (side, price)
+                    levels[key] = levels.get(key, 0) + lots
+        return levels
+
+    def _taken_changes(self) -> set[tuple[str, int, int]]:
+        """``(inst, side, price)`` of every level whose taken liquidity changed since the last
+        call; each such public level may need republishing."""
+        changed: set[tuple[str, int, int]] = set()
+        for inst, seen in self._taken.items():
+            taken = self._taken_levels(inst)
+            if taken != seen:
+                changed.update(
+                    (inst, side, price)
+                    for side, price in taken.keys() | seen.keys()
+                    if taken.get((side, price)) != seen.get((side, price))
+                )
+                self._taken[inst] = taken
+        return changed
 
     def _public_snapshot(self, inst: str, ts: int, ts_recv: int) -> BookSnapshot:
         levels = self._resting_levels(inst)
+        taken = self._taken_levels(inst)
         feed = self.books[inst]
         for side, sizes in ((BUY, feed.bids), (SELL, feed.asks)):
             for price, size in sizes.items():
-                levels[(side, price)] = levels.get((side, price), 0) + size
+                key = (side, price)
+                levels[key] = levels.get(key, 0) + max(0, size - taken.get(key, 0))
         bids = sorted(((p, q) for (sd, p), q in levels.items() if sd == BUY and q), reverse=True)
         asks = sorted((p, q) for (sd, p), q in levels.items() if sd == SELL and q)
         book = self.public[inst]
@@ -319,15 +354,19 @@ class EmulatedExchange:
         return ev, book.apply_delta(ev)
 
     def _republish(self, changed: set[tuple[str, int, int]], now: int) -> None:
-        """Resting orders changed at ``(inst, side, price)``: publish those public levels."""
+        """Resting orders or takes changed at ``(inst, side, price)``: publish those public
+        levels that differ from what was published."""
         by_inst: dict[str, tuple[list[int], list[int]]] = {}
         resting: dict[str, dict[tuple[int, int], int]] = {}
+        taken: dict[str, dict[tuple[int, int], int]] = {}
         for inst, side, price in sorted(changed):
             if inst not in resting:
                 resting[inst] = self._resting_levels(inst)
+                taken[inst] = self._taken_levels(inst)
             feed = self.books[inst]
+            key = (side, price)
             size = (feed.bids if side == BUY else feed.asks).get(price, 0)
-            size += resting[inst].get((side, price), 0)
+            size = max(0, size - taken[inst].get(key, 0)) + resting[inst].get(key, 0)
             public = self.public[inst]
             if (public.bids if side == BUY else public.asks).get(price, 0) == size:
                 continue
@@ -351,7 +390,7 @@ class EmulatedExchange:
             for ev in events:
                 if reasons and type(ev) is OrderCanceled:
                     canceled: Any = ev
-                    reason = reasons.pop(canceled.client_id, "")
+                    reason = reasons.pop((account_id, canceled.client_id), "")
                     if reason:
                         ev = msgspec.structs.replace(canceled, reason=reason)
                 account.apply(ev, now, update)
@@ -359,6 +398,7 @@ class EmulatedExchange:
                 for listener in self.listeners:
                     listener.on_account(account, update)
                 changed.update((o.inst, o.side, o.price) for o in update.orders)
+        changed |= self._taken_changes()
         if changed:
             self._republish(changed, now)
 
@@ -372,3 +412,18 @@ class EmulatedExchange:
             dead_man_fired=sum(a.dead_man.fired for a in self.accounts.values()),
             expired=self._expired,
         )
+
+
+def _public_flat(
+    side: int,
+    flat: tuple[int, ...],
+    resting: dict[tuple[int, int], int],
+    taken: dict[tuple[int, int], int],
+) -> tuple[int, ...]:
+    """Feed levels ``flat`` as published: less what matching took, plus the resting orders."""
+    out: list[int] = []
+    for i in range(0, len(flat), 2):
+        key = (side, flat[i])
+        out.append(flat[i])
+        out.append(max(0, flat[i + 1] - taken.get(key, 0)) + resting.get(key, 0))
+    return tuple(out)

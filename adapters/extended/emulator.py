@@ -8,6 +8,11 @@ market. Matching is ``adapters.sim`` behind ``adapters.emulator.exchange``; orde
 against the Starknet domain of ``chain_id`` (Sepolia by default, as the adapter's "local"
 network signs), whose network also sets the longest order expiry (28 days on Sepolia, 90 on
 mainnet). REST calls past Extended's budget (``REST_LIMIT_PER_MIN`` per client IP) get HTTP 429.
+
+Limit: each account is matched against the market feed alone, never against another account's
+orders nor its own. An order that would cross or lock another account's resting order, or its own
+with self-trade protection DISABLED, is refused by the engine (REJECTED on the account stream,
+``adapters.extended.emulator_rest``) where the venue would trade it.
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
 Checks, in order, each failing with Extended's error code: the body's shape (1133), a duplicate
 external id (1134), the market (1001), the order type and time in force (1133, 1139), the nonce's
 range (1133), the Stark key and vault against the account (1100, 1102), the signature (1101), size
-minimum and step (1120, 1121), price step and band (1124, 1141), the order's value against the
-market's ``maxLimitOrderValue`` / ``maxMarketOrderValue`` (1122), the fee cap (1128), the expiry
-against the network's maximum (1135: 90 days on mainnet, 28 on testnet) and the open order limit
-(1126). The signature is recomputed from the body alone with the SDK's own amount rounding and
+minimum and step (1120, 1121), price step and band (1124, 1141: the market's limit price cap and
+floor for LIMIT, mark ±5% for MARKET), the order's value against the market's
+``maxLimitOrderValue`` / ``maxMarketOrderValue`` (1122), the fee cap (1128), the expiry against
+the network's maximum (1135: 90 days on mainnet, 28 on testnet) and the open order limit (1126).
+The signature is recomputed from the body alone with the SDK's own amount rounding and
 ``fast_stark_crypto``, under the emulator's Starknet domain.
 
 Source of each rule: the Extended protocol notes (shared/venues/extended.md) §3 (codes, [DOC])
@@ -37,6 +38,7 @@ from mmcore.errors import MMError
 from mmcore.events import BUY, SELL
 
 __all__ = [
+    "MARKET_PRICE_BAND",
     "MAX_EXPIRY_MS",
     "MAX_EXPIRY_MS_TESTNET",
     "OrderBody",
@@ -52,6 +54,9 @@ MAX_EXPIRY_MS = 90 * 86400 * 1000
 """Mainnet's longest order lifetime (extended.md §6 [DOC]: 90 days mainnet, 28 testnet)."""
 MAX_EXPIRY_MS_TESTNET = 28 * 86400 * 1000
 """Testnet's (any domain but ``SN_MAIN``; the emulator signs with Sepolia's by default)."""
+MARKET_PRICE_BAND = Decimal("0.05")
+"""A MARKET order's price must lie within mark*(1 ± this) (extended.md §6 [DOC]: "market orders
+within ±5% of mark"); outside it, 1141 (bad price) as for the limit band."""
 NONCE_MIN = 1
 NONCE_MAX = 2**31
 """The nonce range the docs give (extended.md §6 [DOC]: "the docs say 1..2^31"; the SDK's own
@@ -273,6 +278,12 @@ def check_order(
             raise OrderRefused(1141, f"buy price {body.price} above the cap of mark*(1+{cap})")
         if body.side == "SELL" and ticks < m * (1 - floor):
             raise OrderRefused(1141, f"sell price {body.price} below the floor of mark*(1-{floor})")
+    elif m:  # MARKET
+        band = MARKET_PRICE_BAND
+        if ticks > m * (1 + band):
+            raise OrderRefused(1141, f"market price {body.price} above the band of mark*(1+{band})")
+        if ticks < m * (1 - band):
+            raise OrderRefused(1141, f"market price {body.price} below the band of mark*(1-{band})")
     needed = Decimal(inst.maker_fee if body.post_only else inst.taker_fee)
     if _dec(body.fee, "fee") < needed:
         raise OrderRefused(1128, f"fee {body.fee} is below the account's rate {needed}")

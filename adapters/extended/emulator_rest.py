@@ -6,10 +6,18 @@ budget, ``adapters.extended.emulator``). ``/user/*`` needs a known ``X-Api-Key``
 a ``User-Agent``. A place the REST checks accept can still be refused by the venue's engine
 afterwards, on the account stream only (post-only crossing, self-trade protection:
 ``RestApi._engine_refusal``).
+
+The emulator's limit: its matching runs each account against the market feed alone, so it cannot
+trade two accounts' orders with each other, nor an account's order with its own. An order that
+would cross or lock a resting order of another account, or (``selfTradeProtectionLevel``
+DISABLED) one of the same account, would otherwise rest crossed under it or trade past it; the
+emulator's engine refuses it instead (REJECTED, statusReason UNKNOWN, the order's reason
+``CROSSES_OTHER_ACCOUNT`` / ``CROSSES_OWN_ORDER``), where the venue would have traded it.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -18,6 +26,8 @@ from aiohttp import web
 from adapters.emulator.account import EmulatedAccount, EmulatedOrder
 from adapters.extended.emulator_orders import OrderRefused, ValidOrder, check_order
 from adapters.extended.emulator_wire import (
+    CROSSES_OTHER_ACCOUNT,
+    CROSSES_OWN_ORDER,
     balance_json,
     market_json,
     order_json,
@@ -160,22 +170,10 @@ class RestApi:
         return ok_response({"market": sym, "bid": side(bids), "ask": side(asks)})
 
     async def public_trades(self, request: web.Request) -> web.Response:
+        """The recent public trades, oldest first, with the ids the trades stream gave them."""
         self.emu.check_user_agent(request)
         sym = self._market(request)
-        inst = self.emu.exchange.instruments[sym]
-        out = [
-            {
-                "i": n,
-                "m": sym,
-                "S": "BUY" if t.side == BUY else "SELL",
-                "tT": "TRADE",
-                "T": t.ts // _MS,
-                "p": inst.price_str(t.price),
-                "q": inst.size_str(t.size),
-            }
-            for n, t in enumerate(self.emu.exchange.trades[sym], 1)
-        ]
-        return ok_response(out)
+        return ok_response(list(self.emu.streams.public_trades[sym]))
 
     async def funding_history(self, request: web.Request) -> web.Response:
         self.emu.check_user_agent(request)
@@ -240,28 +238,38 @@ class RestApi:
         (ACCOUNT, the SDK default, "blocks trades within one sub-account"; the taker's level
         applies). The simulated matching behind each account sees only the feed, not the resting
         orders of any account, so without this a post-only order crossing a resting order (ours
-        or another account's) would rest, crossed, and an order crossing our own resting order
-        would trade past it. Here a post-only order is checked against the public book (feed plus
-        every account's resting orders): crossing it is POST_ONLY_FAILED. A taker order with
-        protection on that would meet one of the account's own resting orders is refused whole
-        (SELF_TRADE_PROTECTION); the venue may first fill it against better prices [GUESS], and
-        with one client per emulated account CLIENT protects as ACCOUNT does.
+        or another account's) would rest, crossed, and an order crossing a resting order would
+        rest under it or trade past it. Here a post-only order is checked against the public book
+        (feed plus every account's resting orders): crossing it is POST_ONLY_FAILED. A taker
+        order with protection on that would meet one of the account's own resting orders is
+        refused whole (SELF_TRADE_PROTECTION); the venue may first fill it against better prices
+        [GUESS], and with one client per emulated account CLIENT protects as ACCOUNT does. A
+        taker order that would meet another account's resting order, or its own with protection
+        DISABLED, would trade on the venue; the emulator cannot match them, so it refuses the
+        order (``CROSSES_OTHER_ACCOUNT``, ``CROSSES_OWN_ORDER``: the module's limit).
         """
-        book = self.emu.exchange.public[v.inst]
         buy = v.side == BUY
         if v.post_only:
+            book = self.emu.exchange.public[v.inst]
             best = book.best_ask() if buy else book.best_bid()
             if best and (v.price >= best if buy else v.price <= best):
                 return "post_only_would_cross"
             return ""
-        if v.self_trade_protection == "DISABLED":
-            return ""
-        for o in account.open_orders(v.inst):
-            if o.side != v.side and o.tif != "IOC" and (
-                v.price >= o.price if buy else v.price <= o.price
-            ):
-                return "self_trade"
-        return ""
+        own = other = False
+        for holder in self.emu.exchange.accounts.values():
+            for o in holder.open_orders(v.inst):
+                if (
+                    o.side != v.side
+                    and o.tif != "IOC"
+                    and (v.price >= o.price if buy else v.price <= o.price)
+                ):
+                    if holder is account:
+                        own = True
+                    else:
+                        other = True
+        if own:
+            return CROSSES_OWN_ORDER if v.self_trade_protection == "DISABLED" else "self_trade"
+        return CROSSES_OTHER_ACCOUNT if other else ""
 
     def _cancel(self, account: EmulatedAccount, order: EmulatedOrder | None) -> web.Response:
         if order is None or not order.is_open:
@@ -403,16 +411,38 @@ class RestApi:
 
     async def leverage(self, request: web.Request) -> web.Response:
         account = self.emu.authenticate(request)
-        out = [{"market": m, "leverage": str(account.leverage)} for m in self._markets(request)]
+        out = [
+            {"market": m, "leverage": str(account.leverage_of(m))} for m in self._markets(request)
+        ]
         return ok_response(out)
 
     async def set_leverage(self, request: web.Request) -> web.Response:
+        """PATCH ``{"market","leverage"}``: one market's leverage, 1..its ``maxLeverage``.
+
+        extended.md §3 [DOC] gives only "1049–1053 leverage errors". Their order in the venue's
+        error table (as a third-party client lists the names: below min, exceeds max, max
+        position value, insufficient margin, precision) gives 1049 below 1, 1050 above the
+        market's ``maxLeverage`` and 1053 a fractional value [GUESS]; a bad body is 1133.
+        """
         account = self.emu.authenticate(request)
         try:
             body = msgspec.json.decode(await request.read())
-            account.leverage = max(1, int(float(body["leverage"])))
-        except (msgspec.DecodeError, KeyError, TypeError, ValueError) as exc:
-            return error_response(400, 1049, f"leverage: {exc}")
+            market, raw = body["market"], body["leverage"]
+            value = Decimal(str(raw))
+        except (msgspec.DecodeError, KeyError, TypeError, ArithmeticError) as exc:
+            return error_response(400, 1133, f"leverage: expected {{market, leverage}}: {exc}")
+        spec = self.emu.specs.get(market) if isinstance(market, str) else None
+        if spec is None:
+            return error_response(404, 1001, f"market {market!r} not found")
+        if not value.is_finite() or value < 1:
+            return error_response(400, 1049, f"leverage {raw}: expected at least 1")
+        if value > spec.max_leverage:
+            return error_response(
+                400, 1050, f"leverage {raw}: above {market}'s maxLeverage {spec.max_leverage}"
+            )
+        if value != value.to_integral_value():
+            return error_response(400, 1053, f"leverage {raw}: expected a whole number")
+        account.leverages[market] = int(value)
         return ok_response()
 
     async def account_info(self, request: web.Request) -> web.Response:

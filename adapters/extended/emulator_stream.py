@@ -7,12 +7,15 @@ a ``User-Agent`` (HTTP 400 without). Every frame is
 ``{"type"?, "data", "ts", "seq"}`` with ``seq`` counting from 1 per socket. A book socket starts
 with a ``SNAPSHOT`` of the whole book (``q`` absolute), then ``DELTA``s whose levels carry ``q``
 (signed change) and ``c`` (absolute size); a fresh snapshot follows every ``snapshot_interval_s``.
+A depth=1 socket gets only ``SNAPSHOT``s of the best bid and offer: on every change, and again
+every ``BBO_INTERVAL_NS`` of the emulator's clock (at most once a step) in a quiet market.
 The account socket starts with the open orders, positions and balance, then sends TRADE, ORDER,
 POSITION and BALANCE updates in that order.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -33,9 +36,13 @@ from mmcore.events import BUY, BookDelta, BookSnapshot, Event, FundingRate, Mark
 if TYPE_CHECKING:
     from adapters.extended.emulator import ExtendedEmulator
 
-__all__ = ["STREAM_PREFIX", "StreamPublisher"]
+__all__ = ["BBO_INTERVAL_NS", "STREAM_PREFIX", "StreamPublisher"]
 
 STREAM_PREFIX = "/stream.extended.exchange/v1"
+BBO_INTERVAL_NS = 10_000_000
+"""extended.md §8 [DOC]: "depth=1 is a BBO snapshot every 10 ms". The emulator re-sends the
+snapshot when a step of its clock finds this long passed since the last one: so at most once a
+step (every ``tick_s`` of the server), however quiet the market, and only when its clock moves."""
 _MS = 1_000_000
 _encode = msgspec.json.encode
 
@@ -56,6 +63,11 @@ class StreamPublisher:
         self._public_trade_id = 1_800_000_000_000_000_000
         self._source_event = 0
         self._last_snapshot_ns: dict[int, int] = {}
+        self.public_trades: dict[str, deque[dict[str, Any]]] = {
+            s: deque(maxlen=t.maxlen) for s, t in emu.exchange.trades.items()
+        }
+        """The recent public trades per market as sent on the stream, ids included: REST
+        ``/info/markets/{m}/trades`` serves these, so both carry the same ids."""
 
     # ------------------------------------------------------------ routes
 
@@ -163,7 +175,7 @@ class StreamPublisher:
                 if c.data.get(sym) != bids + asks:
                     self._snapshot(c, sym, ts_ms)
         elif t is Trade:
-            self._public_trade_id += 1
+            self._public_trade_id += 1  # each public trade's id, given once for WS and REST
             trade = {
                 "i": self._public_trade_id,
                 "m": sym,
@@ -173,6 +185,7 @@ class StreamPublisher:
                 "p": inst.price_str(e.price),
                 "q": inst.size_str(e.size),
             }
+            self.public_trades[sym].append(trade)
             for c in hub.of(f"trades:{sym}") + hub.of("trades:*"):
                 c.send(_frame(c, [trade], ts_ms, None))
         elif t is MarkPrice:
@@ -221,14 +234,20 @@ class StreamPublisher:
     # ------------------------------------------------------------ periodic duties
 
     def refresh_snapshots(self, interval_ns: int) -> None:
-        """Send a fresh book snapshot on every book socket that has not had one for a while."""
+        """Send a fresh snapshot on every book socket that has not had one for ``interval_ns``,
+        and on every depth=1 socket that has not had one for ``BBO_INTERVAL_NS``."""
         now = self.emu.exchange.clock.now_ns()
         for c in list(self.emu.hub.clients):
-            if not c.topic.startswith("book:"):
+            kind, _, market = c.topic.partition(":")
+            if kind == "book":
+                every = interval_ns
+            elif kind == "bbo":
+                every = BBO_INTERVAL_NS
+            else:
                 continue
             last = self._last_snapshot_ns.get(id(c), now)
-            if now - last >= interval_ns:
-                for sym in self._markets(c.topic[5:]):
+            if now - last >= every:
+                for sym in self._markets(market):
                     self._snapshot(c, sym, now // _MS)
 
 

@@ -22,6 +22,8 @@ from mmcore.events import BUY
 from mmcore.instrument import NANOS, PPB, Instrument
 
 __all__ = [
+    "CROSSES_OTHER_ACCOUNT",
+    "CROSSES_OWN_ORDER",
     "MarketSpec",
     "balance_json",
     "market_json",
@@ -37,6 +39,12 @@ __all__ = [
 
 MS = 1_000_000
 
+CROSSES_OTHER_ACCOUNT = "CROSSES_OTHER_ACCOUNT"
+"""The emulator's engine refused a taker order that would cross or lock another account's resting
+order: its matching cannot trade accounts with each other (``adapters.extended.emulator_rest``)."""
+CROSSES_OWN_ORDER = "CROSSES_OWN_ORDER"
+"""Likewise for one of the same account's resting orders, self-trade protection DISABLED."""
+
 _REASONS = {
     "post_only_would_cross": "POST_ONLY_FAILED",
     "reduce_only": "REDUCE_ONLY_FAILED",
@@ -47,6 +55,9 @@ _REASONS = {
     "unknown_instrument": "UNKNOWN_MARKET",
     "duplicate_client_id": "PREV_ORDER_CONFLICT",
     "self_trade": "SELF_TRADE_PROTECTION",
+    # no Extended statusReason says "the emulator cannot match this": the catch-all (§7 [DOC])
+    CROSSES_OTHER_ACCOUNT: "UNKNOWN",
+    CROSSES_OWN_ORDER: "UNKNOWN",
     "ORDER_REPLACED": "ORDER_REPLACED",
     "canceled": "NONE",
     "cancel_all": "NONE",
@@ -233,7 +244,7 @@ def position_json(
         "market": pos.inst,
         "status": "OPENED" if size else "CLOSED",
         "side": "LONG" if pos.size >= 0 else "SHORT",
-        "leverage": str(account.leverage),
+        "leverage": str(account.leverage_of(pos.inst)),
         "size": inst.size_str(size),
         "value": money(mark * size * unit),
         "openPrice": f"{open_price:f}",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from adapters.sim.config import SimConfig
@@ -45,6 +46,8 @@ from mmcore.events import (
 from mmcore.instrument import Instrument
 
 __all__ = ["SimVenue"]
+
+_NOTHING_TAKEN: Mapping[int, int] = MappingProxyType({})
 
 
 class SimVenue:
@@ -269,6 +272,15 @@ class SimVenue:
             cid: (o.side, o.price, o.remaining, o.ahead)
             for cid, o in self._markets[inst].orders.items()
         }
+
+    def taken(self, inst: str) -> tuple[Mapping[int, int], Mapping[int, int]]:
+        """Liquidity our takes removed from the recorded book of ``inst`` and that matching
+        still counts as gone (until the data updates the level): ``(bids, asks)``, each
+        ``price -> lots``; empty for a market the venue does not know. Read-only views."""
+        market = self._markets.get(inst)
+        if market is None:
+            return _NOTHING_TAKEN, _NOTHING_TAKEN
+        return MappingProxyType(market.taken_bids), MappingProxyType(market.taken_asks)
 
     def statistics(self) -> SimStats:
         """A frozen copy of the venue's counters."""
