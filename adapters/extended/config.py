@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 import msgspec
@@ -13,6 +14,10 @@ __all__ = ["MAX_ORDER_EXPIRY_S", "ExtendedConfig"]
 MAX_ORDER_EXPIRY_S = {"mainnet": 90 * 86400, "testnet": 28 * 86400, "local": 28 * 86400}
 """The longest order lifetime each network accepts (the emulator signs with the testnet domain
 and so takes testnet's)."""
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_KEY_LIKE = re.compile(r"(0x)?[0-9a-fA-F]{32,}")
+_ENV_FIELDS = ("api_key_env", "stark_private_key_env", "stark_public_key_env", "vault_env")
 
 
 class ExtendedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -84,6 +89,16 @@ class ExtendedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     seed: int = 0
 
     def __post_init__(self) -> None:
+        for name in _ENV_FIELDS:
+            value = getattr(self, name)
+            # a key pasted here instead of its variable's name would be echoed in errors and
+            # recorded in the log header with the config: refuse it, without showing it
+            if not _ENV_NAME.fullmatch(value) or _KEY_LIKE.fullmatch(value):
+                raise ExtendedConfigError(
+                    f"venue.{name}: expected the name of an environment variable "
+                    f"([A-Za-z_][A-Za-z0-9_]*, e.g. EXTENDED_API_KEY), found a value of "
+                    f"{len(value)} characters that is not one (not shown: it may be a secret)"
+                )
         if self.network == "local" and not self.base_url:
             raise ExtendedConfigError("venue.base_url: expected a URL for network=local")
         if self.base_url and not self.base_url.startswith(("http://", "https://")):

@@ -179,3 +179,28 @@ def test_an_unknown_key_in_the_venue_table_is_named_with_its_table() -> None:
     config = parse_config(text.replace("[venue]\n", "[venue]\nx = 1\n", 1), "extended.toml")
     with pytest.raises(ConfigError, match=r"venue\.x: unknown key"):
         venue_table(config, "extended", ExtendedConfig)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["0x5f3a9c0e1b2d4f6a8c0e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a",
+     "5f3a9c0e1b2d4f6a8c0e2b4d6f8a0c2e", "abcdef0123456789abcdef0123456789", "my key", ""],
+)
+def test_a_secret_pasted_where_a_variable_name_goes_is_refused_without_showing_it(
+    value: str,
+) -> None:
+    from mmcore.cli.run_cmd import venue_table
+    from mmcore.config import parse_config
+    from mmcore.errors import ConfigError
+
+    text = (Path(__file__).resolve().parents[3] / "configs" / "extended.toml").read_text()
+    text = text.replace('api_key_env = "EXTENDED_API_KEY"', f'api_key_env = "{value}"', 1)
+    config = parse_config(text, "extended.toml")
+    with pytest.raises(ConfigError, match=r"venue\.api_key_env: expected the name") as info:
+        venue_table(config, "extended", ExtendedConfig)
+    assert not value or value not in str(info.value)
+
+
+def test_variable_names_of_any_case_are_accepted() -> None:
+    config = ExtendedConfig(api_key_env="my_key_2", vault_env="_VAULT")
+    assert config.api_key_env == "my_key_2"
