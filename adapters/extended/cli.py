@@ -14,7 +14,7 @@ import sys
 
 from adapters.extended.emulator import serve
 from mmcore.cli.arg_types import number, whole_number
-from mmcore.errors import ConfigError
+from mmcore.errors import ConfigError, MMError
 
 __all__ = ["register", "run"]
 
@@ -72,7 +72,8 @@ async def _serve_until_interrupted(args: argparse.Namespace) -> int:
             args.host, args.port, args.data, args.seed, accounts=args.accounts, speed=args.speed
         )
     except OSError as exc:
-        if exc.filename is not None:  # the --data log: main names the file
+        # the --data log (our own error, or the OS's naming the file): main reports it as it is
+        if isinstance(exc, MMError) or exc.filename is not None:
             raise
         raise ConfigError(
             f"emulator --host {args.host} --port {args.port}: expected an address to serve on, "

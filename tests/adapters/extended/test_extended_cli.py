@@ -137,3 +137,15 @@ def test_the_emulator_reads_a_torn_log_up_to_its_tail_and_leaves_the_file_as_it_
 
     asyncio.run(main())
     assert log.read_bytes() == torn  # a user's data is never repaired behind their back
+
+
+def test_a_missing_data_log_is_named_as_such_not_blamed_on_the_address(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such.mmlog"
+    proc = subprocess.run(
+        [sys.executable, "-m", "mmcore.cli.main", "emulator", "extended", "--host", "127.0.0.1",
+         "--port", "0", "--data", str(missing)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )
+    assert proc.returncode == 2
+    assert str(missing) in proc.stderr
+    assert "address" not in proc.stderr and "--port" not in proc.stderr
