@@ -155,6 +155,9 @@ class AvellanedaStoikovParams(msgspec.Struct, frozen=True, forbid_unknown_fields
             raise ValueError(
                 f"linear_funding_mult: expected a finite number, found {self.linear_funding_mult}"
             )
+        for name in ("min_half_spread_bps", "warmup_half_spread_bps"):
+            if not getattr(self, name) < 10000:  # at 10,000 bps the bid is at 0: never a bid
+                raise ValueError(f"{name}: expected < 10000, found {getattr(self, name)}")
         if not self.max_half_spread_bps >= self.min_half_spread_bps:
             raise ValueError(
                 f"max_half_spread_bps: expected >= min_half_spread_bps "

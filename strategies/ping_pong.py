@@ -41,7 +41,7 @@ class PingPongParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     size_lots: order size in lots when order_notional_usd is 0; default 1.
     order_notional_usd: order size in quote currency, whole lots at mid; 0 = size_lots;
         default 0.
-    offset_bps: distance of the order from mid, bps; default 5.
+    offset_bps: distance of the order from mid, bps, below 10,000; default 5.
     reprice_bps: mid drift, bps, that reprices the order; default 5.
     initial_side: "buy" or "sell", the first side when flat; default "buy".
     inventory: ``InventoryParams`` table; present = inventory state machine on; default absent.
@@ -61,6 +61,8 @@ class PingPongParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):
                 raise ValueError(f"{name}: expected a finite number >= 0, found {value}")
+        if not self.offset_bps < 10000:  # at 10,000 bps a bid is at 0: never an order
+            raise ValueError(f"offset_bps: expected < 10000, found {self.offset_bps}")
 
 
 class PingPongStats(msgspec.Struct, frozen=True):

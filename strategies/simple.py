@@ -30,7 +30,8 @@ _NO_NOTES: list[Output] = []
 class SimpleParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Parameters of the symmetric quoter.
 
-    spread_bps: full quoted spread in basis points of mid (half on each side); default 10.
+    spread_bps: full quoted spread in basis points of mid (half on each side), below 20,000
+        (the bid above 0); default 10.
     requote_bps: mid drift, in basis points, that triggers new quotes; default 2.
     size_lots: order size in lots on each side, at least the instrument's minimum size (a
         smaller one stops start-up: it is never rounded up); default 1.
@@ -41,8 +42,10 @@ class SimpleParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     size_lots: int = 1
 
     def __post_init__(self) -> None:
-        if self.spread_bps <= 0:
-            raise ValueError(f"spread_bps: expected > 0, found {self.spread_bps}")
+        if not 0 < self.spread_bps < 20000:  # at 20,000 bps the bid is at 0: never a quote
+            raise ValueError(
+                f"spread_bps: expected 0 < spread_bps < 20000, found {self.spread_bps}"
+            )
         if self.requote_bps < 0:
             raise ValueError(f"requote_bps: expected >= 0, found {self.requote_bps}")
         if self.size_lots < 1:

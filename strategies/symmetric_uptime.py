@@ -91,6 +91,8 @@ class SymmetricUptimeParams(msgspec.Struct, frozen=True, forbid_unknown_fields=T
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):
                 raise ValueError(f"{name}: expected a finite number >= 0, found {value}")
+        if not self.half_spread_bps < 10000:  # at 10,000 bps the bid is at 0: never a bid
+            raise ValueError(f"half_spread_bps: expected < 10000, found {self.half_spread_bps}")
         if self.touch_guard_bps >= self.half_spread_bps:
             raise ValueError(
                 f"touch_guard_bps: expected < half_spread_bps ({self.half_spread_bps}), "

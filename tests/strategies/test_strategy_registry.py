@@ -87,3 +87,21 @@ def test_every_example_config_selects_a_registered_strategy_that_builds() -> Non
         section = table["strategy"]
         assert section["name"] == path.stem.removeprefix("strategy-")
         build(section["name"], section.get("params", {}))
+
+
+@pytest.mark.parametrize(
+    ("name", "field", "bound", "extra"),
+    [
+        ("simple", "spread_bps", 20000.0, {}),
+        ("ping_pong", "offset_bps", 10000.0, {}),
+        ("avellaneda_stoikov", "min_half_spread_bps", 10000.0, {"max_half_spread_bps": 20000.0}),
+        ("avellaneda_stoikov", "warmup_half_spread_bps", 10000.0, {}),
+        ("symmetric_uptime", "half_spread_bps", 10000.0, {}),
+    ],
+)
+def test_a_quote_distance_that_puts_the_bid_at_or_below_zero_is_refused(
+    name: str, field: str, bound: float, extra: dict[str, float]
+) -> None:
+    with pytest.raises(ConfigError, match=rf"strategy\.params\.{field}: expected .*< {int(bound)}"):
+        build(name, {field: bound, **extra})
+    build(name, {field: bound - 1, **extra})  # just inside: a bid above 0, accepted
