@@ -217,6 +217,8 @@ def field_message(exc: msgspec.ValidationError, table: str = "") -> str:
         return f"{field}: unknown key"
     if not match and not table:
         return text
+    if at and what.startswith(f"{at}."):  # a check of the struct's own that names its field
+        return what
     return f"{at}: {what}" if at else what
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import msgspec
 
-from mmcore.config import AppConfig, check_client_id_prefixes, load_config
+from mmcore.config import AppConfig, check_client_id_prefixes, field_message, load_config
 from mmcore.engine import Engine
 from mmcore.errors import ConfigError
 from mmcore.instrument import Instrument
@@ -53,7 +53,7 @@ def check_components(config: AppConfig, where: str) -> None:
         try:
             msgspec.convert(config.sim, SimConfig)
         except msgspec.ValidationError as exc:
-            raise ConfigError(f"{where}: sim: {exc}") from None
+            raise ConfigError(f"{where}: {field_message(exc, 'sim')}") from None
 
 
 def resolve_instruments(

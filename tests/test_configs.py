@@ -44,3 +44,26 @@ def test_each_strategy_quotes_from_its_config_on_the_simulated_venue(
     assert places, f"{path.name}: no order placed"
     inst = instruments[symbol]
     assert all(p.size >= inst.min_lots for p in places)
+
+
+@pytest.mark.parametrize(
+    ("line", "bad", "message"),
+    [
+        ("[sim]", "[sim]\nbogus = 1", "<cfg>: sim.bogus: unknown key"),
+        ('queue_model = "risk_averse"', 'queue_model = "fifo"', "<cfg>: sim.queue_model: "),
+        ("entry_latency_ms = 5.0", 'entry_latency_ms = "x"',
+         "<cfg>: sim.entry_latency_ms: Expected `float"),
+    ],
+)
+def test_a_bad_sim_value_is_named_once_with_its_table(line: str, bad: str, message: str) -> None:
+    from mmcore.config import parse_config
+    from mmcore.errors import ConfigError
+    from replay.session import check_components
+
+    text = (Path(__file__).resolve().parents[1] / "configs" / "backtest.toml").read_text()
+    assert line in text
+    config = parse_config(text.replace(line, bad, 1), "<cfg>")
+    with pytest.raises(ConfigError) as info:
+        check_components(config, "<cfg>")
+    assert str(info.value).startswith(message), str(info.value)
+    assert "sim: sim." not in str(info.value)
