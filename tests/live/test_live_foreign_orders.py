@@ -73,28 +73,43 @@ async def _session_that_quotes(
     return seen
 
 
+def _with_orders_by_hand(
+    tmp_path: Path,
+    by_hand: list[tuple[str, str, int]],
+    cancel_unknown: bool,
+    gone: str,
+    session_toml: Callable[..., str],
+    live_session: Callable[..., Awaitable[LiveRunner]],
+    wait_until: Callable[..., Awaitable[None]],
+) -> tuple[set[str], set[str]]:
+    """Orders ``by_hand`` placed, then a session run until it quotes and ``gone`` is canceled:
+    what worked at the venue then, and after the session stopped."""
+
+    async def main() -> tuple[set[str], set[str]]:
+        h = await serve(seed=3, tick_s=0.02)
+        try:
+            await _place_by_hand(h, by_hand)
+            setting = "true" if cancel_unknown else "false"
+            text = session_toml(h.base_url, f"cancel_unknown_orders = {setting}")
+            during = await _session_that_quotes(h, text, tmp_path / "s.mmlog", live_session,
+                                                wait_until, gone)
+            return during, _open(h)
+        finally:
+            await h.close()
+
+    return asyncio.run(main())
+
+
 def test_without_cancel_unknown_orders_only_our_orders_and_stale_ones_of_ours_are_canceled(
     tmp_path: Path,
     session_toml: Callable[..., str],
     live_session: Callable[..., Awaitable[LiveRunner]],
     wait_until: Callable[..., Awaitable[None]],
 ) -> None:
-    async def main() -> tuple[set[str], set[str]]:
-        h = await serve(seed=3, tick_s=0.02)
-        try:
-            await _place_by_hand(h, [
-                ("BTC-USD", "manual-btc-1", BUY),
-                ("BTC-USD", STALE, SELL),
-                ("ETH-USD", "manual-eth-1", SELL),
-            ])
-            text = session_toml(h.base_url, "cancel_unknown_orders = false")
-            during = await _session_that_quotes(h, text, tmp_path / "s.mmlog", live_session,
-                                                wait_until, STALE)
-            return during, _open(h)
-        finally:
-            await h.close()
-
-    during, after = asyncio.run(main())
+    by_hand = [("BTC-USD", "manual-btc-1", BUY), ("BTC-USD", STALE, SELL),
+               ("ETH-USD", "manual-eth-1", SELL)]
+    during, after = _with_orders_by_hand(tmp_path, by_hand, False, STALE, session_toml,
+                                         live_session, wait_until)
     # the session's own start-up and its reconcile canceled the stale order of an earlier
     # session of ours; the order placed by hand on its market worked beside its quotes
     assert STALE not in during
@@ -109,21 +124,9 @@ def test_with_cancel_unknown_orders_the_sessions_markets_are_cleared_but_no_othe
     live_session: Callable[..., Awaitable[LiveRunner]],
     wait_until: Callable[..., Awaitable[None]],
 ) -> None:
-    async def main() -> tuple[set[str], set[str]]:
-        h = await serve(seed=3, tick_s=0.02)
-        try:
-            await _place_by_hand(h, [
-                ("BTC-USD", "manual-btc-1", BUY),
-                ("ETH-USD", "manual-eth-1", SELL),
-            ])
-            text = session_toml(h.base_url, "cancel_unknown_orders = true")
-            during = await _session_that_quotes(h, text, tmp_path / "s.mmlog", live_session,
-                                                wait_until, "manual-btc-1")
-            return during, _open(h)
-        finally:
-            await h.close()
-
-    during, after = asyncio.run(main())
+    by_hand = [("BTC-USD", "manual-btc-1", BUY), ("ETH-USD", "manual-eth-1", SELL)]
+    during, after = _with_orders_by_hand(tmp_path, by_hand, True, "manual-btc-1", session_toml,
+                                         live_session, wait_until)
     assert "manual-btc-1" not in during  # the session's market is its own
     assert "manual-eth-1" in during
     assert after == {"manual-eth-1"}  # the shutdown's cancel-all left the other market alone

@@ -13,8 +13,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+from test_extended_emulator import make_client
 from x10.clients.rest.rest_api_client import RestApiClient
-from x10.core.stark_account import StarkPerpetualAccount
 from x10.errors import ApiError
 from x10.models.market import MarketModel
 from x10.models.order import (
@@ -33,7 +33,6 @@ from adapters.emulator.random_walk import RandomWalkParams
 from adapters.extended.emulator import ExtendedEmulatorHandle, serve
 from adapters.extended.emulator_stream import BBO_INTERVAL_NS
 from adapters.extended.emulator_wire import CROSSES_OTHER_ACCOUNT, CROSSES_OWN_ORDER
-from adapters.extended.markets import sdk_config
 from adapters.extended.rest import parse_api_error
 from mmcore.events import BUY, BookSnapshot, Trade
 from mmcore.instrument import Instrument
@@ -56,17 +55,6 @@ def make_instrument() -> Instrument:
         maker_fee="0.0001",
         taker_fee="0.00025",
     )
-
-
-def make_client(h: ExtendedEmulatorHandle, i: int = 0) -> RestApiClient:
-    c = h.credentials[i]
-    account = StarkPerpetualAccount(
-        vault=c.vault,
-        private_key=c.stark_private_key,
-        public_key=c.stark_public_key,
-        api_key=c.api_key,
-    )
-    return RestApiClient(sdk_config(h.adapter_config()), account)
 
 
 def make_order(
@@ -117,7 +105,7 @@ def run(scenario: Scenario, accounts: int = 1) -> None:
             walk=QUIET,
             tick_s=3600,  # no background steps: the tests step by hand
         )
-        clients = [make_client(h, i) for i in range(accounts)]
+        clients = [make_client(h, account=i) for i in range(accounts)]
         try:
             markets = await clients[0].info.get_markets(market_names=["BTC-USD"])
             assert markets.data is not None

@@ -60,8 +60,12 @@ async def make_emulator(clock: ManualClock) -> ExtendedEmulatorHandle:
     )
 
 
-def make_client(h: ExtendedEmulatorHandle, private_key: str | None = None) -> RestApiClient:
-    c = h.credentials[0]
+def make_client(
+    h: ExtendedEmulatorHandle, private_key: str | None = None, account: int = 0
+) -> RestApiClient:
+    """The SDK's REST client for the emulator's test ``account`` (its own key unless
+    ``private_key`` is given: an impostor)."""
+    c = h.credentials[account]
     account = StarkPerpetualAccount(
         vault=c.vault,
         private_key=private_key or c.stark_private_key,
