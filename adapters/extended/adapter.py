@@ -372,6 +372,7 @@ class ExtendedAdapter:
                 Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s, self._rng),
                 cfg.heartbeat_s,
                 stale,
+                connect_timeout_s=cfg.rest_timeout_s,
             )
             self._subs[name] = s
             return s

@@ -7,8 +7,10 @@ server every ``heartbeat_s`` (aiohttp closes the socket when a pong is missed), 
 fresh socket (a book gap: the new socket starts with a snapshot). The first forced reconnect after
 a healthy period is immediate; each further one waits on a second backoff (``min_s, 2*min_s, ...``
 up to ``max_s``, seeded jitter), so a venue that gaps on every socket, or a snapshot that keeps
-coming back crossed, cannot drive a tight reconnect loop. That backoff starts over once a socket
-stayed up ``healthy_s`` (default: the backoff's ``max_s``). Messages and state changes go to
+coming back crossed, cannot drive a tight reconnect loop. Both backoffs start over only once a
+socket stayed up ``healthy_s`` (default: the backoff's ``max_s``), so a venue that accepts a
+socket and closes it at once is retried ever more slowly. A handshake not answered within
+``connect_timeout_s`` is given up and retried. Messages and state changes go to
 callbacks; a callback that raises is logged and the message dropped, never the stream; any other
 error of the reader is logged and the socket reopened after the backoff: the reader only ends at
 ``close``.
@@ -60,6 +62,7 @@ class Subscription:
         heartbeat_s: float,
         stale_after_s: float | None = None,
         healthy_s: float | None = None,
+        connect_timeout_s: float = 10.0,
     ) -> None:
         self.name = name
         self.url = url
@@ -76,6 +79,7 @@ class Subscription:
         """The waits before the latest forced reconnects, oldest first (0 = at once)."""
         self._heartbeat = heartbeat_s
         self._stale = stale_after_s
+        self._connect_timeout = connect_timeout_s
         self._ws: aiohttp.ClientWebSocketResponse[bool] | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -138,7 +142,15 @@ class Subscription:
             self.connected.clear()
             self._disconnects += 1
             self._notify("down", reason)
-            delay = self._forced_delay(lived) if forced else self._backoff.next_delay()
+            if forced:
+                delay = self._forced_delay(lived)
+            else:
+                # the backoff starts over only after a socket that stayed up: a venue that
+                # accepts a socket, sends a frame and closes it must not be retried at once
+                # forever (on the account stream each reconnect also costs a REST reconcile)
+                if lived >= self._healthy:
+                    self._backoff.reset()
+                delay = self._backoff.next_delay()
             if delay > 0:
                 log.info("extended %s: %s; reconnecting in %.2fs", self.name, reason, delay)
                 await asyncio.sleep(delay)
@@ -163,15 +175,21 @@ class Subscription:
 
     async def _session_once(self) -> str:
         try:
-            ws = await self._session.ws_connect(
-                self.url, headers=self._headers, heartbeat=self._heartbeat, autoping=True
+            # bounded: a peer that takes the connection but never answers the upgrade would
+            # otherwise hold the stream down, with no retry, for the session's 300 s default
+            ws = await asyncio.wait_for(
+                self._session.ws_connect(
+                    self.url, headers=self._headers, heartbeat=self._heartbeat, autoping=True
+                ),
+                self._connect_timeout,
             )
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except asyncio.TimeoutError:
+            return f"connect failed: no handshake within {self._connect_timeout}s"
+        except (aiohttp.ClientError, OSError) as exc:
             return f"connect failed: {type(exc).__name__}: {exc}"
         self._ws = ws
         self._connects += 1
         self._up_since = asyncio.get_running_loop().time()
-        got_message = False
         try:
             self.connected.set()
             self._notify("up", "")
@@ -185,9 +203,6 @@ class Subscription:
                     on_read = self.on_read
                     if on_read is not None:
                         on_read(self.name)
-                    if not got_message:
-                        got_message = True
-                        self._backoff.reset()
                     self._messages += 1
                     self._deliver(msg.data)
                 elif msg.type == aiohttp.WSMsgType.BINARY:

@@ -168,3 +168,88 @@ def test_forced_reconnects_back_off_and_start_over_after_a_healthy_socket() -> N
                 await sub.close()
 
     asyncio.run(main())
+
+
+@contextlib.asynccontextmanager
+async def loopback_server(
+    on_connection: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any] | None = None,
+) -> AsyncIterator[tuple[str, list[int]]]:
+    """A peer on 127.0.0.1: by default a WebSocket endpoint that accepts, sends one frame and
+    closes (a venue in maintenance); with ``on_connection``, a raw TCP server. Yields its URL
+    and a list that grows by one per connection."""
+    from aiohttp import web
+
+    connections: list[int] = []
+    if on_connection is not None:
+
+        async def raw(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            connections.append(1)
+            await on_connection(reader, writer)
+
+        server = await asyncio.start_server(raw, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            yield f"http://127.0.0.1:{port}/s", connections
+        finally:
+            server.close()
+        return
+
+    async def one_frame(request: web.Request) -> web.WebSocketResponse:
+        connections.append(1)
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str('{"type":"ERROR","data":{},"ts":1,"seq":1}')
+        await ws.close()
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/s", one_frame)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}/s", connections
+    finally:
+        await runner.cleanup()
+
+
+async def _watch(url: str, seconds: float, **kwargs: Any) -> list[tuple[str, str]]:
+    """Subscribe to ``url`` for ``seconds`` (backoff 0.05 s doubling to 5 s); the states seen."""
+    states: list[tuple[str, str]] = []
+    async with aiohttp.ClientSession() as session:
+        sub = Subscription(
+            "account", url, session, {}, lambda data: None,
+            lambda state, name, reason: states.append((state, reason)),
+            Backoff(0.05, 5.0, random.Random(3)), 5.0, **kwargs,
+        )
+        sub.start()
+        await asyncio.sleep(seconds)
+        await sub.close()
+    return states
+
+
+def test_a_venue_that_closes_each_socket_after_one_frame_is_retried_ever_more_slowly() -> None:
+    async def main() -> int:
+        async with loopback_server() as (url, connections):
+            await _watch(url, 1.5)
+            return len(connections)
+
+    # waits of at least 0.025, 0.05, 0.1, 0.2, 0.4, 0.8 s (half jitter): 7 sockets at most in
+    # 1.5 s; had each frame started the backoff over, every wait would be 0.025-0.05 s (~30)
+    assert 2 <= asyncio.run(main()) <= 8
+
+
+def test_a_handshake_never_answered_is_given_up_and_retried() -> None:
+    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(3600)  # takes the TCP connection, never answers the upgrade
+
+    async def main() -> tuple[int, list[tuple[str, str]]]:
+        async with loopback_server(hang) as (url, connections):
+            states = await _watch(url, 1.5, connect_timeout_s=0.3)
+            return len(connections), states
+
+    connections, states = asyncio.run(main())
+    assert connections >= 2
+    assert ("down", "connect failed: no handshake within 0.3s") in states
