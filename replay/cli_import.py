@@ -220,15 +220,17 @@ def _at_least_one(text: str) -> int:
 
 
 def _check_out(out: Path) -> None:
-    """``--out`` must be a new file in an existing directory (nothing is made or written
-    before the inputs are read, so a bad input leaves nothing behind)."""
-    parent = out.parent
-    if not parent.is_dir():
-        found = "a file" if parent.exists() else "no such directory"
-        raise ImportPathError(
-            f"import --out {out}: expected a file in an existing directory, found {found} "
-            f"at {parent}"
-        )
+    """``--out`` must be a file whose folder exists or can be made (made, as by ``mm backtest``,
+    just before the log is written): refused when a file stands where a folder of its path
+    should be."""
+    for folder in (out.parent, *out.parent.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ImportPathError(
+                    f"import --out {out}: expected a file in a directory, found a file at "
+                    f"{folder}"
+                )
+            return
 
 
 def _instrument(args: argparse.Namespace) -> Instrument:
@@ -254,6 +256,7 @@ def _write(
 ) -> int:
     sources = list(args.files) + list(getattr(args, "trades", None) or [])
     _check_out(Path(args.out))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     import_to_log(events, args.out, inst, report.importer, sources, report, settings=settings)
     summary = report.summary()
     print(summary.render())

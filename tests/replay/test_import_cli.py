@@ -179,3 +179,20 @@ def test_a_capture_that_is_not_gzip_is_an_mm_error_and_leaves_no_log(tmp_path: P
              "--lot", "0.00001"])
     assert not out.exists()
     assert not (tmp_path / "b.mmlog.partial").exists()
+
+
+def test_the_out_folder_is_made_when_missing_but_a_file_in_its_way_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from replay.cli_import import ImportPathError
+
+    data = make_binance_slice(tmp_path, 200)
+    out = tmp_path / "out" / "day" / "binance.mmlog"  # as in configs/backtest.toml's recipe
+    assert run(["import", "binance", str(data), "--out", str(out), "--tick", "0.1",
+                "--lot", "0.001"]) == 0
+    assert open_log(out).counts()["BookSnapshot"] == 1
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ImportPathError, match=rf"found a file at {blocker}"):
+        run(["import", "binance", str(data), "--out", str(blocker / "x.mmlog"), "--tick", "0.1",
+             "--lot", "0.001"])
