@@ -116,8 +116,6 @@ IN_PROCESS: list[Case] = [
     # ---- import: files
     ("import-out-exists", f"import hyperliquid {HYPERLIQUID} --out {{W}}/notes.txt --tick 1 "
      "--lot 0.00001", ("{W}/notes.txt", "expected a new file")),
-    ("import-out-missing-folder", f"import hyperliquid {HYPERLIQUID} --out {{W}}/no/hl.mmlog "
-     "--tick 1 --lot 0.00001", ("--out", "{W}/no")),
     ("import-out-below-a-file", f"import hyperliquid {HYPERLIQUID} --out "
      "{W}/notes.txt/hl.mmlog --tick 1 --lot 0.00001", ("--out", "{W}/notes.txt")),
     ("import-out-is-the-input", f"import hyperliquid {HYPERLIQUID} --out {HYPERLIQUID} "
