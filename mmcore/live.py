@@ -6,7 +6,8 @@
    the start time in ms) goes into the config, which builds the engine and the log's header, so
    ids never repeat across restarts and a replay reproduces them;
 2. start-up: ``CancelAll`` per market goes straight to the adapter (stale orders of an earlier
-   run; not an engine output, so not in the log), then the PnL earlier sessions made today
+   run; not an engine output, so not in the log; spent from the sender's rate budget first, see
+   below), then the PnL earlier sessions made today
    (``day_pnl``, read before connecting; a ``PriorDayPnl`` event) and the events of
    ``adapter.reconcile()`` (open orders, positions, balance) go through ``Runner.handle``
    first; the risk gate's day PnL is saved back on every timer tick where it changed and at
@@ -23,10 +24,18 @@
    commands to the ``Sender`` (``mmcore.sender``), which calls ``adapter.execute`` for up to
    ``[session] max_in_flight`` of them at once under the rules of ``mmcore.send_queue``: one
    call per client id at a time and in emission order, no place overtaking the cancel of our
-   own order it would trade with, a ``CancelAll`` alone and after everything emitted before it;
+   own order it would trade with, a ``CancelAll`` alone and after everything emitted before it.
+   The venue counts requests when they start: the sender spends a ``RateBudget`` of the risk
+   gate's limits at each start (``Sender.pace``), and that same budget goes to an adapter with
+   ``pace_requests(budget, clock)``, which spends it for the requests it makes of its own
+   (retries, reconcile), and is spent (forced, as a cancel) by every ``CancelAll`` the runner
+   sends straight to the adapter (start-up, last resort);
 4. the operator may halt trading (SIGUSR2, ``request_halt``: every order canceled, only cancels
    and reduce-only orders leave) and resume it (SIGUSR1, ``request_resume``) without stopping;
-   both are events of the one sequence (``mmcore.session_control``), so the log replays them;
+   both are events of the one sequence (``mmcore.session_control``), so the log replays them.
+   With ``handle_signals``, SIGUSR1/SIGUSR2 never terminate the process while ``run`` runs: from
+   its start until the runner's handlers are installed, and from the teardown on, they are
+   logged and ignored; their earlier disposition comes back only when ``run`` returns;
 5. SIGINT/SIGTERM, ``duration_s`` or a fatal error stop the session the same way: the
    ``stop_event`` goes through ``Runner.handle`` (the engine answers ``CancelAll("")``), events are
    handled until the ledger holds no live order or ``shutdown_timeout_s`` passes (then a loud
@@ -43,7 +52,17 @@
 Dry run (``paper`` given): market data still comes from the adapter (public streams only), but
 commands go to the simulated venue; its acks and fills join the same sequence when due,
 restamped with the clock at delivery. ``Resync`` still goes to the adapter, which owns the book
-streams.
+streams. The simulated venue lives in exchange time, as in a backtest (``adapters.sim.source``):
+a market event is applied at its ``ts`` when it is handled, and a command sent at engine time
+``t`` arrives at ``t`` + entry latency. The venue's clock is estimated as the exchange time
+``ts`` of the latest book or trade event handled plus the local time elapsed since it was received
+(``ts_recv``; the local clock before any market data), and only the arrivals and funding
+boundaries due up to that estimate are run (``_pump_paper``). So the venue runs the feed's
+latency behind the local clock, and a trade that happened before an order arrived but was
+received after the order was sent is still applied first, as a backtest of the same data does
+(unless the feed delayed it more than the market event handled last before it: then it may
+come after the arrival ran, and is applied when it comes). Answers reach the engine when the
+local clock passes their ``ts_recv``.
 
 This module is an I/O component: it may use asyncio and read the clock it is given.
 """
@@ -58,7 +77,8 @@ import signal
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Protocol
+from types import FrameType
+from typing import Any, Protocol
 
 import msgspec
 
@@ -107,10 +127,21 @@ EngineFactory = Callable[[AppConfig, Mapping[str, Instrument]], Engine]
 _MARKET = frozenset((BookSnapshot, BookDelta, Trade, MarkPrice, FundingRate))
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 _PAPER_POLL_S = 0.05
+_OPERATOR_SIGNALS = (signal.SIGUSR2, signal.SIGUSR1)
+_PAPER_CLOCK = frozenset((BookSnapshot, BookDelta, Trade))
+"""The market events whose exchange time sets a dry run's venue clock."""
 
 
 class PaperVenue(Protocol):
-    """What a dry run needs of the simulated venue (``adapters.sim.SimVenue`` fits)."""
+    """What a dry run needs of the simulated venue (``adapters.sim.SimVenue`` fits).
+
+    Its time is exchange time: ``submit(command, now)`` arrives at ``now`` + entry latency,
+    ``on_market(ev)`` applies ``ev`` at ``ev.ts`` after what was due before it, and the runner
+    calls ``advance_to`` only up to its estimate of the venue's clock (the latest market event's
+    ``ts`` plus the local time since it was received; see the module doc), never the local clock
+    itself. ``next_due`` is in exchange time, ``next_outbound_ts`` and ``pop_outbound`` in
+    receive (local) time.
+    """
 
     next_due: int
 
@@ -288,6 +319,13 @@ class LiveRunner:
         self._sender = Sender(self._execute, config.session.max_in_flight)
         self._wake = asyncio.Event()
         self._paper: PaperVenue | None = None
+        # dry run: exchange minus local time of the latest market event handled (the venue's
+        # clock is estimated as the local clock plus this); None before any market data
+        self._paper_offset: int | None = None
+        # the rate budget the sender paces with, shared with the adapter (live sessions only)
+        self._budget: RateBudget | None = None
+        # USR1/USR2 dispositions before run (restored when it returns); see _hold_operator_signals
+        self._saved_signals: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._events = 0
         self._last_recv = 0  # receive time of the last event handled (engine time)
@@ -343,6 +381,13 @@ class LiveRunner:
 
     async def run(self) -> LiveResult:
         """Run the session until it is stopped; see the module doc for the steps."""
+        self._hold_operator_signals()
+        try:
+            return await self._run()
+        finally:
+            self._restore_operator_signals()
+
+    async def _run(self) -> LiveResult:
         adapter = self.adapter
         writer: LogWriter | None = None
         attach = getattr(adapter, "attach", None)
@@ -364,8 +409,13 @@ class LiveRunner:
             budget = getattr(engine.risk, "budget", None)
             if self._paper_factory is None and isinstance(budget, RateBudget):
                 # the venue counts requests when they start, which may be later than the gate
-                # spent its budget: the sender spends the same limits again at each start
-                self._sender.pace(RateBudget(budget.config), self._clock)
+                # spent its budget: the sender spends the same limits again at each start, and
+                # the adapter spends that one budget too for the requests it makes of its own
+                pacer = self._budget = RateBudget(budget.config)
+                self._sender.pace(pacer, self._clock)
+                pace_requests = getattr(adapter, "pace_requests", None)
+                if pace_requests is not None:
+                    pace_requests(pacer, self._clock)
             path = session_log_path(self._log_path, self.prefix)
             writer = self._open_log(path, config, listed, start_ns)
             if self._paper_factory is not None:
@@ -438,7 +488,8 @@ class LiveRunner:
         if self._paper_factory is None:
             for sym in self.config.session.markets:
                 log.info("live: start-up CancelAll on %s (stale orders of earlier sessions)", sym)
-                await self._execute(CancelAll(sym, self._clock(), "stale orders at start-up"))
+                stale = CancelAll(sym, self._clock(), "stale orders at start-up")
+                await self._execute_direct(stale)
         prior = self._prior
         if prior is not None:
             log.info("live: earlier sessions' PnL on %s: %.6f USD", prior.date, prior.pnl_usd)
@@ -475,6 +526,59 @@ class LiveRunner:
                     "live: pid %d: SIGUSR2 halts trading, SIGUSR1 resumes, SIGINT/SIGTERM stops",
                     os.getpid(),
                 )
+
+    # ------------------------------------------------------------ the operator's signals
+
+    def _hold_operator_signals(self) -> None:
+        """At the start of ``run``: SIGUSR1/SIGUSR2 logged and ignored (their default action
+        terminates the process) until ``_spawn_tasks`` installs the runner's handlers; their
+        dispositions are kept for ``_restore_operator_signals``."""
+        if not self._handle_signals:
+            return
+        loop = asyncio.get_running_loop()
+        for sig in _OPERATOR_SIGNALS:
+            try:
+                previous = signal.getsignal(sig)
+                loop.add_signal_handler(sig, self._signal_ignored, sig.name, "starting up")
+            except (NotImplementedError, RuntimeError, ValueError, OSError):
+                continue  # not the main thread, or no signals here: nothing to restore either
+            self._saved_signals[sig] = previous
+
+    def _ignore_operator_signals(self, why: str) -> None:
+        """The runner's operator handlers replaced by ones that log and ignore (no gap in which
+        the default action would apply)."""
+        with contextlib.suppress(Exception):
+            loop = asyncio.get_running_loop()
+            for sig in self._saved_signals:
+                loop.add_signal_handler(sig, self._signal_ignored, signal.Signals(sig).name, why)
+
+    def _signal_ignored(self, name: str, why: str) -> None:
+        log.warning("live: %s ignored: %s", name, why)
+
+    def _restore_operator_signals(self) -> None:
+        """When ``run`` returns: SIGUSR1/SIGUSR2 back to what they were before it. Both are
+        blocked (in this thread) meanwhile, so one sent in between is delivered under the
+        restored disposition, not the default one ``remove_signal_handler`` sets for a moment."""
+        saved = self._saved_signals
+        if not saved:
+            return
+        sigs = set(saved)
+        blocked = hasattr(signal, "pthread_sigmask")
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, sigs) if blocked else set()
+        try:
+            loop = asyncio.get_running_loop()
+            for sig, previous in saved.items():
+                try:
+                    loop.remove_signal_handler(sig)
+                    if previous is None:  # set outside Python: the default is all we can name
+                        previous = signal.SIG_DFL
+                    signal.signal(sig, previous)
+                except (RuntimeError, ValueError, OSError) as exc:
+                    log.warning("live: could not restore %s: %s", signal.Signals(sig).name, exc)
+        finally:
+            saved.clear()
+            if blocked:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
     def _spawn(self, coro: object, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))  # type: ignore[arg-type]
@@ -532,6 +636,12 @@ class LiveRunner:
         t = type(ev)
         paper = self._paper
         if paper is not None and t in _MARKET:
+            # the venue's clock from now on: this event's exchange time plus the local time
+            # since it was received (recv: before any restamping above); books and trades only,
+            # stamped when the venue's engine made them (a funding rate's ts is the time it
+            # applies from, which may be an hour away)
+            if t in _PAPER_CLOCK and ev.ts > 0:
+                self._paper_offset = ev.ts - recv
             paper.on_market(ev)
             self._wake.set()
         elif t is Fill:
@@ -659,7 +769,7 @@ class LiveRunner:
                     self._timeout_s,
                 )
             cmd = CancelAll("", self._clock(), reason)
-            await asyncio.wait_for(self._execute(cmd), self._timeout_s)
+            await asyncio.wait_for(self._execute_direct(cmd), self._timeout_s)
 
     async def _drain_sender(self, timeout_s: float) -> bool:
         """Let the sender carry out every command already emitted (the final CancelAll); False
@@ -681,8 +791,11 @@ class LiveRunner:
         if self._handle_signals:
             with contextlib.suppress(Exception):
                 loop = asyncio.get_running_loop()
-                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2, signal.SIGUSR1):
+                for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.remove_signal_handler(sig)
+            # until run returns, the operator's signals are ignored, never fatal: the adapter
+            # still closes and the log's tail is still written
+            self._ignore_operator_signals("the session is shutting down")
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -772,19 +885,35 @@ class LiveRunner:
             self._send_errors += 1
             log.exception("live: adapter.execute(%r) raised; continuing", cmd)
 
+    async def _execute_direct(self, cmd: CancelAll) -> None:
+        """A ``CancelAll`` straight to the adapter, past the sender: spent from the pacing
+        budget first (forced, as the sender does for one), so the requests after it wait."""
+        budget = self._budget
+        if budget is not None:
+            budget.force(self._clock(), True)
+        await self._execute(cmd)
+
     async def _pump_paper(self, venue: PaperVenue) -> None:
-        """Dry run: run the simulated venue up to the clock; dispatch what it answers when due."""
+        """Dry run: run the simulated venue up to its estimated clock (exchange time: the
+        latest market event's ``ts`` plus the local time since it was received, see the module
+        doc); dispatch what it answers when the local clock reaches its ``ts_recv``."""
         dispatch = self._dispatch
         clock = self._clock
         wake = self._wake
         replace = msgspec.structs.replace
         while True:
             now = clock()
-            venue.advance_to(now)
+            offset = self._paper_offset
+            if offset is None:  # no market data yet: the venue has no other clock
+                offset = 0
+            venue.advance_to(now + offset)
             for ev in venue.pop_outbound(now):
                 self._paper_events += 1
                 dispatch(replace(ev, ts_recv=now))
-            due = min(venue.next_due, venue.next_outbound_ts())
+            # local times at which the next arrival (or funding) and the next answer are due;
+            # _handle may change the offset meanwhile, and wakes this loop when it does
+            offset = self._paper_offset or 0
+            due = min(venue.next_due - offset, venue.next_outbound_ts())
             delay = min(_PAPER_POLL_S, max(0.0, (due - clock()) / 1e9))
             wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):

@@ -1,0 +1,190 @@
+"""One rate budget per live session: the sender paces its starts with it, an adapter with
+``pace_requests`` gets the same instance for the requests it makes of its own, and the
+``CancelAll`` the runner sends straight to the adapter (start-up, last resort) spends from it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from adapters.sim import SimConfig, SimVenue
+from mmcore.commands import Cancel, CancelAll, Command, Place
+from mmcore.config import parse_config
+from mmcore.events import BookSnapshot, Event, OrderAccepted, OrderCanceled
+from mmcore.instrument import Instrument
+from mmcore.live import LiveResult, LiveRunner, PaperVenue
+from mmcore.ratelimit import RateBudget
+from replay.session import build_engine
+from replay.verify import verify_log
+
+SYM = "BTC-USD"
+
+CONFIG = """
+[session]
+venue = "sim"
+markets = ["BTC-USD"]
+timer_interval_ms = 0
+status_interval_s = 0
+
+[strategy]
+name = "simple"
+[strategy.params]
+spread_bps = 10.0
+size_lots = 5
+
+[risk]
+max_position_lots = 100
+"""
+
+
+class PacedVenue:
+    """Acks places and confirms cancels at once (``attach``); takes the runner's budget in
+    ``pace_requests`` and spends ``reconcile_requests`` of it in every ``reconcile``."""
+
+    venue = "fake"
+
+    def __init__(self, reconcile_requests: int = 0) -> None:
+        self.put: Callable[[Event], None] | None = None
+        self.live: set[str] = set()
+        self.paced_with: list[tuple[RateBudget, Callable[[], int]]] = []
+        self.reconcile_requests = reconcile_requests
+        self.executed: list[Command] = []
+        self.cancels_spent_at_execute: list[int] = []  # the budget's cancels when each began
+
+    def pace_requests(self, budget: RateBudget, clock: Callable[[], int]) -> None:
+        self.paced_with.append((budget, clock))
+
+    def attach(self, put: Callable[[Event], None]) -> None:
+        self.put = put
+
+    async def start(self, symbols: list[str]) -> list[Instrument]:
+        return [Instrument(venue="fake", symbol=SYM, tick_size="0.1", lot_size="0.001")]
+
+    async def reconcile(self) -> list[Event]:
+        for budget, clock in self.paced_with:
+            for _ in range(self.reconcile_requests):
+                budget.force(clock(), False)
+        return []
+
+    async def events(self) -> None:
+        raise NotImplementedError
+
+    async def execute(self, cmd: Command) -> None:
+        assert self.put is not None
+        self.executed.append(cmd)
+        if self.paced_with:
+            stats = self.paced_with[0][0].statistics()
+            self.cancels_spent_at_execute.append(stats.cancels_granted + stats.cancels_refused)
+        now = time.time_ns()
+        if type(cmd) is Place:
+            self.live.add(cmd.client_id)
+            self.put(OrderAccepted(SYM, now, now, cmd.client_id))
+        elif type(cmd) in (Cancel, CancelAll):
+            gone = [cmd.client_id] if type(cmd) is Cancel else sorted(self.live)
+            for cid in gone:
+                if cid in self.live:
+                    self.live.discard(cid)
+                    self.put(OrderCanceled(SYM, now, now, cid))
+
+    async def close(self) -> None:
+        pass
+
+
+def make_runner(
+    venue: PacedVenue,
+    path: Path,
+    config_extra: str = "",
+    paper: Callable[[Mapping[str, Instrument]], PaperVenue] | None = None,
+) -> LiveRunner:
+    return LiveRunner(
+        venue, parse_config(CONFIG + config_extra, "<test>"), build_engine, path,  # type: ignore[arg-type]
+        clock=time.time_ns, handle_signals=False, timer_interval_ms=0, shutdown_timeout_s=3.0,
+        paper=paper,
+    )
+
+
+async def quote_then_stop(runner: LiveRunner, venue: PacedVenue, quote_s: float) -> LiveResult:
+    task = asyncio.create_task(runner.run())
+    for _ in range(500):
+        if runner._open:
+            break
+        await asyncio.sleep(0.01)
+    assert venue.put is not None
+    now = time.time_ns()
+    venue.put(BookSnapshot(SYM, now, now, 1, (600_000, 10), (600_010, 10)))
+    await asyncio.sleep(quote_s)
+    runner.request_stop("test over")
+    return await asyncio.wait_for(task, 10)
+
+
+def test_the_adapter_gets_the_senders_budget_and_the_start_up_cancel_all_spends_it_first(
+    tmp_path: Path,
+) -> None:
+    venue = PacedVenue()
+    runner = make_runner(venue, tmp_path / "a.mmlog")
+    result = asyncio.run(quote_then_stop(runner, venue, 0.2))
+    assert len(venue.paced_with) == 1
+    budget, clock = venue.paced_with[0]
+    assert clock is time.time_ns
+    assert type(venue.executed[0]) is CancelAll and venue.executed[0].reason.startswith("stale")
+    assert venue.cancels_spent_at_execute[0] == 1  # spent before the call reached the adapter
+    # every start the sender made spent from that very budget: one instance, not two
+    stats = budget.statistics()
+    places = sum(type(c) is Place for c in venue.executed)
+    cancels = sum(type(c) in (Cancel, CancelAll) for c in venue.executed)
+    assert places >= 2 and stats.places_granted + stats.places_refused == places
+    assert stats.cancels_granted + stats.cancels_refused == cancels
+    assert result.open_orders == [] and verify_log(result.log_path).ok
+
+
+def test_requests_the_adapter_spends_hold_the_senders_places_back(tmp_path: Path) -> None:
+    """Limit 3 requests in 0.5 s: the start-up CancelAll and the adapter's two reconcile
+    requests use all of it, so the two quotes wait for the window to pass."""
+    venue = PacedVenue(reconcile_requests=2)
+    extra = "\n[risk.rate_limit]\nwindows = [[0.5, 3]]\nreserve_for_cancels = 0.0\n"
+    runner = make_runner(venue, tmp_path / "b.mmlog", extra)
+    result = asyncio.run(quote_then_stop(runner, venue, 1.0))
+    assert len(venue.paced_with) == 1
+    assert runner.statistics().paced >= 2
+    assert sum(type(c) is Place for c in venue.executed) >= 2  # they left once it passed
+    assert result.open_orders == []
+
+
+def test_the_last_resort_cancel_all_spends_from_the_budget_too(tmp_path: Path) -> None:
+    async def main() -> PacedVenue:
+        venue = PacedVenue()
+        runner = make_runner(venue, tmp_path / "c.mmlog")
+        task = asyncio.create_task(runner.run())
+        for _ in range(500):
+            if runner._open:
+                break
+            await asyncio.sleep(0.01)
+        assert venue.put is not None
+        now = time.time_ns()
+        venue.put(BookSnapshot(SYM, now, now, 1, (600_000, 10), (600_010, 10)))
+        await asyncio.sleep(0.1)
+        task.cancel()  # the engine cannot run the shutdown: CancelAll straight to the venue
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return venue
+
+    venue = asyncio.run(main())
+    last = venue.executed[-1]
+    assert type(last) is CancelAll and last.reason == "runner task cancelled"
+    cancels_before = sum(type(c) in (Cancel, CancelAll) for c in venue.executed[:-1])
+    assert venue.cancels_spent_at_execute[-1] == cancels_before + 1
+
+
+def test_a_dry_run_neither_paces_nor_hands_the_adapter_a_budget(tmp_path: Path) -> None:
+    def paper(instruments: Mapping[str, Instrument]) -> PaperVenue:
+        return SimVenue(instruments, SimConfig(), random.Random(1))
+
+    venue = PacedVenue()
+    runner = make_runner(venue, tmp_path / "d.mmlog", paper=paper)
+    asyncio.run(quote_then_stop(runner, venue, 0.1))
+    assert venue.paced_with == [] and venue.executed == []
+    assert runner.statistics().paced == -1

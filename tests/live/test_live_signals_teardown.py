@@ -1,0 +1,189 @@
+"""SIGUSR1/SIGUSR2 (the operator's resume and halt) never terminate a session: before the
+runner's handlers are installed and after they are removed they are logged and ignored, so the
+adapter still closes and the log's tail is written; their earlier disposition comes back when
+``run`` returns."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+import pytest
+
+from mmcore.commands import Cancel, CancelAll, Command, Place
+from mmcore.config import parse_config
+from mmcore.events import BookSnapshot, ConnectionState, Event, OrderAccepted, OrderCanceled
+from mmcore.instrument import Instrument
+from mmcore.live import LiveRunner
+from mmcore.log import open_log
+from replay.session import build_engine
+from replay.verify import verify_log
+
+ROOT = Path(__file__).resolve().parents[2]
+SYM = "BTC-USD"
+
+CONFIG = """
+[session]
+venue = "sim"
+markets = ["BTC-USD"]
+timer_interval_ms = 0
+status_interval_s = 0
+
+[strategy]
+name = "simple"
+[strategy.params]
+spread_bps = 10.0
+size_lots = 5
+
+[risk]
+max_position_lots = 100
+"""
+
+
+class Venue:
+    """Acks every place and confirms every cancel at once, through ``attach``; ``on_start``
+    and ``on_close`` run inside ``start`` and ``close``."""
+
+    venue = "fake"
+
+    def __init__(self, on_start: Callable[[], None], on_close: Callable[[], None]) -> None:
+        self.put: Callable[[Event], None] | None = None
+        self.live: set[str] = set()
+        self.on_start = on_start
+        self.on_close = on_close
+        self.closed = False
+
+    def attach(self, put: Callable[[Event], None]) -> None:
+        self.put = put
+
+    async def start(self, symbols: list[str]) -> list[Instrument]:
+        self.on_start()
+        await asyncio.sleep(0.2)  # the loop delivers the signals sent meanwhile
+        return [Instrument(venue="fake", symbol=SYM, tick_size="0.1", lot_size="0.001")]
+
+    async def reconcile(self) -> list[Event]:
+        return []
+
+    async def events(self) -> None:
+        raise NotImplementedError
+
+    async def execute(self, cmd: Command) -> None:
+        assert self.put is not None
+        now = time.time_ns()
+        if type(cmd) is Place:
+            self.live.add(cmd.client_id)
+            self.put(OrderAccepted(SYM, now, now, cmd.client_id))
+        elif type(cmd) in (Cancel, CancelAll):
+            gone = [cmd.client_id] if type(cmd) is Cancel else sorted(self.live)
+            for cid in gone:
+                if cid in self.live:
+                    self.live.discard(cid)
+                    self.put(OrderCanceled(SYM, now, now, cid))
+
+    async def close(self) -> None:
+        self.on_close()
+        await asyncio.sleep(0.2)  # the loop delivers the signals sent meanwhile
+        self.closed = True
+
+
+async def session(path: Path, venue: Venue, handle_signals: bool = True) -> None:
+    runner = LiveRunner(
+        venue, parse_config(CONFIG, "<test>"), build_engine, path,  # type: ignore[arg-type]
+        clock=time.time_ns, handle_signals=handle_signals, timer_interval_ms=0,
+        shutdown_timeout_s=2.0,
+    )
+    task = asyncio.create_task(runner.run())
+    for _ in range(500):
+        if runner._open:
+            break
+        await asyncio.sleep(0.01)
+    assert venue.put is not None
+    now = time.time_ns()
+    venue.put(BookSnapshot(SYM, now, now, 1, (600_000, 10), (600_010, 10)))
+    await asyncio.sleep(0.1)
+    runner.request_stop("test over")
+    await asyncio.wait_for(task, 10)
+
+
+def _kill_self() -> None:
+    import os
+
+    os.kill(os.getpid(), signal.SIGUSR2)
+    os.kill(os.getpid(), signal.SIGUSR1)
+
+
+CHILD = """
+import asyncio, sys
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from tests.live.test_live_signals_teardown import Venue, _kill_self, session
+phase = sys.argv[2]
+venue = Venue(_kill_self if phase == "start" else (lambda: None),
+              _kill_self if phase == "close" else (lambda: None))
+asyncio.run(session(Path(sys.argv[1]), venue))
+print("session ended; adapter closed:", venue.closed)
+"""
+
+
+@pytest.mark.parametrize("phase", ["start", "close"])
+def test_sigusr2_and_sigusr1_while_starting_up_or_closing_do_not_kill_the_session(
+    tmp_path: Path, phase: str
+) -> None:
+    path = tmp_path / "s.mmlog"
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD.format(root=str(ROOT)), str(path), phase],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )
+    assert child.returncode == 0, (child.returncode, child.stdout, child.stderr)
+    assert "adapter closed: True" in child.stdout
+    assert "SIGUSR2 ignored" in child.stderr and "SIGUSR1 ignored" in child.stderr
+    records = list(open_log(path, repair=False))  # closed cleanly: no torn tail to repair
+    controls = [r.state for r in records if type(r) is ConnectionState and r.stream == "session"]
+    assert controls == ["stopping"]  # neither signal halted nor resumed anything
+    assert any(type(r) is OrderCanceled for r in records)
+    verdict = verify_log(path)
+    assert verdict.ok, verdict.divergence.describe() if verdict.divergence else verdict
+
+
+def test_the_earlier_disposition_of_sigusr1_and_sigusr2_comes_back_when_run_returns(
+    tmp_path: Path,
+) -> None:
+    seen: list[int] = []
+
+    def mine(signum: int, frame: FrameType | None) -> None:
+        seen.append(signum)
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGUSR1, signal.SIGUSR2)}
+    signal.signal(signal.SIGUSR2, mine)
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    try:
+        venue = Venue(lambda: None, lambda: None)
+        asyncio.run(session(tmp_path / "r.mmlog", venue))
+        assert signal.getsignal(signal.SIGUSR2) is mine
+        assert signal.getsignal(signal.SIGUSR1) is signal.SIG_IGN
+        signal.raise_signal(signal.SIGUSR2)
+        assert seen == [signal.SIGUSR2]
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
+def test_without_handle_signals_the_runner_leaves_every_disposition_alone(
+    tmp_path: Path,
+) -> None:
+    before = {s: signal.getsignal(s) for s in (signal.SIGUSR1, signal.SIGUSR2)}
+    seen: list[object] = []
+
+    def on_start() -> None:
+        seen.extend(signal.getsignal(s) for s in before)
+
+    venue = Venue(on_start, lambda: None)
+    asyncio.run(session(tmp_path / "n.mmlog", venue, handle_signals=False))
+    assert seen == list(before.values())
+    assert {s: signal.getsignal(s) for s in before} == before
