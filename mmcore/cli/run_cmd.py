@@ -80,9 +80,19 @@ def build_adapter(
 
 
 def _paper_factory(config: AppConfig) -> Callable[[Mapping[str, Instrument]], PaperVenue]:
+    """The dry run's simulated venue. Its fee rates must be in ``[sim]``: the adapter starts
+    public-only and reads no account, so the instruments carry none (a dry run at 0 fees would
+    overstate every fill's PnL)."""
     from adapters.sim import SimConfig, SimVenue
 
     sim = msgspec.convert(config.sim, SimConfig)
+    missing = [f"sim.{name}" for name in ("maker_fee", "taker_fee") if getattr(sim, name) is None]
+    if missing:
+        raise ConfigError(
+            f"{' and '.join(missing)}: expected your account's fee rate(s) for --dry-run, found "
+            "none: a dry run reads no account, so the simulated venue would charge no fees "
+            '(e.g. maker_fee = "0.0002", taker_fee = "0.0005" in [sim])'
+        )
 
     def make(instruments: Mapping[str, Instrument]) -> PaperVenue:
         return SimVenue(instruments, sim, random.Random(config.session.seed))
@@ -111,6 +121,7 @@ async def run_live(
     from replay.session import build_engine
 
     env = os.environ if environ is None else environ
+    paper = _paper_factory(config) if dry_run else None  # its config checked before connecting
     adapter = build_adapter(config, clock, env, public_only=dry_run)
     session = config.session
     day_pnl = None
@@ -127,7 +138,7 @@ async def run_live(
         clock=clock,
         shutdown_timeout_s=shutdown_timeout_s,
         duration_s=duration_s,
-        paper=_paper_factory(config) if dry_run else None,
+        paper=paper,
         code_version=code_version(),
         meta=meta,
         handle_signals=handle_signals,

@@ -60,6 +60,8 @@ price_band_bps = 100
 [sim]
 entry_latency_ms = 1.0
 response_latency_ms = 1.0
+maker_fee = "0"
+taker_fee = "0.00025"
 
 [venue]
 base_url = "{base_url}"

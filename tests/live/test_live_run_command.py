@@ -84,3 +84,17 @@ def test_the_demo_config_file_is_the_embedded_live_demo_config() -> None:
     on_disk = load_session(ROOT / "configs" / "demo-extended.toml")
     embedded = demo_live_config("http://127.0.0.1:8080")
     assert on_disk == embedded
+
+
+def test_a_dry_run_without_the_accounts_fee_rates_is_refused_naming_them(
+    mm: Callable[..., int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (ROOT / "configs" / "extended.toml").read_text()
+    assert 'maker_fee = "0.0002"\n' in text
+    config = tmp_path / "dry.toml"
+    config.write_text(text.replace('maker_fee = "0.0002"\n', "", 1))
+    # refused before any venue is contacted (the config's network is mainnet, unreachable here)
+    assert mm("run", "--config", str(config), "--dry-run", "--out", str(tmp_path / "d")) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("mm:")]
+    assert len(errors) == 1 and "sim.maker_fee" in errors[0] and "--dry-run" in errors[0]
+    assert not (tmp_path / "d").exists()
