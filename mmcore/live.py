@@ -316,7 +316,10 @@ class LiveRunner:
         self._handled = asyncio.Event()  # set after every event handled while stopping
         self._failure: BaseException | None = None  # the engine failed in _dispatch
         self._feed_failed = False
-        self._sender = Sender(self._execute, config.session.max_in_flight)
+        # a place the rate pacer held and a CancelAll overtook comes back as its OrderCanceled
+        self._sender = Sender(
+            self._execute, config.session.max_in_flight, on_dropped=self._dispatch
+        )
         self._wake = asyncio.Event()
         self._paper: PaperVenue | None = None
         # dry run: exchange minus local time of the latest market event handled (the venue's

@@ -10,8 +10,8 @@ after the first. ``SendQueue`` lets commands overlap wherever the order cannot m
    bid at or above that ask, an ask at or below that bid) waits until that cancel has returned,
    so the venue never sees us trade with ourselves or refuse a post-only order for it when the
    market jumped more than our spread; other places do not wait for cancels;
-3. a ``CancelAll`` is a barrier: it starts only when everything emitted before it has finished,
-   and nothing emitted after it starts until it has finished;
+3. a ``CancelAll`` is a barrier: it starts only when everything emitted before it has finished
+   (or was overtaken: below), and nothing emitted after it starts until it has finished;
 4. at most ``max_in_flight`` commands are in flight (1 = strictly one at a time, in order);
 5. otherwise commands start in emission order (a ``Resync`` has no client id and waits only for
    the barrier and the cap).
@@ -19,20 +19,35 @@ after the first. ``SendQueue`` lets commands overlap wherever the order cannot m
 For rule 2 the queue remembers the side and price of the places it was given (the orders of an
 earlier session, canceled by the start-up ``CancelAll``, are not among them).
 
+Overtaking. The sender may keep a command ``pop_ready`` let start from going (its rate pacer has
+no budget for it yet: ``hold``, then ``release`` when it goes). Such a command has reached no
+venue, yet it counts as in flight for the rules above; left so, it would keep the next
+``CancelAll`` (an operator's halt, say) waiting up to a rate window. So when the first waiting
+``CancelAll`` is blocked only by held commands and by commands waiting behind them, and it
+covers every one of them (a ``Cancel``, or a ``Place`` when the queue was made with
+``overtake_places``, of its market, or of any market for ``CancelAll("")``), they are all
+dropped at once (``take_overtaken`` returns them; they are never sent) and the ``CancelAll``
+starts: a dropped cancel's order is canceled by it, a dropped place never reaches the venue
+(its sender must tell the engine so). A ``Resync`` before it is not dropped: it starts as usual.
+Nothing is dropped while any other call is in flight or any command it does not cover is
+ahead of it (it waits as rule 3 says), so no place it does not cover can overtake a dropped
+cancel it would cross (rule 2), and every command not dropped keeps rules 1 to 5.
+
 Commands of different client ids may reach the venue in another order than emitted. That cannot
 take the account past a risk limit: the risk gate counts an order as open and as exposure until
 the venue confirms it terminal (pending cancels included), so a new order landing before the
 cancel of the old one is the state the gate already allowed.
 
 Pure bookkeeping (no asyncio, no clock): the live runner's sender calls ``push`` as commands are
-emitted, starts what ``pop_ready`` returns and calls ``finished`` as each call returns.
+emitted, starts what ``pop_ready`` returns (then ``take_overtaken``) and calls ``finished`` as
+each call returns.
 """
 
 from __future__ import annotations
 
 from collections import deque
 
-from mmcore.commands import Cancel, CancelAll, Command, Place
+from mmcore.commands import Cancel, CancelAll, Command, Place, Resync
 from mmcore.events import BUY
 
 __all__ = ["SendQueue"]
@@ -60,20 +75,30 @@ class SendQueue:
 
     __slots__ = (
         "_barrier",
+        "_cancel_alls",
         "_cancelling",
+        "_held",
         "_ids",
         "_in_flight",
         "_orders",
+        "_overtaken",
         "_waiting",
         "max_in_flight",
+        "overtake_places",
         "peak_in_flight",
     )
 
-    def __init__(self, max_in_flight: int) -> None:
+    def __init__(self, max_in_flight: int, overtake_places: bool = False) -> None:
+        """``overtake_places``: a ``CancelAll`` may overtake held places too, not only held
+        cancels (module doc); only for a sender that tells the engine of each one dropped."""
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight: expected >= 1, found {max_in_flight}")
         self.max_in_flight = max_in_flight
+        self.overtake_places = overtake_places
         self.peak_in_flight = 0
+        self._held: list[Command] = []  # let start, kept back by the sender (``hold``)
+        self._cancel_alls = 0  # CancelAlls waiting
+        self._overtaken: list[Command] = []  # dropped, for ``take_overtaken``
         self._waiting: deque[Command] = deque()
         self._in_flight = 0
         self._ids: set[str] = set()  # client ids with a command in flight
@@ -90,6 +115,11 @@ class SendQueue:
         return len(self._waiting)
 
     @property
+    def cancel_all_waiting(self) -> bool:
+        """A ``CancelAll`` waits to start."""
+        return self._cancel_alls > 0
+
+    @property
     def idle(self) -> bool:
         """Nothing waiting and nothing in flight."""
         return not self._waiting and not self._in_flight
@@ -97,7 +127,9 @@ class SendQueue:
     def push(self, cmd: Command) -> None:
         """``cmd`` was emitted (after everything pushed before it)."""
         self._waiting.append(cmd)
-        if type(cmd) is Place:
+        if type(cmd) is CancelAll:
+            self._cancel_alls += 1
+        elif type(cmd) is Place:
             orders = self._orders
             orders[cmd.client_id] = (cmd.side, cmd.price)
             if len(orders) > _ORDERS_KEPT:
@@ -107,14 +139,38 @@ class SendQueue:
         """Forget the commands not started (they will never be sent); returns how many."""
         n = len(self._waiting)
         self._waiting.clear()
+        self._cancel_alls = 0
         return n
+
+    def hold(self, cmd: Command) -> None:
+        """The sender keeps ``cmd`` (returned by ``pop_ready``) from going for now; it still
+        counts as in flight, but a ``CancelAll`` may overtake it (module doc)."""
+        self._held.append(cmd)
+
+    def release(self, cmd: Command) -> None:
+        """``cmd``, held, goes now after all: in flight as any other until ``finished``."""
+        held = self._held
+        for i, c in enumerate(held):
+            if c is cmd:
+                del held[i]
+                return
+
+    def take_overtaken(self) -> list[Command]:
+        """The held and waiting commands a ``CancelAll`` overtook since the last call, in no
+        particular order: dropped (not in flight, never to be sent; module doc)."""
+        out = self._overtaken
+        if out:
+            self._overtaken = []
+        return out
 
     def pop_ready(self) -> list[Command]:
         """The waiting commands that may start now, in emission order; they count as in flight
         until ``finished``."""
-        waiting = self._waiting
-        if self._barrier or not waiting:
+        if self._barrier or not self._waiting:
             return []
+        if self._held and self._cancel_alls and self._in_flight == len(self._held):
+            self._overtake()
+        waiting = self._waiting
         cap = self.max_in_flight
         if self._in_flight >= cap:
             return []
@@ -130,6 +186,7 @@ class SendQueue:
             if t is CancelAll:
                 if not self._in_flight and not held:
                     waiting.popleft()
+                    self._cancel_alls -= 1
                     ready.append(cmd)
                     self._in_flight = 1
                     self._barrier = True
@@ -165,16 +222,58 @@ class SendQueue:
             self.peak_in_flight = self._in_flight
         return ready
 
-    def finished(self, cmd: Command) -> None:
-        """The call for ``cmd`` (returned by ``pop_ready``) has returned."""
-        if self._in_flight <= 0:
-            raise ValueError(f"finished({cmd!r}) with nothing in flight")
-        self._in_flight -= 1
-        if type(cmd) is CancelAll:
-            self._barrier = False
+    def _overtake(self) -> None:
+        """Every call in flight is held: drop them, and the commands waiting before the first
+        ``CancelAll``, if it covers them all (module doc)."""
+        ahead: list[Command] = []
+        stop: CancelAll | None = None
+        for cmd in self._waiting:
+            if type(cmd) is CancelAll:
+                stop = cmd
+                break
+            if type(cmd) is not Resync:
+                ahead.append(cmd)
+        if stop is None:
             return
+        inst = stop.inst
+        places = self.overtake_places
+        for cmd in self._held + ahead:
+            t = type(cmd)
+            if not (t is Cancel or (t is Place and places)):
+                return
+            if inst and cmd.inst != inst:
+                return
+        for cmd in self._held:
+            self._forget(cmd)
+        self._overtaken.extend(self._held)
+        self._held = []
+        if ahead:
+            self._overtaken.extend(ahead)
+            waiting = self._waiting  # in place: ``pop_ready`` holds it
+            resyncs: list[Command] = []
+            while waiting[0] is not stop:
+                cmd = waiting.popleft()
+                if type(cmd) is Resync:
+                    resyncs.append(cmd)
+            waiting.extendleft(reversed(resyncs))
+
+    def _forget(self, cmd: Command) -> None:
+        """``cmd`` is no longer in flight."""
+        self._in_flight -= 1
         key = _key(cmd)
         if key is not None:
             self._ids.discard(key)
             if type(cmd) is Cancel:
                 self._cancelling.pop(key, None)
+
+    def finished(self, cmd: Command) -> None:
+        """The call for ``cmd`` (returned by ``pop_ready``) has returned."""
+        if self._in_flight <= 0:
+            raise ValueError(f"finished({cmd!r}) with nothing in flight")
+        if self._held:
+            self.release(cmd)
+        if type(cmd) is CancelAll:
+            self._in_flight -= 1
+            self._barrier = False
+            return
+        self._forget(cmd)

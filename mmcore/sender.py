@@ -9,9 +9,19 @@ wrapper that does that).
 The risk gate spends the venue's rate budget when a command is emitted, but the queue may hold a
 command back (behind a slow cancel, say) and start it together with commands emitted a window
 later: the venue would then see more requests in a window than it allows. Once ``pace``d (a
-``RateBudget`` of the same limits, on the runner's clock) every start spends from it too, and a
-command it refuses waits (retried every ``PACE_RETRY_S``) while the others that may start go.
-A ``CancelAll`` is never held: it is recorded as forced.
+``RateBudget`` of the same limits, on the runner's clock) every start of a place or cancel
+spends from it too, and a command it refuses waits (retried every ``PACE_RETRY_S``) while the
+others that may start go. A ``CancelAll`` is never held: it is recorded as forced. A ``Resync``
+(a socket reconnect, no order request; the risk gate never counts it) neither spends nor waits.
+
+A held command has reached no venue, so it does not keep a ``CancelAll`` waiting: one that covers
+every command held or waiting before it overtakes them (``mmcore.send_queue``, "Overtaking").
+They are never sent: a held cancel is done by the ``CancelAll``; a held place, never at the
+venue, is reported to ``on_dropped`` as ``OrderCanceled`` (canceled by the ``CancelAll`` before
+it was sent; not a reject, which the risk gate would count as a venue failure), which the runner
+hands to the engine like an adapter's event. Without ``on_dropped`` only cancels are
+overtaken (a place the engine would never hear of again would stay pending in its ledger): a
+``CancelAll`` behind a held place waits for it, as before.
 
 This module is an I/O component: it uses asyncio.
 """
@@ -23,24 +33,36 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from mmcore.commands import Cancel, CancelAll, Command
+from mmcore.commands import Cancel, CancelAll, Command, Place, Resync
+from mmcore.events import OrderCanceled
 from mmcore.ratelimit import RateBudget
 from mmcore.send_queue import SendQueue
 
-__all__ = ["PACE_RETRY_S", "Sender"]
+__all__ = ["OVERTAKEN_REASON", "PACE_RETRY_S", "Sender"]
 
 log = logging.getLogger("mmcore.live")
 
 PACE_RETRY_S = 0.005
 """How soon a start the pacer refused is tried again."""
 
+OVERTAKEN_REASON = "held by the rate budget and overtaken by a CancelAll; never sent"
+"""The reason of the ``OrderCanceled`` of a place the pacer held and a ``CancelAll`` overtook."""
+
 
 class Sender:
     """Starts each command's ``execute`` as soon as ``SendQueue`` allows; see the module doc."""
 
-    def __init__(self, execute: Callable[[Command], Awaitable[None]], max_in_flight: int) -> None:
+    def __init__(
+        self,
+        execute: Callable[[Command], Awaitable[None]],
+        max_in_flight: int,
+        on_dropped: Callable[[OrderCanceled], None] | None = None,
+    ) -> None:
+        """``on_dropped``: told of each place a ``CancelAll`` overtook, as the ``OrderCanceled``
+        the engine must see (module doc); the live runner hands it on like an adapter event."""
         self._execute = execute
-        self._queue = SendQueue(max_in_flight)
+        self._on_dropped = on_dropped
+        self._queue = SendQueue(max_in_flight, overtake_places=on_dropped is not None)
         self._tasks: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -51,6 +73,8 @@ class Sender:
         self._retry: asyncio.TimerHandle | None = None
         self.paced = 0
         """Starts the pacer held back (each counted once)."""
+        self.overtaken = 0
+        """Held commands (and those waiting behind them) a ``CancelAll`` overtook: never sent."""
 
     @property
     def in_flight(self) -> int:
@@ -126,29 +150,74 @@ class Sender:
                 await task
 
     def _start_ready(self) -> None:
-        ready = self._queue.pop_ready()
+        queue = self._queue
         pacer = self._pacer
         if pacer is None:
-            for cmd in ready:
+            for cmd in queue.pop_ready():
                 self._start(cmd)
             return
         assert self._clock is not None
-        held = self._paced
-        self._paced = paced = []
         now = self._clock()
-        for cmd in held + ready:  # those held first: they were let start earlier
-            t = type(cmd)
-            if t is CancelAll:
-                pacer.force(now, True)
-            elif not pacer.try_spend(now, t is Cancel):
-                paced.append(cmd)
-                continue
-            self._start(cmd)
-        if paced:
-            before = {id(c) for c in held}
-            self.paced += sum(1 for c in paced if id(c) not in before)
+        held = self._paced  # let start earlier, refused by the pacer so far
+        paced: list[Command] = []
+        self._paced = paced
+        dropped: list[Command] = []
+        while True:
+            ready = queue.pop_ready()  # may overtake commands held (module doc)
+            gone = queue.take_overtaken()
+            if gone:
+                dropped.extend(gone)
+                out = {id(c) for c in gone}
+                held = [c for c in held if id(c) not in out]
+                paced[:] = [c for c in paced if id(c) not in out]
+            for cmd in held:  # first: they were let start earlier
+                if self._spend(pacer, now, cmd):
+                    queue.release(cmd)
+                    self._start(cmd)
+                else:
+                    paced.append(cmd)
+            held = []
+            fresh = False
+            for cmd in ready:
+                if self._spend(pacer, now, cmd):
+                    self._start(cmd)
+                else:
+                    paced.append(cmd)
+                    queue.hold(cmd)
+                    self.paced += 1
+                    fresh = True
+            if not (fresh and queue.cancel_all_waiting):
+                break  # else a CancelAll may overtake the commands just held: look again
         if paced and self._retry is None and not self._closed:
             self._retry = asyncio.get_running_loop().call_later(PACE_RETRY_S, self._retry_paced)
+        if dropped:
+            self._report(dropped)
+
+    @staticmethod
+    def _spend(pacer: RateBudget, now: int, cmd: Command) -> bool:
+        """Whether ``cmd`` may start now; what starts is recorded in ``pacer``."""
+        t = type(cmd)
+        if t is CancelAll:
+            pacer.force(now, True)
+            return True
+        if t is Resync:
+            return True  # a socket reconnect: no order request, never held
+        return pacer.try_spend(now, t is Cancel)
+
+    def _report(self, dropped: list[Command]) -> None:
+        """Commands a ``CancelAll`` overtook: a place's ``OrderCanceled`` to ``on_dropped``."""
+        self.overtaken += len(dropped)
+        on_dropped = self._on_dropped
+        for cmd in dropped:
+            if type(cmd) is Place and on_dropped is not None:
+                place: Place = cmd
+                log.warning("live: %s held by the rate budget and overtaken by a CancelAll; "
+                            "never sent", place.client_id)
+                assert self._clock is not None
+                now = self._clock()
+                on_dropped(OrderCanceled(place.inst, now, now, place.client_id, OVERTAKEN_REASON))
+            else:
+                log.info("live: %r held by the rate budget; the CancelAll after it does it", cmd)
 
     def _retry_paced(self) -> None:
         self._retry = None

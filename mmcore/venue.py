@@ -5,6 +5,19 @@ WebSocket messages into ``mmcore.events`` (integer ticks and lots, converted wit
 ``Instrument``), stamps ``ts_recv`` with the clock the runner gives it, and executes commands.
 Reconnects, resyncs and reconciliation after a reconnect are its business; it reports them as
 ``ConnectionState`` events and as the order/position events that reconciliation finds.
+
+Optional, outside the protocol (the runner looks for them with ``getattr``):
+
+- ``attach(put)``: hand events straight to the runner's queue instead of through ``events()``;
+- ``pace_requests(budget: RateBudget, clock: Clock) -> None``: the runner passes the very
+  ``RateBudget`` its sender spends from (``mmcore.sender``: one request for each command it
+  starts, forced for a ``CancelAll``), on its clock. From then on the adapter spends from it for
+  every order request (place, cancel, mass cancel) the sender did not pay for before the request
+  goes: each retry after a command's first attempt, and every request it makes on its own
+  (reconciliation's cancels, places resent to settle an unknown outcome). Places and cancels
+  wait until the budget allows them, mass cancels are recorded as forced and never wait, so the
+  venue never sees more than ``[risk.rate_limit]`` allows, retries and reconnects included.
+  An adapter without it must make no order request beyond one per command it is given.
 """
 
 from __future__ import annotations

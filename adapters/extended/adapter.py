@@ -12,7 +12,11 @@ switch, no reconciliation, zero fee rates; a ``Place`` is refused with ``OrderRe
 ``PUBLIC_ONLY``). ``mm run --dry-run`` uses it, with the simulated venue executing the commands.
 
 ``attach(put)`` makes the adapter hand its events straight to the live runner's merged queue
-instead of through ``events()`` (one asyncio hop less per frame). ``set_probe`` installs a
+instead of through ``events()`` (one asyncio hop less per frame). ``pace_requests(budget, clock)``
+gives it the runner's rate budget (the one the sender spends from): from then on every order
+request the sender did not pay for (REST retries, the reconcile's cancels, resent places) spends
+from it too (``adapters.extended.rest``), so the venue never sees more than the configured
+limits. ``set_probe`` installs a
 ``LatencyProbe`` (benchmarks only): told of every socket read before the message is handled and of
 every command as ``execute`` is entered; off, it costs one ``None`` check per frame and command.
 """
@@ -59,6 +63,7 @@ from mmcore.events import (
     book_stream,
 )
 from mmcore.instrument import Instrument
+from mmcore.ratelimit import RateBudget
 from mmcore.venue import Clock
 
 __all__ = ["PUBLIC_ONLY", "AdapterStatistics", "ExtendedAdapter", "LatencyProbe"]
@@ -403,6 +408,12 @@ class ExtendedAdapter:
         for s in self._subs.values():
             s.on_read = on_read
             s.start()
+
+    def pace_requests(self, budget: RateBudget, clock: Callable[[], int]) -> None:
+        """Spend ``budget`` (the runner's sender's, on ``clock``) on every order request the
+        sender did not pay for: retries, the reconcile's cancels, resent places (module doc).
+        Without it nothing is spent or held here."""
+        self.rest.pace(budget, clock)
 
     def attach(self, put: Callable[[Event], None]) -> None:
         """Hand every event to ``put`` (the live runner's merged queue) instead of ``events()``:

@@ -6,6 +6,10 @@ and every retry resends that same body (kept until the venue has answered the pl
 1134 (duplicate external id) therefore means "already placed" and is treated as an acceptance
 still to be confirmed by the stream. When a place
 or cancel keeps failing transiently its fate is unknown, so a reconciliation is requested.
+
+The first request of a command the runner's sender started was paid for from its rate budget by
+the sender; a place resent by ``settle`` is the adapter's own, paid for by the REST client when
+paced (``adapters.extended.rest``).
 """
 
 from __future__ import annotations
@@ -123,14 +127,15 @@ class Executor:
                 self._reject(cmd, "SIGNING", f"{type(exc).__name__}: {redact_hex(str(exc))}")
                 return
             self._signed[cmd.client_id] = signed
-        await self._send(signed, order)
+        await self._send(signed, order, True)
 
-    async def _send(self, signed: NewOrderModel, order: TrackedOrder) -> None:
-        """Post a signed place and act on the answer (a first send, or a resend by ``settle``)."""
+    async def _send(self, signed: NewOrderModel, order: TrackedOrder, paid: bool) -> None:
+        """Post a signed place and act on the answer (a first send, or a resend by ``settle``);
+        ``paid``: the sender paid for the request (not for a resend)."""
         client_id = order.client_id
         self._places += 1
         try:
-            placed = await self._rest.place(signed)
+            placed = await self._rest.place(signed, paid=paid)
         except ExtendedVenueError as exc:
             if exc.code == DUPLICATE_ORDER:
                 self._dups += 1
@@ -163,7 +168,7 @@ class Executor:
                     "sending it again to settle it", order.client_id)
         order.in_flight = True
         try:
-            await self._send(signed, order)
+            await self._send(signed, order, False)
         finally:
             order.in_flight = False
         return True

@@ -30,6 +30,10 @@ line with the venue so that no order is orphaned and none is double-counted:
 
 Events are handed to ``emit`` the moment the tracker transitions, so they interleave correctly
 with the stream's events for the same orders.
+
+Its cancels, and the places ``settle_place`` resends, are the adapter's own order requests: once
+the REST client is paced they pay from the runner's rate budget, waiting for it when it is spent
+(``adapters.extended.rest``).
 """
 
 from __future__ import annotations
@@ -207,7 +211,7 @@ class Reconciler:
                 m.external_id,
             )
             try:
-                await rest.cancel_id(m.id)
+                await rest.cancel_id(m.id, paid=False)
                 self.orphans_canceled += 1
             except ExtendedError as exc:
                 log.warning("extended reconcile: cancel of orphan %s failed: %s", m.id, exc)
@@ -250,7 +254,7 @@ class Reconciler:
             log.warning("extended reconcile: %s still rests after its cancel failed; canceling "
                         "again", order.client_id)
             try:
-                await self._rest.cancel_external(order.client_id)
+                await self._rest.cancel_external(order.client_id, paid=False)
                 self.cancels_resent += 1
             except ExtendedError as exc:
                 wanted += 1
@@ -260,7 +264,7 @@ class Reconciler:
             log.warning("extended reconcile: %s works at the venue after its terminal event "
                         "or a cancel; canceling it", client_id)
             try:
-                await self._rest.cancel_external(client_id)
+                await self._rest.cancel_external(client_id, paid=False)
                 self.strays_canceled += 1
             except ExtendedVenueError as exc:  # refused: not open any more (or never was)
                 log.info("extended reconcile: cancel of stray %s refused: %s", client_id, exc)

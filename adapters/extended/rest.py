@@ -5,6 +5,16 @@ while (the budget is shared), a 5xx, timeout or network error is retried, and a 
 ``ExtendedVenueError`` with the venue's integer code as a string. Retrying is safe for places only
 because the adapter signs each order once and resends the identical body (same external id, same
 nonce): the venue answers a second copy with 1134 (duplicate), never a second order.
+
+Once ``pace``d with the live runner's ``RateBudget`` (the one its sender spends from, on the
+runner's clock: ``ExtendedAdapter.pace_requests``), every request to an order endpoint (place,
+cancel by id or external id, mass cancel) that the sender did not already pay for spends from
+that budget right before it goes: each retry after the first attempt, and every request the
+adapter makes on its own (``paid=False``: the reconcile's cancels, a place resent to settle it).
+The sender pays for the first attempt of the command it starts; one that had to wait out a 429
+pause first pays again (its payment was for an earlier moment). A place or cancel waits until
+the budget allows it (retried every ``mmcore.sender.PACE_RETRY_S``); a mass cancel never waits
+(``RateBudget.force``). Unpaced (backtests, tests without a budget) nothing is spent or held.
 """
 
 from __future__ import annotations
@@ -13,7 +23,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import aiohttp
 import msgspec
@@ -33,8 +43,10 @@ from x10.utils.http import send_post_request
 
 from adapters.extended.backoff import Backoff
 from adapters.extended.errors import ExtendedUnavailableError, ExtendedVenueError
+from mmcore.ratelimit import RateBudget
+from mmcore.sender import PACE_RETRY_S
 
-__all__ = ["ExtendedRest", "RestStatistics", "parse_api_error"]
+__all__ = ["ExtendedRest", "OrderRequest", "RequestPacer", "RestStatistics", "parse_api_error"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +88,40 @@ def parse_api_error(text: str) -> tuple[int, str, str]:
     return 0, "UNKNOWN", text[:200]
 
 
+OrderRequest = Literal["place", "cancel", "mass_cancel"]
+"""The kind of an order-endpoint request, as the rate budget counts it."""
+
+
+class RequestPacer:
+    """The live runner's rate budget, spent by the order requests the sender did not pay for."""
+
+    def __init__(self, budget: RateBudget, clock: Callable[[], int]) -> None:
+        self.budget = budget
+        self._clock = clock
+        self.spent = 0
+        """Requests paid for here (mass cancels included)."""
+        self.waited = 0
+        """Requests that had to wait for the budget."""
+        self.waiting = 0
+        """Requests waiting for the budget now."""
+
+    async def spend(self, kind: OrderRequest) -> None:
+        """Record one request of ``kind`` leaving now; a place or cancel first waits until
+        the budget allows it, a mass cancel never waits (recorded as forced)."""
+        budget = self.budget
+        if kind == "mass_cancel":
+            budget.force(self._clock(), True)
+        elif not budget.try_spend(self._clock(), kind == "cancel"):
+            self.waited += 1
+            self.waiting += 1
+            try:
+                while not budget.try_spend(self._clock(), kind == "cancel"):
+                    await asyncio.sleep(PACE_RETRY_S)
+            finally:
+                self.waiting -= 1
+        self.spent += 1
+
+
 class RestStatistics(msgspec.Struct, frozen=True):
     """Counters of the REST client."""
 
@@ -86,6 +132,10 @@ class RestStatistics(msgspec.Struct, frozen=True):
     timeouts: int
     refusals: int
     gave_up: int
+    paced: int = 0
+    """Order requests paid for from the runner's budget here (not by the sender)."""
+    pace_waits: int = 0
+    """Of those, the ones that waited for the budget."""
 
 
 class ExtendedRest:
@@ -107,6 +157,8 @@ class ExtendedRest:
         self._backoff = backoff
         self._timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
+        self.pacer: RequestPacer | None = None
+        """The runner's rate budget for the order requests the sender did not pay for."""
         self._not_before = 0.0
         self._calls = 0
         self._n_retries = 0
@@ -125,18 +177,30 @@ class ExtendedRest:
             await self._session.close()
             self._session = None
 
+    def pace(self, budget: RateBudget, clock: Callable[[], int]) -> None:
+        """From now on order requests the sender did not pay for spend from ``budget`` at
+        ``clock``'s time (module doc)."""
+        self.pacer = RequestPacer(budget, clock)
+
     # ------------------------------------------------------------ the retry loop
 
-    async def call(self, what: str, fn: Callable[[], Awaitable[T]], retry: bool = True) -> T:
+    async def call(
+        self,
+        what: str,
+        fn: Callable[[], Awaitable[T]],
+        retry: bool = True,
+        order: OrderRequest | None = None,
+        paid: bool = True,
+    ) -> T:
         """Run ``fn`` (one SDK request) with backoff; raise ``ExtendedVenueError`` on a refusal
-        and ``ExtendedUnavailableError`` when every attempt failed transiently."""
+        and ``ExtendedUnavailableError`` when every attempt failed transiently. ``order``: the
+        kind of an order-endpoint request (paced: module doc); ``paid``: the sender paid for
+        its first attempt."""
         loop = asyncio.get_running_loop()
         attempts = 1 + (self._retries if retry else 0)
         last = ""
         for attempt in range(attempts):
-            wait = self._not_before - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            await self._ready(loop, order, paid and attempt == 0)
             self._calls += 1
             if attempt:
                 self._n_retries += 1
@@ -175,6 +239,24 @@ class ExtendedRest:
             return result
         self._n_gave_up += 1
         raise ExtendedUnavailableError(f"{what}: gave up after {attempts} attempts; last: {last}")
+
+    async def _ready(
+        self, loop: asyncio.AbstractEventLoop, order: OrderRequest | None, paid: bool
+    ) -> None:
+        """Wait out a 429 pause, then (paced, for an order request not paid for) the budget;
+        returns with nothing between the payment and the request."""
+        pacer = self.pacer if order is not None else None
+        while True:
+            wait = self._not_before - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                paid = False  # paid for an earlier moment: pays again as it goes
+            if pacer is None or paid or order is None:
+                return
+            await pacer.spend(order)
+            paid = True
+            if self._not_before <= loop.time():
+                return
 
     # ------------------------------------------------------------ public data
 
@@ -250,36 +332,52 @@ class ExtendedRest:
 
     # ------------------------------------------------------------ orders
 
-    async def place(self, order: NewOrderModel) -> PlacedOrderModel | None:
+    # ``paid``: the sender paid for the first attempt (the command it started); False for the
+    # adapter's own requests (module doc)
+
+    async def place(self, order: NewOrderModel, paid: bool = True) -> PlacedOrderModel | None:
         orders = self.client.orders
-        res = await self.call(f"POST order {order.id}", lambda: orders.place_order(order))
+        res = await self.call(
+            f"POST order {order.id}", lambda: orders.place_order(order), order="place", paid=paid
+        )
         return res.data
 
-    async def cancel_external(self, external_id: str) -> None:
+    async def cancel_external(self, external_id: str, paid: bool = True) -> None:
         orders = self.client.orders
         await self.call(
             f"DELETE order external {external_id}",
             lambda: orders.cancel_order_by_external_id(external_id),
+            order="cancel",
+            paid=paid,
         )
 
-    async def cancel_id(self, venue_id: int) -> None:
+    async def cancel_id(self, venue_id: int, paid: bool = True) -> None:
         orders = self.client.orders
-        await self.call(f"DELETE order {venue_id}", lambda: orders.cancel_order(venue_id))
+        await self.call(
+            f"DELETE order {venue_id}",
+            lambda: orders.cancel_order(venue_id),
+            order="cancel",
+            paid=paid,
+        )
 
-    async def mass_cancel(self, markets: list[str]) -> None:
+    async def mass_cancel(self, markets: list[str], paid: bool = True) -> None:
         """Cancel every order of the account on ``markets``."""
         orders = self.client.orders
         await self.call(
             f"POST massCancel {','.join(markets)}",
             lambda: orders.mass_cancel(markets=markets, cancel_all=None),
+            order="mass_cancel",
+            paid=paid,
         )
 
-    async def mass_cancel_external(self, external_ids: list[str]) -> None:
+    async def mass_cancel_external(self, external_ids: list[str], paid: bool = True) -> None:
         """Cancel the orders with these external ids (ours), in one call."""
         orders = self.client.orders
         await self.call(
             f"POST massCancel {len(external_ids)} external ids",
             lambda: orders.mass_cancel(external_order_ids=external_ids, cancel_all=None),
+            order="mass_cancel",
+            paid=paid,
         )
 
     async def dead_man_switch(self, countdown_s: int) -> None:
@@ -307,4 +405,6 @@ class ExtendedRest:
             timeouts=self._n_timeouts,
             refusals=self._n_refusals,
             gave_up=self._n_gave_up,
+            paced=self.pacer.spent if self.pacer is not None else 0,
+            pace_waits=self.pacer.waited if self.pacer is not None else 0,
         )

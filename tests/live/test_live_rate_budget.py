@@ -188,3 +188,47 @@ def test_a_dry_run_neither_paces_nor_hands_the_adapter_a_budget(tmp_path: Path) 
     asyncio.run(quote_then_stop(runner, venue, 0.1))
     assert venue.paced_with == [] and venue.executed == []
     assert runner.statistics().paced == -1
+
+
+def test_a_halt_overtakes_a_place_the_pacer_holds_and_the_engine_learns_it_was_never_sent(
+    tmp_path: Path,
+) -> None:
+    """Three requests in 10 s, a fifth for cancels only: the start-up CancelAll and the bid use
+    the sender's share for places, so it holds the ask (the risk gate, which never saw the
+    start-up CancelAll, let it out). The operator's halt must not wait the window out behind it:
+    its CancelAll goes at once, the ask is never sent, and the engine hears it canceled."""
+    from mmcore.log import open_log
+    from mmcore.sender import OVERTAKEN_REASON
+
+    venue = PacedVenue()
+    path = tmp_path / "h.mmlog"
+    runner = make_runner(venue, path, "[risk.rate_limit]\nwindows = [[10.0, 3]]\n")
+
+    async def main() -> list[Command]:
+        task = asyncio.create_task(runner.run())
+        for _ in range(500):
+            if runner._open:
+                break
+            await asyncio.sleep(0.01)
+        assert venue.put is not None
+        now = time.time_ns()
+        venue.put(BookSnapshot(SYM, now, now, 1, (600_000, 10), (600_010, 10)))
+        await asyncio.sleep(0.2)
+        assert runner._sender.paced == 1  # the ask, held
+        runner.request_halt("test halt")
+        await asyncio.sleep(0.5)  # far less than the 10 s window the held ask waits for
+        sent = list(venue.executed)
+        runner.request_stop("test over")
+        await asyncio.wait_for(task, 10)
+        return sent
+
+    sent = asyncio.run(main())
+    assert [type(c).__name__ for c in sent] == ["CancelAll", "Place", "CancelAll"]
+    canceled = [r for r in open_log(path, repair=False)
+                if type(r) is OrderCanceled and r.reason == OVERTAKEN_REASON]
+    assert len(canceled) == 1 and canceled[0].client_id not in {
+        c.client_id for c in sent if type(c) is Place
+    }
+    assert runner.engine is not None and not runner.engine.ledger.open_orders(SYM)
+    verdict = verify_log(path)
+    assert verdict.ok, verdict
