@@ -1,6 +1,7 @@
 """Where a running session stands, as a few lines of text for the operator's log.
 
-``status_lines(engine, in_flight)`` gives one line per market (mid, our best quotes, position, PnL
+``status_lines(engine, in_flight)`` gives one line per market (mid, marked when the book is stale
+or crossed, our best quotes, position, PnL
 split into spread / inventory / fees / funding, open orders) and one for the session (total PnL,
 fills, events, commands, calls in flight, halts). The live runner logs them every
 ``[session] status_interval_s``. Pure: it reads the engine's state and changes nothing.
@@ -42,6 +43,10 @@ def _market_line(engine: Engine, sym: str, inst: Instrument) -> tuple[str, int]:
     book = engine.books[sym]
     mid_x2 = book.mid_x2()
     mid = "?" if not mid_x2 else str(inst.ticks_to_price(mid_x2) / 2)
+    if book.stale:  # the last mid seen, not the market's now: waiting for a fresh snapshot
+        mid += " (book stale)"
+    elif book.crossed:
+        mid += " (book crossed)"
     orders = ledger.open_orders(sym).values()
     bids = [o.price for o in orders if o.side == BUY]
     asks = [o.price for o in orders if o.side != BUY]

@@ -79,3 +79,14 @@ def test_with_a_daily_loss_limit_the_session_line_gives_the_days_pnl_carried_inc
     engine.on_event(Timer(T0 + 1, T0 + 1))
     assert "| day pnl -12.500000 |" in status_lines(engine)[-1]
     assert "day pnl" not in status_lines(make_engine())[-1]  # no daily limit: not tracked
+
+
+def test_a_stale_or_crossed_book_is_marked_beside_the_last_mid_it_gave() -> None:
+    from mmcore.events import BookDelta
+
+    engine = quoting_engine()
+    assert status_lines(engine)[0].startswith(f"{SYM} mid 60000.0 |")
+    engine.on_event(BookDelta(SYM, T0 + 5, T0 + 5, 3, 2, (), (600_020, 1)))  # seq 2 missed
+    assert status_lines(engine)[0].startswith(f"{SYM} mid 60000.0 (book stale) |")
+    engine.on_event(BookSnapshot(SYM, T0 + 6, T0 + 6, 10, (600_010, 10), (600_010, 10)))
+    assert status_lines(engine)[0].startswith(f"{SYM} mid 60001.0 (book crossed) |")
