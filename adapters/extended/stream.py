@@ -142,15 +142,12 @@ class Subscription:
             self.connected.clear()
             self._disconnects += 1
             self._notify("down", reason)
-            if forced:
-                delay = self._forced_delay(lived)
-            else:
-                # the backoff starts over only after a socket that stayed up: a venue that
-                # accepts a socket, sends a frame and closes it must not be retried at once
-                # forever (on the account stream each reconnect also costs a REST reconcile)
-                if lived >= self._healthy:
-                    self._backoff.reset()
-                delay = self._backoff.next_delay()
+            # the backoff starts over only after a socket that stayed up (however it ended): a
+            # venue that accepts a socket, sends a frame and closes it must not be retried at
+            # once forever (on the account stream each reconnect also costs a REST reconcile)
+            if lived >= self._healthy:
+                self._backoff.reset()
+            delay = self._forced_delay(lived) if forced else self._backoff.next_delay()
             if delay > 0:
                 log.info("extended %s: %s; reconnecting in %.2fs", self.name, reason, delay)
                 await asyncio.sleep(delay)

@@ -253,3 +253,47 @@ def test_a_handshake_never_answered_is_given_up_and_retried() -> None:
     connections, states = asyncio.run(main())
     assert connections >= 2
     assert ("down", "connect failed: no handshake within 0.3s") in states
+
+
+def test_after_a_healthy_socket_ended_by_a_forced_reconnect_the_backoff_starts_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An outage long ago took the backoff to its ceiling; a socket then stays up an hour and
+    ends in a forced reconnect (a book gap). If the next connect fails, its wait must be the
+    backoff's first again, not the outage's."""
+    import adapters.extended.stream as stream_module
+
+    waits: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recorded(delay: float, *args: object) -> None:
+        waits.append(delay)
+        await real_sleep(0)
+
+    monkeypatch.setattr(stream_module.asyncio, "sleep", recorded)
+
+    async def main() -> None:
+        sub = Subscription("book", "ws://unused", None, {}, lambda data: None,  # type: ignore[arg-type]
+                           lambda state, name, reason: None,
+                           Backoff(0.25, 30.0, random.Random(1)), 5.0)
+        script = ["fail"] * 8 + ["healthy, then forced", "fail", "stop"]
+        loop = asyncio.get_running_loop()
+
+        async def session_once() -> str:
+            step = script.pop(0)
+            if step == "healthy, then forced":
+                sub._up_since = loop.time() - 3600.0
+                sub._force_reason = "book gap"
+                return "book gap"
+            if step == "stop":
+                sub._closing = True
+            return f"connect failed: {step}"
+
+        sub._session_once = session_once  # type: ignore[method-assign]
+        await sub._run()
+
+    asyncio.run(main())
+    assert max(waits[:8]) > 10.0  # the outage reached the ceiling's neighbourhood
+    # the forced reconnect after a healthy socket went at once (no wait), and the failure after
+    # it waited the backoff's first wait again
+    assert len(waits) == 9 and 0.125 <= waits[8] <= 0.25
