@@ -692,10 +692,12 @@ class ExtendedAdapter:
         """At close, with none of our orders left working (the shutdown canceled them all),
         switch the venue's countdown off: left armed it would cancel, once it ran out, orders
         the user places by hand after the session. With any order of ours possibly working
-        (a cancel unconfirmed, a place of unknown outcome) it stays armed, the last safety."""
+        (a cancel unconfirmed, a place of unknown outcome, a stray or an orphan of an earlier
+        session whose cancel failed) it stays armed, the last safety."""
         if self.public_only or not self.config.dead_man_switch_s or not self._n_dms:
             return
         left = [o.client_id for o in self.tracker.live()]
+        left += sorted(self.tracker.strays | self._reconciler.orphans_left)  # cancels that failed
         if left:
             log.warning("extended close: dead man's switch left armed: %d order(s) of ours may "
                         "still work (%s)", len(left), ", ".join(left[:5]))

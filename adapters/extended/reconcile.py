@@ -142,6 +142,9 @@ class Reconciler:
         self._cancel_unknown = cancel_unknown
         self.runs = 0
         self.orphans_canceled = 0
+        self.orphans_left: set[str] = set()
+        """External ids of the orders the last run should have canceled as orphans but whose
+        cancel failed: they may still work (the adapter keeps the dead man's switch armed)."""
         self.cancels_resent = 0
         self.strays_canceled = 0
         self.cancels_wanted = 0
@@ -200,6 +203,7 @@ class Reconciler:
         if fills_passed is not None:
             fills_passed()
         await self._cancel_again(listed, tracker.take_strays())
+        self.orphans_left = set()
         for m in unknown:
             # a live session's id is ours, from a session that ended without canceling it (or
             # one of this session's forgotten by the tracker): canceled whatever the setting
@@ -214,6 +218,7 @@ class Reconciler:
                 await rest.cancel_id(m.id, paid=False)
                 self.orphans_canceled += 1
             except ExtendedError as exc:
+                self.orphans_left.add(m.external_id)
                 log.warning("extended reconcile: cancel of orphan %s failed: %s", m.id, exc)
         await self._account(symbols, emit, confirm)
 

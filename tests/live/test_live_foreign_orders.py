@@ -181,3 +181,35 @@ def test_the_dead_mans_switch_stays_armed_when_an_order_of_ours_may_still_work()
     armed, left = asyncio.run(main())
     assert left == {"mmq1-1"}
     assert armed
+
+
+def test_the_dead_mans_switch_stays_armed_when_a_stale_order_of_ours_could_not_be_canceled(
+) -> None:
+    from adapters.extended.errors import ExtendedUnavailableError
+    from mmcore.commands import CancelAll
+
+    async def main() -> tuple[bool, set[str]]:
+        h = await serve(seed=3, tick_s=0.02)
+        try:
+            await _place_by_hand(h, [("BTC-USD", STALE, SELL)])
+            adapter = ExtendedAdapter(
+                h.adapter_config(dead_man_switch_s=30, cancel_unknown_orders=False,
+                                 reconcile_interval_s=0),
+                time.time_ns, h.credentials[0].env(),
+            )
+
+            async def unreachable(venue_id: int, paid: bool = True) -> None:
+                raise ExtendedUnavailableError(f"DELETE order {venue_id}: gave up")
+
+            adapter.rest.cancel_id = unreachable  # type: ignore[method-assign]
+            await adapter.start(["BTC-USD"])
+            await adapter.reconcile()  # its cancel of the stale order fails
+            await adapter.execute(CancelAll("", time.time_ns(), "shutdown"))  # ours only
+            await adapter.close()
+            return h.account().dead_man.armed, _open(h)
+        finally:
+            await h.close()
+
+    armed, left = asyncio.run(main())
+    assert left == {STALE}
+    assert armed  # the switch is what will still cancel it
