@@ -559,29 +559,33 @@ class LiveRunner:
         log.warning("live: %s ignored: %s", name, why)
 
     def _restore_operator_signals(self) -> None:
-        """When ``run`` returns: SIGUSR1/SIGUSR2 back to what they were before it. Both are
-        blocked (in this thread) meanwhile, so one sent in between is delivered under the
-        restored disposition, not the default one ``remove_signal_handler`` sets for a moment."""
+        """When ``run`` returns: SIGUSR1/SIGUSR2 back to what they were before it, with no
+        moment at the default disposition (which terminates). asyncio's
+        ``remove_signal_handler`` would set SIG_DFL before the previous disposition could go
+        back, and a signal sent to the process then, taken by any thread, would end it; so the
+        previous disposition goes in first and the loop then forgets its handler as that method
+        would (its table, and the wakeup fd once the table is empty; asyncio 3.10's own)."""
         saved = self._saved_signals
         if not saved:
             return
-        sigs = set(saved)
-        blocked = hasattr(signal, "pthread_sigmask")
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, sigs) if blocked else set()
-        try:
-            loop = asyncio.get_running_loop()
-            for sig, previous in saved.items():
-                try:
+        loop = asyncio.get_running_loop()
+        handlers = getattr(loop, "_signal_handlers", None)
+        for sig, previous in saved.items():
+            try:
+                if previous is None:  # set outside Python: the default is all we can name
+                    previous = signal.SIG_DFL
+                signal.signal(sig, previous)
+                if isinstance(handlers, dict):
+                    handlers.pop(sig, None)
+                else:  # another loop: its public way, with its moment at SIG_DFL
                     loop.remove_signal_handler(sig)
-                    if previous is None:  # set outside Python: the default is all we can name
-                        previous = signal.SIG_DFL
                     signal.signal(sig, previous)
-                except (RuntimeError, ValueError, OSError) as exc:
-                    log.warning("live: could not restore %s: %s", signal.Signals(sig).name, exc)
-        finally:
-            saved.clear()
-            if blocked:
-                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            except (RuntimeError, ValueError, OSError) as exc:
+                log.warning("live: could not restore %s: %s", signal.Signals(sig).name, exc)
+        saved.clear()
+        if isinstance(handlers, dict) and not handlers:
+            with contextlib.suppress(ValueError, OSError):
+                signal.set_wakeup_fd(-1)
 
     def _spawn(self, coro: object, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))  # type: ignore[arg-type]

@@ -187,3 +187,35 @@ def test_without_handle_signals_the_runner_leaves_every_disposition_alone(
     asyncio.run(session(tmp_path / "n.mmlog", venue, handle_signals=False))
     assert seen == list(before.values())
     assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_restoring_the_operator_signals_never_passes_through_the_default_disposition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIG_DFL terminates: were it set for a moment while run returns, a SIGUSR1 sent to the
+    process then (taken by any thread) would end it."""
+
+    def mine(signum: int, frame: FrameType | None) -> None:
+        pass
+
+    set_to: list[tuple[int, object]] = []
+    real = signal.signal
+
+    def recording(sig: int, handler: object) -> object:
+        set_to.append((sig, handler))
+        return real(sig, handler)  # type: ignore[arg-type]
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGUSR1, signal.SIGUSR2)}
+    real(signal.SIGUSR1, mine)
+    real(signal.SIGUSR2, mine)
+    try:
+        monkeypatch.setattr(signal, "signal", recording)
+        asyncio.run(session(tmp_path / "r.mmlog", Venue(lambda: None, lambda: None)))
+        monkeypatch.undo()
+        usr = [(s, h) for s, h in set_to if s in (signal.SIGUSR1, signal.SIGUSR2)]
+        assert usr and all(h is not signal.SIG_DFL for _, h in usr), usr
+        assert signal.getsignal(signal.SIGUSR1) is mine  # the loop's close left it alone
+        assert signal.getsignal(signal.SIGUSR2) is mine
+    finally:
+        for s, handler in before.items():
+            real(s, handler)
