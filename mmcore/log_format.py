@@ -96,7 +96,8 @@ class LogHeader(msgspec.Struct, frozen=True, kw_only=True):
 
     ``code_version`` is the package version (plus ``git describe`` when the caller has it),
     ``config`` the raw, secret-free config table, ``created_ns`` the writer's wall clock in
-    nanoseconds (informational only: nothing replays from it), ``meta`` free-form labels.
+    nanoseconds (informational only: nothing replays from it; 0 in imports and backtests, so
+    the same input gives the same bytes), ``meta`` free-form labels.
     """
 
     format_version: int
