@@ -121,7 +121,10 @@ class RiskConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_position_usd: the same limit as notional in USD at the mark (else the mid; else the
         highest of the order's price and the book's best prices; with none but the order's own
         price, only reduce-only orders go); default 0. With both set, the smaller wins.
-    max_open_orders: per market, non-terminal orders incl. in-flight; default 10, >= 1.
+    max_open_orders: per market, non-terminal orders incl. in-flight; default 10, >= 1. The
+        gate's own forced exit (``flatten_unrealized_loss_usd``: a reduce-only IOC sent with
+        the CancelAll of the market's orders) is not held back by it: it never rests, cannot add
+        exposure, and waiting for the cancels' confirmations would delay a loss limit's exit.
     min_equity_usd: halt when the venue-reported equity (a ``Balance`` event) drops below; default
         0 = off.
     max_loss_hour_usd: halt when the total PnL (all markets, realized + unrealized - fees +

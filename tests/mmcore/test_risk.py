@@ -430,6 +430,22 @@ def test_an_unrealized_loss_beyond_the_limit_forces_a_reduce_only_ioc_exit_once(
     assert gate.on_event(MarkPrice(INST, T0, T0, 98_000), view) == []
 
 
+def test_the_forced_exit_goes_even_with_max_open_orders_reached() -> None:
+    """Documented exemption: the exit is a reduce-only IOC (never rests, cannot add exposure)
+    sent with the CancelAll of the market; holding it back until the cancels are confirmed
+    would delay the loss limit's exit."""
+    view = make_view()
+    gate = make_gate(flatten_unrealized_loss_usd=0.4, max_open_orders=2)
+    hold(view, 5, price=100_000)
+    rest(view, "mm-1", BUY, 1)
+    rest(view, "mm-2", SELL, 1)
+    view.ledger.apply(MarkPrice(INST, T0, T0, 99_000))
+    out = gate.on_event(MarkPrice(INST, T0, T0, 99_000), view)
+    places = [c for c in commands(out) if type(c) is Place]
+    assert len(places) == 1 and places[0].reduce_only and places[0].tif == IOC
+    assert places[0].side == SELL and places[0].size == 5
+
+
 def test_a_forced_exit_below_the_minimum_size_is_not_sent_and_says_so() -> None:
     # 1 lot long, the instrument's minimum is 2: the venue would only reject the exit
     view = make_view()
