@@ -14,6 +14,7 @@ from mmcore.cli.live_demo import demo_live_config
 from mmcore.cli.main import build_parser
 from mmcore.cli.run_cmd import venue_table
 from mmcore.errors import ConfigError
+from mmcore.log_format import FRAME, MAGIC_LEN
 from replay.backtest import run_session
 from replay.demo import demo_config
 from replay.synthetic import MarketSpec, generate_market
@@ -90,11 +91,15 @@ def test_a_corrupt_log_is_one_line_naming_the_offset(tmp_path: Path) -> None:
     log = tmp_path / "s.mmlog"
     run_session(cfg, cfg.instrument_map(), generate_market(MarketSpec(), 2000, 1), log)
     raw = bytearray(log.read_bytes())
-    middle = len(raw) // 2
-    raw[middle] ^= 0xFF
+    # a payload byte of the first frame past the middle (a flipped length field would be a
+    # different error): frames are [u32 length][u32 crc][u64 seq][payload] after the magic
+    pos = MAGIC_LEN
+    while pos < len(raw) // 2:
+        pos += FRAME.size + FRAME.unpack_from(raw, pos)[0]
+    raw[pos + FRAME.size] ^= 0xFF
     log.write_bytes(bytes(raw))
     result = mm("replay", str(log), "--verify")
-    assert_one_line_error(result, str(log), "byte ", "crc")
+    assert_one_line_error(result, str(log), f"byte {pos}", "crc")
 
 
 def test_a_missing_log_is_one_line(tmp_path: Path) -> None:
