@@ -10,16 +10,19 @@ Quote targets, per side:
   cancelled twice, but they still take a slot of ``max_open_orders``;
 - each target level, best first, keeps the live order (in flight or open, not reduce-only) that
   was placed for the same size, has a price within ``replace_threshold_bps`` of the level and an
-  age of at most ``max_order_age_s``; among several, the closest in price. "Placed for" is the
-  size the target asked for, not what rests now: a Place the risk gate clamped still satisfies its
-  level (re-placing it would only be clamped again: a livelock); a partly filled order does not,
-  and is replaced to restore the level's size. Orders at exactly a level's price are matched to
-  it first, so the order one reconcile places for a level is never taken by a neighbouring level
-  on the next (which would replace a fitting order for nothing): the same target reconciled again
-  sends nothing. An order is never kept where it would cross one of ours on the other side (a
-  bid at or above the target's lowest ask, an ask at or below its highest bid or a bid kept):
-  up to the threshold from its level, it could sit past the other side's new best, where a
-  post-only order would be refused and any other would trade with us;
+  age of at most ``max_order_age_s``; among several, the closest in price. An order's age counts
+  from the venue's first ack (``LiveOrder.ts_acked``), since the venue acknowledged it: one not
+  acknowledged yet is not resting and never too old (counted from its ``Place``, a round trip
+  longer than ``max_order_age_s`` would refresh every order before its ack, forever). "Placed
+  for" is the size the target asked for, not what rests now: a Place the risk gate clamped still
+  satisfies its level (re-placing it would only be clamped again: a livelock); a partly filled
+  order does not, and is replaced to restore the level's size. Orders at exactly a level's price
+  are matched to it first, so the order one reconcile places for a level is never taken by a
+  neighbouring level on the next (which would replace a fitting order for nothing): the same
+  target reconciled again sends nothing. An order is never kept where it would cross one of ours
+  on the other side (a bid at or above the target's lowest ask, an ask at or below its highest
+  bid or a bid kept): up to the threshold from its level, it could sit past the other side's new
+  best, where a post-only order would be refused and any other would trade with us;
 - left-over levels and left-over live orders pair up best first as *replaces*; with
   ``coalesce_ns`` a replace sooner than that after the previous replace of the same level keeps
   the old order instead (unless it is too old);
@@ -73,7 +76,8 @@ class OrderManagerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True
         level (and that was placed for the level's size) is kept; default 1.0, >= 0.
     coalesce_ns: minimum time in ns between two replaces of the same level; 0 (default) is off.
     max_order_age_s: seconds after which a live order is refreshed (cancelled and placed again)
-        even if it still matches; default 60.0, > 0.
+        even if it still matches, counted since the venue acknowledged it (an order not yet
+        acknowledged is never too old); default 60.0, > 0.
     max_open_orders: per market, non-terminal orders counting in-flight and pending-cancel ones;
         default 10, >= 1.
     client_id_prefix: ids are ``f"{prefix}-{n}"``; the runner sets a per-session prefix; default
@@ -119,10 +123,10 @@ class OrdersStats(msgspec.Struct, frozen=True):
 
     reconciles: calls. places / cancels / cancel_alls: commands returned. kept: live orders kept
     as matching a level. replaces: live orders cancelled to make way for a moved level.
-    refreshes: cancels because an order was older than ``max_order_age_s``. coalesced: replaces
-    put off by ``coalesce_ns``. capped: levels not placed for lack of an open-order slot.
-    skipped_levels: target levels with price <= 0 or size below the instrument's minimum, and
-    flatten exits smaller than that minimum.
+    refreshes: cancels because an order was older than ``max_order_age_s`` (since its ack).
+    coalesced: replaces put off by ``coalesce_ns``. capped: levels not placed for lack of an
+    open-order slot. skipped_levels: target levels with price <= 0 or size below the
+    instrument's minimum, and flatten exits smaller than that minimum.
     flattens: ``Flatten`` intents handled. no_price: exit orders not placed for lack of a touch.
     """
 
@@ -341,7 +345,8 @@ class QuoteOrderManager:
         placed: list[tuple[int, int]] = []
         n = 0
         for o in free:
-            old = now - o.ts_created > max_age
+            acked = o.ts_acked  # age counts from the first ack; 0: not acknowledged, not old
+            old = acked != 0 and now - acked > max_age
             if n < len(wanted):
                 level = wanted_at[n]
                 if stamps is not None:
@@ -364,15 +369,19 @@ class QuoteOrderManager:
 
     def _fits(self, o: LiveOrder, size: int, now: int) -> bool:
         """Whether ``o`` may stay for a level of ``size`` lots: placed for that size (not what
-        rests: risk may have clamped it) and unfilled, not older than ``max_order_age_s``, and a
-        quote (not a reduce-only exit)."""
+        rests: risk may have clamped it) and unfilled, not older than ``max_order_age_s`` since
+        the venue acknowledged it (never too old before its ack), and a quote (not a reduce-only
+        exit)."""
         ask = self._asked.get(o.client_id)
         if ask is None:
             if o.size - o.filled != size:
                 return False
         elif ask != size or o.filled:
             return False
-        return now - o.ts_created <= self._max_age and not o.reduce_only
+        acked = o.ts_acked
+        if acked and now - acked > self._max_age:
+            return False
+        return not o.reduce_only
 
     # ------------------------------------------------------------ flatten and halt
 

@@ -34,6 +34,15 @@ A trade-through or at-price fill uses only the trade's own size and leaves no me
 
 Reduce-only orders never flip the position: each fill is capped at the position's size and an
 order that can no longer reduce is canceled (``"reduce_only"``) when it would next fill.
+
+Stale book. The recorded book is stale before its first snapshot, after a sequence gap and after a
+malformed ``BookSnapshot`` / ``BookDelta`` (which the ``Book`` refuses with ``BookDataError``:
+``bad_data`` counts it in ``bad_market_data`` and the event is otherwise dropped, as the engine
+drops it). A stale book ignores deltas until the next snapshot and keeps the levels it had (a
+malformed delta: those applied before its bad level). Nothing is taken from it: a crossing order
+takes nothing on arrival (an IOC's remainder is canceled, a GTC rests; a post-only one is still
+checked against the stale best prices) and rule 3 fills nothing, until the next snapshot, which
+matches what then crosses. Rules 1 and 2 go on: they use the trades' own sizes, not the book.
 """
 
 from __future__ import annotations
@@ -44,7 +53,7 @@ from adapters.sim.outbox import Outbox
 from adapters.sim.queue import QueueModel
 from adapters.sim.stats import SimCounters
 from adapters.sim.times import NEVER
-from mmcore.book import Book
+from mmcore.book import Book, BookDataError
 from mmcore.commands import IOC, TIME_IN_FORCE, Place
 from mmcore.events import BUY, SELL, BookDelta, BookSnapshot, Trade
 from mmcore.instrument import Instrument
@@ -201,7 +210,10 @@ class Market:
         """Apply a recorded delta; adjust our queues at levels it changes; match if crossed."""
         book = self.book
         if not self.busy:
-            book.apply_delta(ev)
+            try:
+                book.apply_delta(ev)
+            except BookDataError:
+                self.bad_data()
             return
         # a C-level test first (sizes may match a price: then the exact scan finds nothing);
         # a side the delta leaves alone (an empty tuple) skips even that call
@@ -215,7 +227,13 @@ class Market:
             watch = self.watch_asks
             more = [(SELL, p, book.size_at(SELL, p)) for p in flat[::2] if p in watch]
             touched = more if touched is None else touched + more
-        book.apply_delta(ev)
+        try:
+            book.apply_delta(ev)
+        except BookDataError:  # the levels before the bad one are applied: follow them
+            self.bad_data()
+            if touched:
+                self._depth_changed(touched)
+            return
         if touched:
             self._depth_changed(touched)
         best = book.best_ask
@@ -228,14 +246,27 @@ class Market:
         """Replace the recorded book; every level we rest at or took from may have changed."""
         book = self.book
         if not self.busy:
-            book.apply_snapshot(ev)
+            try:
+                book.apply_snapshot(ev)
+            except BookDataError:
+                self.bad_data()
             return
         touched = [(BUY, p, book.size_at(BUY, p)) for p in {*self.bids, *self.taken_bids}]
         touched += [(SELL, p, book.size_at(SELL, p)) for p in {*self.asks, *self.taken_asks}]
         touched.sort()
-        book.apply_snapshot(ev)
+        try:
+            book.apply_snapshot(ev)
+        except BookDataError:  # refused whole: the book keeps its levels, stale
+            self.bad_data()
+            return
         self._depth_changed(touched)
         self._match_crossed(ts)
+
+    def bad_data(self) -> None:
+        """The book refused a malformed event (``BookDataError``): count it and make sure the
+        book is stale, so that it ignores deltas and gives nothing until the next snapshot."""
+        self.book.stale = True
+        self.counters.bad_market_data += 1
 
     def on_trade(self, ev: Trade, ts: int) -> None:
         """A public trade: fill resting orders it trades through or at (rules 1 and 2)."""
@@ -345,9 +376,12 @@ class Market:
 
     def _consume(self, opp: int, limit: int, want: int) -> list[tuple[int, int]]:
         """Take up to ``want`` lots of recorded ``opp``-side liquidity priced at or better than
-        ``limit`` (for the taker), net of what we took before; remember the take."""
-        taken = self.taken_asks if opp == SELL else self.taken_bids
+        ``limit`` (for the taker), net of what we took before; remember the take. Nothing from
+        a stale book (see the module doc)."""
         book = self.book
+        if book.stale:
+            return []
+        taken = self.taken_asks if opp == SELL else self.taken_bids
         out: list[tuple[int, int]] = []
         n = 8
         start = 0

@@ -21,6 +21,13 @@ at the venue after everything the venue has done, so nothing is ever decided out
 The source is lazy: the driver submits commands to the venue while handling an event, and the
 next ``next()`` sees their consequences. When the market data runs out, pending commands are
 still delivered and answered, then iteration stops (no trailing timers, no further funding).
+End of the data: once the market data is exhausted and its last event has been yielded (so the
+driver has handled it and submitted the commands it caused), the source calls
+``SimVenue.end_of_data``: the venue accepts no new command (a later submission is dropped,
+never answered, and counted in ``SimStats.after_end``), while the commands submitted before are
+still delivered and answered. So answering the venue's late responses cannot keep a backtest
+going forever: the responses run out, then iteration stops. With no market data at all the venue
+is closed at the first ``next()``.
 
 Anything in ``market`` that is not market data (a recorded session's own timers or account
 events) is skipped and counted in ``skipped``.
@@ -81,6 +88,7 @@ class SimSource:
         market_types = _MARKET_TYPES
         ahead: deque[Event] = deque()  # fed to the venue, not yet yielded
         nxt = self._skip(next(it, None))  # the next market event not yet fed
+        ended = False  # whether the venue was told the market data is over
         timer = NEVER
         if interval and nxt is not None:
             timer = (nxt.ts_recv // interval + 1) * interval
@@ -118,6 +126,11 @@ class SimSource:
                 t = timer
             # let the venue act, in exchange time, up to the receive time t about to be yielded
             if nxt is None:
+                if not ahead and not ended:
+                    # every market event is yielded and the driver has handled the last one
+                    # (this generator is resumed only after that): no command from now on
+                    ended = True
+                    venue.end_of_data()
                 due = venue.next_arrival_ts()
                 if due <= t and due != NEVER:
                     advance_to(due)

@@ -19,7 +19,11 @@ class SimStats(msgspec.Struct, frozen=True):
     fees: nanos of fees charged (negative: rebates earned). funding_payments: ``FundingPayment``
     events; funding: their total in nanos (positive: received). market_events: market events fed.
     matching_events: market events that touched our orders (the slow path). unknown_market:
-    market events for instruments the venue does not list (ignored).
+    market events for instruments the venue does not list (ignored). bad_market_data: malformed
+    ``BookSnapshot`` / ``BookDelta`` events (the venue's book raised ``BookDataError``): the book
+    is left stale until the next snapshot and the event is otherwise ignored. after_end: commands
+    submitted after the market data ended (``SimVenue.end_of_data``): dropped, never answered and
+    not counted in ``commands`` or the per-kind counters above.
     """
 
     commands: int
@@ -44,6 +48,8 @@ class SimStats(msgspec.Struct, frozen=True):
     matching_events: int
     unknown_market: int
     reject_codes: dict[str, int]
+    bad_market_data: int = 0
+    after_end: int = 0
 
 
 class SimCounters:
@@ -51,6 +57,8 @@ class SimCounters:
 
     __slots__ = (
         "accepted",
+        "after_end",
+        "bad_market_data",
         "cancel_alls",
         "cancel_misses",
         "canceled",
@@ -97,6 +105,8 @@ class SimCounters:
         self.matching_events = 0
         self.unknown_market = 0
         self.reject_codes: dict[str, int] = {}
+        self.bad_market_data = 0
+        self.after_end = 0
 
     def freeze(self) -> SimStats:
         """A frozen copy of the counters now."""
@@ -123,4 +133,6 @@ class SimCounters:
             matching_events=self.matching_events,
             unknown_market=self.unknown_market,
             reject_codes=dict(self.reject_codes),
+            bad_market_data=self.bad_market_data,
+            after_end=self.after_end,
         )

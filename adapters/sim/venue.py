@@ -12,6 +12,18 @@ Work happens in exchange-time order: ``on_market(ev)`` first runs everything due
 market event. ``next_due`` is the earliest time at which something is due, so the hot path of
 ``on_market`` costs one comparison when nothing is.
 
+End of the data. ``end_of_data()`` (called by ``SimSource`` once the last market event has been
+handled) closes the venue to new commands: a command submitted after it is dropped, never
+answered, and counted in ``SimStats.after_end`` only; the commands submitted before it still
+arrive and are answered. Without it the engine would answer every late response with new
+commands and a backtest might never end.
+
+Malformed market data. A ``BookSnapshot`` or ``BookDelta`` the venue's book refuses
+(``BookDataError``: odd-length levels, price <= 0, negative size) does not stop the venue, as it
+does not stop the engine: it is counted in ``SimStats.bad_market_data`` and the book is left
+stale, ignoring deltas until the next snapshot; nothing is taken from a stale book (see
+``adapters.sim.matching``).
+
 The venue is pure: no I/O, no clock, and its only randomness is the ``random.Random`` it is given
 (latency draws, the probabilistic queue model).
 """
@@ -34,6 +46,7 @@ from adapters.sim.outbox import Outbox
 from adapters.sim.queue import make_queue_model
 from adapters.sim.stats import SimCounters, SimStats
 from adapters.sim.times import NEVER
+from mmcore.book import BookDataError
 from mmcore.commands import Cancel, CancelAll, Command, Place, Resync
 from mmcore.events import (
     BookDelta,
@@ -48,6 +61,14 @@ from mmcore.instrument import Instrument
 __all__ = ["SimVenue"]
 
 _NOTHING_TAKEN: Mapping[int, int] = MappingProxyType({})
+_COMMAND_TYPES = frozenset({Place, Cancel, CancelAll, Resync})
+
+
+def _not_a_command(kind: type, now: int) -> NotACommandError:
+    return NotACommandError(
+        f"SimVenue.submit: expected Place, Cancel, CancelAll or Resync, "
+        f"found {kind.__name__} at engine time {now}"
+    )
 
 
 class SimVenue:
@@ -56,6 +77,7 @@ class SimVenue:
     __slots__ = (
         "_arrivals",
         "_counters",
+        "_ended",
         "_funding",
         "_gate",
         "_last_arrival",
@@ -89,6 +111,7 @@ class SimVenue:
         self._started = False
         self._gate = 0  # on_market takes its slow path from here (next_due once started)
         self._market_events = 0
+        self._ended = False
         self.clock = 0
         """Exchange time of the last thing the venue did."""
         self.next_due = NEVER
@@ -99,10 +122,17 @@ class SimVenue:
     def submit(self, cmd: Command, now: int) -> None:
         """Send ``cmd`` at engine time ``now``; it arrives after the entry latency.
 
-        ``Resync`` is counted and ignored: the simulated venue's data has no gaps to heal.
+        ``Resync`` is counted and ignored: the simulated venue's data has no gaps to heal (a
+        malformed event leaves the venue's book stale until the data's next snapshot). After
+        ``end_of_data`` every command is dropped and counted in ``after_end`` only.
         """
         kind = type(cmd)
         counters = self._counters
+        if self._ended:
+            if kind not in _COMMAND_TYPES:
+                raise _not_a_command(kind, now)
+            counters.after_end += 1
+            return
         counters.commands += 1
         if kind is Place:
             counters.orders += 1
@@ -114,10 +144,7 @@ class SimVenue:
             counters.resyncs += 1
             return
         else:
-            raise NotACommandError(
-                f"SimVenue.submit: expected Place, Cancel, CancelAll or Resync, "
-                f"found {kind.__name__} at engine time {now}"
-            )
+            raise _not_a_command(kind, now)
         arrival = now + self._latency.entry(now)
         if arrival < self._last_arrival:
             arrival = self._last_arrival
@@ -127,6 +154,17 @@ class SimVenue:
             self.next_due = arrival
             if self._started:
                 self._gate = arrival
+
+    def end_of_data(self) -> None:
+        """The market data is over and the engine has handled its last event: accept no new
+        command (see the module doc). The commands already submitted still arrive and are
+        answered. Idempotent."""
+        self._ended = True
+
+    @property
+    def ended(self) -> bool:
+        """Whether ``end_of_data`` was called: new commands are dropped."""
+        return self._ended
 
     # ------------------------------------------------------------ exchange time
 
@@ -153,9 +191,12 @@ class SimVenue:
             market = markets.get(e.inst)
             if market is not None:
                 if market.busy:
-                    market.on_delta(e, clock)
+                    market.on_delta(e, clock)  # copes with malformed data itself
                 else:  # none of our orders rests and we took nothing: only the book changes
-                    market.book.apply_delta(e)
+                    try:
+                        market.book.apply_delta(e)
+                    except BookDataError:
+                        market.bad_data()
                 return
         elif kind is Trade:
             market = markets.get(e.inst)
