@@ -11,58 +11,31 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from fake_venue import SIMPLE_SESSION, SYM, InstantVenue
+
 from adapters.sim import SimConfig, SimVenue
 from mmcore.commands import Cancel, CancelAll, Command, Place
 from mmcore.config import parse_config
-from mmcore.events import BookSnapshot, Event, OrderAccepted, OrderCanceled
+from mmcore.events import BookSnapshot, Event, OrderCanceled
 from mmcore.instrument import Instrument
 from mmcore.live import LiveResult, LiveRunner, PaperVenue
 from mmcore.ratelimit import RateBudget
 from replay.session import build_engine
 from replay.verify import verify_log
 
-SYM = "BTC-USD"
 
-CONFIG = """
-[session]
-venue = "sim"
-markets = ["BTC-USD"]
-timer_interval_ms = 0
-status_interval_s = 0
-
-[strategy]
-name = "simple"
-[strategy.params]
-spread_bps = 10.0
-size_lots = 5
-
-[risk]
-max_position_lots = 100
-"""
-
-
-class PacedVenue:
-    """Acks places and confirms cancels at once (``attach``); takes the runner's budget in
-    ``pace_requests`` and spends ``reconcile_requests`` of it in every ``reconcile``."""
-
-    venue = "fake"
+class PacedVenue(InstantVenue):
+    """An ``InstantVenue`` that takes the runner's budget in ``pace_requests`` and spends
+    ``reconcile_requests`` of it in every ``reconcile``."""
 
     def __init__(self, reconcile_requests: int = 0) -> None:
-        self.put: Callable[[Event], None] | None = None
-        self.live: set[str] = set()
+        super().__init__()
         self.paced_with: list[tuple[RateBudget, Callable[[], int]]] = []
         self.reconcile_requests = reconcile_requests
-        self.executed: list[Command] = []
         self.cancels_spent_at_execute: list[int] = []  # the budget's cancels when each began
 
     def pace_requests(self, budget: RateBudget, clock: Callable[[], int]) -> None:
         self.paced_with.append((budget, clock))
-
-    def attach(self, put: Callable[[Event], None]) -> None:
-        self.put = put
-
-    async def start(self, symbols: list[str]) -> list[Instrument]:
-        return [Instrument(venue="fake", symbol=SYM, tick_size="0.1", lot_size="0.001")]
 
     async def reconcile(self) -> list[Event]:
         for budget, clock in self.paced_with:
@@ -70,28 +43,11 @@ class PacedVenue:
                 budget.force(clock(), False)
         return []
 
-    async def events(self) -> None:
-        raise NotImplementedError
-
     async def execute(self, cmd: Command) -> None:
-        assert self.put is not None
-        self.executed.append(cmd)
         if self.paced_with:
             stats = self.paced_with[0][0].statistics()
             self.cancels_spent_at_execute.append(stats.cancels_granted + stats.cancels_refused)
-        now = time.time_ns()
-        if type(cmd) is Place:
-            self.live.add(cmd.client_id)
-            self.put(OrderAccepted(SYM, now, now, cmd.client_id))
-        elif type(cmd) in (Cancel, CancelAll):
-            gone = [cmd.client_id] if type(cmd) is Cancel else sorted(self.live)
-            for cid in gone:
-                if cid in self.live:
-                    self.live.discard(cid)
-                    self.put(OrderCanceled(SYM, now, now, cid))
-
-    async def close(self) -> None:
-        pass
+        await super().execute(cmd)
 
 
 def make_runner(
@@ -101,7 +57,7 @@ def make_runner(
     paper: Callable[[Mapping[str, Instrument]], PaperVenue] | None = None,
 ) -> LiveRunner:
     return LiveRunner(
-        venue, parse_config(CONFIG + config_extra, "<test>"), build_engine, path,  # type: ignore[arg-type]
+        venue, parse_config(SIMPLE_SESSION + config_extra, "<test>"), build_engine, path,  # type: ignore[arg-type]
         clock=time.time_ns, handle_signals=False, timer_interval_ms=0, shutdown_timeout_s=3.0,
         paper=paper,
     )

@@ -15,86 +15,26 @@ from pathlib import Path
 from types import FrameType
 
 import pytest
+from fake_venue import SIMPLE_SESSION, SYM, InstantVenue
 
-from mmcore.commands import Cancel, CancelAll, Command, Place
 from mmcore.config import parse_config
-from mmcore.events import BookSnapshot, ConnectionState, Event, OrderAccepted, OrderCanceled
-from mmcore.instrument import Instrument
+from mmcore.events import BookSnapshot, ConnectionState, OrderCanceled
 from mmcore.live import LiveRunner
 from mmcore.log import open_log
 from replay.session import build_engine
 from replay.verify import verify_log
 
 ROOT = Path(__file__).resolve().parents[2]
-SYM = "BTC-USD"
-
-CONFIG = """
-[session]
-venue = "sim"
-markets = ["BTC-USD"]
-timer_interval_ms = 0
-status_interval_s = 0
-
-[strategy]
-name = "simple"
-[strategy.params]
-spread_bps = 10.0
-size_lots = 5
-
-[risk]
-max_position_lots = 100
-"""
 
 
-class Venue:
-    """Acks every place and confirms every cancel at once, through ``attach``; ``on_start``
-    and ``on_close`` run inside ``start`` and ``close``."""
-
-    venue = "fake"
-
-    def __init__(self, on_start: Callable[[], None], on_close: Callable[[], None]) -> None:
-        self.put: Callable[[Event], None] | None = None
-        self.live: set[str] = set()
-        self.on_start = on_start
-        self.on_close = on_close
-        self.closed = False
-
-    def attach(self, put: Callable[[Event], None]) -> None:
-        self.put = put
-
-    async def start(self, symbols: list[str]) -> list[Instrument]:
-        self.on_start()
-        await asyncio.sleep(0.2)  # the loop delivers the signals sent meanwhile
-        return [Instrument(venue="fake", symbol=SYM, tick_size="0.1", lot_size="0.001")]
-
-    async def reconcile(self) -> list[Event]:
-        return []
-
-    async def events(self) -> None:
-        raise NotImplementedError
-
-    async def execute(self, cmd: Command) -> None:
-        assert self.put is not None
-        now = time.time_ns()
-        if type(cmd) is Place:
-            self.live.add(cmd.client_id)
-            self.put(OrderAccepted(SYM, now, now, cmd.client_id))
-        elif type(cmd) in (Cancel, CancelAll):
-            gone = [cmd.client_id] if type(cmd) is Cancel else sorted(self.live)
-            for cid in gone:
-                if cid in self.live:
-                    self.live.discard(cid)
-                    self.put(OrderCanceled(SYM, now, now, cid))
-
-    async def close(self) -> None:
-        self.on_close()
-        await asyncio.sleep(0.2)  # the loop delivers the signals sent meanwhile
-        self.closed = True
+def make_venue(on_start: Callable[[], None], on_close: Callable[[], None]) -> InstantVenue:
+    """A venue whose ``start`` and ``close`` run these, then let the loop deliver signals."""
+    return InstantVenue(on_start, on_close, pause_s=0.2)
 
 
-async def session(path: Path, venue: Venue, handle_signals: bool = True) -> None:
+async def session(path: Path, venue: InstantVenue, handle_signals: bool = True) -> None:
     runner = LiveRunner(
-        venue, parse_config(CONFIG, "<test>"), build_engine, path,  # type: ignore[arg-type]
+        venue, parse_config(SIMPLE_SESSION, "<test>"), build_engine, path,  # type: ignore[arg-type]
         clock=time.time_ns, handle_signals=handle_signals, timer_interval_ms=0,
         shutdown_timeout_s=2.0,
     )
@@ -122,9 +62,10 @@ CHILD = """
 import asyncio, sys
 from pathlib import Path
 sys.path.insert(0, {root!r})
-from tests.live.test_live_signals_teardown import Venue, _kill_self, session
+sys.path.insert(0, {root!r} + "/tests/live")
+from test_live_signals_teardown import _kill_self, make_venue, session
 phase = sys.argv[2]
-venue = Venue(_kill_self if phase == "start" else (lambda: None),
+venue = make_venue(_kill_self if phase == "start" else (lambda: None),
               _kill_self if phase == "close" else (lambda: None))
 asyncio.run(session(Path(sys.argv[1]), venue))
 print("session ended; adapter closed:", venue.closed)
@@ -163,7 +104,7 @@ def test_the_earlier_disposition_of_sigusr1_and_sigusr2_comes_back_when_run_retu
     signal.signal(signal.SIGUSR2, mine)
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     try:
-        venue = Venue(lambda: None, lambda: None)
+        venue = make_venue(lambda: None, lambda: None)
         asyncio.run(session(tmp_path / "r.mmlog", venue))
         assert signal.getsignal(signal.SIGUSR2) is mine
         assert signal.getsignal(signal.SIGUSR1) is signal.SIG_IGN
@@ -183,7 +124,7 @@ def test_without_handle_signals_the_runner_leaves_every_disposition_alone(
     def on_start() -> None:
         seen.extend(signal.getsignal(s) for s in before)
 
-    venue = Venue(on_start, lambda: None)
+    venue = make_venue(on_start, lambda: None)
     asyncio.run(session(tmp_path / "n.mmlog", venue, handle_signals=False))
     assert seen == list(before.values())
     assert {s: signal.getsignal(s) for s in before} == before
@@ -210,7 +151,7 @@ def test_restoring_the_operator_signals_never_passes_through_the_default_disposi
     real(signal.SIGUSR2, mine)
     try:
         monkeypatch.setattr(signal, "signal", recording)
-        asyncio.run(session(tmp_path / "r.mmlog", Venue(lambda: None, lambda: None)))
+        asyncio.run(session(tmp_path / "r.mmlog", make_venue(lambda: None, lambda: None)))
         monkeypatch.undo()
         usr = [(s, h) for s, h in set_to if s in (signal.SIGUSR1, signal.SIGUSR2)]
         assert usr and all(h is not signal.SIG_DFL for _, h in usr), usr
