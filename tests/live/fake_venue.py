@@ -9,8 +9,9 @@ import time
 from collections.abc import Callable
 
 from mmcore.commands import Cancel, CancelAll, Command, Place
-from mmcore.events import Event, OrderAccepted, OrderCanceled
+from mmcore.events import BookSnapshot, Event, OrderAccepted, OrderCanceled
 from mmcore.instrument import Instrument
+from mmcore.live import LiveResult, LiveRunner
 
 SYM = "BTC-USD"
 
@@ -87,3 +88,17 @@ class InstantVenue:
             self.on_close()
             await asyncio.sleep(self.pause_s)
         self.closed = True
+
+
+async def quoting(runner: LiveRunner, venue: InstantVenue) -> asyncio.Task[LiveResult]:
+    """Start ``runner`` on ``venue``, wait until it handles events and hand it a book (the simple
+    quoter places a bid and an ask at once); returns the running ``run`` task."""
+    task = asyncio.create_task(runner.run())
+    for _ in range(500):
+        if runner._open:
+            break
+        await asyncio.sleep(0.01)
+    assert venue.put is not None
+    now = time.time_ns()
+    venue.put(BookSnapshot(SYM, now, now, 1, (600_000, 10), (600_010, 10)))
+    return task

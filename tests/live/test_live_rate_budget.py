@@ -11,12 +11,12 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from fake_venue import SIMPLE_SESSION, SYM, InstantVenue
+from fake_venue import SIMPLE_SESSION, SYM, InstantVenue, quoting
 
 from adapters.sim import SimConfig, SimVenue
 from mmcore.commands import Cancel, CancelAll, Command, Place
 from mmcore.config import parse_config
-from mmcore.events import BookSnapshot, Event, OrderCanceled
+from mmcore.events import Event, OrderCanceled
 from mmcore.instrument import Instrument
 from mmcore.live import LiveResult, LiveRunner, PaperVenue
 from mmcore.ratelimit import RateBudget
@@ -64,14 +64,7 @@ def make_runner(
 
 
 async def quote_then_stop(runner: LiveRunner, venue: PacedVenue, quote_s: float) -> LiveResult:
-    task = asyncio.create_task(runner.run())
-    for _ in range(500):
-        if runner._open:
-            break
-        await asyncio.sleep(0.01)
-    assert venue.put is not None
-    now = time.time_ns()
-    venue.put(BookSnapshot(SYM, now, now, 1, (600_000, 10), (600_010, 10)))
+    task = await quoting(runner, venue)
     await asyncio.sleep(quote_s)
     runner.request_stop("test over")
     return await asyncio.wait_for(task, 10)
@@ -114,14 +107,7 @@ def test_the_last_resort_cancel_all_spends_from_the_budget_too(tmp_path: Path) -
     async def main() -> PacedVenue:
         venue = PacedVenue()
         runner = make_runner(venue, tmp_path / "c.mmlog")
-        task = asyncio.create_task(runner.run())
-        for _ in range(500):
-            if runner._open:
-                break
-            await asyncio.sleep(0.01)
-        assert venue.put is not None
-        now = time.time_ns()
-        venue.put(BookSnapshot(SYM, now, now, 1, (600_000, 10), (600_010, 10)))
+        task = await quoting(runner, venue)
         await asyncio.sleep(0.1)
         task.cancel()  # the engine cannot run the shutdown: CancelAll straight to the venue
         with contextlib.suppress(asyncio.CancelledError):
@@ -161,14 +147,7 @@ def test_a_halt_overtakes_a_place_the_pacer_holds_and_the_engine_learns_it_was_n
     runner = make_runner(venue, path, "[risk.rate_limit]\nwindows = [[10.0, 3]]\n")
 
     async def main() -> list[Command]:
-        task = asyncio.create_task(runner.run())
-        for _ in range(500):
-            if runner._open:
-                break
-            await asyncio.sleep(0.01)
-        assert venue.put is not None
-        now = time.time_ns()
-        venue.put(BookSnapshot(SYM, now, now, 1, (600_000, 10), (600_010, 10)))
+        task = await quoting(runner, venue)
         await asyncio.sleep(0.2)
         assert runner._sender.paced == 1  # the ask, held
         runner.request_halt("test halt")

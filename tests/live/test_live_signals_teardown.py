@@ -15,10 +15,10 @@ from pathlib import Path
 from types import FrameType
 
 import pytest
-from fake_venue import SIMPLE_SESSION, SYM, InstantVenue
+from fake_venue import SIMPLE_SESSION, InstantVenue, quoting
 
 from mmcore.config import parse_config
-from mmcore.events import BookSnapshot, ConnectionState, OrderCanceled
+from mmcore.events import ConnectionState, OrderCanceled
 from mmcore.live import LiveRunner
 from mmcore.log import open_log
 from replay.session import build_engine
@@ -38,14 +38,7 @@ async def session(path: Path, venue: InstantVenue, handle_signals: bool = True) 
         clock=time.time_ns, handle_signals=handle_signals, timer_interval_ms=0,
         shutdown_timeout_s=2.0,
     )
-    task = asyncio.create_task(runner.run())
-    for _ in range(500):
-        if runner._open:
-            break
-        await asyncio.sleep(0.01)
-    assert venue.put is not None
-    now = time.time_ns()
-    venue.put(BookSnapshot(SYM, now, now, 1, (600_000, 10), (600_010, 10)))
+    task = await quoting(runner, venue)
     await asyncio.sleep(0.1)
     runner.request_stop("test over")
     await asyncio.wait_for(task, 10)
