@@ -7,13 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
 import pytest
 from test_extended_emulator import make_client
+from test_extended_emulator import make_order as signed_order
 from x10.clients.rest.rest_api_client import RestApiClient
 from x10.errors import ApiError
 from x10.models.market import MarketModel
@@ -26,7 +26,6 @@ from x10.models.order import (
     SelfTradeProtectionLevel,
     TimeInForce,
 )
-from x10.signing.order_object import create_order_object
 
 from adapters.emulator.clock import ManualClock
 from adapters.emulator.random_walk import RandomWalkParams
@@ -70,22 +69,12 @@ def make_order(
     kind: OrderType = OrderType.LIMIT,
     stp: SelfTradeProtectionLevel = SelfTradeProtectionLevel.ACCOUNT,
 ) -> NewOrderModel:
-    assert client.stark_account is not None
-    return create_order_object(
-        account=client.stark_account,
-        market=market,
-        amount_of_synthetic=Decimal(qty),
-        price=Decimal(price),
-        side=side,
-        starknet_domain=client.config.signing.starknet_domain,
-        order_type=kind,
-        post_only=post_only,
-        expire_time=datetime.fromtimestamp(clock() / 1e9 + 3600, tz=timezone.utc),
-        order_external_id=ext,
-        time_in_force=TimeInForce.IOC if kind == OrderType.MARKET else TimeInForce.GTT,
-        self_trade_protection_level=stp,
-        nonce=4242,
-        taker_fee=Decimal("0.0001" if post_only else "0.00025"),
+    """``signed_order`` with this file's defaults: a taker order unless ``post_only``, the fee
+    cap of its kind, IOC for a MARKET order."""
+    return signed_order(
+        client, market, clock, ext=ext, qty=qty, price=price, side=side,
+        fee="0.0001" if post_only else "0.00025", post_only=post_only,
+        tif=TimeInForce.IOC if kind == OrderType.MARKET else TimeInForce.GTT, stp=stp, kind=kind,
     )
 
 

@@ -20,6 +20,7 @@ from x10.models.order import (
     OrderSide,
     OrderStatus,
     OrderStatusReason,
+    OrderType,
     SelfTradeProtectionLevel,
     TimeInForce,
 )
@@ -90,7 +91,9 @@ def make_order(
     nonce: int = 4242,
     expiry_s: float = 3600,
     stp: SelfTradeProtectionLevel = SelfTradeProtectionLevel.ACCOUNT,
+    kind: OrderType = OrderType.LIMIT,
 ) -> NewOrderModel:
+    """An order signed by the SDK itself, as a client of the venue would send it."""
     assert client.stark_account is not None
     return create_order_object(
         account=client.stark_account,
@@ -99,6 +102,7 @@ def make_order(
         price=Decimal(price),
         side=side,
         starknet_domain=client.config.signing.starknet_domain,
+        order_type=kind,
         post_only=post_only,
         expire_time=datetime.fromtimestamp(clock() / 1e9 + expiry_s, tz=timezone.utc),
         order_external_id=ext,
