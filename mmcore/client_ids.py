@@ -17,7 +17,7 @@ __all__ = ["BadClientIdPrefix", "ClientIds", "check_prefix", "is_live_session_id
 _LIVE_SESSION_ID = re.compile(r"(?:mm|rk)[0-9a-z]+-[1-9][0-9]*")
 """The ids a live session gives its orders: ``mm<prefix>-<n>`` from its order manager and
 ``rk<prefix>-<n>`` from its risk gate, the prefix being base 36 of its start time in ms
-(``mmcore.live.session_prefix`` and ``with_client_prefix``)."""
+(``mmcore.session_ids.session_prefix`` and ``with_client_prefix``)."""
 
 _ALLOWED = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 MAX_PREFIX = 24

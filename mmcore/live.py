@@ -3,8 +3,8 @@
 ``LiveRunner.run()`` is one session from start-up to a clean stop:
 
 1. ``adapter.start(markets)`` gives the instruments; a per-session client id prefix (base 36 of
-   the start time in ms) goes into the config, which builds the engine and the log's header, so
-   ids never repeat across restarts and a replay reproduces them;
+   the start time in ms, ``mmcore.session_ids``) goes into the config, which builds the engine
+   and the log's header, so ids never repeat across restarts and a replay reproduces them;
 2. start-up: ``CancelAll`` per market goes straight to the adapter (stale orders of an earlier
    run; not an engine output, so not in the log; spent from the sender's rate budget first, see
    below), then the PnL earlier sessions made today
@@ -35,7 +35,8 @@
    both are events of the one sequence (``mmcore.session_control``), so the log replays them.
    With ``handle_signals``, SIGUSR1/SIGUSR2 never terminate the process while ``run`` runs: from
    its start until the runner's handlers are installed, and from the teardown on, they are
-   logged and ignored; their earlier disposition comes back only when ``run`` returns;
+   logged and ignored; their earlier disposition comes back only when ``run`` returns
+   (``mmcore.session_signals``);
 5. SIGINT/SIGTERM, ``duration_s`` or a fatal error stop the session the same way: the
    ``stop_event`` goes through ``Runner.handle`` (the engine answers ``CancelAll("")``), events are
    handled until the ledger holds no live order or ``shutdown_timeout_s`` passes (then a loud
@@ -50,19 +51,9 @@
    ``shutdown_timeout_s``) and a ``CancelAll`` goes straight to the adapter.
 
 Dry run (``paper`` given): market data still comes from the adapter (public streams only), but
-commands go to the simulated venue; its acks and fills join the same sequence when due,
-restamped with the clock at delivery. ``Resync`` still goes to the adapter, which owns the book
-streams. The simulated venue lives in exchange time, as in a backtest (``adapters.sim.source``):
-a market event is applied at its ``ts`` when it is handled, and a command sent at engine time
-``t`` arrives at ``t`` + entry latency. The venue's clock is estimated as the exchange time
-``ts`` of the latest book or trade event handled plus the local time elapsed since it was received
-(``ts_recv``; the local clock before any market data), and only the arrivals and funding
-boundaries due up to that estimate are run (``_pump_paper``). So the venue runs the feed's
-latency behind the local clock, and a trade that happened before an order arrived but was
-received after the order was sent is still applied first, as a backtest of the same data does
-(unless the feed delayed it more than the market event handled last before it: then it may
-come after the arrival ran, and is applied when it comes). Answers reach the engine when the
-local clock passes their ``ts_recv``.
+commands go to the simulated venue through a ``mmcore.paper.PaperDesk``, the runner's sink,
+which runs it in exchange time, as in a backtest, and hands its acks and fills back to
+``_dispatch`` when due; ``Resync`` still goes to the adapter, which owns the book streams.
 
 This module is an I/O component: it may use asyncio and read the clock it is given.
 """
@@ -72,17 +63,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import signal
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import FrameType
-from typing import Any, Protocol
 
 import msgspec
 
-from mmcore.commands import CancelAll, Command, Resync
+from mmcore.commands import CancelAll, Command
 from mmcore.config import AppConfig, LogConfig, config_to_dict
 from mmcore.day_pnl import DayPnlFile, DayPnlFileError, SavedDayPnl
 from mmcore.engine import Engine
@@ -100,11 +87,14 @@ from mmcore.events import (
 from mmcore.instrument import Instrument
 from mmcore.log import FORMAT_VERSION, LogHeader, LogWriter
 from mmcore.own_orders import simulated
+from mmcore.paper import PaperDesk, PaperFactory
 from mmcore.ratelimit import RateBudget
 from mmcore.risk_limits import LossCarry
 from mmcore.runner import Runner
 from mmcore.sender import Sender
 from mmcore.session_control import halt_event, resume_event, stop_event
+from mmcore.session_ids import session_log_path, session_prefix, with_client_prefix
+from mmcore.session_signals import SessionSignals
 from mmcore.status import status_lines
 from mmcore.venue import Clock, VenueAdapter
 
@@ -113,10 +103,6 @@ __all__ = [
     "LiveResult",
     "LiveRunner",
     "LiveStats",
-    "PaperVenue",
-    "session_log_path",
-    "session_prefix",
-    "with_client_prefix",
 ]
 
 log = logging.getLogger("mmcore.live")
@@ -125,38 +111,7 @@ EngineFactory = Callable[[AppConfig, Mapping[str, Instrument]], Engine]
 """Builds the session's engine from its (prefixed) config and the venue's instruments."""
 
 _MARKET = frozenset((BookSnapshot, BookDelta, Trade, MarkPrice, FundingRate))
-_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
-_PAPER_POLL_S = 0.05
-_OPERATOR_SIGNALS = (signal.SIGUSR2, signal.SIGUSR1)
-_PAPER_CLOCK = frozenset((BookSnapshot, BookDelta, Trade))
-"""The market events whose exchange time sets a dry run's venue clock."""
-
-
-class PaperVenue(Protocol):
-    """What a dry run needs of the simulated venue (``adapters.sim.SimVenue`` fits).
-
-    Its time is exchange time: ``submit(command, now)`` arrives at ``now`` + entry latency,
-    ``on_market(ev)`` applies ``ev`` at ``ev.ts`` after what was due before it, and the runner
-    calls ``advance_to`` only up to its estimate of the venue's clock (the latest market event's
-    ``ts`` plus the local time since it was received; see the module doc), never the local clock
-    itself. ``next_due`` is in exchange time, ``next_outbound_ts`` and ``pop_outbound`` in
-    receive (local) time.
-    """
-
-    next_due: int
-
-    def submit(self, command: Command, now: int) -> None: ...
-
-    def on_market(self, ev: Event) -> None: ...
-
-    def advance_to(self, ts: int) -> None: ...
-
-    def next_outbound_ts(self) -> int: ...
-
-    def pop_outbound(self, until_recv_ts: int) -> list[Event]: ...
-
-
-PaperFactory = Callable[[Mapping[str, Instrument]], PaperVenue]
+"""The market events a dry run's simulated venue is given too."""
 
 
 class LiveResult(msgspec.Struct, frozen=True):
@@ -204,36 +159,6 @@ class _Failure:
 _STOP = _Stop()
 
 
-def session_prefix(now_ns: int) -> str:
-    """Base 36 of ``now_ns`` in milliseconds: sessions started 1 ms apart never share ids."""
-    n = now_ns // 1_000_000
-    digits = []
-    while True:
-        n, r = divmod(n, 36)
-        digits.append(_B36[r])
-        if not n:
-            return "".join(reversed(digits))
-
-
-def with_client_prefix(config: AppConfig, prefix: str) -> AppConfig:
-    """``config`` with the order manager's and the risk gate's ids made unique to a session."""
-    replace = msgspec.structs.replace
-    return replace(
-        config,
-        orders=replace(config.orders, client_id_prefix=f"mm{prefix}"),
-        risk=replace(config.risk, client_id_prefix=f"rk{prefix}"),
-    )
-
-
-def session_log_path(path: str | Path, prefix: str) -> Path:
-    """``path``, or ``path/session-<prefix>.mmlog`` when it names a directory; parents made."""
-    p = Path(path)
-    if p.is_dir() or str(path).endswith(("/", "\\")):
-        p = p / f"session-{prefix}.mmlog"
-    p.parent.mkdir(parents=True, exist_ok=True)
-    return p
-
-
 class _SendSink:
     """Live sink: commands go to the sender."""
 
@@ -244,24 +169,6 @@ class _SendSink:
 
     def submit(self, command: Command, now: int) -> None:
         self._put(command)
-
-
-class _PaperSink:
-    """Dry-run sink: the simulated venue executes; ``Resync`` still goes to the adapter."""
-
-    __slots__ = ("_put", "_venue", "_wake")
-
-    def __init__(self, venue: PaperVenue, sender: Sender, wake: asyncio.Event) -> None:
-        self._venue = venue
-        self._put = sender.submit
-        self._wake = wake
-
-    def submit(self, command: Command, now: int) -> None:
-        if type(command) is Resync:
-            self._put(command)
-            return
-        self._venue.submit(command, now)
-        self._wake.set()
 
 
 class LiveRunner:
@@ -298,7 +205,7 @@ class LiveRunner:
         self._paper_factory = paper
         self._code_version = code_version
         self._meta = dict(meta or {})
-        self._handle_signals = handle_signals
+        self._signals = SessionSignals(handle_signals)
         # the day's PnL carried between sessions (never in a dry run: paper PnL is not the
         # account's); what was loaded at start-up, and the last (day, pnl) saved
         self._day_pnl = day_pnl if paper is None else None
@@ -320,15 +227,9 @@ class LiveRunner:
         self._sender = Sender(
             self._execute, config.session.max_in_flight, on_dropped=self._dispatch
         )
-        self._wake = asyncio.Event()
-        self._paper: PaperVenue | None = None
-        # dry run: exchange minus local time of the latest market event handled (the venue's
-        # clock is estimated as the local clock plus this); None before any market data
-        self._paper_offset: int | None = None
+        self._paper: PaperDesk | None = None
         # the rate budget the sender paces with, shared with the adapter (live sessions only)
         self._budget: RateBudget | None = None
-        # USR1/USR2 dispositions before run (restored when it returns); see _hold_operator_signals
-        self._saved_signals: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._events = 0
         self._last_recv = 0  # receive time of the last event handled (engine time)
@@ -336,7 +237,6 @@ class LiveRunner:
         self._ticks = 0
         self._sent = 0
         self._send_errors = 0
-        self._paper_events = 0
         self._max_pending = 0
 
     # ------------------------------------------------------------ control
@@ -374,7 +274,7 @@ class LiveRunner:
             timer_ticks=self._ticks,
             commands_sent=self._sent,
             send_errors=self._send_errors,
-            paper_events=self._paper_events,
+            paper_events=self._paper.events if self._paper is not None else 0,
             max_pending=self._max_pending,
             peak_in_flight=self._sender.peak_in_flight,
             paced=self._sender.paced if self._sender.pacing else -1,
@@ -384,11 +284,11 @@ class LiveRunner:
 
     async def run(self) -> LiveResult:
         """Run the session until it is stopped; see the module doc for the steps."""
-        self._hold_operator_signals()
+        self._signals.hold()
         try:
             return await self._run()
         finally:
-            self._restore_operator_signals()
+            self._signals.restore()
 
     async def _run(self) -> LiveResult:
         adapter = self.adapter
@@ -422,8 +322,9 @@ class LiveRunner:
             path = session_log_path(self._log_path, self.prefix)
             writer = self._open_log(path, config, listed, start_ns)
             if self._paper_factory is not None:
-                paper = self._paper = self._paper_factory(instruments)
-                sink: _SendSink | _PaperSink = _PaperSink(paper, self._sender, self._wake)
+                venue = self._paper_factory(instruments)
+                desk = self._paper = PaperDesk(venue, self._clock, self._sender.submit)
+                sink: _SendSink | PaperDesk = desk
             else:
                 sink = _SendSink(self._sender)
             runner = self.runner = Runner(engine, sink, writer)
@@ -511,81 +412,13 @@ class LiveRunner:
         if self._interval_ms > 0:
             spawn(self._tick(self._interval_ms), "live-timer")
         if self._paper is not None:
-            spawn(self._pump_paper(self._paper), "live-paper")
+            spawn(self._paper.pump(self._dispatch), "live-paper")
         if self._duration_s is not None:
             spawn(self._stop_after(self._duration_s), "live-duration")
         status_s = self.config.session.status_interval_s
         if status_s > 0:
             spawn(self._status(status_s), "live-status")
-        if self._handle_signals:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.add_signal_handler(sig, self.request_stop, sig.name)
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(signal.SIGUSR2, self.request_halt, "SIGUSR2")
-                loop.add_signal_handler(signal.SIGUSR1, self.request_resume, "SIGUSR1")
-                log.info(
-                    "live: pid %d: SIGUSR2 halts trading, SIGUSR1 resumes, SIGINT/SIGTERM stops",
-                    os.getpid(),
-                )
-
-    # ------------------------------------------------------------ the operator's signals
-
-    def _hold_operator_signals(self) -> None:
-        """At the start of ``run``: SIGUSR1/SIGUSR2 logged and ignored (their default action
-        terminates the process) until ``_spawn_tasks`` installs the runner's handlers; their
-        dispositions are kept for ``_restore_operator_signals``."""
-        if not self._handle_signals:
-            return
-        loop = asyncio.get_running_loop()
-        for sig in _OPERATOR_SIGNALS:
-            try:
-                previous = signal.getsignal(sig)
-                loop.add_signal_handler(sig, self._signal_ignored, sig.name, "starting up")
-            except (NotImplementedError, RuntimeError, ValueError, OSError):
-                continue  # not the main thread, or no signals here: nothing to restore either
-            self._saved_signals[sig] = previous
-
-    def _ignore_operator_signals(self, why: str) -> None:
-        """The runner's operator handlers replaced by ones that log and ignore (no gap in which
-        the default action would apply)."""
-        with contextlib.suppress(Exception):
-            loop = asyncio.get_running_loop()
-            for sig in self._saved_signals:
-                loop.add_signal_handler(sig, self._signal_ignored, signal.Signals(sig).name, why)
-
-    def _signal_ignored(self, name: str, why: str) -> None:
-        log.warning("live: %s ignored: %s", name, why)
-
-    def _restore_operator_signals(self) -> None:
-        """When ``run`` returns: SIGUSR1/SIGUSR2 back to what they were before it, with no
-        moment at the default disposition (which terminates). asyncio's
-        ``remove_signal_handler`` would set SIG_DFL before the previous disposition could go
-        back, and a signal sent to the process then, taken by any thread, would end it; so the
-        previous disposition goes in first and the loop then forgets its handler as that method
-        would (its table, and the wakeup fd once the table is empty; asyncio 3.10's own)."""
-        saved = self._saved_signals
-        if not saved:
-            return
-        loop = asyncio.get_running_loop()
-        handlers = getattr(loop, "_signal_handlers", None)
-        for sig, previous in saved.items():
-            try:
-                if previous is None:  # set outside Python: the default is all we can name
-                    previous = signal.SIG_DFL
-                signal.signal(sig, previous)
-                if isinstance(handlers, dict):
-                    handlers.pop(sig, None)
-                else:  # another loop: its public way, with its moment at SIG_DFL
-                    loop.remove_signal_handler(sig)
-                    signal.signal(sig, previous)
-            except (RuntimeError, ValueError, OSError) as exc:
-                log.warning("live: could not restore %s: %s", signal.Signals(sig).name, exc)
-        saved.clear()
-        if isinstance(handlers, dict) and not handlers:
-            with contextlib.suppress(ValueError, OSError):
-                signal.set_wakeup_fd(-1)
+        self._signals.install(self.request_stop, self.request_halt, self.request_resume)
 
     def _spawn(self, coro: object, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))  # type: ignore[arg-type]
@@ -643,14 +476,7 @@ class LiveRunner:
         t = type(ev)
         paper = self._paper
         if paper is not None and t in _MARKET:
-            # the venue's clock from now on: this event's exchange time plus the local time
-            # since it was received (recv: before any restamping above); books and trades only,
-            # stamped when the venue's engine made them (a funding rate's ts is the time it
-            # applies from, which may be an hour away)
-            if t in _PAPER_CLOCK and ev.ts > 0:
-                self._paper_offset = ev.ts - recv
-            paper.on_market(ev)
-            self._wake.set()
+            paper.on_market(ev, recv)  # recv: before any restamping above (the venue's clock)
         elif t is Fill:
             self._fills += 1
         self._events += 1
@@ -795,14 +621,7 @@ class LiveRunner:
     async def _teardown(self, writer: LogWriter | None) -> None:
         if self._day_pnl is not None and self.engine is not None:
             self._save_day_pnl()  # the session's last word on today's PnL, whatever ended it
-        if self._handle_signals:
-            with contextlib.suppress(Exception):
-                loop = asyncio.get_running_loop()
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    loop.remove_signal_handler(sig)
-            # until run returns, the operator's signals are ignored, never fatal: the adapter
-            # still closes and the log's tail is still written
-            self._ignore_operator_signals("the session is shutting down")
+        self._signals.release("the session is shutting down")
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -899,29 +718,3 @@ class LiveRunner:
         if budget is not None:
             budget.force(self._clock(), True)
         await self._execute(cmd)
-
-    async def _pump_paper(self, venue: PaperVenue) -> None:
-        """Dry run: run the simulated venue up to its estimated clock (exchange time: the
-        latest market event's ``ts`` plus the local time since it was received, see the module
-        doc); dispatch what it answers when the local clock reaches its ``ts_recv``."""
-        dispatch = self._dispatch
-        clock = self._clock
-        wake = self._wake
-        replace = msgspec.structs.replace
-        while True:
-            now = clock()
-            offset = self._paper_offset
-            if offset is None:  # no market data yet: the venue has no other clock
-                offset = 0
-            venue.advance_to(now + offset)
-            for ev in venue.pop_outbound(now):
-                self._paper_events += 1
-                dispatch(replace(ev, ts_recv=now))
-            # local times at which the next arrival (or funding) and the next answer are due;
-            # _handle may change the offset meanwhile, and wakes this loop when it does
-            offset = self._paper_offset or 0
-            due = min(venue.next_due - offset, venue.next_outbound_ts())
-            delay = min(_PAPER_POLL_S, max(0.0, (due - clock()) / 1e9))
-            wake.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(wake.wait(), delay)

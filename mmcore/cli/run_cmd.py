@@ -25,7 +25,8 @@ from mmcore.config import AppConfig, field_message
 from mmcore.day_pnl import DayPnlFile, default_day_pnl_path
 from mmcore.errors import ConfigError
 from mmcore.instrument import Instrument
-from mmcore.live import LiveResult, LiveRunner, PaperVenue
+from mmcore.live import LiveResult, LiveRunner
+from mmcore.paper import PaperVenue
 from mmcore.venue import Clock, VenueAdapter
 
 __all__ = ["ADAPTERS", "AdapterFactory", "build_adapter", "register", "run_live", "venue_table"]

@@ -18,7 +18,8 @@ from adapters.extended.emulator import ExtendedEmulatorHandle, serve
 from mmcore.cli.run_cmd import venue_table
 from mmcore.config import parse_config
 from mmcore.instrument import Instrument
-from mmcore.live import LiveRunner, PaperVenue
+from mmcore.live import LiveRunner
+from mmcore.paper import PaperVenue
 from replay.session import build_engine
 
 SYM = "BTC-USD"

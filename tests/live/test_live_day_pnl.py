@@ -23,8 +23,9 @@ from mmcore.config import parse_config
 from mmcore.day_pnl import DayPnlFile, DayPnlFileError
 from mmcore.events import BUY, SELL, PriorDayPnl, RiskEvent, Trade
 from mmcore.instrument import Instrument
-from mmcore.live import LiveRunner, PaperVenue
+from mmcore.live import LiveRunner
 from mmcore.log import open_log
+from mmcore.paper import PaperVenue
 from mmcore.risk_limits import DAY_NS
 from replay.verify import verify_log
 

@@ -16,8 +16,9 @@ from mmcore.commands import Command
 from mmcore.config import AppConfig, parse_config
 from mmcore.events import SELL, BookSnapshot, Event, Fill, Trade
 from mmcore.instrument import Instrument
-from mmcore.live import LiveResult, LiveRunner, PaperVenue
+from mmcore.live import LiveResult, LiveRunner
 from mmcore.log import open_log
+from mmcore.paper import PaperVenue
 from replay.backtest import run_backtest
 from replay.session import build_engine
 from replay.verify import verify_log
@@ -219,7 +220,7 @@ def test_a_funding_rate_stamped_with_its_period_does_not_set_the_venues_clock_ba
         # clock (the book's ts plus the local time since) reaches one feed latency later
         await _settle(clock, ts + 2 * FEED + 3 * MS)
         assert runner._paper is not None
-        resting = runner._paper.resting(SYM)  # type: ignore[attr-defined]
+        resting = runner._paper.venue.resting(SYM)  # type: ignore[attr-defined]
         runner.request_stop("test over")
         while not task.done():
             clock.t += 10 * MS

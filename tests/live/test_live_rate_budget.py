@@ -18,7 +18,8 @@ from mmcore.commands import Cancel, CancelAll, Command, Place
 from mmcore.config import parse_config
 from mmcore.events import Event, OrderCanceled
 from mmcore.instrument import Instrument
-from mmcore.live import LiveResult, LiveRunner, PaperVenue
+from mmcore.live import LiveResult, LiveRunner
+from mmcore.paper import PaperVenue
 from mmcore.ratelimit import RateBudget
 from replay.session import build_engine
 from replay.verify import verify_log

@@ -35,8 +35,9 @@ from mmcore.events import (
     Trade,
 )
 from mmcore.instrument import Instrument
-from mmcore.live import LiveResult, LiveRunner, PaperVenue
+from mmcore.live import LiveResult, LiveRunner
 from mmcore.log import open_log
+from mmcore.paper import PaperVenue
 from mmcore.session_control import SESSION_STREAM
 from replay.session import build_engine
 from replay.verify import verify_log

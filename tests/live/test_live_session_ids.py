@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from mmcore.client_ids import check_prefix
 from mmcore.config import parse_config
-from mmcore.live import session_log_path, session_prefix, with_client_prefix
+from mmcore.session_ids import session_log_path, session_prefix, with_client_prefix
 
 MS = 1_000_000
 NOW = 1_763_900_000_123 * MS

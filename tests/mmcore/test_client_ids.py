@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from mmcore.client_ids import ClientIds, is_live_session_id
 from mmcore.config import parse_config
-from mmcore.live import session_prefix, with_client_prefix
+from mmcore.session_ids import session_prefix, with_client_prefix
 
 CONFIG = parse_config(
     '[session]\nvenue = "sim"\nmarkets = ["BTC-USD"]\n[strategy]\nname = "simple"\n'
