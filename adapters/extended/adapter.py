@@ -44,6 +44,7 @@ from adapters.extended.config import ExtendedConfig
 from adapters.extended.credentials import Secret, load_credentials
 from adapters.extended.errors import ExtendedError, ExtendedMarketError
 from adapters.extended.execution import ExecutionStatistics, Executor
+from adapters.extended.late_places import cancel_late_places
 from adapters.extended.markets import VENUE, instrument_from_market, sdk_config
 from adapters.extended.normalize import MalformedMessageError, Normalizer
 from adapters.extended.position_hold import PositionHold
@@ -218,6 +219,7 @@ class ExtendedAdapter:
         self._account_ups = 0
         self._account_seq = 0  # seq of the account socket's last frame; 0 = none yet
         self._closed = False
+        self._settled_at_close: set[str] = set()  # late places found at the venue at close
         self._n_events = 0
         self._n_malformed = 0
         self._n_gaps = 0
@@ -340,6 +342,7 @@ class ExtendedAdapter:
         self._tasks.clear()
         if self._hold_timer is not None:
             self._hold_timer.cancel()
+        await self._settle_late_places()
         await self._disarm_dead_man()
         for sub in self._subs.values():
             await sub.close()
@@ -688,16 +691,36 @@ class ExtendedAdapter:
         except ExtendedError as exc:
             log.warning("extended dead man's switch not armed: %s", exc)
 
+    async def _settle_late_places(self) -> None:
+        """At close: places of unknown outcome (``adapters.extended.late_places``) are looked
+        for at the venue, and a copy that landed is canceled; those never found stay unsettled
+        (the dead man's switch is then left armed)."""
+        executor = self._executor
+        watch_s = self.config.late_place_watch_s
+        if self.public_only or executor is None or not watch_s or not executor.unsettled():
+            return
+        watched = executor.unsettled()
+        left = await cancel_late_places(self.rest, watched, watch_s)
+        for client_id in watched:
+            if client_id not in left:
+                executor.forget(client_id)
+                self._settled_at_close.add(client_id)
+
     async def _disarm_dead_man(self) -> None:
         """At close, with none of our orders left working (the shutdown canceled them all),
         switch the venue's countdown off: left armed it would cancel, once it ran out, orders
         the user places by hand after the session. With any order of ours possibly working
-        (a cancel unconfirmed, a place of unknown outcome, a stray or an orphan of an earlier
-        session whose cancel failed) it stays armed, the last safety."""
+        (a cancel unconfirmed, a place of unknown outcome, never listed by the venue, that may
+        still land, a stray or an orphan of an earlier session whose cancel failed) it stays
+        armed, the last safety."""
         if self.public_only or not self.config.dead_man_switch_s or not self._n_dms:
             return
-        left = [o.client_id for o in self.tracker.live()]
-        left += sorted(self.tracker.strays | self._reconciler.orphans_left)  # cancels that failed
+        settled = self._settled_at_close  # found at the venue at close: canceled or done
+        left = [o.client_id for o in self.tracker.live() if o.client_id not in settled]
+        # cancels that failed (a late place found at close was the stream's stray meanwhile)
+        left += sorted((self.tracker.strays | self._reconciler.orphans_left) - settled)
+        if self._executor is not None:
+            left += self._executor.unsettled()  # places that may still land
         if left:
             log.warning("extended close: dead man's switch left armed: %d order(s) of ours may "
                         "still work (%s)", len(left), ", ".join(left[:5]))

@@ -52,6 +52,10 @@ class ExtendedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         only orders whose ids are a live session's (stale ones of an earlier run). Orders on
         markets the session does not trade are never touched. Default true.
     reconcile_interval_s: periodic REST reconcile of open orders; 0 = only after reconnects.
+    late_place_watch_s: at close, how long places whose outcome stayed unknown (every attempt
+        timed out, and the venue never listed them) are looked for at the venue and canceled if
+        they landed (``adapters.extended.late_places``); 0 = not looked for. A place still not
+        found then keeps the dead man's switch armed. Default 10.
     position_hold_s: after a gap in the account stream (or its reconnect), the venue's position
         frames are held back until a reconcile has passed on the fills the gap lost, at most this
         long (``adapters.extended.position_hold``); 0 passes them on at once. Default 5.
@@ -81,6 +85,7 @@ class ExtendedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     self_trade_protection: Literal["ACCOUNT", "CLIENT", "DISABLED"] = "ACCOUNT"
     cancel_unknown_orders: bool = True
     reconcile_interval_s: float = 30.0
+    late_place_watch_s: float = 10.0
     position_hold_s: float = 5.0
     book_depth: int = 0
     subscribe_trades: bool = True
@@ -128,6 +133,10 @@ class ExtendedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             raise ExtendedConfigError(
                 f"venue.rest_backoff_*: expected 0 <= min <= max, "
                 f"found {self.rest_backoff_min_s}, {self.rest_backoff_max_s}"
+            )
+        if self.late_place_watch_s < 0:
+            raise ExtendedConfigError(
+                f"venue.late_place_watch_s: expected >= 0, found {self.late_place_watch_s}"
             )
         if self.rest_retries < 0:
             raise ExtendedConfigError(

@@ -155,6 +155,22 @@ class Executor:
             if placed is not None:
                 self._tracker.learn_venue_id(order, str(placed.id))
 
+    def unsettled(self) -> list[str]:
+        """Client ids of places whose outcome is unknown: every attempt failed on the way (a
+        timeout, a 5xx) and the venue has not listed them since (no venue id learned). A copy
+        may still land."""
+        tracker = self._tracker
+        unsettled = []
+        for client_id in self._signed:
+            order = tracker.get(client_id)
+            if order is None or not order.venue_id:
+                unsettled.append(client_id)
+        return sorted(unsettled)
+
+    def forget(self, client_id: str) -> None:
+        """The venue listed ``client_id`` (found at close): its body is not needed any more."""
+        self._signed.pop(client_id, None)
+
     async def settle(self, order: TrackedOrder) -> bool:
         """A place whose outcome is unknown and that the venue does not list: send its signed
         body again. The venue then takes it, or answers that it has it (1134), or refuses it

@@ -33,6 +33,7 @@ from mmcore.instrument import Instrument
 __all__ = [
     "DONE",
     "DONE_KEPT_NS",
+    "LIVE_STATUSES",
     "OPEN",
     "PENDING",
     "OrderTracker",
@@ -47,7 +48,8 @@ OPEN = "open"
 DONE = "done"
 """Filled, canceled or rejected: no more events for it."""
 
-_LIVE_STATUSES = frozenset(("NEW", "PARTIALLY_FILLED", "UNTRIGGERED"))
+LIVE_STATUSES = frozenset(("NEW", "PARTIALLY_FILLED", "UNTRIGGERED"))
+"""The venue's statuses of an order that works (may still trade)."""
 _SEEN_TRADES_KEPT = 10_000
 
 DONE_KEPT_NS = 10 * 60 * 1_000_000_000
@@ -216,7 +218,7 @@ class OrderTracker:
         self.learn_venue_id(order, str(w.id))
         ts = w.updated_time * MS
         status = w.status
-        if status in _LIVE_STATUSES:
+        if status in LIVE_STATUSES:
             if order.state == DONE or order.cancel_wanted:
                 self.strays.add(order.client_id)
             return self.accepted(order, ts, ts_recv)

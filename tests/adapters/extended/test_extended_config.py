@@ -204,3 +204,9 @@ def test_a_secret_pasted_where_a_variable_name_goes_is_refused_without_showing_i
 def test_variable_names_of_any_case_are_accepted() -> None:
     config = ExtendedConfig(api_key_env="my_key_2", vault_env="_VAULT")
     assert config.api_key_env == "my_key_2"
+
+
+def test_a_negative_late_place_watch_is_refused_naming_the_field() -> None:
+    with pytest.raises(ExtendedConfigError, match="venue.late_place_watch_s: expected >= 0"):
+        ExtendedConfig(late_place_watch_s=-1.0)
+    assert ExtendedConfig(late_place_watch_s=0).late_place_watch_s == 0
