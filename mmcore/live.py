@@ -284,7 +284,7 @@ class LiveRunner:
 
     async def run(self) -> LiveResult:
         """Run the session until it is stopped; see the module doc for the steps."""
-        self._signals.hold()
+        self._signals.hold(self.request_stop)
         try:
             return await self._run()
         finally:
@@ -418,7 +418,7 @@ class LiveRunner:
         status_s = self.config.session.status_interval_s
         if status_s > 0:
             spawn(self._status(status_s), "live-status")
-        self._signals.install(self.request_stop, self.request_halt, self.request_resume)
+        self._signals.install(self.request_halt, self.request_resume)
 
     def _spawn(self, coro: object, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))  # type: ignore[arg-type]

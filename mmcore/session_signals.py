@@ -1,7 +1,9 @@
 """The process signals of a live session, from the start of ``LiveRunner.run`` to its return.
 
-- SIGINT and SIGTERM stop the session (every order canceled), from the moment its tasks start
-  until its teardown;
+- SIGINT and SIGTERM stop the session (every order canceled), from the start of ``run`` until
+  its teardown: one that comes during start-up lets the start-up finish (stale orders of an
+  earlier session canceled, the account read) and the session then stops at once, the normal
+  way, instead of the process dying by the default action with orders left as they were;
 - SIGUSR2 halts trading and SIGUSR1 resumes it over the same window. Their default action
   terminates the process, which would lose the end of the log and leave orders working, so
   outside that window (start-up, teardown) they are logged and ignored, and the disposition
@@ -37,12 +39,16 @@ class SessionSignals:
         # USR1/USR2 dispositions before ``hold`` (put back by ``restore``)
         self._saved: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
 
-    def hold(self) -> None:
-        """At the start of ``run``: SIGUSR1/SIGUSR2 logged and ignored until ``install``; their
-        dispositions are kept for ``restore``."""
+    def hold(self, stop: Callable[[str], None]) -> None:
+        """At the start of ``run``: SIGINT/SIGTERM call ``stop`` with the signal's name;
+        SIGUSR1/SIGUSR2 are logged and ignored until ``install``, their dispositions kept for
+        ``restore``."""
         if not self.enabled:
             return
         loop = asyncio.get_running_loop()
+        for stop_sig in _STOP_SIGNALS:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, OSError):
+                loop.add_signal_handler(stop_sig, stop, stop_sig.name)
         for sig in _OPERATOR_SIGNALS:
             try:
                 previous = signal.getsignal(sig)
@@ -51,20 +57,12 @@ class SessionSignals:
                 continue  # not the main thread, or no signals here: nothing to restore either
             self._saved[sig] = previous
 
-    def install(
-        self,
-        stop: Callable[[str], None],
-        halt: Callable[[str], None],
-        resume: Callable[[str], None],
-    ) -> None:
-        """Once the session trades: SIGINT/SIGTERM call ``stop``, SIGUSR2 ``halt`` and SIGUSR1
-        ``resume``, each with the signal's name."""
+    def install(self, halt: Callable[[str], None], resume: Callable[[str], None]) -> None:
+        """Once the session trades: SIGUSR2 calls ``halt`` and SIGUSR1 ``resume``, each with
+        the signal's name."""
         if not self.enabled:
             return
         loop = asyncio.get_running_loop()
-        for sig in _STOP_SIGNALS:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop, sig.name)
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGUSR2, halt, "SIGUSR2")
             loop.add_signal_handler(signal.SIGUSR1, resume, "SIGUSR1")
@@ -79,10 +77,7 @@ class SessionSignals:
         tail is still written)."""
         if not self.enabled:
             return
-        with contextlib.suppress(Exception):
-            loop = asyncio.get_running_loop()
-            for stop in _STOP_SIGNALS:
-                loop.remove_signal_handler(stop)
+        self._release_stop_signals()
         # replaced in place by handlers that log and ignore: no gap in which the default
         # action would apply
         with contextlib.suppress(Exception):
@@ -97,6 +92,8 @@ class SessionSignals:
         back, and a signal sent to the process then, taken by any thread, would end it; so the
         previous disposition goes in first and the loop then forgets its handler as that method
         would (its table, and the wakeup fd once the table is empty; asyncio 3.10's own)."""
+        if self.enabled:
+            self._release_stop_signals()  # (already done, unless run failed before its teardown)
         saved = self._saved
         if not saved:
             return
@@ -118,6 +115,13 @@ class SessionSignals:
         if isinstance(handlers, dict) and not handlers:
             with contextlib.suppress(ValueError, OSError):
                 signal.set_wakeup_fd(-1)
+
+    @staticmethod
+    def _release_stop_signals() -> None:
+        with contextlib.suppress(Exception):
+            loop = asyncio.get_running_loop()
+            for stop in _STOP_SIGNALS:
+                loop.remove_signal_handler(stop)
 
     @staticmethod
     def _ignored(name: str, why: str) -> None:

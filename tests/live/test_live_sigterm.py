@@ -83,3 +83,51 @@ def test_sigterm_cancels_every_order_exits_0_and_leaves_a_log_that_replays(
         if type(r) is ConnectionState and r.stream == SESSION_STREAM and r.state == STOPPING
     ]
     assert [s.reason for s in stops] == ["SIGTERM"]
+
+
+def test_sigterm_during_start_up_stops_the_session_cleanly(
+    tmp_path: Path,
+    make_emulator: Callable[[], Awaitable[ExtendedEmulatorHandle]],
+    write_config: Callable[..., Path],
+    mm_command: Callable[..., list[str]],
+    wait_until: Callable[..., Awaitable[None]],
+) -> None:
+    """SIGTERM while the start-up reconcile waits for the venue (its open-orders read held 3 s):
+    the start-up finishes and the session stops the normal way, exit 0 with a log that replays.
+    The runner's handler used to be installed only after the start-up, so the signal's default
+    action killed the process (-15) in the middle of it."""
+    log_path = tmp_path / "early.mmlog"
+
+    async def main() -> tuple[int, str, str, list[str]]:
+        h = await make_emulator()
+        try:
+            h.faults.delay_next(1, 3000, "/api/v1/user/orders")
+            env = {**os.environ, **h.credentials[0].env()}
+            proc = await asyncio.create_subprocess_exec(
+                *mm_command("run", "--config", str(write_config(h.base_url)),
+                            "--out", str(log_path)),
+                env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )
+            try:
+                # the log is opened just before the start-up's CancelAll and reconcile
+                await wait_until(lambda: log_path.exists() or proc.returncode is not None,
+                                 "the session's log", 30.0)
+                await asyncio.sleep(0.5)  # inside the held read
+                proc.send_signal(signal.SIGTERM)
+                out, err = await asyncio.wait_for(proc.communicate(), 30.0)
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+            assert proc.returncode is not None
+            left = sorted(o.client_id for o in h.account().open_orders())
+            return proc.returncode, out.decode(), err.decode(), left
+        finally:
+            await h.close()
+
+    code, out, err, left = asyncio.run(main())
+    assert code == 0, f"stdout:\n{out}\nstderr:\n{err}"
+    assert "stopped (SIGTERM)" in out
+    assert left == []
+    verdict = verify_log(log_path)
+    assert verdict.ok, verdict.divergence.describe() if verdict.divergence else verdict
