@@ -15,34 +15,172 @@ The file is ``[session] day_pnl_file``; its ``venue`` and ``network`` must match
 does not match stops start-up with a message naming it: trading on without the carry would
 silently lift the limit. Saving writes a temporary file and renames it, so a crash mid-write
 leaves the previous file whole.
+
+Each market's position and last mark are integers (lots and half ticks), so the file saves with
+them the ``tick_size`` and ``lot_size`` they are counted in (``saved_marks``): the next session's
+instruments come fresh from the venue, which may have changed either in between, and the same
+integers read in new units would be another position at another price (a tick refined from 1 to
+0.1 would turn an unchanged 1 BTC long at $60,000 into $54,000 of PnL). ``carried_marks`` puts
+each saved mark into the session's units, exactly, before it goes into the ``PriorDayPnl``
+event; a mark that does not land on the new grid is left out, with a reason the runner logs.
 """
 
 from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from decimal import Context, Decimal, InvalidOperation
+from fractions import Fraction
 from pathlib import Path
 
 import msgspec
 
 from mmcore.errors import MMError
-from mmcore.instrument import NANOS
+from mmcore.instrument import NANOS, Instrument, OffGridError
 
-__all__ = ["DayPnlFile", "DayPnlFileError", "SavedDayPnl", "default_day_pnl_path"]
+__all__ = [
+    "DayPnlFile",
+    "DayPnlFileError",
+    "SavedDayPnl",
+    "SavedMark",
+    "carried_marks",
+    "default_day_pnl_path",
+    "saved_marks",
+]
+
+_EXACT = Context(prec=200)
+"""Wide enough that a position or a price shown in a message is exact."""
 
 
 class DayPnlFileError(MMError):
     """The day-PnL file cannot be read, does not match the session, or cannot be written."""
 
 
+class SavedMark(msgspec.Struct, frozen=True, array_like=True, forbid_unknown_fields=True):
+    """One market's position, ``lots`` of ``lot_size``, and the mark it was last valued at,
+    ``mark_x2`` half ticks of ``tick_size`` (both as the venue published them): saved with the
+    integers because only the spec says what they mean. A file from before the spec was saved
+    has neither (``[inst, lots, mark_x2]``, empty strings here): ``in_units`` reads its integers
+    in the session's units, as that version did. Such a file is the last session's before an
+    upgrade, and its next save adds the spec: dropping its marks would lose every market's
+    bridge on each such restart, while only a spec change at that very restart misreads them.
+    Anything but both or neither as positive decimals is refused: the file is then unreadable
+    (start-up stops naming it), not silently misread."""
+
+    inst: str
+    lots: int
+    mark_x2: int
+    tick_size: str = ""
+    lot_size: str = ""
+
+    def __post_init__(self) -> None:
+        if not (self.tick_size or self.lot_size):
+            return
+        if not (_positive(self.tick_size) and _positive(self.lot_size)):
+            raise ValueError(
+                f"{self.inst}: expected the tick_size and lot_size the mark is in as positive "
+                f"decimals (or neither), found {self.tick_size!r} and {self.lot_size!r}"
+            )
+
+    def in_units(self, instrument: Instrument) -> tuple[str, int, int]:
+        """``(inst, lots, mark_x2)`` in ``instrument``'s units, the same position and price
+        exactly; raises ``OffGridError`` when either is not a whole number of them (a coarser
+        lot or tick than the saved one), which no rounding may paper over: it would count a
+        position or a price move that never happened."""
+        if not self.tick_size:
+            return (self.inst, self.lots, self.mark_x2)
+        lots = _rescale(self.lots, self.lot_size, instrument.lot_size)
+        if lots is None:
+            raise OffGridError(
+                f"{self.inst}: expected a position that is a whole number of this session's "
+                f"lots of {instrument.lot_size}, found {_times(self.lots, self.lot_size)} "
+                f"({self.lots} lots of {self.lot_size})"
+            )
+        mark_x2 = _rescale(self.mark_x2, self.tick_size, instrument.tick_size)
+        if mark_x2 is None:
+            price = _EXACT.divide(_times(self.mark_x2, self.tick_size), 2)
+            raise OffGridError(
+                f"{self.inst}: expected a mark on this session's half ticks of "
+                f"{instrument.tick_size}, found {price} (mark_x2 {self.mark_x2} in ticks of "
+                f"{self.tick_size})"
+            )
+        return (self.inst, lots, mark_x2)
+
+
+def _positive(text: str) -> bool:
+    """True when ``text`` is a finite decimal above 0."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return False
+    return value.is_finite() and value > 0
+
+
+def _rescale(count: int, unit: str, new_unit: str) -> int | None:
+    """``count`` units of ``unit`` as a whole number of ``new_unit``, or None when it is not."""
+    scaled = count * Fraction(Decimal(unit)) / Fraction(Decimal(new_unit))
+    return scaled.numerator if scaled.denominator == 1 else None
+
+
+def _times(count: int, unit: str) -> Decimal:
+    """``count`` units of ``unit``, exactly (for messages)."""
+    return _EXACT.multiply(Decimal(count), Decimal(unit))
+
+
+def saved_marks(
+    marks: Iterable[tuple[str, int, int]], instruments: Mapping[str, Instrument]
+) -> list[SavedMark]:
+    """The risk gate's ``(inst, lots, mark_x2)`` (``LossCarry.marks``), each with the spec of
+    its instrument in ``instruments`` (the session's), which its integers are in. A market
+    with no spec there raises ``DayPnlFileError`` before anything is written: saved without
+    one, its mark would be read in whatever units the next session has."""
+    out: list[SavedMark] = []
+    for inst, lots, mark_x2 in marks:
+        spec = instruments.get(inst)
+        if spec is None:
+            raise DayPnlFileError(
+                f"{inst}: cannot save its mark: expected the spec of one of this session's "
+                f"markets {sorted(instruments)}, found none"
+            )
+        out.append(SavedMark(inst, lots, mark_x2, spec.tick_size, spec.lot_size))
+    return out
+
+
+def carried_marks(
+    marks: Iterable[SavedMark], instruments: Mapping[str, Instrument]
+) -> tuple[tuple[tuple[str, int, int], ...], list[str]]:
+    """The saved marks in the session's units, for ``PriorDayPnl.marks``, and why each one left
+    out was (for the runner's log). A market this session does not trade is left out silently
+    (the risk gate would ignore it). One whose position or mark does not land on the session's
+    grid is left out with its reason: the day's PnL carried stays whole, only the bridge for
+    that market is lost, i.e. what its position made from that mark until the session first
+    values it is counted as 0 (rather than as a move that never happened)."""
+    kept: list[tuple[str, int, int]] = []
+    dropped: list[str] = []
+    for mark in marks:
+        spec = instruments.get(mark.inst)
+        if spec is None:
+            continue
+        try:
+            kept.append(mark.in_units(spec))
+        except OffGridError as exc:
+            dropped.append(
+                f"{exc}; the last session's mark is dropped: what the position made from it "
+                "until this session values it is not counted (the day's PnL carried still is)"
+            )
+    return tuple(kept), dropped
+
+
 class SavedDayPnl(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The file's content: ``day`` is the UTC day number (days since 1970-01-01), ``pnl`` the
     PnL made on it in nanos of the quote currency; ``date`` and ``pnl_usd`` are for people;
     ``hour_highs`` lists ``[ts, above]``: the PnL stood ``above`` nanos over ``pnl`` at ``ts``
-    (within the hour before the save); ``marks`` lists ``[inst, lots, mark_x2]``: each market's
-    position and the mark (twice, in ticks) it was last valued at. A file from before either
-    was kept has none."""
+    (within the hour before the save); ``marks`` lists ``[inst, lots, mark_x2, tick_size,
+    lot_size]`` (``SavedMark``): each market's position and the mark (twice, in ticks) it was
+    last valued at, in the units the spec says. A file from before the hour's highs or the
+    marks were kept has none; one from before the spec was saved has ``[inst, lots,
+    mark_x2]``."""
 
     venue: str
     network: str
@@ -51,7 +189,7 @@ class SavedDayPnl(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     date: str = ""
     pnl_usd: float = 0.0
     hour_highs: list[tuple[int, int]] = []
-    marks: list[tuple[str, int, int]] = []
+    marks: list[SavedMark] = []
 
 
 def default_day_pnl_path(venue: str, network: str) -> Path:
@@ -96,9 +234,10 @@ class DayPnlFile:
         day: int,
         pnl: int,
         hour_highs: Iterable[tuple[int, int]] = (),
-        marks: Iterable[tuple[str, int, int]] = (),
+        marks: Iterable[SavedMark] = (),
     ) -> None:
-        """Replace the file with ``(day, pnl, hour_highs, marks)``, atomically."""
+        """Replace the file with ``(day, pnl, hour_highs, marks)``, atomically; ``saved_marks``
+        gives the marks with their spec."""
         date = datetime.date(1970, 1, 1) + datetime.timedelta(days=day)
         saved = SavedDayPnl(
             venue=self.venue,

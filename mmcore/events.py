@@ -251,8 +251,11 @@ class PriorDayPnl(_Event, tag="PriorDayPnl", frozen=True):
     their PnL highs of the last hour, ``(ts, above)``: the PnL stood ``above`` nanos over where
     it ended at ``ts``; the gate counts those still within the hour against
     ``max_loss_hour_usd``. ``marks`` are their positions with the mark each was last valued
-    at, ``(inst, lots, mark_x2)``: a position the session inherits counts toward the limits
-    from there (its PnL before was theirs). Both were added after format 1's first logs:
+    at, ``(inst, lots, mark_x2)``, in this session's lots and ticks (the log header's
+    instruments): the runner converts the file's, saved with the spec they were in, exactly,
+    and leaves out a market whose position or mark is off the session's grid
+    (``mmcore.day_pnl.carried_marks``). A position the session inherits counts toward the
+    limits from there (its PnL before was theirs). Both were added after format 1's first logs:
     absent, they read as none."""
 
     ts: int

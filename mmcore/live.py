@@ -8,7 +8,8 @@
 2. start-up: ``CancelAll`` per market goes straight to the adapter (stale orders of an earlier
    run; not an engine output, so not in the log; spent from the sender's rate budget first, see
    below), then the PnL earlier sessions made today
-   (``day_pnl``, read before connecting; a ``PriorDayPnl`` event) and the events of
+   (``day_pnl``, read before connecting; a ``PriorDayPnl`` event, its marks put into the
+   session's lots and ticks, ``day_pnl.carried_marks``) and the events of
    ``adapter.reconcile()`` (open orders, positions, balance) go through ``Runner.handle``
    first; the risk gate's day PnL is saved back on every timer tick where it changed and at
    teardown (``mmcore.day_pnl``), so a restart keeps the daily loss limit;
@@ -71,7 +72,13 @@ import msgspec
 
 from mmcore.commands import CancelAll, Command
 from mmcore.config import AppConfig, LogConfig, config_to_dict
-from mmcore.day_pnl import DayPnlFile, DayPnlFileError, SavedDayPnl
+from mmcore.day_pnl import (
+    DayPnlFile,
+    DayPnlFileError,
+    SavedDayPnl,
+    carried_marks,
+    saved_marks,
+)
 from mmcore.engine import Engine
 from mmcore.events import (
     BookDelta,
@@ -399,11 +406,21 @@ class LiveRunner:
             log.info("live: earlier sessions' PnL on %s: %.6f USD", prior.date, prior.pnl_usd)
             now = self._clock()
             carried = PriorDayPnl(
-                now, now, prior.day, prior.pnl, tuple(prior.hour_highs), tuple(prior.marks)
+                now, now, prior.day, prior.pnl, tuple(prior.hour_highs), self._carried_marks(prior)
             )
             self._handle(runner, carried)
         for ev in await self.adapter.reconcile():
             self._handle(runner, ev)
+
+    def _carried_marks(self, prior: SavedDayPnl) -> tuple[tuple[str, int, int], ...]:
+        """The last session's marks in this session's units (the venue may have changed a tick
+        or lot size in between, ``mmcore.day_pnl.carried_marks``); each one left out is logged
+        with its reason."""
+        assert self._day_pnl is not None and self.engine is not None
+        marks, dropped = carried_marks(prior.marks, self.engine.instruments)
+        for why in dropped:
+            log.warning("live: %s: %s", self._day_pnl.path, why)
+        return marks
 
     def _spawn_tasks(self) -> None:
         spawn = self._spawn
@@ -497,7 +514,8 @@ class LiveRunner:
         if state is None or state == self._saved_day_pnl:
             return
         try:
-            self._day_pnl.save(state.day, state.pnl, state.hour_highs, state.marks)
+            marks = saved_marks(state.marks, self.engine.instruments)
+            self._day_pnl.save(state.day, state.pnl, state.hour_highs, marks)
         except DayPnlFileError as exc:
             log.error("live: %s; a restart would not carry today's PnL", exc)
             return

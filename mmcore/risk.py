@@ -167,7 +167,8 @@ class RiskGate:
         # valuation (plus the move since the last session's last mark, when it said).
         self._inherited: set[str] = set()  # inherited, not valued yet
         self._offset: dict[str, int] = {}  # PnL not the session's, taken off at valuation
-        self._prior_marks: dict[str, tuple[int, int]] = {}  # the last session's (lots, mark_x2)
+        # the last session's (lots, mark_x2), already in this session's units (mmcore.day_pnl)
+        self._prior_marks: dict[str, tuple[int, int]] = {}
         self._marks: dict[str, tuple[int, int]] = {}  # (lots, mark_x2) at the last valuation
         self.halted = False
         self.halted_markets: set[str] = set()

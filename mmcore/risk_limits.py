@@ -195,8 +195,10 @@ class LossCarry(msgspec.Struct, frozen=True):
     """What a session hands the next one so that a restart resets neither loss limit: the PnL
     made on UTC day ``day`` (nanos), the highs of the last hour, each ``(ts, above)``: the PnL
     stood ``above`` nanos over where it is now at ``ts`` (``LossWindows.hour_highs``), and each
-    market's position with the mark it was last valued at, ``(inst, lots, mark_x2)``: the next
-    session counts what that position makes from there, not what it made before."""
+    market's position with the mark it was last valued at, ``(inst, lots, mark_x2)``, in the
+    session's lots and ticks (the day-PnL file saves each with its instrument's spec, so the
+    next session reads them in its own units, ``mmcore.day_pnl``): the next session counts what
+    that position makes from there, not what it made before."""
 
     day: int
     pnl: int

@@ -20,7 +20,7 @@ from adapters.sim import SimConfig, SimVenue
 from mmcore.cli.run_cmd import run_live, venue_table
 from mmcore.commands import Place
 from mmcore.config import parse_config
-from mmcore.day_pnl import DayPnlFile, DayPnlFileError
+from mmcore.day_pnl import DayPnlFile, DayPnlFileError, SavedMark
 from mmcore.events import BUY, SELL, PriorDayPnl, RiskEvent, Trade
 from mmcore.instrument import Instrument
 from mmcore.live import LiveRunner
@@ -114,14 +114,15 @@ def test_a_session_restarted_within_the_hour_of_a_drawdown_past_the_hourly_limit
     now = time.time_ns()
     high = (now - 600 * 10**9, 6 * USD)  # ten minutes ago the PnL stood $6 above where it ended
     # the hourly limit is $5; the day's PnL is flat; the last session's position was valued at
-    # 60_000.0 (the account here is flat: nothing is inherited, the mark is only carried)
-    store.save(now // DAY_NS, 0, [high], [(SYM, 5, 1_200_000)])
+    # 60_000.0 when the venue's tick was 0.1 (the account here is flat: nothing is inherited,
+    # the mark is only carried, in this session's ticks of 1)
+    store.save(now // DAY_NS, 0, [high], [SavedMark(SYM, 5, 1_200_000, "0.1", "0.00001")])
     records = _halted_session(
         tmp_path, make_emulator, session_toml, live_session, _with_hour_limit, store
     )
     carried = [r for r in records if type(r) is PriorDayPnl]
     assert len(carried) == 1 and carried[0].hour_highs == (high,)
-    assert carried[0].marks == ((SYM, 5, 1_200_000),)
+    assert carried[0].marks == ((SYM, 5, 120_000),)
     codes = [r.code for r in records if type(r) is RiskEvent]
     assert codes[:2] == ["hour_highs_carried", "loss_limit_hour"]
     saved = store.load()
@@ -168,7 +169,9 @@ def test_a_session_adds_its_pnl_to_what_it_carried_and_saves_the_sum(
     saved = store.load()
     assert saved is not None and (saved.day, saved.pnl) == (day, pnl) and day == today
     assert saved.hour_highs == list(seen["carry"].hour_highs)  # the session's last word
-    assert saved.marks == list(seen["carry"].marks) and saved.marks[0][:2] == (SYM, seen["lots"])
+    assert [(m.inst, m.lots, m.mark_x2) for m in saved.marks] == list(seen["carry"].marks)
+    assert (saved.marks[0].inst, saved.marks[0].lots) == (SYM, seen["lots"])
+    assert (saved.marks[0].tick_size, saved.marks[0].lot_size) == ("1", "0.00001")  # its units
     assert pnl != prior  # the fill (bought below the mid, no maker fee) moved today's PnL
     records = list(open_log(log_path, repair=False))
     assert any(type(r) is Place for r in records)

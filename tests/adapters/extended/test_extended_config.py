@@ -207,6 +207,6 @@ def test_variable_names_of_any_case_are_accepted() -> None:
 
 
 def test_a_negative_late_place_watch_is_refused_naming_the_field() -> None:
-    with pytest.raises(ExtendedConfigError, match="venue.late_place_watch_s: expected >= 0"):
+    with pytest.raises(ExtendedConfigError, match=r"venue\.late_place_watch_s: expected >= 0"):
         ExtendedConfig(late_place_watch_s=-1.0)
     assert ExtendedConfig(late_place_watch_s=0).late_place_watch_s == 0
