@@ -8,6 +8,7 @@ Adapters convert at their edge with the methods here and nowhere else.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import (
     ROUND_CEILING,
     ROUND_FLOOR,
@@ -31,7 +32,7 @@ default context keeps 28 digits and would round a value a hair off the grid onto
 _EXACT = Context(prec=200, traps=[Inexact])
 """``_WIDE`` that raises rather than round."""
 
-__all__ = ["NANOS", "PPB", "Instrument", "OffGridError"]
+__all__ = ["NANOS", "PPB", "SPEC_NUMBERS", "Instrument", "OffGridError", "spec_differences"]
 
 
 class OffGridError(MMError, ValueError):
@@ -167,3 +168,22 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
                 f"{self.symbol} {what}: expected a multiple of {field}={raw}, found {value}"
             )
         return int(q)
+
+
+SPEC_NUMBERS = ("tick_size", "lot_size", "min_size", "min_notional", "maker_fee", "taker_fee")
+"""The spec fields that are numbers: what every price, size, minimum and fee of the market means.
+``venue``, ``symbol``, ``quote`` and ``own_orders_in_book`` are names and a flag."""
+
+
+def spec_differences(
+    a: Instrument, b: Instrument, fields: Iterable[str] = SPEC_NUMBERS
+) -> list[str]:
+    """The ``fields`` in which two specs of one market differ, in ``fields``' order. Numbers are
+    compared by value: "0.10" and "0.1" are one tick size, though the strings differ."""
+    differ = []
+    for name in fields:
+        x, y = getattr(a, name), getattr(b, name)
+        same = Decimal(x) == Decimal(y) if name in SPEC_NUMBERS else x == y
+        if not same:
+            differ.append(name)
+    return differ

@@ -14,7 +14,6 @@ import os
 import random
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -24,7 +23,7 @@ from adapters.sim import SimConfig, SimSource, SimVenue
 from mmcore.config import AppConfig, config_to_dict
 from mmcore.errors import MMError
 from mmcore.events import BookDelta, BookSnapshot, Event, FundingRate, MarkPrice, Trade
-from mmcore.instrument import Instrument
+from mmcore.instrument import Instrument, spec_differences
 from mmcore.log import FORMAT_VERSION, LogHeader, LogReader, LogWriter, open_log
 from mmcore.log_format import encode_header
 from mmcore.own_orders import simulated
@@ -94,7 +93,7 @@ def data_instruments(
                 found[inst.symbol] = (inst, name)
                 continue
             first, first_name = found[inst.symbol]
-            differ = _spec_differences(first, inst)
+            differ = _log_spec_differences(first, inst)
             if differ:
                 raise BacktestInputError(
                     f"{what}: {first_name} and {name} record different specs for "
@@ -104,22 +103,17 @@ def data_instruments(
     return {symbol: inst for symbol, (inst, _) in found.items()}
 
 
-_DECIMAL_FIELDS = ("tick_size", "lot_size", "min_size", "min_notional", "maker_fee", "taker_fee")
+_LOG_SPEC_FIELDS = tuple(f for f in Instrument.__struct_fields__ if f != "own_orders_in_book")
+"""What two data logs' specs of one market must agree on: all but ``own_orders_in_book``, which a
+backtest turns off (``simulated``), so a live recording and an import of one market agree."""
 
 
-def _spec_differences(a: Instrument, b: Instrument) -> list[str]:
-    """The fields in which two specs of one market differ, as ``name 'a' vs 'b'``. Decimals are
-    compared by value ("0.10" is "0.1"); ``own_orders_in_book`` not at all: a backtest turns it
-    off (``simulated``), so a live recording and an import of one market agree."""
-    differ = []
-    for name in a.__struct_fields__:
-        if name == "own_orders_in_book":
-            continue
-        x, y = getattr(a, name), getattr(b, name)
-        same = Decimal(x) == Decimal(y) if name in _DECIMAL_FIELDS else x == y
-        if not same:
-            differ.append(f"{name} {x!r} vs {y!r}")
-    return differ
+def _log_spec_differences(a: Instrument, b: Instrument) -> list[str]:
+    """The fields in which two logs' specs of one market differ, as ``name 'a' vs 'b'``."""
+    return [
+        f"{name} {getattr(a, name)!r} vs {getattr(b, name)!r}"
+        for name in spec_differences(a, b, _LOG_SPEC_FIELDS)
+    ]
 
 
 def _opened(log: str | Path | LogReader) -> LogReader:

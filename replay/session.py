@@ -16,7 +16,7 @@ import msgspec
 from mmcore.config import AppConfig, check_client_id_prefixes, field_message, load_config
 from mmcore.engine import Engine
 from mmcore.errors import ConfigError
-from mmcore.instrument import Instrument
+from mmcore.instrument import Instrument, spec_differences
 from mmcore.orders import QuoteOrderManager
 from mmcore.ratelimit import RateLimitConfig, venue_defaults
 from mmcore.risk import RiskConfig, RiskGate
@@ -57,12 +57,22 @@ def check_components(config: AppConfig, where: str) -> None:
 
 
 def resolve_instruments(
-    config: AppConfig, available: Mapping[str, Instrument] | None = None
+    config: AppConfig,
+    data: Mapping[str, Instrument] | None = None,
+    *,
+    source: str = "the data log",
 ) -> dict[str, Instrument]:
-    """The instruments of the configured markets, from the venue (``available``) or the file."""
+    """The instruments of the configured markets: the spec ``data`` (the data logs' headers)
+    gives, else the config's ``[[instruments]]`` entry.
+
+    The data's spec wins because the data's prices and sizes are recorded in its ticks and lots;
+    a config entry for the same market must then agree with it (``_check_declared_specs``), or
+    every setting the config gives in lots would silently mean another size. ``source`` names
+    where ``data`` came from, for that error."""
     known = dict(config.instrument_map())
-    if available:
-        known.update(available)
+    if data:
+        _check_declared_specs(config, data, source)
+        known.update(data)
     missing = [m for m in config.session.markets if m not in known]
     if missing:
         raise ConfigError(
@@ -70,6 +80,40 @@ def resolve_instruments(
             "or load them from the venue"
         )
     return {m: known[m] for m in config.session.markets}
+
+
+def _check_declared_specs(
+    config: AppConfig, data: Mapping[str, Instrument], source: str = "the data log"
+) -> None:
+    """Refuse an ``[[instruments]]`` entry of a session market that ``data`` gives with other
+    numbers (tick, lot, minimums, fees; by value): the run would use the data's, so a config
+    written for lot 0.00001 would quote 100x larger over data in lots of 0.001, and its fees
+    would be dropped, without a word. Entries of markets the session does not trade are unused."""
+    markets = set(config.session.markets)
+    for index, declared in enumerate(config.instruments):
+        given = data.get(declared.symbol)
+        if given is None or declared.symbol not in markets:
+            continue
+        differ = spec_differences(declared, given)
+        if differ:
+            raise ConfigError(_spec_conflict(index, declared, given, differ, source))
+
+
+def _spec_conflict(
+    index: int, declared: Instrument, given: Instrument, differ: list[str], source: str
+) -> str:
+    """One line: the first differing field as the location, the others after it."""
+    first, *rest = differ
+    also = ", ".join(
+        f"{name} {getattr(declared, name)!r} vs {getattr(given, name)!r}" for name in rest
+    )
+    return (
+        f"instruments[{index}].{first}: {getattr(declared, first)!r} but {source} gives "
+        f"{getattr(given, first)!r} for {declared.symbol}" + (f" (also {also})" if rest else "")
+        + ": a backtest uses the data's spec (its prices and sizes are recorded in those ticks "
+        "and lots); remove this [[instruments]] entry or make it agree (the simulated venue's "
+        "fees: [sim] maker_fee / taker_fee)"
+    )
 
 
 def build_engine(config: AppConfig, instruments: Mapping[str, Instrument]) -> Engine:

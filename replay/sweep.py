@@ -2,10 +2,11 @@
 
 Everything that can be wrong is checked before any backtest starts: the metric name, the table
 format (and pyarrow for Parquet), its path (not a folder) and its folder, the executor (ray
-installed), the data logs (readable, each holding every configured market; none where a run's log
-would go) and every grid combination (``replay.sweep_grid``; no key on an instrument the data logs
-give). Each run backtests one data log, so two logs may record different specs of one market (a
-venue changed its tick size between the recordings): each run reads its log on its own grid.
+installed), the data logs (readable, each holding every configured market, with the spec of any
+``[[instruments]]`` entry of it; none where a run's log would go) and every grid combination
+(``replay.sweep_grid``; no key on an instrument the data logs give). Each run backtests one data
+log, so two logs may record different specs of one market (a venue changed its tick size between
+the recordings): each run reads its log on its own grid.
 
 The unit of work is ``run_task(SweepTask) -> dict``: build the config, run ``run_backtest`` on
 one data log writing its own session log, fold and score that log (``replay.timeline``,
@@ -171,7 +172,7 @@ def run_sweep(
     for config in configs:
         for path, log, found in zip(paths, logs, specs):
             check_data_markets(config, [log], [path])
-            resolve_instruments(config, found)
+            resolve_instruments(config, found, source=f"the data log {path}")
     Path(out).parent.mkdir(parents=True, exist_ok=True)  # fails now, not after every run
 
     with tempfile.TemporaryDirectory(prefix="mm-sweep-") as scratch:
@@ -200,7 +201,8 @@ def _check_instrument_keys(
     base: AppConfig, grid: Grid, available: Collection[str], where: str
 ) -> None:
     """A backtest takes a market's instrument from the data log when the log has it
-    (``resolve_instruments``), so sweeping that ``[[instruments]]`` entry would change nothing."""
+    (``resolve_instruments``), so sweeping that ``[[instruments]]`` entry would change nothing
+    (or be refused where the value differs from the log's): say so once, naming the key."""
     for key in grid.keys:
         parts = key.split(".")
         if parts[0] != "instruments" or len(parts) < 2:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mmcore.instrument import Instrument, OffGridError
+from mmcore.instrument import Instrument, OffGridError, spec_differences
 
 
 def make_instrument(tick: str = "0.1", lot: str = "0.001", **kw: str) -> Instrument:
@@ -86,3 +86,14 @@ def test_a_value_a_hair_off_the_grid_is_refused_however_many_digits_it_takes() -
         inst.price_to_ticks("0.100000000000000000000000000001")
     assert inst.size_to_lots("1.000000000000000000000000000000") == 100_000
     assert inst.quote_to_nanos("12345678901234567890.0000000015") == 12345678901234567890_000000002
+
+
+def test_spec_differences_names_the_numbers_that_differ_by_value_in_field_order() -> None:
+    """"0.10" is the tick "0.1"; the venue's name, the quote's and own_orders_in_book are not
+    numbers a config's settings are in, so by default they are not compared."""
+    a = make_instrument(tick="0.10", maker_fee="-0.0001", taker_fee="0.0005")
+    b = Instrument(venue="other", symbol="BTC-USD", tick_size="0.1", lot_size="0.01",
+                   maker_fee="0", taker_fee="0.00050", quote="USDT", own_orders_in_book=True)
+    assert spec_differences(a, b) == ["lot_size", "maker_fee"]
+    assert spec_differences(a, a) == []
+    assert spec_differences(a, b, ("venue", "tick_size", "quote")) == ["venue", "quote"]

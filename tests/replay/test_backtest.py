@@ -190,8 +190,9 @@ SYNTH_T1 = 1_700_000_000_000_000_000 + 60 * 10**9  # a minute after generate_mar
 
 
 def synth_inst(**spec: str | bool) -> Instrument:
-    fields: dict[str, Any] = dict(venue="sim", symbol="BTC-USD", tick_size="0.1",
-                                  lot_size="0.001", min_size="0.001")
+    """The demo config's BTC-USD entry, with ``spec`` changed: a data log of it backtests with
+    ``demo_config()``, whose ``[[instruments]]`` entry must agree with the data's spec."""
+    fields: dict[str, Any] = msgspec.structs.asdict(demo_config().instrument_map()["BTC-USD"])
     fields.update(spec)
     return Instrument(**fields)
 
@@ -255,6 +256,63 @@ def test_data_logs_whose_specs_agree_in_value_backtest_together(tmp_path: Path) 
     result = run_backtest(demo_config(), [a, b], out, progress=None)
     assert result.run.events > 1000  # both logs' market events
     assert [i.tick_size for i in open_log(out).header.instruments] == ["0.1"]  # the first's
+
+
+def test_a_config_entry_that_disagrees_with_the_datas_spec_is_refused_naming_every_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run would use the data's spec: the config's size_lots = 10 would quote 10 lots of
+    0.01 (10x what it was written for) and its fees would be dropped, without a word."""
+    out = tmp_path / "out.mmlog"
+    run_backtest(demo_config(), [synth_data_log(tmp_path / "same.mmlog", synth_inst())], out,
+                 progress=None)
+    before = out.read_bytes()
+    data = synth_data_log(tmp_path / "data.mmlog",
+                          synth_inst(venue="binance", lot_size="0.01", maker_fee="0"))
+    with pytest.raises(ConfigError) as caught:
+        run_backtest(demo_config(), [data], out, progress=None, replace=True)
+    message = str(caught.value)
+    assert message.startswith("instruments[0].lot_size: '0.001' but the data log gives '0.01' "
+                              "for BTC-USD (also maker_fee '-0.00002' vs '0'): a backtest uses "
+                              "the data's spec")
+    assert "[sim] maker_fee / taker_fee" in message and "binance" not in message
+    config = demo_toml(tmp_path, "demo.toml")
+    code = cli.main(["backtest", "--config", str(config), "--data", str(data), "--out", str(out),
+                     "--quiet"])
+    errors = mm_errors(capsys)
+    assert code == 2 and len(errors) == 1
+    assert errors[0].startswith("mm: error: instruments[0].lot_size: '0.001' but")
+    assert out.read_bytes() == before  # refused before the log it would replace went
+
+
+def test_a_config_entry_that_agrees_in_value_with_the_datas_spec_backtests(
+    tmp_path: Path,
+) -> None:
+    """Decimals written differently are one spec, and the venue's name and own_orders_in_book
+    are not numbers the config's settings are in: the run uses the data's spec as recorded."""
+    config = load_session(demo_toml(tmp_path, "demo.toml", ('tick_size = "0.1"',
+                                                            'tick_size = "0.10"'),
+                                    ('taker_fee = "0.0005"', 'taker_fee = "0.00050"')))
+    data = synth_data_log(tmp_path / "data.mmlog",
+                          synth_inst(venue="binance", own_orders_in_book=True))
+    out = tmp_path / "out.mmlog"
+    result = run_backtest(config, [data], out, progress=None)
+    assert result.run.commands > 0
+    recorded = open_log(out).header.instruments[0]
+    assert (recorded.venue, recorded.tick_size, recorded.taker_fee) == ("binance", "0.1", "0.0005")
+
+
+def test_a_config_entry_for_a_market_the_data_does_not_hold_is_no_conflict(
+    tmp_path: Path,
+) -> None:
+    """Only a market the data gives has two specs to compare; another entry is left alone."""
+    eth = ('[[instruments]]\nvenue = "sim"\nsymbol = "ETH-USD"\ntick_size = "0.01"\n'
+           'lot_size = "0.01"\nmaker_fee = "0.001"\n\n')
+    config = load_session(demo_toml(tmp_path, "demo.toml", ("[strategy]\n", eth + "[strategy]\n")))
+    assert [i.symbol for i in config.instruments] == ["BTC-USD", "ETH-USD"]
+    data = synth_data_log(tmp_path / "data.mmlog", synth_inst())
+    result = run_backtest(config, [data], tmp_path / "out.mmlog", progress=None)
+    assert result.run.commands > 0
 
 
 def test_mm_backtest_with_a_config_the_risk_gate_refuses_keeps_the_previous_log(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from mmcore.config import AppConfig, config_from_dict, config_to_dict
-from mmcore.errors import MMError
+from mmcore.errors import ConfigError, MMError
 from replay.backtest import BacktestInputError, run_backtest, run_session
 from replay.cli_report import register
 from replay.demo import DEMO_CONFIG, demo_config
@@ -298,6 +298,44 @@ def test_sweeping_an_instrument_the_data_log_gives_is_refused(
     assert not (tmp_path / "t.csv").exists()
 
 
+def test_a_config_entry_that_disagrees_with_a_data_logs_spec_is_refused_before_any_run(
+    data_log: Path, tmp_path: Path
+) -> None:
+    """The runs over ``other`` would use its spec: the config's lots would mean 10x the size,
+    its taker fee would be dropped, and nothing would say so."""
+    from mmcore.instrument import Instrument
+    from mmcore.log import FORMAT_VERSION, LogHeader, LogWriter
+
+    spec = config_to_dict(make_base_config())["instruments"][0]
+    inst = Instrument(**{**spec, "lot_size": "0.01", "taker_fee": "0"})
+    other = tmp_path / "other.mmlog"
+    header = LogHeader(format_version=FORMAT_VERSION, code_version="test", instruments=[inst],
+                       config={}, created_ns=0, meta={})
+    with LogWriter(other, header, fsync="never") as writer:
+        writer.append_many(generate_market(MarketSpec(), 500, 3))
+    with pytest.raises(ConfigError) as caught:
+        run_sweep(make_base_config(), make_grid('"session.seed" = [1]'), [data_log, other],
+                  tmp_path / "t.csv", workers=1, logs_dir=tmp_path / "logs")
+    assert str(caught.value).startswith(
+        f"instruments[0].lot_size: '0.001' but the data log {other} gives '0.01' for BTC-USD "
+        "(also taker_fee '0.0005' vs '0'): a backtest uses the data's spec"
+    )
+    assert not (tmp_path / "logs").exists() and not (tmp_path / "t.csv").exists()
+
+
+def test_config_entries_that_agree_in_value_or_whose_market_no_log_holds_are_no_conflict(
+    data_log: Path, tmp_path: Path
+) -> None:
+    data = config_to_dict(make_base_config())
+    data["instruments"][0]["tick_size"] = "0.10"  # the log records "0.1"
+    data["instruments"].append(
+        {"venue": "sim", "symbol": "ETH-USD", "tick_size": "0.01", "lot_size": "0.01"}
+    )
+    result = run_sweep(config_from_dict(data), make_grid('"session.seed" = [1]'), [data_log],
+                       tmp_path / "t.csv", workers=1)
+    assert not result.failed and len(result.rows) == 1
+
+
 def test_a_data_log_without_the_configured_market_is_refused_before_any_run(
     data_log: Path, tmp_path: Path
 ) -> None:
@@ -576,9 +614,12 @@ def test_each_run_reads_its_data_log_on_that_logs_own_spec(
                        config={}, created_ns=0, meta={})
     with LogWriter(finer, header, fsync="never") as writer:
         writer.append_many(generate_market(MarketSpec(start_mid=6_000_000), 500, 3))
+    plain = config_to_dict(make_base_config())
+    plain["instruments"] = []  # each log gives the spec: an entry could agree with only one
+    base = config_from_dict(plain)
     with pytest.raises(BacktestInputError, match=r"data\.mmlog and .*finer\.mmlog"):
-        run_backtest(make_base_config(), [data_log, finer], tmp_path / "bt.mmlog", progress=None)
-    result = run_sweep(make_base_config(), make_grid('"session.seed" = [1]'), [data_log, finer],
+        run_backtest(base, [data_log, finer], tmp_path / "bt.mmlog", progress=None)
+    result = run_sweep(base, make_grid('"session.seed" = [1]'), [data_log, finer],
                        tmp_path / "t.csv", workers=1, logs_dir=tmp_path / "logs")
     assert not result.failed and len(result.rows) == 2
     ticks = [open_log(tmp_path / "logs" / f"run-000{i}.mmlog").header.instruments[0].tick_size
