@@ -179,7 +179,13 @@ class _SendSink:
 
 
 class LiveRunner:
-    """One live (or dry-run) session of ``config`` on ``adapter``; see the module doc."""
+    """One live (or dry-run) session of ``config`` on ``adapter``; see the module doc.
+
+    The log's header records ``config`` as given (with the session's client id prefix): the
+    composition root hands in the config with its defaults written out
+    (``replay.session.resolved_config``), so that a replay does not depend on the replaying
+    code's defaults; ``mmcore`` cannot resolve them itself.
+    """
 
     def __init__(
         self,

@@ -94,10 +94,13 @@ class LogWriteError(MMError, OSError):
 class LogHeader(msgspec.Struct, frozen=True, kw_only=True):
     """The first frame of every log (seq 0): what produced the records that follow.
 
-    ``code_version`` is the package version (plus ``git describe`` when the caller has it),
-    ``config`` the raw, secret-free config table, ``created_ns`` the writer's wall clock in
-    nanoseconds (informational only: nothing replays from it; 0 in imports and backtests, so
-    the same input gives the same bytes), ``meta`` free-form labels.
+    ``code_version`` names the code that wrote the log (``mmcore.version.code_version``: the
+    package version and a hash of the source), ``config`` the secret-free config table the
+    engine was built from (a session's with its defaults written out:
+    ``replay.session.resolved_config``; logs written before that hold it as written),
+    ``created_ns`` the writer's wall clock in nanoseconds (informational only: nothing replays
+    from it; 0 in imports and backtests, so the same input gives the same bytes), ``meta``
+    free-form labels.
     """
 
     format_version: int

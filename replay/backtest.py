@@ -29,7 +29,7 @@ from mmcore.log_format import encode_header
 from mmcore.own_orders import simulated
 from mmcore.runner import Runner, RunStats
 from mmcore.version import code_version
-from replay.session import build_engine, resolve_instruments
+from replay.session import build_engine, resolve_instruments, resolved_config
 
 __all__ = [
     "BacktestInputError",
@@ -177,7 +177,9 @@ def run_session(
     """Run ``config``'s strategy over ``market`` on the simulated venue, recording to ``out``
     (its folder is made if missing). ``replace``: remove a log already at ``out``, but only once
     the venue, the engine and the log header are built: a config one of them refuses leaves the
-    old log alone and writes nothing."""
+    old log alone and writes nothing. The session runs on, and its header records,
+    ``resolved_config(config)``: the config with the defaults it left out written in."""
+    config = resolved_config(config)
     instruments = simulated(instruments)  # recorded books never hold the simulated orders
     sim_config = msgspec.convert(config.sim, SimConfig)
     venue = SimVenue(instruments, sim_config, random.Random(config.session.seed))

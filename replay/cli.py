@@ -12,7 +12,7 @@ from mmcore.log_format import MAGIC_LEN, read_magic
 from replay.backtest import run_backtest
 from replay.session import load_session
 from replay.summary import summarize
-from replay.verify import verify_log
+from replay.verify import verify_log, version_note
 
 __all__ = ["register"]
 
@@ -46,6 +46,9 @@ def _replay(args: argparse.Namespace) -> int:
         print(summarize(open_log(args.log, repair=False)).text())
         return 0
     result = verify_log(args.log)
+    note = version_note(result)
+    if note:
+        print(note)
     if result.ok:
         print(
             f"OK: {result.inbound:,} inbound events replayed; all {result.outputs_recorded:,} "

@@ -3,6 +3,12 @@
 ``mmcore`` must not import strategies or adapters, so the function that turns a config into a
 working engine lives here, one layer up. Live runs, backtests and the replay verifier all build
 their engine with ``build_engine``, which is what makes their code paths identical.
+
+A config leaves things to the code's defaults: the venue's published rate limits (an all-default
+``[risk.rate_limit]``), the strategy parameters and ``[sim]`` fields it does not give. A log
+header records ``resolved_config(config)``, those defaults written out, so that a replay builds
+the engine that ran, whatever defaults the replaying code has. A header written before that
+(the raw config) still replays with the replaying code's defaults, as it always did.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -20,9 +27,20 @@ from mmcore.instrument import Instrument, spec_differences
 from mmcore.orders import QuoteOrderManager
 from mmcore.ratelimit import RateLimitConfig, venue_defaults
 from mmcore.risk import RiskConfig, RiskGate
-from strategies.registry import build_strategy
+from strategies.registry import build_strategy, resolved_params
 
-__all__ = ["build_engine", "load_session", "resolve_instruments"]
+__all__ = [
+    "NO_RATE_LIMITS",
+    "build_engine",
+    "load_session",
+    "resolve_instruments",
+    "resolved_config",
+]
+
+NO_RATE_LIMITS = RateLimitConfig(reserve_for_cancels=0.0)
+"""No request limits, as a resolved config records them: the all-default table means "the
+venue's published limits" (``venue_defaults``), which a later version may publish for a venue
+that has none today; with nothing to share out, the reserve changes nothing."""
 
 
 def load_session(path: str | Path) -> AppConfig:
@@ -48,12 +66,41 @@ def check_components(config: AppConfig, where: str) -> None:
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     if config.sim:
-        from adapters.sim import SimConfig  # the simulated venue's own schema
+        _resolved_sim(config.sim, where)
 
-        try:
-            msgspec.convert(config.sim, SimConfig)
-        except msgspec.ValidationError as exc:
-            raise ConfigError(f"{where}: {field_message(exc, 'sim')}") from None
+
+def resolved_config(config: AppConfig, where: str = "<config>") -> AppConfig:
+    """``config`` with the defaults its engine takes from this code written out (see the module
+    doc): the rate limits ``build_engine`` uses, every strategy parameter, and every ``[sim]``
+    field when the table is there. It loads and validates like any config, builds the same
+    engine as ``config`` and resolves to itself. A bad strategy parameter or ``[sim]`` value
+    raises ``ConfigError`` naming ``where`` and the field, as ``check_components`` does."""
+    try:
+        params = resolved_params(config.strategy.name, config.strategy.params)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    limits = _risk_config(config).rate_limit
+    risk = msgspec.structs.replace(
+        config.risk, rate_limit=NO_RATE_LIMITS if limits == RateLimitConfig() else limits
+    )
+    return msgspec.structs.replace(
+        config,
+        strategy=msgspec.structs.replace(config.strategy, params=params),
+        risk=risk,
+        sim=_resolved_sim(config.sim, where) if config.sim else {},
+    )
+
+
+def _resolved_sim(table: dict[str, Any], where: str) -> dict[str, Any]:
+    """The ``[sim]`` table checked by the simulated venue's own schema, every field written out;
+    a bad value raises ``ConfigError`` naming ``where`` and ``sim.<field>``."""
+    from adapters.sim import SimConfig  # imported only by the sessions that have a [sim] table
+
+    try:
+        resolved: dict[str, Any] = msgspec.to_builtins(msgspec.convert(table, SimConfig))
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{where}: {field_message(exc, 'sim')}") from None
+    return resolved
 
 
 def resolve_instruments(
@@ -139,7 +186,8 @@ def build_engine(config: AppConfig, instruments: Mapping[str, Instrument]) -> En
 
 
 def _risk_config(config: AppConfig) -> RiskConfig:
-    """``config.risk``, with the venue's rate limits when the config leaves them at default."""
+    """``config.risk``, with the venue's rate limits when the config leaves them at default (a
+    config as written, or the header of a log recorded before headers were resolved)."""
     risk_config = config.risk
     if risk_config.rate_limit == RateLimitConfig():
         risk_config = msgspec.structs.replace(

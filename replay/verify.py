@@ -10,6 +10,10 @@ before some of the last event's outputs were recorded. Those outputs cannot be c
 counted in ``VerifyResult.unverified`` and logged as "not verifiable: the log ends", and are no
 divergence. A frame that is not a known record (a newer version's record type) is
 ``LogCorruptError`` naming its offset and seq, as in every other reader of the log.
+
+A log recorded by other code than the replaying code (``VerifyResult.code_version`` differs from
+``mmcore.version.code_version()``) may diverge because the code changed, not because the engine
+is not deterministic: ``version_note`` says so, for the verdict to be read for what it is.
 """
 
 from __future__ import annotations
@@ -26,9 +30,17 @@ from mmcore.engine import Engine
 from mmcore.errors import ConfigError, LogCorruptError
 from mmcore.log import LogReader, open_log
 from mmcore.records import decode, encode, is_output, tag_of, to_json_line
+from mmcore.version import code_version
 from replay.session import build_engine
 
-__all__ = ["Divergence", "VerifyResult", "engine_from_log", "inbound_events", "verify_log"]
+__all__ = [
+    "Divergence",
+    "VerifyResult",
+    "engine_from_log",
+    "inbound_events",
+    "verify_log",
+    "version_note",
+]
 
 logger = logging.getLogger("replay.verify")
 
@@ -62,6 +74,7 @@ class VerifyResult(msgspec.Struct, frozen=True):
 
     ``unverified``: outputs the replay made for the log's last event that the log ends before
     (a crash cut it); they are counted in ``outputs_replayed`` but could not be checked.
+    ``code_version``: the version of the code that recorded the log (its header's).
     """
 
     inbound: int
@@ -69,6 +82,7 @@ class VerifyResult(msgspec.Struct, frozen=True):
     outputs_replayed: int
     divergence: Divergence | None
     unverified: int = 0
+    code_version: str = ""
 
     @property
     def ok(self) -> bool:
@@ -92,6 +106,18 @@ def engine_from_log(reader: LogReader) -> Engine:
     return build_engine(config, instruments)
 
 
+def version_note(result: VerifyResult) -> str:
+    """One line saying that the log was recorded by other code than this, so a divergence may
+    come from the change of code; "" when the code versions are the same."""
+    running = code_version()
+    if result.code_version == running:
+        return ""
+    return (
+        f"note: the log was recorded by code version {result.code_version or '?'}, this is "
+        f"{running}: a divergence may come from the code change, not from nondeterminism"
+    )
+
+
 def inbound_events(path: str | Path) -> Iterator[object]:
     """The recorded inbound events of a log, in order: a replay source."""
     for record in open_log(path, repair=False):
@@ -102,7 +128,12 @@ def inbound_events(path: str | Path) -> Iterator[object]:
 def verify_log(path: str | Path) -> VerifyResult:
     """Replay the log at ``path`` on a fresh engine and compare every output (see the module)."""
     reader = open_log(path, repair=False)
-    engine = engine_from_log(reader)
+    result = _compare(reader, engine_from_log(reader))
+    return msgspec.structs.replace(result, code_version=reader.header.code_version)
+
+
+def _compare(reader: LogReader, engine: Engine) -> VerifyResult:
+    """Feed the log's inbound events to ``engine``; compare its outputs with those recorded."""
     pending: deque[bytes] = deque()
     cause_seq = -1
     cause = b""

@@ -1,9 +1,11 @@
 """Strategy names, their parameter structs and factories: how a config selects a strategy.
 
 ``build_strategy(name, params, inst, rng)`` converts the ``[strategy.params]`` table into the
-strategy's frozen params struct and builds it. The quoting strategies that take an
-``inventory`` table (``avellaneda_stoikov``, ``ping_pong``, ``symmetric_uptime``) come wrapped
-in ``strategies.inventory.InventoryGuard`` when the table is present.
+strategy's frozen params struct and builds it; ``resolved_params(name, params)`` gives that
+table back with the defaults it left out written in (what a log header records). The quoting
+strategies that take an ``inventory`` table (``avellaneda_stoikov``, ``ping_pong``,
+``symmetric_uptime``) come wrapped in ``strategies.inventory.InventoryGuard`` when the table is
+present.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from strategies.ping_pong import PingPongParams, PingPongStrategy
 from strategies.simple import SimpleParams, SimpleStrategy
 from strategies.symmetric_uptime import SymmetricUptimeParams, SymmetricUptimeStrategy
 
-__all__ = ["STRATEGIES", "build_strategy"]
+__all__ = ["STRATEGIES", "build_strategy", "resolved_params"]
 
 Factory = Callable[[Instrument, Any, random.Random], Strategy]
 
@@ -70,6 +72,22 @@ def build_strategy(
     Raises ``ConfigError`` naming ``strategy.name`` for an unknown strategy (listing the valid
     names) or ``strategy.params.<field>`` for a bad or unknown parameter.
     """
+    typed, factory = _decoded(name, params)
+    return factory(inst, typed, rng)
+
+
+def resolved_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``[strategy.params]`` table of ``name`` with every parameter written out, those it
+    leaves out at this code's defaults: what a log header records, so that the strategy a
+    replay builds from it does not depend on the replaying code's defaults. Decoding the result
+    gives the same params struct as decoding ``params``. Errors as ``build_strategy``."""
+    typed, _ = _decoded(name, params)
+    resolved: dict[str, Any] = msgspec.to_builtins(typed)
+    return resolved
+
+
+def _decoded(name: str, params: Mapping[str, Any]) -> tuple[Struct, Factory]:
+    """``params`` decoded into the params struct of strategy ``name``, and its factory."""
     entry = STRATEGIES.get(name)
     if entry is None:
         raise ConfigError(
@@ -77,10 +95,9 @@ def build_strategy(
         )
     params_type, factory = entry
     try:
-        typed = msgspec.convert(dict(params), params_type)
+        return msgspec.convert(dict(params), params_type), factory
     except msgspec.ValidationError as exc:
         raise ConfigError(_field_message(str(exc))) from None
-    return factory(inst, typed, rng)
 
 
 def _field_message(text: str) -> str:

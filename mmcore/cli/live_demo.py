@@ -36,7 +36,7 @@ from mmcore.session_control import SESSION_STREAM, STOPPING
 from mmcore.version import code_version
 from replay.metrics import two_sided_uptime
 from replay.resting import RestingQuotes
-from replay.session import build_engine
+from replay.session import build_engine, resolved_config
 from replay.summary import summarize
 from replay.verify import verify_log
 
@@ -146,7 +146,7 @@ async def _session(log_path: Path, seconds: float, seed: int) -> tuple[LiveResul
     walk = RandomWalkParams(mid_ticks=60_000, move_prob=0.5, trade_prob=0.4)
     handle = await serve(seed=seed, walk=walk, tick_s=0.02)
     try:
-        config = demo_live_config(handle.base_url)
+        config = resolved_config(demo_live_config(handle.base_url))  # as mm run: see run_live
         venue = venue_table(config, "demo", ExtendedConfig)
         adapter = ExtendedAdapter(venue, time.time_ns, handle.credentials[0].env(venue))
         print(

@@ -117,10 +117,15 @@ async def run_live(
 
     ``dry_run``: the adapter starts public-only (no credentials read) and the simulated venue
     of the config's ``[sim]`` table executes the commands.
+
+    The session runs on ``resolved_config(config)`` (its defaults written out), which is what the
+    runner records in the log's header: ``mmcore`` cannot resolve the defaults of the packages
+    above it, so the composition root does, before the runner sees the config.
     """
     from mmcore.version import code_version
-    from replay.session import build_engine
+    from replay.session import build_engine, resolved_config
 
+    config = resolved_config(config)
     env = os.environ if environ is None else environ
     paper = _paper_factory(config) if dry_run else None  # its config checked before connecting
     adapter = build_adapter(config, clock, env, public_only=dry_run)

@@ -12,16 +12,18 @@ from typing import Any
 
 import msgspec
 import pytest
+from default_upgrade import make_config
 
 import mmcore.cli.main as cli
-from mmcore.config import AppConfig, config_to_dict
+from mmcore.config import AppConfig, config_from_dict, config_to_dict
 from mmcore.errors import ConfigError
 from mmcore.instrument import Instrument
 from mmcore.log import FORMAT_VERSION, LogHeader, LogWriter, open_log
-from replay.backtest import BacktestInputError, _records, run_backtest
+from mmcore.ratelimit import venue_defaults
+from replay.backtest import BacktestInputError, _records, run_backtest, run_session
 from replay.demo import DEMO_CONFIG, demo_config
 from replay.importers import ImportReport, import_to_log, read_binance
-from replay.session import load_session
+from replay.session import load_session, resolved_config
 from replay.synthetic import MarketSpec, generate_market
 from replay.verify import verify_log
 
@@ -431,3 +433,24 @@ def test_a_backtest_never_replaces_a_log_another_process_is_writing(tmp_path: Pa
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_backtests_header_records_the_config_with_the_defaults_it_used(tmp_path: Path) -> None:
+    config = make_config("extended", "[sim]\nentry_latency_ms = 2.0")
+    out = tmp_path / "out.mmlog"
+    run_session(config, config.instrument_map(), generate_market(MarketSpec(), 500, 1), out)
+    recorded = open_log(out).header.config
+    assert config_from_dict(recorded) == resolved_config(config)
+    assert config_from_dict(recorded).risk.rate_limit == venue_defaults("extended")
+    assert recorded["strategy"]["params"]["size_lots"] == 1  # left to the default
+    assert recorded["sim"]["queue_model"] == "risk_averse"
+
+
+def test_a_backtest_of_a_config_and_of_its_resolved_config_write_the_same_bytes(
+    tmp_path: Path,
+) -> None:
+    config = make_config("extended", "[sim]\nentry_latency_ms = 2.0")
+    for name, run in (("a", config), ("b", resolved_config(config))):
+        market = generate_market(MarketSpec(), 2000, 1)
+        run_session(run, config.instrument_map(), market, tmp_path / f"{name}.mmlog")
+    assert (tmp_path / "a.mmlog").read_bytes() == (tmp_path / "b.mmlog").read_bytes()

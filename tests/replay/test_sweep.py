@@ -14,15 +14,17 @@ import pytest
 
 from mmcore.config import AppConfig, config_from_dict, config_to_dict
 from mmcore.errors import ConfigError, MMError
+from mmcore.log import open_log
 from replay.backtest import BacktestInputError, run_backtest, run_session
 from replay.cli_report import register
 from replay.demo import DEMO_CONFIG, demo_config
 from replay.scorecard import METRIC_NAMES
-from replay.session import load_session
+from replay.session import NO_RATE_LIMITS, load_session
 from replay.sweep import RAY_HINT, run_sweep, run_task
 from replay.sweep_grid import Grid, SweepGridError, apply_params, check_grid, parse_grid
 from replay.sweep_table import MissingDependencyError, TableFormatError, sort_rows, write_table
 from replay.synthetic import MarketSpec, generate_market
+from replay.verify import verify_log
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 9
@@ -113,6 +115,20 @@ def test_runs_keep_their_session_logs_in_logs_dir(data_log: Path, tmp_path: Path
         "run-0000.mmlog", "run-0001.mmlog"
     ]
     assert [r["run"] for r in result.rows] == [0, 1]  # equal metrics: tie broken by params, data
+
+
+def test_a_runs_log_header_records_its_grid_value_with_the_defaults_written_out(
+    data_log: Path, tmp_path: Path
+) -> None:
+    grid = make_grid('"strategy.params.spread_bps" = [0.3]')
+    run_sweep(make_base_config(), grid, [data_log], tmp_path / "t.csv", workers=1,
+              logs_dir=tmp_path / "logs")
+    log = tmp_path / "logs" / "run-0000.mmlog"
+    recorded = config_from_dict(open_log(log).header.config)
+    assert recorded.strategy.params["spread_bps"] == 0.3
+    assert recorded.risk.rate_limit == NO_RATE_LIMITS  # the simulated venue publishes none
+    assert recorded.sim["queue_model"] == "risk_averse"  # [sim] leaves it to the default
+    assert verify_log(log).ok
 
 
 # ---------------------------------------------------------------- checked before any work

@@ -10,12 +10,15 @@ from typing import Any
 
 import msgspec
 import pytest
+from default_upgrade import make_config, upgrade_defaults
 
+import mmcore.cli.main as cli
 from mmcore.config import AppConfig, config_to_dict
 from mmcore.events import Event
 from mmcore.log import FORMAT_VERSION, LogHeader, LogWriter, open_log
 from mmcore.records import is_output
 from mmcore.runner import NullSink, Runner
+from mmcore.version import code_version
 from replay.backtest import run_session
 from replay.demo import demo_config
 from replay.session import build_engine
@@ -31,18 +34,23 @@ def record_session(tmp_path: Path, events: int = 6000, seed: int = 3) -> Path:
     return out
 
 
-def with_params(path: Path, out: Path, **params: Any) -> Path:
-    """A copy of the log whose header config has different strategy parameters."""
+def with_header(path: Path, out: Path, **fields: Any) -> Path:
+    """A copy of the log whose header has other ``fields`` (``config=...``)."""
     reader = open_log(path)
-    config = dict(reader.header.config)
-    strategy = dict(config["strategy"])
-    strategy["params"] = {**strategy["params"], **params}
-    config["strategy"] = strategy
-    header = msgspec.structs.replace(reader.header, config=config)
+    header = msgspec.structs.replace(reader.header, **fields)
     with LogWriter(out, header) as writer:
         for record in reader:
             writer.append(record)
     return out
+
+
+def with_params(path: Path, out: Path, **params: Any) -> Path:
+    """A copy of the log whose header config has different strategy parameters."""
+    config = dict(open_log(path).header.config)
+    strategy = dict(config["strategy"])
+    strategy["params"] = {**strategy["params"], **params}
+    config["strategy"] = strategy
+    return with_header(path, out, config=config)
 
 
 def test_a_recorded_backtest_replays_with_zero_divergences(tmp_path: Path) -> None:
@@ -152,3 +160,64 @@ def test_a_compressed_session_log_replays_exactly(tmp_path: Path) -> None:
     run_session(config, config.instrument_map(), generate_market(MarketSpec(), 3000, 2), out)
     assert open_log(out).compressed
     assert verify_log(out).ok
+
+
+# ---------------------------------------------------------------- the code that recorded the log
+
+
+def record_with_defaults(tmp_path: Path, config: AppConfig | None = None) -> Path:
+    """A backtest of a session that leaves the rate limits and a strategy parameter to the
+    code's defaults."""
+    config = config or make_config("extended", "[sim]\nentry_latency_ms = 2.0")
+    out = tmp_path / "defaults.mmlog"
+    run_session(config, config.instrument_map(), generate_market(MarketSpec(), 3000, 3), out)
+    return out
+
+
+def test_a_log_still_replays_exactly_after_an_upgrade_changes_the_defaults_it_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = record_with_defaults(tmp_path)
+    upgrade_defaults(monkeypatch)  # the venue's limits and the default order size change
+    result = verify_log(log)
+    assert result.ok, result.divergence
+    assert result.outputs_recorded > 10
+
+
+def test_a_log_whose_header_holds_the_raw_config_replays_with_the_replaying_codes_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log recorded before headers were resolved replays as it always did; an upgrade that
+    changes a default it relied on makes it diverge (what resolved headers prevent)."""
+    config = make_config("extended", "[sim]\nentry_latency_ms = 2.0")
+    raw = with_header(
+        record_with_defaults(tmp_path, config), tmp_path / "raw.mmlog",
+        config=config_to_dict(config),
+    )
+    assert open_log(raw).header.config["risk"]["rate_limit"]["windows"] == []
+    assert verify_log(raw).ok
+    upgrade_defaults(monkeypatch)
+    result = verify_log(raw)
+    assert result.divergence is not None and result.divergence.cause_seq == 1
+
+
+def test_mm_replay_verify_notes_a_log_recorded_by_other_code_before_the_verdict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = with_header(record_session(tmp_path, events=1000), tmp_path / "old.mmlog",
+                      code_version="0.1.0")
+    assert cli.main(["replay", str(log), "--verify"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[1].startswith("OK:")
+    assert lines[0].startswith("note: ") and "0.1.0" in lines[0] and code_version() in lines[0]
+    assert verify_log(log).code_version == "0.1.0"
+
+
+def test_mm_replay_verify_of_a_log_recorded_by_this_code_has_no_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = record_session(tmp_path, events=1000)
+    assert open_log(log).header.code_version == code_version()
+    assert cli.main(["replay", str(log), "--verify"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("OK:") and "note" not in out
