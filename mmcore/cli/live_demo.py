@@ -186,7 +186,8 @@ def _report(result: LiveResult, leftovers: list[str]) -> int:
     print(summarize(open_log(result.log_path, repair=False)).text())
     for market, up in quote_uptime(result.log_path).items():
         shown = "n/a" if math.isnan(up) else f"{up:.1%}"
-        print(f"{market}: two-sided quote uptime {shown}")
+        # the summary above counts the shutdown too (every quote canceled); this stops there
+        print(f"{market}: two-sided quote uptime until the stop {shown}")
     verdict = verify_log(result.log_path)
     if verdict.ok:
         print(
