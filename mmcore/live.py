@@ -372,9 +372,11 @@ class LiveRunner:
                 log.exception("live: the shutdown failed; canceling at the venue directly")
                 await self._cancel_all_at_venue("shutdown failed")
                 raise
-            return self._result(path)
         finally:
             await self._teardown(writer)
+        # after the teardown: the result counts what arrived while the adapter closed, as the
+        # log records it
+        return self._result(path)
 
     def _open_log(
         self, path: Path, config: AppConfig, instruments: list[Instrument], start_ns: int

@@ -587,3 +587,40 @@ def test_a_shutdown_whose_cancel_all_is_stuck_behind_slow_places_cancels_at_the_
     begun = [c for what, c in venue.trace if what == "begin" and type(c) is CancelAll]
     assert len(begun) == 2  # the start-up one, and one at the end
     assert begun[-1].inst == "" and venue.closed
+
+
+def test_the_result_counts_the_events_the_log_recorded_while_the_adapter_closed(
+    tmp_path: Path,
+) -> None:
+    """A frame that arrives while the adapter closes is handled and recorded; the session's
+    result used to be taken before the teardown and counted fewer events than the log holds."""
+    import time
+
+    from fake_venue import SIMPLE_SESSION, SYM, InstantVenue, quoting
+
+    venue = InstantVenue(pause_s=0.05)
+
+    def late_trade() -> None:
+        assert venue.put is not None
+        now = time.time_ns()
+        venue.put(Trade(SYM, now, now, 600_005, 1, 1, "late"))
+
+    venue.on_close = late_trade
+    path = tmp_path / "late.mmlog"
+
+    async def main() -> LiveResult:
+        runner = LiveRunner(
+            venue, parse_config(SIMPLE_SESSION, "<test>"), build_engine, path,  # type: ignore[arg-type]
+            clock=time.time_ns, handle_signals=False, timer_interval_ms=0,
+            shutdown_timeout_s=2.0,
+        )
+        task = await quoting(runner, venue)
+        await asyncio.sleep(0.05)
+        runner.request_stop("test over")
+        return await asyncio.wait_for(task, 10)
+
+    result = asyncio.run(main())
+    records = list(open_log(path, repair=False))
+    trades = [r for r in records if type(r) is Trade]
+    assert [t.trade_id for t in trades] == ["late"]  # recorded during the teardown
+    assert result.events == verify_log(path).inbound
