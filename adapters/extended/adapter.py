@@ -53,6 +53,7 @@ from adapters.extended.rest import ExtendedRest, RestStatistics
 from adapters.extended.signer import OrderSigner
 from adapters.extended.stream import Subscription, SubscriptionStatistics
 from adapters.extended.tracker import OrderTracker, TrackerStatistics
+from mmcore.client_ids import is_live_session_id
 from mmcore.commands import Cancel, CancelAll, Command, Place, Resync
 from mmcore.events import (
     BOOK_STREAM,
@@ -711,7 +712,9 @@ class ExtendedAdapter:
         switch the venue's countdown off: left armed it would cancel, once it ran out, orders
         the user places by hand after the session. With any order of ours possibly working
         (a cancel unconfirmed, a place of unknown outcome, never listed by the venue, that may
-        still land, a stray or an orphan of an earlier session whose cancel failed) it stays
+        still land, a stray or an orphan of an earlier session whose cancel failed), or any
+        order with a live session's id working on the account (``is_live_session_id``: a
+        session killed before this one, on any market), or the account unreadable, it stays
         armed, the last safety."""
         if self.public_only or not self.config.dead_man_switch_s or not self._n_dms:
             return
@@ -724,6 +727,21 @@ class ExtendedAdapter:
         if left:
             log.warning("extended close: dead man's switch left armed: %d order(s) of ours may "
                         "still work (%s)", len(left), ", ".join(left[:5]))
+            return
+        # this session's orders are gone; a session killed before it (whose orders only the
+        # switch guards) may have left some, on markets this one does not trade too
+        try:
+            working = await self.rest.open_orders([])
+        except ExtendedError as exc:
+            log.warning("extended close: dead man's switch left armed: the account's open "
+                        "orders could not be read (%s)", exc)
+            return
+        stale = sorted(
+            str(m.external_id) for m in working if is_live_session_id(str(m.external_id))
+        )
+        if stale:
+            log.warning("extended close: dead man's switch left armed: %d order(s) of a session "
+                        "still work at the venue (%s)", len(stale), ", ".join(stale[:5]))
             return
         try:
             await self.rest.dead_man_switch(0)

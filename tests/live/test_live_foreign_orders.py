@@ -213,3 +213,30 @@ def test_the_dead_mans_switch_stays_armed_when_a_stale_order_of_ours_could_not_b
     armed, left = asyncio.run(main())
     assert left == {STALE}
     assert armed  # the switch is what will still cancel it
+
+
+def test_a_killed_sessions_order_on_another_market_keeps_the_dead_mans_switch_armed() -> None:
+    """A session killed before this one left an order on a market this session does not trade
+    (so it never cancels it): only the venue's dead man's switch still guards it. A clean
+    close of this session used to switch it off, as its own orders were all gone, and the
+    order rested unguarded. An order placed by hand does not keep the switch armed."""
+
+    async def main(orders: list[tuple[str, str, int]]) -> tuple[bool, set[str]]:
+        h = await serve(seed=3, tick_s=0.02)
+        try:
+            await _place_by_hand(h, orders)
+            adapter = ExtendedAdapter(
+                h.adapter_config(dead_man_switch_s=30, reconcile_interval_s=0), time.time_ns,
+                h.credentials[0].env(),
+            )
+            await adapter.start(["BTC-USD"])
+            await adapter.reconcile()
+            await adapter.close()
+            return h.account().dead_man.armed, _open(h)
+        finally:
+            await h.close()
+
+    armed, left = asyncio.run(main([("ETH-USD", STALE, SELL)]))
+    assert left == {STALE} and armed
+    armed, left = asyncio.run(main([("ETH-USD", "manual-eth-1", SELL)]))
+    assert left == {"manual-eth-1"} and not armed
