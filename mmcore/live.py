@@ -648,19 +648,29 @@ class LiveRunner:
         if self._day_pnl is not None and self.engine is not None:
             self._save_day_pnl()  # the session's last word on today's PnL, whatever ended it
         self._signals.release("the session is shutting down")
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
-        await self._sender.close()
-        try:
-            await self.adapter.close()
-        except Exception:
-            log.exception("live: closing the adapter failed")
         if writer is not None:
-            writer.close()
+            # the shutdown's records (the stop, its CancelAll, the venue's confirmations) go to
+            # the file now: the adapter's close below waits on the venue, and a second signal
+            # or a kill meanwhile must not take them with the process
+            try:
+                writer.flush()
+            except Exception:
+                log.exception("live: writing the log's tail failed")
+        try:
+            for task in self._tasks:
+                task.cancel()
+            for task in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            self._tasks.clear()
+            await self._sender.close()
+            try:
+                await self.adapter.close()
+            except Exception:
+                log.exception("live: closing the adapter failed")
+        finally:
+            if writer is not None:
+                writer.close()  # also when the close above is interrupted (a second Ctrl-C)
 
     def _result(self, path: Path) -> LiveResult:
         assert self.runner is not None and self.engine is not None

@@ -153,3 +153,32 @@ def test_restoring_the_operator_signals_never_passes_through_the_default_disposi
     finally:
         for s, handler in before.items():
             real(s, handler)
+
+
+KILLED_WHILE_CLOSING = """
+import asyncio, os, signal, sys
+from pathlib import Path
+sys.path.insert(0, {root!r})
+sys.path.insert(0, {root!r} + "/tests/live")
+from test_live_signals_teardown import make_venue, session
+venue = make_venue(lambda: None, lambda: os.kill(os.getpid(), signal.SIGKILL))
+asyncio.run(session(Path(sys.argv[1]), venue, handle_signals=False))
+"""
+
+
+def test_a_kill_while_the_adapter_closes_keeps_the_shutdown_in_the_log(tmp_path: Path) -> None:
+    """The process is killed while the adapter closes (a supervisor's SIGKILL, a second Ctrl-C):
+    the stop, its CancelAll and the venue's confirmations are in the log all the same. They
+    were held in the writer's buffer until after the close, and the log ended before the stop."""
+    path = tmp_path / "k.mmlog"
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_WHILE_CLOSING.format(root=str(ROOT)), str(path)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )
+    assert child.returncode == -signal.SIGKILL, (child.returncode, child.stdout, child.stderr)
+    records = list(open_log(path, repair=False))
+    controls = [r.state for r in records if type(r) is ConnectionState and r.stream == "session"]
+    assert controls == ["stopping"]
+    assert any(type(r) is OrderCanceled for r in records)
+    verdict = verify_log(path)
+    assert verdict.ok, verdict.divergence.describe() if verdict.divergence else verdict
