@@ -3,9 +3,9 @@
 ``SimVenue`` is the sink of a backtest (``submit``) and ``SimSource`` its source (an iterator of
 market, account and timer events in receive-time order). Pure: no I/O, no clock, randomness only
 from the ``random.Random`` the venue is given. Modules: ``config`` (``SimConfig``), ``venue``
-(time model, command arrival), ``matching`` (fill rules per instrument), ``queue`` (queue
-position models), ``latency``, ``fees``, ``funding``, ``outbox`` (stamping of outbound events),
-``source`` (the merge), ``stats`` (``SimStats``).
+(time model, command arrival), ``client_ids`` (the ids taken across markets), ``matching`` (fill
+rules per instrument), ``queue`` (queue position models), ``latency``, ``fees``, ``funding``,
+``outbox`` (stamping of outbound events), ``source`` (the merge), ``stats`` (``SimStats``).
 """
 
 from adapters.sim.config import SimConfig

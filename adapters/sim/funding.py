@@ -2,7 +2,8 @@
 
 The clock remembers, per instrument, the last ``FundingRate`` (ppb per interval) and the last
 ``MarkPrice``. Boundaries are the multiples of ``funding_interval_s`` since the UTC epoch, in
-exchange time; the first is the one after the first market event the venue sees. At each
+exchange time; the first is the one after the first market event the venue sees, and none is
+settled once the market data has ended (``stop``, called by ``SimVenue.end_of_data``). At each
 boundary every instrument with a rate and a non-zero position gets a ``FundingPayment``:
 
     amount = floor(-position * mark * nanos_per_tick_lot * rate_ppb / 1e9)
@@ -41,6 +42,12 @@ class FundingClock:
         interval = self.interval
         if interval:
             self.next_ts = (ts // interval + 1) * interval
+
+    def stop(self) -> None:
+        """Settle no further boundary, ever (the market data ended): the clock is off, so a
+        later ``start`` schedules nothing either."""
+        self.interval = 0
+        self.next_ts = NEVER
 
     def on_rate(self, ev: FundingRate) -> None:
         self.rates[ev.inst] = ev.rate_ppb

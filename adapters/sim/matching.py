@@ -5,17 +5,29 @@ indexed ``price -> [orders in arrival order]`` per side. Our orders are virtual:
 never contains them and we never change it, so the rules below decide what the market *would*
 have given us.
 
-Arrival of a ``Place`` (``place``), in this order of checks:
-- duplicate live ``client_id`` → ``OrderRejected("duplicate_client_id")``; side not BUY/SELL →
-  ``"invalid_side"``; price <= 0 → ``"invalid_price"``; size < the instrument's ``min_lots`` →
-  ``"invalid_size"``; notional (limit price times size) below the instrument's ``min_notional``,
-  unless reduce-only (as on Binance futures) → ``"invalid_notional"``; time in force not GTC/IOC
-  → ``"invalid_tif"``;
+Arrival of a ``Place`` (``place``), in this order of checks (the venue has refused before it a
+``client_id`` taken on any of its markets, ``"duplicate_client_id"``: ``adapters.sim.client_ids``):
+- side not BUY/SELL → ``OrderRejected("invalid_side")``; price <= 0 → ``"invalid_price"``; size
+  < the instrument's ``min_lots`` → ``"invalid_size"``; notional (limit price times size) below
+  the instrument's ``min_notional``, unless reduce-only (as on Binance futures) →
+  ``"invalid_notional"``; time in force not GTC/IOC → ``"invalid_tif"``;
 - reduce-only that would not reduce (position flat or on the same side) → ``"reduce_only"``;
-- post-only that would cross (buy >= best ask, sell <= best bid) → ``"post_only_would_cross"``.
+- post-only that would cross the recorded book (buy >= best ask, sell <= best bid) or one of our
+  own resting orders (buy >= our best ask, sell <= our best bid) → ``"post_only_would_cross"``;
+- any other order that would cross one of our own resting orders → ``"self_trade"``, refused
+  whole, whatever recorded liquidity it would meet before ours (better prices, or the queue ahead
+  of ours at our price), as the Extended emulator refuses it.
+The last two are self-trade protection: our orders are not in the recorded book, so without them
+an order of ours crossing our own would rest crossed with it and both would fill as makers (a
+wash trade earning two rebates). Extended refuses both (post-only: ``POST_ONLY_FAILED``; others,
+with ``selfTradeProtectionLevel`` ACCOUNT, its default: ``SELF_TRADE_PROTECTION``), and so does
+its emulator, whose matching codes for the two are these (``emulator_rest._engine_refusal``;
+``emulator_wire.status_reason`` turns them into Extended's). The checks cost O(1): they read our
+best prices, which the hot path keeps anyway.
 Otherwise ``OrderAccepted``; a crossing order then takes liquidity level by level up to its limit
 (taker fills at the level prices); an IOC's remainder is canceled (``"ioc_remainder"``), a GTC's
-remainder rests at the back of its level (``ahead`` = the level's visible size).
+remainder rests at the back of its level (``ahead`` = the level's visible size). An order leaving
+the resting orders (filled, canceled) starts its id's window in ``ClientIds``.
 
 Resting orders fill as maker, always at *our* price:
 1. trade-through: a public trade strictly better than our price for the aggressor (a sell below
@@ -33,7 +45,11 @@ shrinks to the level's size whenever the feed updates that level (it is forgotte
 A trade-through or at-price fill uses only the trade's own size and leaves no memory.
 
 Reduce-only orders never flip the position: each fill is capped at the position's size and an
-order that can no longer reduce is canceled (``"reduce_only"``) when it would next fill.
+order that can no longer reduce is canceled (``"reduce_only"``) when it would next fill: when a
+trade reaching its price has size left for it (rules 1 and 2), or when the book through its price
+has liquidity left to take at or better than it (rule 3). Never on a stale book, which gives
+nothing, nor when our earlier orders used up what there was: a fill it would not get is no reason
+to cancel it (the position may grow back before anything reaches it).
 
 Stale book. The recorded book is stale before its first snapshot, after a sequence gap and after a
 malformed ``BookSnapshot`` / ``BookDelta`` (which the ``Book`` refuses with ``BookDataError``:
@@ -41,12 +57,14 @@ malformed ``BookSnapshot`` / ``BookDelta`` (which the ``Book`` refuses with ``Bo
 drops it). A stale book ignores deltas until the next snapshot and keeps the levels it had (a
 malformed delta: those applied before its bad level). Nothing is taken from it: a crossing order
 takes nothing on arrival (an IOC's remainder is canceled, a GTC rests; a post-only one is still
-checked against the stale best prices) and rule 3 fills nothing, until the next snapshot, which
-matches what then crosses. Rules 1 and 2 go on: they use the trades' own sizes, not the book.
+checked against the stale best prices) and rule 3 is skipped (it fills nothing, and cancels no
+reduce-only order), until the next snapshot, which matches what then crosses. Rules 1 and 2 go
+on: they use the trades' own sizes, not the book.
 """
 
 from __future__ import annotations
 
+from adapters.sim.client_ids import ClientIds
 from adapters.sim.fees import FeeSchedule
 from adapters.sim.order import SimOrder
 from adapters.sim.outbox import Outbox
@@ -73,6 +91,7 @@ class Market:
         "busy",
         "counters",
         "fees",
+        "ids",
         "inst",
         "min_lots",
         "min_notional",
@@ -98,6 +117,7 @@ class Market:
         queue: QueueModel,
         outbox: Outbox,
         counters: SimCounters,
+        ids: ClientIds,
     ) -> None:
         self.inst = inst
         self.book = Book(inst)
@@ -105,6 +125,7 @@ class Market:
         self.queue = queue
         self.outbox = outbox
         self.counters = counters
+        self.ids = ids  # shared by the venue's markets; an order leaving releases its id here
         self.unit = instrument.nanos_per_tick_lot
         self.min_lots = instrument.min_lots
         self.min_notional = instrument.quote_to_nanos(instrument.min_notional)
@@ -135,17 +156,30 @@ class Market:
         if side == BUY:
             best = book.best_ask
             crosses = best != 0 and price >= best
+            ours = self.top_ask  # NEVER when none
+            self_trade = price >= ours
         else:
             best = book.best_bid
             crosses = best != 0 and price <= best
-        if crosses and cmd.post_only:
+            ours = self.top_bid  # 0 when none, and price > 0
+            self_trade = price <= ours
+        if self_trade or (crosses and cmd.post_only):  # see the module doc
+            if not cmd.post_only:
+                code = "self_trade"
+                what = f"a {_SIDE_NAME[side]} that does not trade with our own orders"
+            else:
+                code = "post_only_would_cross"
+                what = f"a post-only {_SIDE_NAME[side]} that rests"
+            if crosses and cmd.post_only:
+                found = f"the best {_SIDE_NAME[-side]} {best}"
+            else:
+                found = f"our own resting {_SIDE_NAME[-side]} at {ours}"
             self.outbox.rejected(
                 self.inst,
                 ts,
                 cmd.client_id,
-                "post_only_would_cross",
-                f"expected a post-only {_SIDE_NAME[side]} that rests, found price {price} "
-                f"crossing the best {_SIDE_NAME[-side]} {best} at ts {ts}",
+                code,
+                f"expected {what}, found price {price} crossing {found} at ts {ts}",
             )
             return
         self.order_seq += 1
@@ -167,7 +201,7 @@ class Market:
         order = self.orders.get(client_id)
         if order is None:
             return False
-        self._remove(order)
+        self._remove(order, ts)
         self.outbox.canceled(self.inst, ts, client_id, reason)
         return True
 
@@ -179,9 +213,8 @@ class Market:
         return len(orders)
 
     def _check(self, cmd: Place) -> tuple[str, str]:
-        """``(code, reason)`` of the first rule ``cmd`` breaks, ``("", "")`` when it is valid."""
-        if cmd.client_id in self.orders:
-            return "duplicate_client_id", f"expected a new client_id, found {cmd.client_id!r} live"
+        """``(code, reason)`` of the first rule ``cmd`` breaks, ``("", "")`` when it is valid
+        (its ``client_id`` is the venue's to check, across markets)."""
         if cmd.side != BUY and cmd.side != SELL:
             return "invalid_side", f"expected side 1 or -1, found {cmd.side!r}"
         if cmd.price <= 0:
@@ -314,9 +347,13 @@ class Market:
             self._fill_from_book(SELL, ts)
 
     def _fill_from_book(self, side: int, ts: int) -> None:
+        """Rule 3 for our orders on ``side``; skipped on a stale book, which gives nothing (its
+        crossed prices are stale too: no reduce-only order is canceled on them)."""
+        book = self.book
+        if book.stale:
+            return
         self.counters.matching_events += 1
         own = self.bids if side == BUY else self.asks
-        book = self.book
         for price in sorted(own, reverse=side == BUY):
             best = book.best_ask if side == BUY else book.best_bid
             if (price < best) if side == BUY else (price > best):
@@ -324,7 +361,8 @@ class Market:
             for order in list(own.get(price, ())):
                 want = self._want(order)
                 if want <= 0:
-                    self._drop_reduce_only(order, ts)
+                    if self._takeable(-side, price):  # it would fill now: it cannot, so it goes
+                        self._drop_reduce_only(order, ts)
                     continue
                 got = sum(qty for _, qty in self._consume(-side, price, want))
                 if not got:
@@ -349,11 +387,11 @@ class Market:
             if price != traded:  # traded through: the queue here is gone
                 for order in list(level):
                     order.ahead = 0
+                    if budget <= 0:  # the trade is used up: it does not reach this order
+                        continue
                     want = self._want(order)
                     if want <= 0:
                         self._drop_reduce_only(order, ts)
-                        continue
-                    if budget <= 0:
                         continue
                     qty = want if want < budget else budget
                     budget -= qty
@@ -408,6 +446,28 @@ class Market:
             self._refresh()
         return out
 
+    def _takeable(self, opp: int, limit: int) -> bool:
+        """Whether ``_consume(opp, limit, ...)`` would take anything now: some recorded
+        ``opp``-side liquidity at or better than ``limit`` is left after our takes. Only asked
+        for a reduce-only order that can no longer reduce, so its scan is off the hot path."""
+        book = self.book
+        if book.stale:
+            return False
+        taken = self.taken_asks if opp == SELL else self.taken_bids
+        n = 8
+        start = 0
+        while True:
+            levels = book.levels(opp, n)
+            for price, size in levels[start:]:
+                if (price > limit) if opp == SELL else (price < limit):
+                    return False
+                if size > taken.get(price, 0):
+                    return True
+            if len(levels) < n:
+                return False
+            start = n
+            n *= 4
+
     def _want(self, order: SimOrder) -> int:
         """How much of ``order`` may fill now (reduce-only orders never flip the position)."""
         remaining = order.remaining
@@ -427,11 +487,11 @@ class Market:
             self.inst, ts, order.client_id, side, price, qty, fee, maker, price * qty * self.unit
         )
         if not order.remaining and self.orders.get(order.client_id) is order:
-            self._remove(order)
+            self._remove(order, ts)
 
     def _drop_reduce_only(self, order: SimOrder, ts: int) -> None:
         if order.reduce_only and self.orders.get(order.client_id) is order:
-            self._remove(order)
+            self._remove(order, ts)
             self.outbox.canceled(self.inst, ts, order.client_id, "reduce_only")
 
     # ------------------------------------------------------------ resting orders
@@ -449,8 +509,10 @@ class Market:
         self.orders[order.client_id] = order
         self._refresh()
 
-    def _remove(self, order: SimOrder) -> None:
+    def _remove(self, order: SimOrder, ts: int) -> None:
+        """``order`` leaves at exchange time ``ts`` (filled, canceled): its id's window starts."""
         del self.orders[order.client_id]
+        self.ids.release(order.client_id, ts)
         own = self.bids if order.side == BUY else self.asks
         level = own[order.price]
         level.remove(order)

@@ -20,7 +20,9 @@ at the venue after everything the venue has done, so nothing is ever decided out
 
 The source is lazy: the driver submits commands to the venue while handling an event, and the
 next ``next()`` sees their consequences. When the market data runs out, pending commands are
-still delivered and answered, then iteration stops (no trailing timers, no further funding).
+still delivered and answered, then iteration stops (no trailing timers, no further funding: the
+venue settles no funding boundary after ``end_of_data``, even one that falls before the arrival
+of a pending command).
 End of the data: once the market data is exhausted and its last event has been yielded (so the
 driver has handled it and submitted the commands it caused), the source calls
 ``SimVenue.end_of_data``: the venue accepts no new command (a later submission is dropped,

@@ -12,11 +12,21 @@ Work happens in exchange-time order: ``on_market(ev)`` first runs everything due
 market event. ``next_due`` is the earliest time at which something is due, so the hot path of
 ``on_market`` costs one comparison when nothing is.
 
+Client ids. A ``Place`` whose ``client_id`` is taken anywhere on the venue (an order of any market
+that is live, or finished less than ``CLIENT_ID_KEPT_NS``, 10 minutes of exchange time, ago) is
+refused at arrival, before any other check: ``OrderRejected("duplicate_client_id")``. So one id
+is never live on two markets and a retried ``Place`` never makes a second order (see
+``adapters.sim.client_ids`` for the window). A ``Place`` for a market the venue does not list
+takes its id too (``"unknown_instrument"``, finished at once).
+
 End of the data. ``end_of_data()`` (called by ``SimSource`` once the last market event has been
 handled) closes the venue to new commands: a command submitted after it is dropped, never
 answered, and counted in ``SimStats.after_end`` only; the commands submitted before it still
 arrive and are answered. Without it the engine would answer every late response with new
-commands and a backtest might never end.
+commands and a backtest might never end. It also stops funding: no boundary is settled after it
+(not even one before the arrival of a command submitted earlier), as no market data tells the
+position's value, or that the market still runs, past the data's end; the venue only delivers
+the arrivals and their answers.
 
 Malformed market data. A ``BookSnapshot`` or ``BookDelta`` the venue's book refuses
 (``BookDataError``: odd-length levels, price <= 0, negative size) does not stop the venue, as it
@@ -36,6 +46,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from adapters.sim.client_ids import ClientIds
 from adapters.sim.config import SimConfig
 from adapters.sim.errors import NotACommandError, NotMarketDataError
 from adapters.sim.fees import FeeSchedule
@@ -76,6 +87,7 @@ class SimVenue:
 
     __slots__ = (
         "_arrivals",
+        "_client_ids",
         "_counters",
         "_ended",
         "_funding",
@@ -99,9 +111,10 @@ class SimVenue:
         self._latency = make_latency(config, rng)
         outbox = self._outbox = Outbox(self._latency, counters)
         queue = make_queue_model(config, rng)
+        ids = self._client_ids = ClientIds()
         self._markets: dict[str, Market] = {
             name: Market(
-                name, inst, FeeSchedule.for_instrument(inst, config), queue, outbox, counters
+                name, inst, FeeSchedule.for_instrument(inst, config), queue, outbox, counters, ids
             )
             for name, inst in instruments.items()
         }
@@ -157,9 +170,14 @@ class SimVenue:
 
     def end_of_data(self) -> None:
         """The market data is over and the engine has handled its last event: accept no new
-        command (see the module doc). The commands already submitted still arrive and are
-        answered. Idempotent."""
+        command and settle no further funding boundary (see the module doc). The commands
+        already submitted still arrive and are answered. Idempotent."""
         self._ended = True
+        self._funding.stop()
+        arrivals = self._arrivals
+        self.next_due = arrivals[0][0] if arrivals else NEVER
+        if self._started:
+            self._gate = self.next_due
 
     @property
     def ended(self) -> bool:
@@ -258,16 +276,37 @@ class SimVenue:
         cmd: Any = command  # narrowed by the dispatch on ``kind`` below
         market = self._markets.get(cmd.inst)
         if kind is Place:
+            cid = cmd.client_id
+            ids = self._client_ids
+            if not ids.claim(cid, ts):  # venue-wide, before anything else (module doc)
+                live = [m.inst for m in self._markets.values() if cid in m.orders]
+                where = (
+                    f"live on {live[0]}"
+                    if live
+                    else f"finished less than {ids.kept_ns / 1e9:g} s before"
+                )
+                self._outbox.rejected(
+                    cmd.inst,
+                    ts,
+                    cid,
+                    "duplicate_client_id",
+                    f"expected a client_id not taken on the venue, found {cid!r} {where} "
+                    f"at ts {ts}",
+                )
+                return
             if market is None:
                 self._outbox.rejected(
                     cmd.inst,
                     ts,
-                    cmd.client_id,
+                    cid,
                     "unknown_instrument",
                     f"expected one of {sorted(self._markets)}, found {cmd.inst!r} at ts {ts}",
                 )
+                ids.release(cid, ts)
                 return
             market.place(cmd, ts)
+            if cid not in market.orders:  # rejected, an IOC, or filled whole: finished now
+                ids.release(cid, ts)
         elif kind is Cancel:
             if market is None or not market.cancel(cmd.client_id, ts, "canceled"):
                 self._counters.cancel_misses += 1

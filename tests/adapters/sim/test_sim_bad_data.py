@@ -149,6 +149,24 @@ def test_a_book_stale_after_a_sequence_gap_gives_nothing_until_the_next_snapshot
     assert fills(send(venue, buy_ioc("t2", 102, 1), T0 + 4)) == [("t2", 102, 1, False)]
 
 
+def test_a_stale_book_through_a_reduce_only_order_that_cannot_reduce_does_not_cancel_it() -> None:
+    venue = make_venue()
+    feed(venue, snapshot(1, T0, flat([(99, 20)]), flat([(101, 20)])))
+    send(venue, Place(INST, 0, "s", SELL, 99, 5, False, False, IOC), T0)  # short 5
+    feed(venue, delta(3, T0 + 1))  # seq 3 after 1: a gap, the book is stale
+    send(venue, Place(INST, 0, "p", BUY, 102, 5, False, False, GTC), T0 + 2)  # takes nothing
+    send(venue, Place(INST, 0, "r", BUY, 101, 5, False, True, GTC), T0 + 2)  # reduce-only
+    feed(venue, Trade(INST, T0 + 3, T0 + 3, 102, 5, SELL))  # fills "p": the position is flat
+    assert venue.position(INST) == 0
+    # the stale ask 101 is still through "r", but a stale book gives nothing: nothing to cancel
+    assert feed(venue, delta(4, T0 + 4, bids=flat([(98, 1)]))) == []
+    assert venue.resting(INST) == {"r": (BUY, 101, 5, 0)}
+    # the next snapshot's ask at 101 would fill it: it cannot reduce, so it is canceled now
+    out = feed(venue, snapshot(5, T0 + 5, flat([(99, 5)]), flat([(101, 5)])))
+    assert fills(out) == [] and reasons(out) == ["reduce_only"]
+    assert venue.resting(INST) == {}
+
+
 # ---------------------------------------------------------------- a whole backtest
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from adapters.sim import NEVER, SimConfig, SimVenue
+from adapters.sim import NEVER, SimConfig, SimSource, SimVenue
 from mmcore.commands import IOC, Place
 from mmcore.events import (
     BUY,
@@ -15,17 +15,22 @@ from mmcore.events import (
     FundingPayment,
     FundingRate,
     MarkPrice,
+    OrderAccepted,
+    Trade,
 )
 from mmcore.instrument import Instrument
 
 INST = "ETH-PERP"
 S = 1_000_000_000  # one second in ns
+MS = 1_000_000
 HOUR = 3600 * S
 
 
-def make_venue(interval_s: int = 3600) -> SimVenue:
+def make_venue(interval_s: int = 3600, entry_latency_ms: float = 0.0) -> SimVenue:
     inst = Instrument(venue="sim", symbol=INST, tick_size="0.1", lot_size="0.001")
-    config = SimConfig(entry_latency_ms=0.0, response_latency_ms=0.0, funding_interval_s=interval_s)
+    config = SimConfig(
+        entry_latency_ms=entry_latency_ms, response_latency_ms=0.0, funding_interval_s=interval_s
+    )
     return SimVenue({INST: inst}, config, random.Random(1))
 
 
@@ -107,4 +112,22 @@ def test_funding_is_off_with_a_zero_interval() -> None:
     take_position(venue, 10, 1001 * S)
     venue.on_market(make_tick(100 * HOUR, 2))
     assert payments(venue.pop_outbound(NEVER)) == []
+    assert venue.next_due == NEVER
+
+
+def test_no_funding_is_settled_after_the_market_data_ended() -> None:
+    venue = make_venue(interval_s=1, entry_latency_ms=20.0)
+    t = 1_700_000_000 * S  # a boundary; the next one is at t + 1 s
+    last = Trade(INST, t + 990 * MS, t + 990 * MS, 1001, 1, BUY)
+    data = [make_book_snapshot(t + 100 * MS), make_funding_rate(t + 110 * MS, 1_000_000), last]
+    out: list[Event] = []
+    for ev in SimSource(data, venue, 0):
+        out.append(ev)
+        if type(ev) is FundingRate:  # go long 10 lots
+            venue.submit(Place(INST, ev.ts_recv, "b1", BUY, 1001, 10, False), ev.ts_recv)
+        if ev is last:  # a bid arriving at t + 1.010 s, after the boundary at t + 1 s
+            venue.submit(Place(INST, ev.ts_recv, "b2", BUY, 990, 5), ev.ts_recv)
+    assert venue.position(INST) == 10
+    assert [e.client_id for e in out if type(e) is OrderAccepted] == ["b1", "b2"]
+    assert payments(out) == []  # the data ended at t + 0.990 s: no boundary after it is paid
     assert venue.next_due == NEVER

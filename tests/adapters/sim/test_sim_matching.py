@@ -156,6 +156,38 @@ def test_a_post_only_sell_at_the_best_bid_is_rejected_as_crossing() -> None:
     assert [e.code for e in out if type(e) is OrderRejected] == ["post_only_would_cross"]
 
 
+def test_a_post_only_bid_crossing_our_own_resting_ask_is_rejected_as_crossing() -> None:
+    venue = make_venue(make_instrument(maker_fee="-0.0001"))
+    feed(venue, make_book_snapshot([(100, 20)], [(105, 20)]))
+    send(venue, place("a1", SELL, 102, 5), T0 + 1)
+    for n, price in enumerate((103, 102)):  # through our ask, and at it
+        out = send(venue, place(f"b{n}", BUY, price, 5), T0 + 2 + n)
+        assert [e.code for e in out if type(e) is OrderRejected] == ["post_only_would_cross"]
+        assert "our own resting sell at 102" in out[0].reason
+    assert venue.resting(INST) == {"a1": (SELL, 102, 5, 0)}
+    # no wash trade: trades on both sides of the spread fill our ask alone, one rebate
+    out = feed(venue, make_trade(101, 5, SELL, T0 + 4), make_trade(104, 5, BUY, T0 + 5))
+    assert fills(out) == [("a1", 102, 5, True)]
+    assert venue.position(INST) == -5
+
+
+def test_an_order_that_would_trade_with_our_own_resting_order_is_refused_as_self_trade() -> None:
+    venue = make_venue()
+    feed(venue, make_book_snapshot([(100, 20)], [(105, 20)]))
+    send(venue, place("b1", BUY, 101, 5), T0 + 1)
+    at_our_bid = place("s1", SELL, 101, 5, post_only=False)
+    through_it = place("s2", SELL, 99, 30, post_only=False, tif=IOC)  # the book's bid first
+    out = send(venue, at_our_bid, T0 + 2) + send(venue, through_it, T0 + 3)
+    assert [e.code for e in out if type(e) is OrderRejected] == ["self_trade", "self_trade"]
+    assert "our own resting buy at 101" in out[0].reason
+    assert fills(out) == [] and venue.position(INST) == 0
+    assert venue.resting(INST) == {"b1": (BUY, 101, 5, 0)}
+    # once our bid is gone the same sell trades with the book
+    send(venue, Cancel(INST, 0, "b1"), T0 + 4)
+    out = send(venue, place("s3", SELL, 99, 30, post_only=False, tif=IOC), T0 + 5)
+    assert fills(out) == [("s3", 100, 20, False)]
+
+
 def test_invalid_prices_sizes_and_duplicates_are_rejected_with_their_codes() -> None:
     venue = make_venue(make_instrument(min_size="0.002"))
     quiet_book(venue)
@@ -190,8 +222,9 @@ def test_an_order_below_the_instruments_min_notional_is_rejected_unless_reduce_o
     assert [type(e) for e in enough] == [OrderAccepted]
     send(venue, place("t1", BUY, 102, 10, post_only=False, tif=IOC), T0 + 3)
     assert venue.position(INST) == 10
+    send(venue, Cancel(INST, 0, "b1"), T0 + 4)  # else the close would trade with our own bid
     close = place("r1", SELL, 100, 3, post_only=False, tif=IOC, reduce_only=True)
-    assert fills(send(venue, close, T0 + 4)) == [("r1", 100, 3, False)]
+    assert fills(send(venue, close, T0 + 5)) == [("r1", 100, 3, False)]
 
 
 def test_an_order_for_an_unknown_instrument_is_rejected() -> None:
@@ -218,6 +251,44 @@ def test_a_reduce_only_ioc_fills_no_more_than_the_position() -> None:
     assert fills(out) == [("flat", 100, 3, False)]
     assert venue.position(INST) == 0
     assert [e.reason for e in out if type(e) is OrderCanceled] == ["ioc_remainder"]
+
+
+def test_a_reduce_only_order_a_used_up_trade_does_not_reach_is_not_canceled() -> None:
+    venue = make_venue()
+    quiet_book(venue)
+    send(venue, place("s", SELL, 100, 3, post_only=False, tif=IOC), T0 + 1)  # short 3
+    send(venue, place("b", BUY, 101, 3), T0 + 2)
+    send(venue, place("r", BUY, 100, 3, reduce_only=True), T0 + 3)
+    # a sell through both bids: all of it fills "b" (better price), the position is flat
+    out = feed(venue, make_trade(99, 3, SELL, T0 + 4))
+    assert fills(out) == [("b", 101, 3, True)]
+    assert [e for e in out if type(e) is OrderCanceled] == []  # nothing reached "r"
+    assert venue.resting(INST) == {"r": (BUY, 100, 3, 0)}
+    # the next trade through it would fill it: it cannot reduce, so it is canceled
+    out = feed(venue, make_trade(99, 1, SELL, T0 + 5))
+    assert fills(out) == []
+    assert [(e.client_id, e.reason) for e in out if type(e) is OrderCanceled] == [
+        ("r", "reduce_only")
+    ]
+
+
+def test_a_reduce_only_order_is_canceled_by_the_book_only_when_liquidity_is_left_for_it() -> None:
+    venue = make_venue()
+    quiet_book(venue)
+    send(venue, place("s", SELL, 100, 3, post_only=False, tif=IOC), T0 + 1)  # short 3
+    send(venue, place("b", BUY, 101, 3), T0 + 2)
+    send(venue, place("r", BUY, 101, 3, reduce_only=True), T0 + 3)
+    # 3 lots offered at 101: "b", first at the price, takes them all and flattens us
+    out = feed(venue, make_delta(2, T0 + 4, asks=[(102, 0), (101, 3)]))
+    assert fills(out) == [("b", 101, 3, True)]
+    assert [e for e in out if type(e) is OrderCanceled] == []  # nothing left for "r"
+    assert venue.resting(INST) == {"r": (BUY, 101, 3, 0)}
+    # fresh liquidity through its price would fill it: it cannot reduce, so it is canceled
+    out = feed(venue, make_delta(3, T0 + 5, asks=[(100, 2)]))
+    assert fills(out) == []
+    assert [(e.client_id, e.reason) for e in out if type(e) is OrderCanceled] == [
+        ("r", "reduce_only")
+    ]
 
 
 # ---------------------------------------------------------------- taking liquidity
