@@ -7,11 +7,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from mmcore.commands import Cancel, CancelAll, Command, Place
+from mmcore.config import parse_config
 from mmcore.events import BookSnapshot, Event, OrderAccepted, OrderCanceled
 from mmcore.instrument import Instrument
 from mmcore.live import LiveResult, LiveRunner
+from replay.session import build_engine
 
 SYM = "BTC-USD"
 
@@ -102,3 +105,18 @@ async def quoting(runner: LiveRunner, venue: InstantVenue) -> asyncio.Task[LiveR
     now = time.time_ns()
     venue.put(BookSnapshot(SYM, now, now, 1, (600_000, 10), (600_010, 10)))
     return task
+
+
+async def simple_session(
+    path: Path, venue: InstantVenue, handle_signals: bool = True
+) -> LiveResult:
+    """``SIMPLE_SESSION`` on ``venue``, recorded to ``path``: quoting, then stopped."""
+    runner = LiveRunner(
+        venue, parse_config(SIMPLE_SESSION, "<test>"), build_engine, path,  # type: ignore[arg-type]
+        clock=time.time_ns, handle_signals=handle_signals, timer_interval_ms=0,
+        shutdown_timeout_s=2.0,
+    )
+    task = await quoting(runner, venue)
+    await asyncio.sleep(0.1)
+    runner.request_stop("test over")
+    return await asyncio.wait_for(task, 10)

@@ -596,7 +596,7 @@ def test_the_result_counts_the_events_the_log_recorded_while_the_adapter_closed(
     result used to be taken before the teardown and counted fewer events than the log holds."""
     import time
 
-    from fake_venue import SIMPLE_SESSION, SYM, InstantVenue, quoting
+    from fake_venue import SYM, InstantVenue, simple_session
 
     venue = InstantVenue(pause_s=0.05)
 
@@ -608,18 +608,7 @@ def test_the_result_counts_the_events_the_log_recorded_while_the_adapter_closed(
     venue.on_close = late_trade
     path = tmp_path / "late.mmlog"
 
-    async def main() -> LiveResult:
-        runner = LiveRunner(
-            venue, parse_config(SIMPLE_SESSION, "<test>"), build_engine, path,  # type: ignore[arg-type]
-            clock=time.time_ns, handle_signals=False, timer_interval_ms=0,
-            shutdown_timeout_s=2.0,
-        )
-        task = await quoting(runner, venue)
-        await asyncio.sleep(0.05)
-        runner.request_stop("test over")
-        return await asyncio.wait_for(task, 10)
-
-    result = asyncio.run(main())
+    result = asyncio.run(simple_session(path, venue, handle_signals=False))
     records = list(open_log(path, repair=False))
     trades = [r for r in records if type(r) is Trade]
     assert [t.trade_id for t in trades] == ["late"]  # recorded during the teardown

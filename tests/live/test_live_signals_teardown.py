@@ -9,19 +9,15 @@ import asyncio
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
 import pytest
-from fake_venue import SIMPLE_SESSION, InstantVenue, quoting
+from fake_venue import InstantVenue, simple_session
 
-from mmcore.config import parse_config
 from mmcore.events import ConnectionState, OrderCanceled
-from mmcore.live import LiveRunner
 from mmcore.log import open_log
-from replay.session import build_engine
 from replay.verify import verify_log
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,15 +29,7 @@ def make_venue(on_start: Callable[[], None], on_close: Callable[[], None]) -> In
 
 
 async def session(path: Path, venue: InstantVenue, handle_signals: bool = True) -> None:
-    runner = LiveRunner(
-        venue, parse_config(SIMPLE_SESSION, "<test>"), build_engine, path,  # type: ignore[arg-type]
-        clock=time.time_ns, handle_signals=handle_signals, timer_interval_ms=0,
-        shutdown_timeout_s=2.0,
-    )
-    task = await quoting(runner, venue)
-    await asyncio.sleep(0.1)
-    runner.request_stop("test over")
-    await asyncio.wait_for(task, 10)
+    await simple_session(path, venue, handle_signals)
 
 
 def _kill_self() -> None:

@@ -22,9 +22,12 @@ async def run_until_sigterm(
     log_path: Path,
     mm_command: Callable[..., list[str]],
     wait_until: Callable[..., Awaitable[None]],
+    ready: tuple[Callable[[], bool], str] | None = None,
+    settle_s: float = 0.0,
 ) -> tuple[int, str, str, list[str]]:
-    """Start ``mm run``, wait for resting quotes, SIGTERM it; returns its exit code, stdout,
-    stderr and the client ids it had resting at the emulator."""
+    """Start ``mm run``, wait for resting quotes (or ``ready``: a predicate and what it waits
+    for) and ``settle_s`` more, SIGTERM it; returns its exit code, stdout, stderr and the client
+    ids it had resting at the emulator."""
     env = {**os.environ, **h.credentials[0].env()}
     proc = await asyncio.create_subprocess_exec(
         *mm_command("run", "--config", str(config), "--out", str(log_path)),
@@ -32,14 +35,13 @@ async def run_until_sigterm(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+    done, what = ready or (lambda: len(h.account().open_orders()) >= 2,
+                           "resting quotes from the mm run process")
     try:
-        await wait_until(
-            lambda: len(h.account().open_orders()) >= 2 or proc.returncode is not None,
-            "resting quotes from the mm run process",
-            30.0,
-        )
+        await wait_until(lambda: done() or proc.returncode is not None, what, 30.0)
+        await asyncio.sleep(settle_s)
         resting = sorted(o.client_id for o in h.account().open_orders())
-        assert proc.returncode is None, "mm run exited before quoting"
+        assert proc.returncode is None, f"mm run exited before {what}"
         proc.send_signal(signal.SIGTERM)
         out, err = await asyncio.wait_for(proc.communicate(), 30.0)
     finally:
@@ -102,26 +104,14 @@ def test_sigterm_during_start_up_stops_the_session_cleanly(
         h = await make_emulator()
         try:
             h.faults.delay_next(1, 3000, "/api/v1/user/orders")
-            env = {**os.environ, **h.credentials[0].env()}
-            proc = await asyncio.create_subprocess_exec(
-                *mm_command("run", "--config", str(write_config(h.base_url)),
-                            "--out", str(log_path)),
-                env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            # the log is opened just before the start-up's CancelAll and reconcile; the signal
+            # comes half a second into the held read
+            code, out, err, _ = await run_until_sigterm(
+                h, write_config(h.base_url), log_path, mm_command, wait_until,
+                (log_path.exists, "the session's log"), settle_s=0.5,
             )
-            try:
-                # the log is opened just before the start-up's CancelAll and reconcile
-                await wait_until(lambda: log_path.exists() or proc.returncode is not None,
-                                 "the session's log", 30.0)
-                await asyncio.sleep(0.5)  # inside the held read
-                proc.send_signal(signal.SIGTERM)
-                out, err = await asyncio.wait_for(proc.communicate(), 30.0)
-            finally:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
-            assert proc.returncode is not None
             left = sorted(o.client_id for o in h.account().open_orders())
-            return proc.returncode, out.decode(), err.decode(), left
+            return code, out, err, left
         finally:
             await h.close()
 
