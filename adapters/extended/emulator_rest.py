@@ -319,7 +319,7 @@ class RestApi:
         except ValueError:
             return error_response(400, 1133, f"countdownTime: expected seconds >= 0, found {raw!r}")
         account.dead_man.arm(seconds, self.emu.exchange.clock.now_ns())
-        return ok_response()
+        return web.Response(status=200, text="")  # the venue answers with an empty body (ccxt)
 
     # ------------------------------------------------------------ account reads
 

@@ -32,14 +32,13 @@ from x10.core.client_config import ClientConfig
 from x10.core.stark_account import StarkPerpetualAccount
 from x10.errors import ApiError, ApiNotAuthorizedError, ApiRateLimitError
 from x10.models.balance import BalanceModel
-from x10.models.base import EmptyModel
 from x10.models.fee import TradingFeeModel
 from x10.models.market import MarketModel
 from x10.models.order import NewOrderModel, OpenOrderModel, PlacedOrderModel
 from x10.models.orderbook import OrderbookUpdateModel
 from x10.models.position import PositionModel
 from x10.models.trade import AccountTradeModel
-from x10.utils.http import send_post_request
+from x10.utils.http import USER_AGENT
 
 from adapters.extended.backoff import Backoff
 from adapters.extended.errors import ExtendedUnavailableError, ExtendedVenueError
@@ -65,6 +64,11 @@ class _Envelope(msgspec.Struct):
     error: _ErrorBody | None = None
 
 
+class _Answer(msgspec.Struct):
+    status: str = "OK"
+    error: _ErrorBody | None = None
+
+
 def parse_api_error(text: str) -> tuple[int, str, str]:
     """``(http_status, venue_code, message)`` from the text of an SDK ``ApiError``.
 
@@ -86,6 +90,42 @@ def parse_api_error(text: str) -> tuple[int, str, str]:
     if m is not None:
         return 200, m.group(1), m.group(2)
     return 0, "UNKNOWN", text[:200]
+
+
+def _refusal(result: object) -> tuple[str, str] | None:
+    """``(code, message)`` when ``result`` is the SDK's wrapped answer with ``"status": "ERROR"``.
+    The SDK raises that for POST answers only; a DELETE or GET answered HTTP 200 with it would
+    otherwise pass for success (a refused cancel counted as sent, its order never canceled)."""
+    status = getattr(result, "status", None)
+    if status is None or str(status) != "ERROR":
+        return None
+    error = getattr(result, "error", None)
+    if error is None:
+        return "UNKNOWN", "status ERROR without an error body"
+    return str(getattr(error, "code", "UNKNOWN")), str(getattr(error, "message", ""))
+
+
+async def _post_countdown(session: aiohttp.ClientSession, url: str, api_key: str) -> None:
+    """POST the dead man's switch countdown (not in the SDK). Its answer may be an empty body:
+    any 2xx is success unless a body says ``"status": "ERROR"``; errors are raised as the SDK
+    raises them, for ``ExtendedRest.call`` to sort (429, 401, other HTTP codes)."""
+    headers = {"Accept": "application/json", "User-Agent": USER_AGENT, "X-Api-Key": api_key}
+    async with session.post(url, headers=headers) as response:
+        text = await response.text()
+        if response.status == 401:
+            raise ApiNotAuthorizedError(f"Unauthorized response from POST {url}: {text}")
+        if response.status == 429:
+            raise ApiRateLimitError(f"Rate limited response from POST {url}")
+        if not 200 <= response.status < 300:
+            raise ApiError(f"Error response from {url}: code {response.status} - {text}")
+    if not text.strip():
+        return
+    envelope = msgspec.json.decode(text, type=_Answer)
+    if envelope.status == "ERROR":
+        error = envelope.error or _ErrorBody("UNKNOWN")
+        raise ApiError(
+            f"Error response from POST {url}: code={error.code} message='{error.message}'"
+        )
 
 
 OrderRequest = Literal["place", "cancel", "mass_cancel"]
@@ -236,6 +276,11 @@ class ExtendedRest:
                     f"{what}: unexpected {type(exc).__name__}: {exc}"
                 ) from None
             self._backoff.reset()
+            refusal = _refusal(result)
+            if refusal is not None:  # HTTP 200 with "status": "ERROR"
+                self._n_refusals += 1
+                code, message = refusal
+                raise ExtendedVenueError(code, message, what, 200)
             return result
         self._n_gave_up += 1
         raise ExtendedUnavailableError(f"{what}: gave up after {attempts} attempts; last: {last}")
@@ -391,10 +436,7 @@ class ExtendedRest:
             f"{self.sdk_config.endpoints.api_base_order_management_url}"
             f"/user/deadmanswitch?countdownTime={int(countdown_s)}"
         )
-        await self.call(
-            "POST deadmanswitch",
-            lambda: send_post_request(session, url, EmptyModel, api_key=self._api_key),
-        )
+        await self.call("POST deadmanswitch", lambda: _post_countdown(session, url, self._api_key))
 
     def statistics(self) -> RestStatistics:
         return RestStatistics(

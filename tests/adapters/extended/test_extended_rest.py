@@ -1,0 +1,61 @@
+"""The REST client's reading of answers the SDK lets through: HTTP 200 with ``"status": "ERROR"``
+is a refusal, and the dead man's switch answers with an empty body (tested end to end in
+test_extended_adapter.py: the emulator answers it as the venue does)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+from x10.core.client_config import ClientConfig
+from x10.models.http import ResponseErrorModel, ResponseStatus, WrappedApiResponseModel
+
+from adapters.extended.backoff import Backoff
+from adapters.extended.config import ExtendedConfig
+from adapters.extended.errors import ExtendedVenueError
+from adapters.extended.markets import sdk_config
+from adapters.extended.rest import ExtendedRest
+
+
+def _rest() -> ExtendedRest:
+    config: ClientConfig = sdk_config(ExtendedConfig(network="local", base_url="http://127.0.0.1:9"))
+    return ExtendedRest(config, None, "key", 0, Backoff(0.01, 0.01, random.Random(0)), 1.0)
+
+
+def test_an_answer_with_status_error_is_a_refusal_naming_the_venues_code() -> None:
+    """A cancel answered HTTP 200 with ERROR used to pass for done: its order was never
+    canceled again."""
+
+    async def answer() -> WrappedApiResponseModel[None]:
+        return WrappedApiResponseModel[None](
+            status=ResponseStatus.ERROR,
+            error=ResponseErrorModel(code=1142, message="order not found or not open"),
+        )
+
+    async def main() -> None:
+        rest = _rest()
+        try:
+            with pytest.raises(ExtendedVenueError) as err:
+                await rest.call("DELETE order external x-1", answer)
+            assert err.value.code == "1142" and "not open" in err.value.message
+            assert rest.statistics().refusals == 1
+        finally:
+            await rest.close()
+
+    asyncio.run(main())
+
+
+def test_an_answer_with_status_ok_is_returned() -> None:
+    async def answer() -> WrappedApiResponseModel[None]:
+        return WrappedApiResponseModel[None](status=ResponseStatus.OK)
+
+    async def main() -> None:
+        rest = _rest()
+        try:
+            result = await rest.call("GET something", answer)
+            assert result.status == ResponseStatus.OK
+        finally:
+            await rest.close()
+
+    asyncio.run(main())
