@@ -62,8 +62,9 @@ class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     day_pnl_file: live on testnet or mainnet only, when ``[risk] max_loss_day_usd`` or
         ``max_loss_hour_usd`` is set: the file that carries the UTC day's PnL and the last
         hour's PnL highs from one session to the next, so that a restart resets neither loss
-        limit (``mmcore.day_pnl``); one per account; default "" =
-        ``out/day-pnl-<venue>-<network>.json``.
+        limit (``mmcore.day_pnl``); one per account (it records the account, and refuses
+        another's); default "" = ``out/day-pnl-<venue>-<network>-<account>.json``, the account
+        being the venue's id of it (Extended: the vault).
     """
 
     venue: Literal["sim", "extended", "paradex", "standx"]

@@ -10,11 +10,24 @@ timer tick where it changed and at shutdown; the next session reads it before it
 feeds it to the engine as a ``PriorDayPnl`` event, which is recorded like any input, so the
 session still replays exactly.
 
-The file is ``[session] day_pnl_file``; its ``venue`` and ``network`` must match the session's
-(one file per account: give two bots on two accounts two files). A file that cannot be read or
-does not match stops start-up with a message naming it: trading on without the carry would
-silently lift the limit. Saving writes a temporary file and renames it, so a crash mid-write
-leaves the previous file whole.
+The file is ``[session] day_pnl_file``, by default ``default_day_pnl_path``: one per venue,
+network and account (the adapter's ``account_id``, Extended's vault), so two accounts never
+share it. It records all three, and they must match the session's: a file of another account
+would halt this one for that one's losses, or lift its limit by that one's gains. A file that
+cannot be read or does not match stops start-up with a message naming it: trading on without
+the carry would silently lift the limit. Saving writes a temporary file and renames it, so a
+crash mid-write leaves the previous file whole (one session per account writes it: ``mm run``
+holds the account's lock, ``mmcore.account_lock``).
+
+A file saved before files named their account has no ``account``. At the path the session
+was given it is taken as this account's (and the next save names the account): that path was
+chosen for this account (the documentation said one file per account), and refusing it would
+leave the operator one easy way on, deleting it, which forgets today's losses. The old default
+path (``shared_day_pnl_path``, without the account) was every account's on the venue and
+network, so it holds the PnL of whichever saved last: when the session's own default file does
+not exist yet and that one does, start-up stops and says to rename it to the file of the account
+that saved it (the operator knows which; the file does not). Read silently, another account's
+PnL would count here; left unread, the losses made before the upgrade would be forgotten.
 
 Each market's position and last mark are integers (lots and half ticks), so the file saves with
 them the ``tick_size`` and ``lot_size`` they are counted in (``saved_marks``): the next session's
@@ -36,6 +49,7 @@ from pathlib import Path
 
 import msgspec
 
+from mmcore.account import account_file_stem, account_label
 from mmcore.errors import MMError
 from mmcore.instrument import NANOS, Instrument, OffGridError
 
@@ -47,6 +61,7 @@ __all__ = [
     "carried_marks",
     "default_day_pnl_path",
     "saved_marks",
+    "shared_day_pnl_path",
 ]
 
 _EXACT = Context(prec=200)
@@ -173,17 +188,19 @@ def carried_marks(
 
 
 class SavedDayPnl(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """The file's content: ``day`` is the UTC day number (days since 1970-01-01), ``pnl`` the
-    PnL made on it in nanos of the quote currency; ``date`` and ``pnl_usd`` are for people;
-    ``hour_highs`` lists ``[ts, above]``: the PnL stood ``above`` nanos over ``pnl`` at ``ts``
-    (within the hour before the save); ``marks`` lists ``[inst, lots, mark_x2, tick_size,
-    lot_size]`` (``SavedMark``): each market's position and the mark (twice, in ticks) it was
-    last valued at, in the units the spec says. A file from before the hour's highs or the
-    marks were kept has none; one from before the spec was saved has ``[inst, lots,
-    mark_x2]``."""
+    """The file's content: ``account`` is the account's id at the venue (its vault on
+    Extended; "" in a file saved before it was recorded), ``day`` is the UTC day number (days
+    since 1970-01-01), ``pnl`` the PnL made on it in nanos of the quote currency; ``date`` and
+    ``pnl_usd`` are for people; ``hour_highs`` lists ``[ts, above]``: the PnL stood ``above``
+    nanos over ``pnl`` at ``ts`` (within the hour before the save); ``marks`` lists ``[inst,
+    lots, mark_x2, tick_size, lot_size]`` (``SavedMark``): each market's position and the mark
+    (twice, in ticks) it was last valued at, in the units the spec says. A file from before the
+    hour's highs or the marks were kept has none; one from before the spec was saved has
+    ``[inst, lots, mark_x2]``."""
 
     venue: str
     network: str
+    account: str = ""
     day: int
     pnl: int
     date: str = ""
@@ -192,24 +209,49 @@ class SavedDayPnl(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     marks: list[SavedMark] = []
 
 
-def default_day_pnl_path(venue: str, network: str) -> Path:
-    """Where ``[session] day_pnl_file = ""`` puts it: ``out/day-pnl-<venue>-<network>.json``."""
+def default_day_pnl_path(venue: str, network: str, account: str) -> Path:
+    """Where ``[session] day_pnl_file = ""`` puts it, one per account:
+    ``out/day-pnl-<venue>-<network>-<account>.json`` (``mmcore.account.account_file_stem``)."""
+    return Path("out") / f"day-pnl-{account_file_stem(venue, network, account)}.json"
+
+
+def shared_day_pnl_path(venue: str, network: str) -> Path:
+    """The default before it named the account, ``out/day-pnl-<venue>-<network>.json``, which
+    every account on the venue and network shared (see the module doc)."""
     return Path("out") / f"day-pnl-{venue}-{network}.json"
 
 
 class DayPnlFile:
-    """Load and save one account's carried day PnL (see the module doc)."""
+    """Load and save one account's carried day PnL (see the module doc). ``shared``: the old
+    shared default path, checked when the file does not exist (given when ``path`` is the
+    default)."""
 
-    def __init__(self, path: str | Path, venue: str, network: str) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        venue: str,
+        network: str,
+        account: str,
+        *,
+        shared: str | Path | None = None,
+    ) -> None:
         self.path = Path(path)
         self.venue = venue
         self.network = network
+        self.account = account
+        self.shared = None if shared is None else Path(shared)
+
+    @property
+    def label(self) -> str:
+        """The account, ``venue/network/account``, as messages name it."""
+        return account_label(self.venue, self.network, self.account)
 
     def load(self) -> SavedDayPnl | None:
         """The saved day PnL, or None when there is no file yet."""
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
+            self._check_shared()
             return None
         except OSError as exc:
             raise DayPnlFileError(f"{self.path}: cannot read the day-PnL file ({exc})") from None
@@ -221,13 +263,30 @@ class DayPnlFile:
                 f"unreadable content ({exc}); fix or delete the file (deleting it forgets "
                 "today's losses)"
             ) from None
-        if (saved.venue, saved.network) != (self.venue, self.network):
+        found = (saved.venue, saved.network, saved.account or self.account)  # "": an old file
+        if found != (self.venue, self.network, self.account):
+            whose = f"{saved.venue}/{saved.network}"  # a file from before the account
+            if saved.account:
+                whose = account_label(saved.venue, saved.network, saved.account)
             raise DayPnlFileError(
-                f"{self.path}: expected the day PnL of {self.venue}/{self.network}, found "
-                f"{saved.venue}/{saved.network}'s; set [session] day_pnl_file to a file of "
-                "this account"
+                f"{self.path}: expected the day PnL of {self.label}, found {whose}'s; set "
+                '[session] day_pnl_file to a file of this account (or to "": one per account)'
             )
         return saved
+
+    def _check_shared(self) -> None:
+        """Stop start-up when the old shared default exists and this account's file does not
+        (see the module doc): the operator says whose it is."""
+        shared = self.shared
+        if shared is None or not shared.exists():
+            return
+        raise DayPnlFileError(
+            f"{self.path}: expected this account's day-PnL file or none at all, found only "
+            f"{shared}, the default before it named the account, which every account on "
+            f"{self.venue}/{self.network} shared: it holds the PnL of the account that saved "
+            "it last (maybe today's losses); rename it to that account's file (this "
+            f"account's, {self.label}, is {self.path})"
+        )
 
     def save(
         self,
@@ -242,6 +301,7 @@ class DayPnlFile:
         saved = SavedDayPnl(
             venue=self.venue,
             network=self.network,
+            account=self.account,
             day=day,
             pnl=pnl,
             date=date.isoformat(),

@@ -8,6 +8,11 @@ Reconnects, resyncs and reconciliation after a reconnect are its business; it re
 
 Optional, outside the protocol (the runner looks for them with ``getattr``):
 
+- ``account_id: str``: the account the adapter trades, as an identifier that is never a secret
+  (Extended: the vault id), "" when it trades none (public data only). With the venue and
+  network it names what is kept per account: ``mm run`` takes the account's session lock
+  (``mmcore.account_lock``) and keys the day-PnL file (``mmcore.day_pnl``) by it, and refuses
+  a live session on an adapter that names no account;
 - ``attach(put)``: hand events straight to the runner's queue instead of through ``events()``;
 - ``pace_requests(budget: RateBudget, clock: Clock) -> None``: the runner passes the very
   ``RateBudget`` its sender spends from (``mmcore.sender``: one request for each command it

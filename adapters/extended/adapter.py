@@ -41,7 +41,7 @@ from x10.utils.http import USER_AGENT
 
 from adapters.extended.backoff import Backoff
 from adapters.extended.config import ExtendedConfig
-from adapters.extended.credentials import Secret, load_credentials
+from adapters.extended.credentials import Secret, account_id, load_credentials
 from adapters.extended.errors import ExtendedError, ExtendedMarketError
 from adapters.extended.execution import ExecutionStatistics, Executor
 from adapters.extended.late_places import cancel_late_places
@@ -143,10 +143,14 @@ class ExtendedAdapter:
         self._rng = random.Random(config.seed)
         self._sdk = sdk_config(config)
         account: StarkPerpetualAccount | None = None
+        self.account_id = ""
+        """The account traded (``mmcore.venue``): its vault, ``credentials.account_id``;
+        "" when public-only (no account)."""
         if public_only:
             self._api_key = Secret("")
         else:
             creds = load_credentials(config, environ)
+            self.account_id = account_id(config, creds)
             self._api_key = creds.api_key
             account = StarkPerpetualAccount(
                 vault=creds.vault,

@@ -10,13 +10,21 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import msgspec
 
 from adapters.extended.config import ExtendedConfig
 from adapters.extended.errors import ExtendedCredentialsError
 
-__all__ = ["STARK_CURVE_ORDER", "Credentials", "Secret", "load_credentials", "redact_hex"]
+__all__ = [
+    "STARK_CURVE_ORDER",
+    "Credentials",
+    "Secret",
+    "account_id",
+    "load_credentials",
+    "redact_hex",
+]
 
 STARK_CURVE_ORDER = 0x0800000000000010FFFFFFFFFFFFFFFFB781126DCAE7B2321E66A241ADC64D2F
 """The order of the Stark curve's generator: a private key is a number in ``[1, order)``."""
@@ -164,3 +172,15 @@ def load_credentials(
         _hex(env[config.stark_public_key_env], config.stark_public_key_env),
         _vault(env[config.vault_env], config.vault_env),
     )
+
+
+def account_id(config: ExtendedConfig, credentials: Credentials) -> str:
+    """The account's identity for what is kept per account (``VenueAdapter.account_id``: the
+    session lock, the day-PnL file): its vault, which Extended numbers uniquely on each network
+    (a ``base_url`` proxy reaches the same account, so it is not part of it); on a local
+    emulator the vault at the emulator's address (``10001@127.0.0.1:8080``), since every
+    emulator numbers its accounts from 10001. Never a key: the vault is an identifier only."""
+    vault = str(credentials.vault)
+    if config.network == "local":
+        return f"{vault}@{urlsplit(config.base_url).netloc}"
+    return vault

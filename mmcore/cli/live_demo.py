@@ -9,7 +9,9 @@ quote uptime and the replay verdict. It exits 0 only when all of that checked ou
 nothing running.
 
 This is a composition root like ``mm run``: besides ``replay`` it imports the Extended adapter
-and emulator (lazily, in ``run_live_demo``).
+and emulator (lazily, in ``run_live_demo``). Unlike ``mm run`` it takes no account lock
+(``mmcore.account_lock``): its account is generated for an emulator of its own on a free port,
+which no other session is given the keys of, so there is no other session to keep off it.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ The venue's adapter comes from ``ADAPTERS``, a small registry of factories that 
 venue package only when called (``mmcore`` itself never imports an adapter). Credentials are read
 from the environment variables *named* in the config's ``[venue]`` table; their values are never
 printed or logged, and a missing one stops start-up with a one-line error naming the variable.
+A live session (not a dry run) then takes its account's session lock (``mmcore.account_lock``)
+before it contacts the venue, and holds it until it has stopped: a second session on the same
+account stops there, naming the lock file and the holder's pid.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from typing import Any
 
 import msgspec
 
+from mmcore.account_lock import AccountLock, AccountLockError, account_lock_path, default_lock_dir
 from mmcore.cli.arg_types import number
 from mmcore.config import AppConfig, field_message
-from mmcore.day_pnl import DayPnlFile, default_day_pnl_path
+from mmcore.day_pnl import DayPnlFile, default_day_pnl_path, shared_day_pnl_path
 from mmcore.errors import ConfigError
 from mmcore.instrument import Instrument
 from mmcore.live import LiveResult, LiveRunner
@@ -116,7 +120,10 @@ async def run_live(
     """Build the adapter and the live runner for ``config`` and run the session to its end.
 
     ``dry_run``: the adapter starts public-only (no credentials read) and the simulated venue
-    of the config's ``[sim]`` table executes the commands.
+    of the config's ``[sim]`` table executes the commands. Otherwise the session holds its
+    account's lock (``mmcore.account_lock``, in ``default_lock_dir()``) from before it
+    contacts the venue until it has stopped; ``AccountLockError`` when another session holds
+    it.
 
     The session runs on ``resolved_config(config)`` (its defaults written out), which is what the
     runner records in the log's header: ``mmcore`` cannot resolve the defaults of the packages
@@ -130,12 +137,7 @@ async def run_live(
     paper = _paper_factory(config) if dry_run else None  # its config checked before connecting
     adapter = build_adapter(config, clock, env, public_only=dry_run)
     session = config.session
-    day_pnl = None
-    risk = config.risk
-    if session.network != "local" and (risk.max_loss_day_usd > 0 or risk.max_loss_hour_usd > 0):
-        # a real account: carry the loss limits across restarts (an emulator starts afresh)
-        path = session.day_pnl_file or default_day_pnl_path(session.venue, session.network)
-        day_pnl = DayPnlFile(path, session.venue, session.network)
+    account = "" if dry_run else _account_id(adapter, session.venue)
     runner = LiveRunner(
         adapter,
         config,
@@ -148,9 +150,41 @@ async def run_live(
         code_version=code_version(),
         meta=meta,
         handle_signals=handle_signals,
-        day_pnl=day_pnl,
+        day_pnl=_day_pnl_file(config, account) if account else None,
     )
-    return await runner.run()
+    if not account:  # a dry run trades no account: nothing to lock
+        return await runner.run()
+    lock_path = account_lock_path(default_lock_dir(), session.venue, session.network, account)
+    with AccountLock(lock_path, session.venue, session.network, account):  # before connecting
+        log.info("session lock %s taken (one session per account)", lock_path)
+        return await runner.run()
+
+
+def _account_id(adapter: VenueAdapter, venue: str) -> str:
+    """The account the adapter trades (``VenueAdapter.account_id``); a live session on an
+    adapter that names none is refused: it could not be kept off another session's account."""
+    account = getattr(adapter, "account_id", "")
+    if not isinstance(account, str) or not account:
+        raise AccountLockError(
+            f"session.venue {venue!r}: expected the adapter to name the account it trades "
+            "(account_id) for the per-account session lock, found none"
+        )
+    return account
+
+
+def _day_pnl_file(config: AppConfig, account: str) -> DayPnlFile | None:
+    """The file that carries the loss limits across restarts: only for a real account (testnet
+    or mainnet; an emulator starts afresh) with a daily or hourly loss limit. The default path
+    is the account's own; when it is used, the old shared default is checked too (see
+    ``mmcore.day_pnl``)."""
+    session, risk = config.session, config.risk
+    if session.network == "local" or not (risk.max_loss_day_usd > 0 or risk.max_loss_hour_usd > 0):
+        return None
+    venue, network = session.venue, session.network
+    if session.day_pnl_file:
+        return DayPnlFile(session.day_pnl_file, venue, network, account)
+    path = default_day_pnl_path(venue, network, account)
+    return DayPnlFile(path, venue, network, account, shared=shared_day_pnl_path(venue, network))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -91,21 +91,22 @@ def make_instrument() -> Instrument:
 
 
 async def _emulator(
-    seed: int = 5, walk: RandomWalkParams | None = None
+    seed: int = 5, walk: RandomWalkParams | None = None, accounts: int = 1
 ) -> ExtendedEmulatorHandle:
     return await serve(
         seed=seed,
         instruments=[make_instrument()],
         walk=walk or RandomWalkParams(mid_ticks=60_000, move_prob=0.0, trade_prob=0.0),
         tick_s=0.02,
+        accounts=accounts,
     )
 
 
 @pytest.fixture(scope="session")
 def make_emulator() -> Callable[..., Awaitable[ExtendedEmulatorHandle]]:
-    """``await make_emulator(seed=5, walk=None)`` → an Extended emulator of ``make_instrument()``
-    on 127.0.0.1, on a still market (the mid never moves, no public trades) unless ``walk`` says
-    otherwise; the caller closes it."""
+    """``await make_emulator(seed=5, walk=None, accounts=1)`` → an Extended emulator of
+    ``make_instrument()`` on 127.0.0.1 with ``accounts`` test accounts, on a still market (the
+    mid never moves, no public trades) unless ``walk`` says otherwise; the caller closes it."""
     return _emulator
 
 
@@ -130,6 +131,17 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture(autouse=True)
+def lock_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where this test's ``mm run`` sessions take their account locks (``default_lock_dir``):
+    under its own ``tmp_path``, through ``XDG_STATE_HOME``, which the ``mm`` processes it starts
+    inherit. Tests never take a lock in the user's home, so two test runs on this machine (or
+    a test and a real session) never refuse each other."""
+    state = tmp_path / "xdg-state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    return state / "mmengine" / "locks"
 
 
 async def _wait_until(done: Callable[[], bool], what: str, timeout: float = 15.0) -> None:

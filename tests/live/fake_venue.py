@@ -42,6 +42,8 @@ class InstantVenue:
     meanwhile, say)."""
 
     venue = "fake"
+    account_id = "fake-account"
+    """What ``mm run`` keys its session lock by (``mmcore.venue``)."""
 
     def __init__(
         self,

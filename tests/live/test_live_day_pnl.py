@@ -89,7 +89,7 @@ def test_a_session_restarted_past_todays_loss_limit_starts_halted_and_places_not
     session_toml: Callable[..., str],
     live_session: Callable[..., Awaitable[LiveRunner]],
 ) -> None:
-    store = DayPnlFile(tmp_path / "day.json", "extended", "local")
+    store = DayPnlFile(tmp_path / "day.json", "extended", "local", "10001")
     today = time.time_ns() // DAY_NS
     store.save(today, -6 * USD)  # an earlier session lost $6 today; the limit is $5
     records = _halted_session(
@@ -110,7 +110,7 @@ def test_a_session_restarted_within_the_hour_of_a_drawdown_past_the_hourly_limit
     session_toml: Callable[..., str],
     live_session: Callable[..., Awaitable[LiveRunner]],
 ) -> None:
-    store = DayPnlFile(tmp_path / "day.json", "extended", "local")
+    store = DayPnlFile(tmp_path / "day.json", "extended", "local", "10001")
     now = time.time_ns()
     high = (now - 600 * 10**9, 6 * USD)  # ten minutes ago the PnL stood $6 above where it ended
     # the hourly limit is $5; the day's PnL is flat; the last session's position was valued at
@@ -136,7 +136,7 @@ def test_a_session_adds_its_pnl_to_what_it_carried_and_saves_the_sum(
     live_session: Callable[..., Awaitable[LiveRunner]],
     wait_until: Callable[..., Awaitable[None]],
 ) -> None:
-    store = DayPnlFile(tmp_path / "day.json", "extended", "local")
+    store = DayPnlFile(tmp_path / "day.json", "extended", "local", "10001")
     today = time.time_ns() // DAY_NS
     prior = -4 * USD  # under the $5 limit: the session trades
     store.save(today, prior)
@@ -189,7 +189,7 @@ def test_a_dry_run_neither_reads_nor_writes_the_day_pnl_file(
 ) -> None:
     path = tmp_path / "day.json"
     path.write_bytes(b"{corrupt")  # would stop a live start-up
-    store = DayPnlFile(path, "extended", "local")
+    store = DayPnlFile(path, "extended", "local", "10001")
 
     def paper(instruments: Mapping[str, Instrument]) -> PaperVenue:
         return SimVenue(instruments, SimConfig(), random.Random(1))
@@ -242,4 +242,51 @@ def test_mm_run_on_a_real_network_stops_before_connecting_when_the_day_pnl_file_
     message, rest_calls = asyncio.run(main())
     assert str(path) in message and "fix or delete the file" in message
     assert rest_calls == 0  # it stopped before connecting
+    assert not (tmp_path / "never.mmlog").exists()
+
+
+@pytest.mark.parametrize("case", ["another account's file", "the old shared default"])
+def test_mm_run_stops_before_connecting_on_a_day_pnl_file_that_may_be_another_accounts(
+    case: str,
+    tmp_path: Path,
+    make_emulator: Callable[[], Awaitable[ExtendedEmulatorHandle]],
+    session_toml: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Account 10002 lost $260 today. Its file, given to account 10001 by mistake, would halt
+    10001 at start-up; and before files named their account, the default path was every
+    account's (``out/day-pnl-extended-testnet.json``), so the last one to save it won. Both stop
+    start-up naming the file, before the venue is contacted; the default is now the account's
+    own file, ``out/day-pnl-extended-testnet-10001.json``."""
+    monkeypatch.chdir(tmp_path)  # the default day-PnL path is under out/ of the working directory
+    if case == "another account's file":
+        other = DayPnlFile(tmp_path / "day.json", "extended", "testnet", "10002")
+        other.save(int(time.time_ns() // DAY_NS), -260 * USD)
+        setting, named = f'day_pnl_file = "{other.path}"\n', ["extended/testnet/10002"]
+    else:
+        shared = tmp_path / "out" / "day-pnl-extended-testnet.json"
+        shared.parent.mkdir()
+        shared.write_bytes(b'{"venue": "extended", "network": "testnet", "day": 1, "pnl": -1}')
+        setting, named = "", [str(Path("out/day-pnl-extended-testnet-10001.json")), "rename"]
+
+    async def main() -> tuple[str, int]:
+        h = await make_emulator()  # stands in for testnet: base_url keeps it on loopback
+        try:
+            text = session_toml(h.base_url).replace('network = "local"', 'network = "testnet"')
+            text = _with_day_limit(text).replace("[session]\n", f"[session]\n{setting}")
+            config = parse_config(text)
+            env = h.credentials[0].env(venue_table(config, "test", ExtendedConfig))
+            try:
+                await run_live(config, tmp_path / "never.mmlog", environ=env,
+                               handle_signals=False, duration_s=2.0)
+            except DayPnlFileError as exc:
+                return str(exc), h.statistics().rest.calls
+            raise AssertionError(f"mm run started with {case}")
+        finally:
+            await h.close()
+
+    message, rest_calls = asyncio.run(main())
+    assert "extended/testnet/10001" in message
+    assert all(name in message for name in named), message
+    assert rest_calls == 0
     assert not (tmp_path / "never.mmlog").exists()

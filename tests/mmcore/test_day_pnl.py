@@ -1,7 +1,7 @@
 """The day-PnL file that carries the loss limits across restarts: round trip, a missing file, a
-file from before the hour's highs were kept, the files that must stop start-up (unreadable,
-another account's), and the marks, saved with the tick and lot sizes they are in, carried into a
-session whose venue changed either."""
+file from before the hour's highs (or the account) were kept, the files that must stop start-up
+(unreadable, another account's, the old default every account shared), and the marks, saved
+with the tick and lot sizes they are in, carried into a session whose venue changed either."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from mmcore.day_pnl import (
     carried_marks,
     default_day_pnl_path,
     saved_marks,
+    shared_day_pnl_path,
 )
 from mmcore.events import MarkPrice, Position, PriorDayPnl
 from mmcore.instrument import Instrument
@@ -36,7 +37,7 @@ T0 = 1_700_000_000 * NS
 
 
 def test_no_file_yet_means_nothing_to_carry(tmp_path: Path) -> None:
-    assert DayPnlFile(tmp_path / "none.json", "extended", "mainnet").load() is None
+    assert DayPnlFile(tmp_path / "none.json", "extended", "mainnet", "10001").load() is None
 
 
 @settings(max_examples=50, deadline=None)
@@ -44,7 +45,7 @@ def test_no_file_yet_means_nothing_to_carry(tmp_path: Path) -> None:
 def test_what_is_saved_loads_back_exactly(tmp_path_factory: pytest.TempPathFactory, day: int,
                                           pnl: int) -> None:
     path = tmp_path_factory.mktemp("d") / "sub" / "day.json"  # parent made on save
-    store = DayPnlFile(path, "extended", "mainnet")
+    store = DayPnlFile(path, "extended", "mainnet", "10001")
     store.save(day, pnl)
     saved = store.load()
     assert saved is not None and (saved.day, saved.pnl) == (day, pnl)
@@ -55,7 +56,7 @@ def test_what_is_saved_loads_back_exactly(tmp_path_factory: pytest.TempPathFacto
 @given(highs=st.lists(st.tuples(st.integers(0, 2**63 - 1), st.integers(1, 10**18)), max_size=61))
 def test_the_hours_highs_load_back_exactly(tmp_path_factory: pytest.TempPathFactory,
                                            highs: list[tuple[int, int]]) -> None:
-    store = DayPnlFile(tmp_path_factory.mktemp("h") / "day.json", "extended", "mainnet")
+    store = DayPnlFile(tmp_path_factory.mktemp("h") / "day.json", "extended", "mainnet", "1")
     store.save(20_429, -5, highs, [SavedMark(BTC, -3, 1_200_001, "0.1", "0.00001")])
     saved = store.load()
     assert saved is not None and saved.hour_highs == highs and saved.pnl == -5
@@ -65,24 +66,24 @@ def test_the_hours_highs_load_back_exactly(tmp_path_factory: pytest.TempPathFact
 def test_a_file_saved_before_the_hours_highs_were_kept_loads_with_none(tmp_path: Path) -> None:
     path = tmp_path / "day.json"
     path.write_bytes(b'{"venue": "extended", "network": "mainnet", "day": 20429, "pnl": -7}')
-    saved = DayPnlFile(path, "extended", "mainnet").load()
+    saved = DayPnlFile(path, "extended", "mainnet", "10001").load()
     assert saved is not None and (saved.pnl, saved.hour_highs, saved.marks) == (-7, [], [])
 
 
 def test_the_file_says_date_and_usd_for_people(tmp_path: Path) -> None:
-    store = DayPnlFile(tmp_path / "day.json", "extended", "mainnet")
+    store = DayPnlFile(tmp_path / "day.json", "extended", "mainnet", "10001")
     store.save(20_429, -12_500_000_000)
     content = json.loads((tmp_path / "day.json").read_text())
     assert content["date"] == "2025-12-07" and content["pnl_usd"] == -12.5
 
 
 def test_saving_again_replaces_the_value(tmp_path: Path) -> None:
-    store = DayPnlFile(tmp_path / "day.json", "extended", "mainnet")
+    store = DayPnlFile(tmp_path / "day.json", "extended", "mainnet", "10001")
     store.save(20_429, -1)
     store.save(20_429, -7)
     assert store.load() == SavedDayPnl(
-        venue="extended", network="mainnet", day=20_429, pnl=-7, date="2025-12-07",
-        pnl_usd=-7e-9,
+        venue="extended", network="mainnet", account="10001", day=20_429, pnl=-7,
+        date="2025-12-07", pnl_usd=-7e-9,
     )
 
 
@@ -104,27 +105,98 @@ def test_an_unreadable_file_stops_start_up_naming_it(tmp_path: Path, content: by
     path = tmp_path / "day.json"
     path.write_bytes(content)
     with pytest.raises(DayPnlFileError, match=r"day\.json: expected the day PnL saved"):
-        DayPnlFile(path, "extended", "mainnet").load()
+        DayPnlFile(path, "extended", "mainnet", "10001").load()
     assert path.read_bytes() == content  # left for the operator to look at
 
 
-def test_another_accounts_file_stops_start_up(tmp_path: Path) -> None:
+def test_another_networks_file_stops_start_up(tmp_path: Path) -> None:
     path = tmp_path / "day.json"
-    DayPnlFile(path, "extended", "testnet").save(1, -5)
-    with pytest.raises(DayPnlFileError, match="expected the day PnL of extended/mainnet, found "
-                                              "extended/testnet"):
-        DayPnlFile(path, "extended", "mainnet").load()
+    DayPnlFile(path, "extended", "testnet", "10001").save(1, -5)
+    with pytest.raises(DayPnlFileError, match="expected the day PnL of extended/mainnet/10001, "
+                                              "found extended/testnet/10001's"):
+        DayPnlFile(path, "extended", "mainnet", "10001").load()
+
+
+def test_another_accounts_file_stops_start_up_naming_both_accounts(tmp_path: Path) -> None:
+    """The file saved by account 10002 (losing 260 USD today) would halt account 10001 at
+    start-up, or with a gain lift its limit: refused, naming both, and left as it was."""
+    path = tmp_path / "day.json"
+    DayPnlFile(path, "extended", "mainnet", "10002").save(20_429, -260 * 10**9)
+    before = path.read_bytes()
+    assert json.loads(before)["account"] == "10002"
+    with pytest.raises(DayPnlFileError) as err:
+        DayPnlFile(path, "extended", "mainnet", "10001").load()
+    message = str(err.value)
+    assert str(path) in message
+    assert "expected the day PnL of extended/mainnet/10001, found extended/mainnet/10002's" in (
+        message
+    )
+    assert path.read_bytes() == before
+
+
+def test_a_file_saved_before_the_account_was_recorded_is_this_accounts_and_the_next_save_says_so(
+    tmp_path: Path,
+) -> None:
+    """At the path the session was given (one per account, as the documentation said), an old
+    file is this account's: refusing it would leave deleting it, forgetting today's losses."""
+    path = tmp_path / "day.json"
+    path.write_bytes(b'{"venue": "extended", "network": "mainnet", "day": 20429, "pnl": -7}')
+    store = DayPnlFile(path, "extended", "mainnet", "10001")
+    saved = store.load()
+    assert saved is not None and (saved.account, saved.pnl) == ("", -7)
+    store.save(saved.day, saved.pnl)
+    assert json.loads(path.read_text())["account"] == "10001"
+    with pytest.raises(DayPnlFileError, match="found extended/mainnet/10001's"):
+        DayPnlFile(path, "extended", "mainnet", "10002").load()
+
+
+def test_the_old_shared_default_stops_start_up_until_the_operator_says_whose_it_is(
+    tmp_path: Path,
+) -> None:
+    """Before the default path named the account, every account of a venue and network saved
+    to one file: read here it could be another account's PnL; ignored, the losses made before
+    the upgrade would be forgotten. It is named, with this account's file to rename it to."""
+    own = tmp_path / "day-pnl-extended-mainnet-10001.json"
+    shared = tmp_path / "day-pnl-extended-mainnet.json"
+    shared.write_bytes(b'{"venue": "extended", "network": "mainnet", "day": 20429, "pnl": -7}')
+    store = DayPnlFile(own, "extended", "mainnet", "10001", shared=shared)
+    with pytest.raises(DayPnlFileError) as err:
+        store.load()
+    assert str(shared) in str(err.value) and str(own) in str(err.value)
+    assert "rename it" in str(err.value)
+    shared.rename(own)  # the operator: it was this account's
+    saved = store.load()
+    assert saved is not None and saved.pnl == -7
+
+
+def test_the_old_shared_default_is_not_read_once_the_account_has_its_own_file(
+    tmp_path: Path,
+) -> None:
+    own = tmp_path / "own.json"
+    shared = tmp_path / "shared.json"
+    shared.write_bytes(b"{}")  # unreadable too: it is not even opened
+    store = DayPnlFile(own, "extended", "mainnet", "10001", shared=shared)
+    store.save(20_429, -3)
+    saved = store.load()
+    assert saved is not None and saved.pnl == -3
+    assert DayPnlFile(tmp_path / "none.json", "extended", "mainnet", "10001").load() is None
 
 
 def test_a_file_that_cannot_be_written_says_so(tmp_path: Path) -> None:
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where a directory should be")
     with pytest.raises(DayPnlFileError, match="cannot save the day PnL"):
-        DayPnlFile(blocker / "day.json", "extended", "mainnet").save(1, -5)
+        DayPnlFile(blocker / "day.json", "extended", "mainnet", "10001").save(1, -5)
 
 
-def test_the_default_path_names_venue_and_network() -> None:
-    assert default_day_pnl_path("extended", "mainnet") == Path("out/day-pnl-extended-mainnet.json")
+def test_the_default_path_names_venue_network_and_account_so_two_accounts_never_share_it() -> None:
+    assert default_day_pnl_path("extended", "mainnet", "10001") == Path(
+        "out/day-pnl-extended-mainnet-10001.json"
+    )
+    assert default_day_pnl_path("extended", "mainnet", "10002") != default_day_pnl_path(
+        "extended", "mainnet", "10001"
+    )
+    assert shared_day_pnl_path("extended", "mainnet") == Path("out/day-pnl-extended-mainnet.json")
 
 
 # ------------------------------------------------------------ marks across a change of spec
@@ -135,7 +207,7 @@ def make_btc(tick: str = "1", lot: str = "0.00001") -> Instrument:
 
 
 def test_each_mark_is_saved_with_the_tick_and_lot_size_its_integers_are_in(tmp_path: Path) -> None:
-    store = DayPnlFile(tmp_path / "day.json", "extended", "mainnet")
+    store = DayPnlFile(tmp_path / "day.json", "extended", "mainnet", "10001")
     store.save(20_429, 0, (), saved_marks([(BTC, 100_000, 120_000)], {BTC: make_btc()}))
     content = json.loads((tmp_path / "day.json").read_text())
     assert content["marks"] == [[BTC, 100_000, 120_000, "1", "0.00001"]]
@@ -144,7 +216,7 @@ def test_each_mark_is_saved_with_the_tick_and_lot_size_its_integers_are_in(tmp_p
 def test_a_mark_of_a_market_without_a_spec_is_not_saved_and_the_file_is_kept(
     tmp_path: Path,
 ) -> None:
-    store = DayPnlFile(tmp_path / "day.json", "extended", "mainnet")
+    store = DayPnlFile(tmp_path / "day.json", "extended", "mainnet", "10001")
     store.save(20_429, -5)
     before = (tmp_path / "day.json").read_bytes()
     with pytest.raises(DayPnlFileError, match="ETH-USD: cannot save its mark: expected the spec"):
@@ -158,7 +230,7 @@ def test_a_file_saved_before_the_marks_spec_was_kept_reads_them_in_the_sessions_
     path = tmp_path / "day.json"
     path.write_bytes(b'{"venue": "extended", "network": "mainnet", "day": 20429, "pnl": -7, '
                      b'"marks": [["BTC-USD", 100000, 120000]]}')
-    saved = DayPnlFile(path, "extended", "mainnet").load()
+    saved = DayPnlFile(path, "extended", "mainnet", "10001").load()
     assert saved is not None and saved.marks == [SavedMark(BTC, 100_000, 120_000)]
     assert carried_marks(saved.marks, {BTC: make_btc("0.1")}) == (((BTC, 100_000, 120_000),), [])
 
@@ -229,7 +301,7 @@ def _restart(before: Instrument, after: Instrument, btc: str, mark_before: str,
     file; session 2 (spec ``after``, fresh from the venue) carries it, inherits the same
     position and first values it at ``mark_after``. Returns the PnL session 2 counts on top of
     the carried day's PnL (nanos), and the reasons of the marks left out."""
-    store = DayPnlFile(path, "extended", "mainnet")
+    store = DayPnlFile(path, "extended", "mainnet", "10001")
     first = _Session(before, T0)
     first.inherit(btc, mark_before)
     carry = first.gate.loss_carry()

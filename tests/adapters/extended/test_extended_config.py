@@ -8,9 +8,10 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from adapters.extended import ExtendedAdapter
 from adapters.extended.backoff import Backoff
 from adapters.extended.config import ExtendedConfig
-from adapters.extended.credentials import Secret, load_credentials, redact_hex
+from adapters.extended.credentials import Secret, account_id, load_credentials, redact_hex
 from adapters.extended.errors import ExtendedConfigError, ExtendedCredentialsError
 from adapters.extended.markets import sdk_config
 from adapters.extended.rest import parse_api_error
@@ -210,3 +211,22 @@ def test_a_negative_late_place_watch_is_refused_naming_the_field() -> None:
     with pytest.raises(ExtendedConfigError, match=r"venue\.late_place_watch_s: expected >= 0"):
         ExtendedConfig(late_place_watch_s=-1.0)
     assert ExtendedConfig(late_place_watch_s=0).late_place_watch_s == 0
+
+
+def test_the_account_is_the_vault_and_on_an_emulator_the_vault_at_its_address() -> None:
+    """What ``mm run`` keys the session lock and the day-PnL file by: every emulator numbers
+    its accounts from 10001, so there the address tells two emulators' accounts apart."""
+    creds = load_credentials(ExtendedConfig(), make_env())
+    assert account_id(ExtendedConfig(network="mainnet"), creds) == "42"
+    proxied = ExtendedConfig(network="testnet", base_url="https://proxy.example:8443")
+    assert account_id(proxied, creds) == "42"  # the same account, however it is reached
+    local = ExtendedConfig(network="local", base_url="http://127.0.0.1:9")
+    assert account_id(local, creds) == "42@127.0.0.1:9"
+
+
+def test_the_adapter_names_its_account_but_no_secret_and_none_when_public_only() -> None:
+    config = ExtendedConfig(network="mainnet")
+    adapter = ExtendedAdapter(config, lambda: 0, make_env())
+    assert adapter.account_id == "42"
+    assert API_KEY not in adapter.account_id and PRIVATE not in adapter.account_id
+    assert ExtendedAdapter(config, lambda: 0, {}, public_only=True).account_id == ""
