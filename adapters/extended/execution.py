@@ -80,6 +80,9 @@ class Executor:
         self._pool = pool  # signs orders off the event loop; None = asyncio's default pool
         self._cancel_unknown = cancel_unknown
         self._signed: dict[str, NewOrderModel] = {}
+        # a body kept for a resend (unknown outcome) goes once the venue names the order: its
+        # outcome is known then, and the tracker may forget the order before the session ends
+        tracker.on_listed = self.forget
         self._places = 0
         self._dups = 0
         self._rejects = 0
@@ -157,18 +160,13 @@ class Executor:
 
     def unsettled(self) -> list[str]:
         """Client ids of places whose outcome is unknown: every attempt failed on the way (a
-        timeout, a 5xx) and the venue has not listed them since (no venue id learned). A copy
-        may still land."""
-        tracker = self._tracker
-        unsettled = []
-        for client_id in self._signed:
-            order = tracker.get(client_id)
-            if order is None or not order.venue_id:
-                unsettled.append(client_id)
-        return sorted(unsettled)
+        timeout, a 5xx) and the venue has not listed them since (``forget`` drops a body when
+        it does). A copy may still land."""
+        return sorted(self._signed)
 
     def forget(self, client_id: str) -> None:
-        """The venue listed ``client_id`` (found at close): its body is not needed any more."""
+        """The venue listed ``client_id`` (its venue id learned, or found at close): its body
+        is not needed any more."""
         self._signed.pop(client_id, None)
 
     async def settle(self, order: TrackedOrder) -> bool:

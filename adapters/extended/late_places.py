@@ -12,6 +12,7 @@ that time is up may yet land: the adapter then leaves the venue's dead man's swi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from adapters.extended.errors import ExtendedError
@@ -38,16 +39,22 @@ async def cancel_late_places(
         "extended close: %d place(s) of unknown outcome may still land (%s); watching the "
         "venue for them for up to %.1fs", len(waiting), ", ".join(waiting[:5]), timeout_s
     )
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
+    # the whole watch is bounded, not each pass: a venue that does not answer (why these places
+    # are unknown) would otherwise hold every lookup for all its retries
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(_watch(rest, waiting, poll_s), timeout_s)
+    return waiting
+
+
+async def _watch(rest: ExtendedRest, waiting: list[str], poll_s: float) -> None:
+    """Ask for each id in ``waiting`` every ``poll_s``, removing those settled, until none is
+    left (or the caller's time is up)."""
+    while waiting:
         for client_id in list(waiting):
             if await _settle(rest, client_id):
                 waiting.remove(client_id)
-        remaining = deadline - loop.time()
-        if not waiting or remaining <= 0:
-            return waiting
-        await asyncio.sleep(min(poll_s, remaining))
+        if waiting:
+            await asyncio.sleep(poll_s)
 
 
 async def _settle(rest: ExtendedRest, client_id: str) -> bool:

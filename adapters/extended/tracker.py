@@ -20,7 +20,7 @@ order counts as foreign, and an order still working then is an orphan the reconc
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import msgspec
 
@@ -132,6 +132,9 @@ class OrderTracker:
         terminal event (a place declared not found whose held copy landed later; the engine
         counts nothing for them), or with a cancel wanted (a place that landed after a
         cancel-all, a cancel that failed). The adapter cancels them at the venue."""
+        self.on_listed: Callable[[str], None] | None = None
+        """Called with a client id when the venue first names its order (its venue id is
+        learned): the executor then drops the signed body it kept for a resend."""
 
     # ------------------------------------------------------------ lookups
 
@@ -163,6 +166,8 @@ class OrderTracker:
         if venue_id and not order.venue_id:
             order.venue_id = venue_id
             self._by_venue_id[venue_id] = order
+            if self.on_listed is not None:
+                self.on_listed(order.client_id)
 
     # ------------------------------------------------------------ end and forgetting
 
