@@ -8,8 +8,8 @@ import pytest
 
 from mmcore.commands import Place
 from mmcore.instrument import Instrument
-from mmcore.log import open_log
-from replay.backtest import run_session
+from mmcore.log import FORMAT_VERSION, LogHeader, LogWriter, open_log
+from replay.backtest import run_backtest
 from replay.session import load_session, resolve_instruments
 from replay.synthetic import MarketSpec, generate_market
 
@@ -32,17 +32,23 @@ def test_there_is_a_runnable_config_for_every_strategy() -> None:
 def test_each_strategy_quotes_from_its_config_on_the_simulated_venue(
     path: Path, tmp_path: Path
 ) -> None:
+    """As its comment says to run it: ``mm backtest`` over a data log of its market, with the
+    spec ``mm import`` gives such data (the example configs used to declare another and were
+    refused)."""
     config = load_session(path)
     symbol = config.session.markets[0]
-    spec = Instrument(venue="sim", symbol=symbol, tick_size="0.1", lot_size="0.001")
-    instruments = resolve_instruments(config, {symbol: spec} if not config.instruments else None)
-    market = generate_market(MarketSpec(inst=symbol), 20_000, seed=5)
+    spec = Instrument(venue="binance", symbol=symbol, tick_size="0.1", lot_size="0.001")
+    data = tmp_path / "data.mmlog"
+    header = LogHeader(format_version=FORMAT_VERSION, code_version="test", instruments=[spec],
+                       config={}, created_ns=0, meta={})
+    with LogWriter(data, header, fsync="never") as writer:
+        writer.append_many(generate_market(MarketSpec(inst=symbol), 20_000, seed=5))
     out = tmp_path / "s.mmlog"
-    result = run_session(config, instruments, market, out)
+    result = run_backtest(config, [data], out, progress=None)
     assert result.run.commands > 0
     places = [r for r in open_log(out) if isinstance(r, Place)]
     assert places, f"{path.name}: no order placed"
-    inst = instruments[symbol]
+    inst = resolve_instruments(config, {symbol: spec})[symbol]
     assert all(p.size >= inst.min_lots for p in places)
 
 

@@ -24,6 +24,11 @@ from mmcore.view import View
 from replay.backtest import run_session
 from replay.session import load_session, resolve_instruments
 
+BTC_USD = Instrument(
+    venue="sim", symbol="BTC-USD", tick_size="0.1", lot_size="0.001", min_size="0.001"
+)
+"""The spec of the BTC-USD data the example config is run on (the config gives none)."""
+
 INST = "BTC-USD"
 MS = 1_000_000
 NS = 1_000 * MS
@@ -140,7 +145,7 @@ def test_a_backtest_with_a_round_trip_longer_than_max_order_age_cancels_only_ack
         sim={**config.sim, "response_latency_ms": 300.0},
         session=msgspec.structs.replace(config.session, timer_interval_ms=100),
     )
-    instruments = resolve_instruments(config)
+    instruments = resolve_instruments(config, {"BTC-USD": BTC_USD})  # as data gives it
     (name,) = instruments
     t = 1_700_000_000 * NS
     market: list[Event] = [

@@ -32,6 +32,11 @@ from replay.backtest import run_session
 from replay.session import load_session, resolve_instruments
 from replay.verify import verify_log
 
+BTC_USD = Instrument(
+    venue="sim", symbol="BTC-USD", tick_size="0.1", lot_size="0.001", min_size="0.001"
+)
+"""The spec of the BTC-USD data the example config is run on (the config gives none)."""
+
 INST = "BTC-PERP"
 T0 = 1_000_000_000_000
 ROOT = Path(__file__).resolve().parents[3]
@@ -172,7 +177,7 @@ def test_a_stale_book_through_a_reduce_only_order_that_cannot_reduce_does_not_ca
 
 def test_a_backtest_over_data_with_a_malformed_delta_runs_to_the_end(tmp_path: Path) -> None:
     config = load_session(ROOT / "configs" / "strategy-simple.toml")
-    instruments = resolve_instruments(config)
+    instruments = resolve_instruments(config, {"BTC-USD": BTC_USD})  # as data gives it
     (name,) = instruments
     t = 1_700_000_000_000_000_000
     market: list[Event] = [

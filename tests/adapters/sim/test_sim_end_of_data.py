@@ -36,6 +36,11 @@ from mmcore.own_orders import simulated
 from mmcore.runner import Runner
 from replay.session import build_engine, load_session, resolve_instruments
 
+BTC_USD = Instrument(
+    venue="sim", symbol="BTC-USD", tick_size="0.1", lot_size="0.001", min_size="0.001"
+)
+"""The spec of the BTC-USD data the example config is run on (the config gives none)."""
+
 INST = "BTC-PERP"
 MS = 1_000_000
 T0 = 50_000 * MS
@@ -202,7 +207,7 @@ def stuck_exit_market() -> list[Event]:
 
 
 def run_capped(config: AppConfig, data: list[Event], out: Path | None = None) -> tuple[Any, ...]:
-    instruments = simulated(resolve_instruments(config))
+    instruments = simulated(resolve_instruments(config, {"BTC-USD": BTC_USD}))  # as data gives it
     venue = SimVenue(
         instruments, msgspec.convert(config.sim, SimConfig), random.Random(config.session.seed)
     )
