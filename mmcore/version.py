@@ -42,7 +42,7 @@ def source_hash(roots: Iterable[Path]) -> str:
         (path.relative_to(root.parent).as_posix(), path)
         for root in roots
         for path in root.rglob("*.py")
-        if "__pycache__" not in path.parts
+        if "__pycache__" not in path.parts and _is_module(path)
     )
     digest = hashlib.sha256()
     for name, path in files:
@@ -50,6 +50,12 @@ def source_hash(roots: Iterable[Path]) -> str:
         digest.update(f"{name}\0{len(data)}\0".encode())
         digest.update(data)
     return digest.hexdigest()[:HASH_DIGITS]
+
+
+def _is_module(path: Path) -> bool:
+    """A regular file Python could import: not an editor's lock or backup file such as Emacs'
+    ``.#engine.py`` (a dangling symlink, which made every command fail to start)."""
+    return not path.name.startswith(".") and path.is_file()
 
 
 def _package_roots() -> list[Path]:

@@ -57,6 +57,15 @@ def test_compiled_files_and_other_files_leave_the_hash_alone(packages: list[Path
     assert source_hash(packages) == before
 
 
+def test_an_editors_lock_file_leaves_the_hash_alone(packages: list[Path]) -> None:
+    """Emacs marks a file being edited with ``.#engine.py``, a dangling symlink: reading it
+    used to fail, and every command with it."""
+    before = source_hash(packages)
+    (packages[0] / ".#engine.py").symlink_to("user@host.1234:1700000000")
+    (packages[0] / ".engine.py.swp.py").write_text("x")
+    assert source_hash(packages) == before
+
+
 def test_the_code_version_is_the_package_version_and_the_source_hash() -> None:
     version = code_version()
     source = source_hash(ROOT / name for name in PACKAGES)
