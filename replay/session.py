@@ -97,7 +97,8 @@ def _resolved_sim(table: dict[str, Any], where: str) -> dict[str, Any]:
     from adapters.sim import SimConfig  # imported only by the sessions that have a [sim] table
 
     try:
-        resolved: dict[str, Any] = msgspec.to_builtins(msgspec.convert(table, SimConfig))
+        typed = msgspec.convert(table, SimConfig)
+        resolved: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(typed))  # as a header
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{where}: {field_message(exc, 'sim')}") from None
     return resolved

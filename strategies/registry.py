@@ -82,7 +82,9 @@ def resolved_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     replay builds from it does not depend on the replaying code's defaults. Decoding the result
     gives the same params struct as decoding ``params``. Errors as ``build_strategy``."""
     typed, _ = _decoded(name, params)
-    resolved: dict[str, Any] = msgspec.to_builtins(typed)
+    # through JSON, as a log header gives it back: tuples become lists, so the resolved table
+    # equals the one a replay reads
+    resolved: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(typed))
     return resolved
 
 

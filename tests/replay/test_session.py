@@ -12,7 +12,7 @@ from default_upgrade import make_config, upgrade_defaults
 from adapters.sim import SimConfig
 from mmcore.config import AppConfig, config_from_dict, config_to_dict
 from mmcore.log import FORMAT_VERSION, LogHeader
-from mmcore.log_format import encode_header
+from mmcore.log_format import decode_header, encode_header
 from mmcore.ratelimit import RateLimitConfig, venue_defaults
 from replay.session import (
     NO_RATE_LIMITS,
@@ -100,11 +100,19 @@ def test_a_bad_value_is_named_with_the_config_and_its_field() -> None:
 def test_a_resolved_config_loads_from_a_header_validates_and_resolves_to_itself(
     path: Path,
 ) -> None:
-    resolved = resolved_config(load_session(path))
+    """Also with the defaults a table leaves out that are tuples in the code (symmetric_uptime's
+    ``tier_minutes``): a header gives them back as lists, and the resolved config used to keep
+    the tuples, so it did not equal what a replay read."""
+    config = load_session(path)
+    params = {k: v for k, v in config.strategy.params.items() if k != "tier_minutes"}
+    config = msgspec.structs.replace(
+        config, strategy=msgspec.structs.replace(config.strategy, params=params)
+    )
+    resolved = resolved_config(config)
     header = LogHeader(format_version=FORMAT_VERSION, code_version="t", instruments=[],
                        config=config_to_dict(resolved))
-    encode_header(header)
-    again = config_from_dict(config_to_dict(resolved))
+    payload = encode_header(header)
+    again = config_from_dict(decode_header(payload, "<test>", 0).config)
     assert again == resolved
     check_components(again, str(path))
     assert resolved_config(again) == resolved
