@@ -189,7 +189,7 @@ class Reconciler:
         trades = sorted(trades, key=lambda t: (t.created_time, t.id))
         unmatched: list[AccountTradeModel] = []
         for t in trades:
-            fills = tracker.on_trade(wire_trade(t), self._clock())
+            fills = tracker.on_trade(wire_trade(t), self._clock(), reread=True)
             if fills:
                 emit(fills)
             elif not tracker.seen_trade(str(t.id)):
@@ -245,7 +245,7 @@ class Reconciler:
             now = self._clock()
             for t in unmatched:
                 if str(t.order_id) == order.venue_id:
-                    emit(tracker.on_trade(wire_trade(t), now))
+                    emit(tracker.on_trade(wire_trade(t), now, reread=True))
 
     async def _cancel_again(self, listed: set[str], strays: set[str]) -> None:
         """Send again the cancels the venue did not confirm taking, for orders still resting;
@@ -321,7 +321,7 @@ class Reconciler:
             venue_id = order.venue_id
             for t in trades:
                 if str(t.order_id) == venue_id:
-                    emit(self._tracker.on_trade(wire_trade(t), now))
+                    emit(self._tracker.on_trade(wire_trade(t), now, reread=True))
         w = wire_order(found)
         emit(self._tracker.on_order(w, now))
         if w.status == "FILLED" and order.filled < order.size:

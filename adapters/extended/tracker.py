@@ -99,10 +99,14 @@ class TrackerStatistics(msgspec.Struct, frozen=True):
     rejected: int
     fills: int
     duplicate_fills: int
+    """Fills the account stream repeated (a trade id already passed on)."""
     late_fills: int
     foreign_updates: int
     forgotten: int = 0
     """Finished orders dropped ``done_kept_ns`` after their end."""
+    fills_reread: int = 0
+    """Fills a REST reconcile read again (it reads the latest trades every run): expected,
+    counted apart so that ``duplicate_fills`` shows the stream's own repeats."""
 
 
 class OrderTracker:
@@ -125,6 +129,7 @@ class OrderTracker:
         self._rejected = 0
         self._fills = 0
         self._dup_fills = 0
+        self._reread = 0
         self._foreign = 0
         self._late_fills = 0
         self.strays: set[str] = set()
@@ -247,11 +252,15 @@ class OrderTracker:
         self.strays = set()
         return strays
 
-    def on_trade(self, w: WireTrade, ts_recv: int) -> list[Event]:
-        """One of our fills, from the account stream or from REST; duplicates are dropped."""
+    def on_trade(self, w: WireTrade, ts_recv: int, reread: bool = False) -> list[Event]:
+        """One of our fills, from the account stream or (``reread``) from a REST reconcile;
+        one already passed on is dropped."""
         trade_id = str(w.id)
         if trade_id in self._seen_trades:
-            self._dup_fills += 1
+            if reread:
+                self._reread += 1
+            else:
+                self._dup_fills += 1
             return []
         order = self.orders.get(w.external_order_id or "") or self._by_venue_id.get(
             str(w.order_id)
@@ -307,6 +316,7 @@ class OrderTracker:
             rejected=self._rejected,
             fills=self._fills,
             duplicate_fills=self._dup_fills,
+            fills_reread=self._reread,
             late_fills=self._late_fills,
             foreign_updates=self._foreign,
             forgotten=self._forgotten,

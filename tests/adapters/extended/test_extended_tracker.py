@@ -174,3 +174,18 @@ def test_within_the_grace_period_late_fills_and_strays_are_still_matched() -> No
     assert tracker.on_trade(make_trade(6), past) == []
     assert tracker.statistics().foreign_updates == 1
 
+
+
+def test_a_fill_a_reconcile_reads_again_is_not_counted_as_the_streams_duplicate() -> None:
+    """Every reconcile reads the latest trades again; those used to be counted as duplicate
+    fills (hundreds a run), so the stream's own repeats could not be seen in the counter."""
+    tracker = make_tracker()
+    order = tracker.placing(make_place())
+    tracker.learn_venue_id(order, "77")
+    assert [type(e) for e in tracker.on_trade(make_trade(1), 9)] == [Fill]
+    assert tracker.on_trade(make_trade(1), 9, reread=True) == []
+    assert tracker.on_trade(make_trade(1), 9, reread=True) == []
+    stats = tracker.statistics()
+    assert (stats.fills_reread, stats.duplicate_fills) == (2, 0)
+    assert tracker.on_trade(make_trade(1), 9) == []  # the stream repeated it
+    assert tracker.statistics().duplicate_fills == 1
