@@ -83,6 +83,18 @@ def _halted_session(
     return records
 
 
+
+async def _refused_start(h: ExtendedEmulatorHandle, text: str, log: Path) -> tuple[str, int]:
+    """``mm run`` of ``text`` on the emulator, expected to stop on its day-PnL file: the error
+    and how many REST calls the emulator had by then."""
+    config = parse_config(text)
+    env = h.credentials[0].env(venue_table(config, "test", ExtendedConfig))
+    try:
+        await run_live(config, log, environ=env, handle_signals=False, duration_s=2.0)
+    except DayPnlFileError as exc:
+        return str(exc), h.statistics().rest.calls
+    raise AssertionError("mm run started despite its day-PnL file")
+
 def test_a_session_restarted_past_todays_loss_limit_starts_halted_and_places_nothing(
     tmp_path: Path,
     make_emulator: Callable[[], Awaitable[ExtendedEmulatorHandle]],
@@ -228,14 +240,7 @@ def test_mm_run_on_a_real_network_stops_before_connecting_when_the_day_pnl_file_
             text = session_toml(h.base_url).replace('network = "local"', 'network = "testnet"')
             text = text.replace("[risk]\n", f"[risk]\n{limit} = 5.0\n")
             text = text.replace("[session]\n", f'[session]\nday_pnl_file = "{path}"\n')
-            config = parse_config(text)
-            env = h.credentials[0].env(venue_table(config, "test", ExtendedConfig))
-            try:
-                await run_live(config, tmp_path / "never.mmlog", environ=env,
-                               handle_signals=False, duration_s=2.0)
-            except DayPnlFileError as exc:
-                return str(exc), h.statistics().rest.calls
-            raise AssertionError("mm run started with an unreadable day-PnL file")
+            return await _refused_start(h, text, tmp_path / "never.mmlog")
         finally:
             await h.close()
 
@@ -274,14 +279,7 @@ def test_mm_run_stops_before_connecting_on_a_day_pnl_file_that_may_be_another_ac
         try:
             text = session_toml(h.base_url).replace('network = "local"', 'network = "testnet"')
             text = _with_day_limit(text).replace("[session]\n", f"[session]\n{setting}")
-            config = parse_config(text)
-            env = h.credentials[0].env(venue_table(config, "test", ExtendedConfig))
-            try:
-                await run_live(config, tmp_path / "never.mmlog", environ=env,
-                               handle_signals=False, duration_s=2.0)
-            except DayPnlFileError as exc:
-                return str(exc), h.statistics().rest.calls
-            raise AssertionError(f"mm run started with {case}")
+            return await _refused_start(h, text, tmp_path / "never.mmlog")
         finally:
             await h.close()
 
