@@ -106,10 +106,16 @@ def _refusal(result: object) -> tuple[str, str] | None:
 
 
 async def _post_countdown(session: aiohttp.ClientSession, url: str, api_key: str) -> None:
-    """POST the dead man's switch countdown (not in the SDK). Its answer may be an empty body:
-    any 2xx is success unless a body says ``"status": "ERROR"``; errors are raised as the SDK
-    raises them, for ``ExtendedRest.call`` to sort (429, 401, other HTTP codes)."""
-    headers = {"Accept": "application/json", "User-Agent": USER_AGENT, "X-Api-Key": api_key}
+    """POST the dead man's switch countdown (not in the SDK), with the SDK's headers. Its answer
+    may be an empty body: any 2xx is success unless a body says ``"status": "ERROR"`` (one that
+    is not the venue's JSON envelope is logged and taken as success); errors are raised as the
+    SDK raises them, for ``ExtendedRest.call`` to sort (429, 401, other HTTP codes)."""
+    headers = {  # as the SDK sends them
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Api-Key": api_key,
+    }
     async with session.post(url, headers=headers) as response:
         text = await response.text()
         if response.status == 401:
@@ -120,7 +126,12 @@ async def _post_countdown(session: aiohttp.ClientSession, url: str, api_key: str
             raise ApiError(f"Error response from {url}: code {response.status} - {text}")
     if not text.strip():
         return
-    envelope = msgspec.json.decode(text, type=_Answer)
+    try:
+        envelope = msgspec.json.decode(text, type=_Answer)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        # a 2xx the venue took: only an explicit "status": "ERROR" is a failure
+        log.warning("extended POST deadmanswitch: unexpected answer %r; taken as armed", text[:80])
+        return
     if envelope.status == "ERROR":
         error = envelope.error or _ErrorBody("UNKNOWN")
         raise ApiError(

@@ -59,3 +59,51 @@ def test_an_answer_with_status_ok_is_returned() -> None:
             await rest.close()
 
     asyncio.run(main())
+
+
+def _countdown_answers(answer: str) -> tuple[dict[str, str], Exception | None]:
+    """Arm the dead man's switch against a local server answering ``answer`` (HTTP 200): the
+    headers it received and what the call raised."""
+    from aiohttp import web
+
+    seen: dict[str, str] = {}
+
+    async def countdown(request: web.Request) -> web.Response:
+        seen.update(request.headers)
+        return web.Response(text=answer)
+
+    async def main() -> Exception | None:
+        app = web.Application()
+        app.router.add_post("/api/v1/user/deadmanswitch", countdown)
+        server = web.AppRunner(app)
+        await server.setup()
+        site = web.TCPSite(server, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        config = sdk_config(ExtendedConfig(network="local", base_url=f"http://127.0.0.1:{port}"))
+        rest = ExtendedRest(config, None, "key", 0, Backoff(0.01, 0.01, random.Random(0)), 5.0)
+        try:
+            await rest.dead_man_switch(30)
+        except Exception as exc:
+            return exc
+        finally:
+            await rest.close()
+            await server.cleanup()
+        return None
+
+    raised = asyncio.run(main())
+    return seen, raised
+
+
+@pytest.mark.parametrize("answer", ["", '{"status":"OK"}', "OK", "null"])
+def test_the_dead_mans_switch_takes_any_answer_but_an_error_as_armed(answer: str) -> None:
+    """The venue answers it with an empty body (ccxt); a body that is not its JSON envelope is
+    not a failure either. It goes with the SDK's headers (its Content-Type was missing)."""
+    seen, raised = _countdown_answers(answer)
+    assert raised is None
+    assert seen["Content-Type"] == "application/json" and seen["X-Api-Key"] == "key"
+
+
+def test_the_dead_mans_switch_refused_by_the_venue_raises_its_code() -> None:
+    _, raised = _countdown_answers('{"status":"ERROR","error":{"code":1133,"message":"bad"}}')
+    assert isinstance(raised, ExtendedVenueError) and raised.code == "1133"
