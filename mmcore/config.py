@@ -207,7 +207,9 @@ def config_from_dict(data: dict[str, Any], where: str = "<log header>") -> AppCo
 def field_message(exc: msgspec.ValidationError, table: str = "") -> str:
     """msgspec says '... - at `$.risk.max_position_lots`'; say 'risk.max_position_lots: ...'.
     ``table``: the config table the converted value came from (``venue``), put before the path;
-    an unknown key is '<path>.<key>: unknown key' (msgspec gives no path for one at the top)."""
+    an unknown key is '<path>.<key>: unknown key' (msgspec gives no path for one at the top); a
+    struct's own check that names its field by its bare name ('gamma: expected > 0') is put
+    under the path ('strategy.params.gamma: expected > 0')."""
     text = str(exc)
     match = re.search(r"(.*?) - at `\$\.?(.*)`$", text)
     what, at = match.groups() if match else (text, "")
@@ -220,6 +222,9 @@ def field_message(exc: msgspec.ValidationError, table: str = "") -> str:
         return text
     if at and what.startswith(f"{at}."):  # a check of the struct's own that names its field
         return what
+    named = re.fullmatch(r"(\w+): (.*)", what, re.S)
+    if at and named:  # a nested struct's own check, naming its field by its bare name
+        return f"{at}.{named.group(1)}: {named.group(2)}"
     return f"{at}: {what}" if at else what
 
 

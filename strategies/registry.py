@@ -11,13 +11,13 @@ present.
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
 from msgspec import Struct
 
+from mmcore.config import field_message
 from mmcore.errors import ConfigError
 from mmcore.instrument import Instrument
 from mmcore.protocols import Strategy
@@ -99,19 +99,4 @@ def _decoded(name: str, params: Mapping[str, Any]) -> tuple[Struct, Factory]:
     try:
         return msgspec.convert(dict(params), params_type), factory
     except msgspec.ValidationError as exc:
-        raise ConfigError(_field_message(str(exc))) from None
-
-
-def _field_message(text: str) -> str:
-    """msgspec's '<what> - at `$.a.b`' (or a bare '<field>: <what>' from a ``__post_init__``)
-    as 'strategy.params.a.b[.field]: <what>'."""
-    match = re.fullmatch(r"(.*?) - at `\$\.?(.*)`", text, re.S)
-    what, at = (match.group(1), match.group(2)) if match else (text, "")
-    where = "strategy.params" + (f".{at}" if at else "")
-    unknown = re.fullmatch(r"Object contains unknown field `(\w+)`", what)
-    if unknown:
-        return f"{where}.{unknown.group(1)}: unknown key"
-    named = re.fullmatch(r"(\w+): (.*)", what, re.S)
-    if named:
-        return f"{where}.{named.group(1)}: {named.group(2)}"
-    return f"{where}: {what}"
+        raise ConfigError(field_message(exc, "strategy.params")) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from mmcore.config import config_from_dict, config_to_dict, load_config, parse_config
@@ -197,3 +198,34 @@ def test_integers_at_the_ends_of_the_range_load_and_fit_a_log_header(seed: int) 
     header = LogHeader(format_version=FORMAT_VERSION, code_version="test", instruments=[],
                        config=config_to_dict(config), created_ns=0, meta={})
     assert encode_header(header)
+
+
+
+class _Inner(msgspec.Struct, forbid_unknown_fields=True):
+    gamma: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.gamma <= 0:
+            raise ValueError(f"gamma: expected > 0, found {self.gamma}")
+
+
+class _Outer(msgspec.Struct, forbid_unknown_fields=True):
+    inner: _Inner = msgspec.field(default_factory=_Inner)
+
+
+def test_field_message_puts_a_structs_own_check_under_the_tables_path() -> None:
+    """One parser for every table's messages (the strategy registry used to keep its own copy):
+    a check of a nested struct naming its field by its bare name goes under the path."""
+    from mmcore.config import field_message
+
+    def message(data: dict[str, object]) -> str:
+        try:
+            msgspec.convert(data, _Outer)
+        except msgspec.ValidationError as exc:
+            return field_message(exc, "strategy.params")
+        raise AssertionError("converted")
+
+    gamma = message({"inner": {"gamma": 0}})
+    assert gamma == "strategy.params.inner.gamma: expected > 0, found 0.0"
+    assert message({"inner": {"gama": 1}}) == "strategy.params.inner.gama: unknown key"
+    assert message({"inner": {"gamma": "x"}}).startswith("strategy.params.inner.gamma: Expected")
