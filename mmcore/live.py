@@ -45,8 +45,9 @@
    out too, the last resort below), on a stop without a fatal error the venue's account is
    reconciled once more (``adapter.reconcile()``, handled as events: the session ends on the
    venue's position even when fills the streams missed were found by a reconcile the teardown
-   would cut short), the adapter closes and the log is flushed, synced and closed. A fatal
-   error is re-raised after that.
+   would cut short), the log's buffer is written out, the adapter closes and the log is
+   synced and closed (also when that close is interrupted). A fatal error is re-raised after
+   that.
    When the engine itself cannot run the shutdown (the runner task is cancelled, or the shutdown
    fails), commands not yet sent are dropped, the calls in flight are awaited (up to
    ``shutdown_timeout_s``) and a ``CancelAll`` goes straight to the adapter.
