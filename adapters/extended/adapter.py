@@ -559,7 +559,16 @@ class ExtendedAdapter:
                 self._request_reconcile(f"orders {sorted(self.tracker.strays)} work at the "
                                         "venue though they must not")
             for t in d.trades or ():
-                self._emit_account(self.tracker.on_trade(t, now))
+                fills = self.tracker.on_trade(t, now)
+                if not fills and self.tracker.may_be_ours(t):
+                    # a fill of a place not named yet: passed on by the reconcile asked for
+                    # here, and until then the venue's positions (which include it) are held,
+                    # as after a lost frame, so that it is never counted twice
+                    log.info("extended account: trade %s of order %s matches no order of ours "
+                             "yet; reconciling", t.id, t.order_id)
+                    self._hold_positions(now)
+                    self._request_reconcile(f"trade {t.id} of an order not named yet")
+                self._emit_account(fills)
             for p in d.positions or ():
                 ev = self._norm.position(p, now)
                 if ev is not None:

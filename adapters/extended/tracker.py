@@ -299,6 +299,18 @@ class OrderTracker:
             order.state = OPEN
         return [fill]
 
+    def may_be_ours(self, w: WireTrade) -> bool:
+        """Whether a trade ``on_trade`` matched to no order may still be one of ours: its id is
+        new, and a place of ours on its market has no venue id yet. The venue names the order
+        of a trade by its own id (its trade messages need not carry our external id), which we
+        learn from the place's answer or the order's first update; a fill that comes before both
+        (an order that trades at once) cannot be matched yet."""
+        if str(w.id) in self._seen_trades:
+            return False
+        if self.orders.get(w.external_order_id or "") or self._by_venue_id.get(str(w.order_id)):
+            return False
+        return any(o.inst == w.market and not o.venue_id for o in self._live.values())
+
     def _remember_trade(self, trade_id: str) -> None:
         seen = self._seen_trades
         seen[trade_id] = None

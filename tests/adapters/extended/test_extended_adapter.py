@@ -878,3 +878,28 @@ def test_forced_book_reconnects_back_off_when_every_socket_gaps() -> None:
             assert s.adapter.statistics().book_gaps == forced
 
     asyncio.run(main())
+
+
+def test_a_streamed_fill_of_a_place_not_answered_yet_comes_before_its_position() -> None:
+    """An IOC order fills the moment it lands while the answer to its place is still on the
+    way: the account stream's TRADE names the order by the venue's id only, which we do not
+    know yet, and the POSITION that follows includes the fill. The trade used to be dropped as
+    someone else's and the position passed on at once; a reconcile then found the fill and
+    counted it on top. Now the position is held until the reconcile has passed on the fill."""
+
+    async def main() -> None:
+        async with running(rest_retries=0, rest_timeout_s=3.0, position_hold_s=5.0) as s:
+            s.h.faults.delay_answer_next(1, 800, "/api/v1/user/order$")
+            best_ask = s.of(BookSnapshot)[0].asks[0]
+            taker = Place(SYM, START, "ioc", BUY, best_ask + 5, 100, False, False, "IOC")
+            placing = asyncio.create_task(s.adapter.execute(taker))
+            await s.wait_for(lambda: bool(s.of(Fill)), "the fill", timeout=10.0)
+            await placing
+            await s.wait_for(lambda: bool(s.of(Position)), "the position", timeout=10.0)
+            account = [e for e in s.events if type(e) in (Fill, Position)]
+            kinds = [type(e) for e in account]
+            assert kinds.index(Fill) < kinds.index(Position)  # never counted twice
+            assert sum(e.size for e in account if type(e) is Fill) == 100
+            assert [e.size for e in account if type(e) is Position][-1] == 100
+
+    asyncio.run(main())
