@@ -217,8 +217,7 @@ def trade_json(fill: EmulatedFill, account: EmulatedAccount, inst: Instrument) -
         "id": fill.trade_id,
         "accountId": account.account_id,
         "market": fill.inst,
-        "orderId": fill.venue_order_id,
-        "externalOrderId": fill.client_id,
+        "orderId": fill.venue_order_id,  # no external id: the SDK's trade model has none
         "side": "BUY" if fill.side == BUY else "SELL",
         "price": inst.price_str(fill.price),
         "qty": inst.size_str(fill.size),
