@@ -8,6 +8,10 @@ reconcile's own position read set it right. Worse, the position correction books
 position's average cost, not at its price, so the PnL of the fill is lost even once the position
 is right again.
 
+The same goes for a streamed fill of a place whose answer has not come yet: its TRADE names the
+order by the venue's id, which we do not know yet, so it cannot be matched, while the POSITION
+after it already includes it; the adapter then starts a hold as for a gap.
+
 So from a gap on, the adapter holds back the POSITION frames (the latest per market) instead of
 passing them on, while every other event flows as before. The positions a background reconcile
 reads are held the same way: a run that started before the gap read the venue's trades before
