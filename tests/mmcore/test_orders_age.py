@@ -23,11 +23,7 @@ from mmcore.state import Ledger
 from mmcore.view import View
 from replay.backtest import run_session
 from replay.session import load_session, resolve_instruments
-
-BTC_USD = Instrument(
-    venue="sim", symbol="BTC-USD", tick_size="0.1", lot_size="0.001", min_size="0.001"
-)
-"""The spec of the BTC-USD data the example config is run on (the config gives none)."""
+from tests.example_spec import BTC_USD
 
 INST = "BTC-USD"
 MS = 1_000_000

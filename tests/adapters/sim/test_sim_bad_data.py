@@ -31,11 +31,7 @@ from mmcore.log import open_log
 from replay.backtest import run_session
 from replay.session import load_session, resolve_instruments
 from replay.verify import verify_log
-
-BTC_USD = Instrument(
-    venue="sim", symbol="BTC-USD", tick_size="0.1", lot_size="0.001", min_size="0.001"
-)
-"""The spec of the BTC-USD data the example config is run on (the config gives none)."""
+from tests.example_spec import BTC_USD
 
 INST = "BTC-PERP"
 T0 = 1_000_000_000_000

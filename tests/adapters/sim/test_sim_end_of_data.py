@@ -35,11 +35,7 @@ from mmcore.log import FORMAT_VERSION, LogHeader, LogWriter
 from mmcore.own_orders import simulated
 from mmcore.runner import Runner
 from replay.session import build_engine, load_session, resolve_instruments
-
-BTC_USD = Instrument(
-    venue="sim", symbol="BTC-USD", tick_size="0.1", lot_size="0.001", min_size="0.001"
-)
-"""The spec of the BTC-USD data the example config is run on (the config gives none)."""
+from tests.example_spec import BTC_USD
 
 INST = "BTC-PERP"
 MS = 1_000_000
