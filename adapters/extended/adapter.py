@@ -42,6 +42,7 @@ from x10.utils.http import USER_AGENT
 from adapters.extended.backoff import Backoff
 from adapters.extended.config import ExtendedConfig
 from adapters.extended.credentials import Secret, account_id, load_credentials
+from adapters.extended.dead_man import DeadMansSwitch
 from adapters.extended.errors import ExtendedError, ExtendedMarketError
 from adapters.extended.execution import ExecutionStatistics, Executor
 from adapters.extended.late_places import cancel_late_places
@@ -53,7 +54,6 @@ from adapters.extended.rest import ExtendedRest, RestStatistics
 from adapters.extended.signer import OrderSigner
 from adapters.extended.stream import Subscription, SubscriptionStatistics
 from adapters.extended.tracker import OrderTracker, TrackerStatistics
-from mmcore.client_ids import is_live_session_id
 from mmcore.commands import Cancel, CancelAll, Command, Place, Resync
 from mmcore.events import (
     BOOK_STREAM,
@@ -217,6 +217,11 @@ class ExtendedAdapter:
         self._tasks: list[asyncio.Task[None]] = []
         self._reconcile_wanted = asyncio.Event()
         self._hold = PositionHold(config.position_hold_s)
+        self._dead_man: DeadMansSwitch | None = None
+        if not public_only and config.dead_man_switch_s:
+            self._dead_man = DeadMansSwitch(
+                self.rest, config.dead_man_switch_s, config.dead_man_rearm_s
+            )
         self._told: dict[str, int] = {}  # market -> position as the engine was told it
         self._reconciled = False  # the start-up reconcile has run
         self._reconciler.told = self._told_position
@@ -230,7 +235,6 @@ class ExtendedAdapter:
         self._n_gaps = 0
         self._n_account_gaps = 0
         self._n_resyncs = 0
-        self._n_dms = 0
         self._n_reconcile_errors = 0
 
     def __repr__(self) -> str:
@@ -255,9 +259,9 @@ class ExtendedAdapter:
         self._session = aiohttp.ClientSession()
         self._open_streams(symbols)
         if not self.public_only:
-            if self.config.dead_man_switch_s:
-                await self._arm_dead_man()
-                self._spawn(self._dead_man_loop(), "dead-man")
+            if self._dead_man is not None:
+                await self._dead_man.arm()
+                self._spawn(self._dead_man.keep_armed(), "dead-man")
             self._spawn(self._reconcile_loop(), "reconcile")
         waits = [s.connected.wait() for s in self._subs.values()]
         try:
@@ -698,13 +702,6 @@ class ExtendedAdapter:
             await asyncio.sleep(delay)
             self._reconcile_wanted.set()
 
-    async def _arm_dead_man(self) -> None:
-        try:
-            await self.rest.dead_man_switch(self.config.dead_man_switch_s)
-            self._n_dms += 1
-        except ExtendedError as exc:
-            log.warning("extended dead man's switch not armed: %s", exc)
-
     async def _settle_late_places(self) -> None:
         """At close: places of unknown outcome (``adapters.extended.late_places``) are looked
         for at the venue, and a copy that landed is canceled; those never found stay unsettled
@@ -722,14 +719,11 @@ class ExtendedAdapter:
 
     async def _disarm_dead_man(self) -> None:
         """At close, with none of our orders left working (the shutdown canceled them all),
-        switch the venue's countdown off: left armed it would cancel, once it ran out, orders
-        the user places by hand after the session. With any order of ours possibly working
-        (a cancel unconfirmed, a place of unknown outcome, never listed by the venue, that may
-        still land, a stray or an orphan of an earlier session whose cancel failed), or any
-        order with a live session's id working on the account (``is_live_session_id``: a
-        session killed before this one, on any market), or the account unreadable, it stays
-        armed, the last safety."""
-        if self.public_only or not self.config.dead_man_switch_s or not self._n_dms:
+        switch the venue's countdown off (``adapters.extended.dead_man``). Orders of ours that
+        may still work keep it armed: a cancel unconfirmed, a place of unknown outcome, never
+        listed by the venue, that may still land, a stray or an orphan of an earlier session
+        whose cancel failed."""
+        if self._dead_man is None:
             return
         settled = self._settled_at_close  # found at the venue at close: canceled or done
         left = [o.client_id for o in self.tracker.live() if o.client_id not in settled]
@@ -737,35 +731,7 @@ class ExtendedAdapter:
         left += sorted((self.tracker.strays | self._reconciler.orphans_left) - settled)
         if self._executor is not None:
             left += self._executor.unsettled()  # places that may still land
-        if left:
-            log.warning("extended close: dead man's switch left armed: %d order(s) of ours may "
-                        "still work (%s)", len(left), ", ".join(left[:5]))
-            return
-        # this session's orders are gone; a session killed before it (whose orders only the
-        # switch guards) may have left some, on markets this one does not trade too
-        try:
-            working = await self.rest.open_orders([])
-        except ExtendedError as exc:
-            log.warning("extended close: dead man's switch left armed: the account's open "
-                        "orders could not be read (%s)", exc)
-            return
-        stale = sorted(
-            str(m.external_id) for m in working if is_live_session_id(str(m.external_id))
-        )
-        if stale:
-            log.warning("extended close: dead man's switch left armed: %d order(s) of a session "
-                        "still work at the venue (%s)", len(stale), ", ".join(stale[:5]))
-            return
-        try:
-            await self.rest.dead_man_switch(0)
-            log.info("extended close: dead man's switch disarmed (no order of ours working)")
-        except ExtendedError as exc:
-            log.warning("extended close: dead man's switch not disarmed: %s", exc)
-
-    async def _dead_man_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.dead_man_rearm_s)
-            await self._arm_dead_man()
+        await self._dead_man.disarm_if_safe(left)
 
     def statistics(self) -> AdapterStatistics:
         return AdapterStatistics(
@@ -774,7 +740,7 @@ class ExtendedAdapter:
             book_gaps=self._n_gaps,
             resyncs=self._n_resyncs,
             reconciles=self._reconciler.runs,
-            dead_man_arms=self._n_dms,
+            dead_man_arms=self._dead_man.arms if self._dead_man is not None else 0,
             account_gaps=self._n_account_gaps,
             rest=self.rest.statistics(),
             execution=(
