@@ -353,7 +353,7 @@ class Engine:
             sym: (apply_delta, None) for sym, (apply_delta, _) in self._delta_routes.items()
         }
         now = self.view.now
-        return self._admit([CancelAll("", now, ev.reason or "shutdown")])
+        return self._admit([self.risk.force(CancelAll("", now, ev.reason or "shutdown"), now)])
 
     def _on_timer(self, ev: Timer) -> list[Output]:
         for inst in self._own:  # what is held for orders gone is given back in time
@@ -411,7 +411,8 @@ class Engine:
             f"{type(exc).__name__}: {exc} (on {type(ev).__name__}); its orders are canceled and "
             "it is stepped no more",
         )]
-        return out + note + self._admit([CancelAll(inst, now, "strategy_error")])
+        cancel = self.risk.force(CancelAll(inst, now, "strategy_error"), now)
+        return out + note + self._admit([cancel])
 
     def _refresh(self, inst: str) -> list[Output]:
         """Re-run the order manager on the standing intent (order aged, filled or canceled)."""

@@ -62,6 +62,12 @@ class RiskGate(Protocol):
         """Return the commands allowed to leave, plus a ``RiskEvent`` for each decision."""
         ...
 
+    def force(self, command: Command, now: int) -> Command:
+        """``command`` leaves unchecked (a cancel the engine itself must send: its stop, a
+        strategy that failed); it is counted against the rate budget all the same, as the
+        venue counts it. Returns it."""
+        ...
+
     def day_pnl(self) -> tuple[int, int] | None:
         """``(utc_day, pnl_nanos)`` counted toward the daily loss limit, or None."""
         ...

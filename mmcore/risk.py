@@ -32,7 +32,8 @@ opposite best in integers; an exit below the instrument's minimum size is not se
 ``invalid_order`` event in its place). Forced commands spend rate budget as cancels but
 leave even without it: pulling quotes matters more than a rejected request. One sent without
 budget is still recorded (``RateBudget.force``), so later requests wait for it to leave the
-venue's windows.
+venue's windows. The engine's own cancels (its stop, a strategy that failed) go through
+``force`` the same way.
 """
 
 from __future__ import annotations
@@ -103,7 +104,8 @@ class RiskStats(msgspec.Struct, frozen=True):
 
     commands_in / commands_out: commands given to and let out of ``check``. clamped / dropped:
     places made smaller / commands refused. decisions: ``RiskEvent``s by code. forced: commands
-    ``on_event`` emitted; forced_over_budget: of those, sent without rate budget.
+    sent through ``force`` (``on_event``'s, and the engine's own cancels); forced_over_budget:
+    of those, sent without rate budget.
     consecutive_rejects: current run of ``OrderRejected``. halted / halted_markets / reasons:
     the halt state now. rate: the rate budget's counters.
     """
@@ -244,7 +246,7 @@ class RiskGate:
             return []
         out: list[Output] = [self._event(now, inst, code, message)]
         if self._halt_all(code):
-            out.append(self._forced_command(CancelAll("", now, code), now))
+            out.append(self.force(CancelAll("", now, code), now))
         return out
 
     # ------------------------------------------------------------ events
@@ -458,7 +460,7 @@ class RiskGate:
                 f"expected an unrealized loss <= {self._flatten_loss} nanos, found {loss}; "
                 + action,
             ),
-            self._forced_command(CancelAll(inst, now, FLATTEN_UNREALIZED), now),
+            self.force(CancelAll(inst, now, FLATTEN_UNREALIZED), now),
         ]
         if not ref:
             return out
@@ -472,10 +474,13 @@ class RiskGate:
         slip = self._slip.of(ref)
         price = max(1, ref - slip) if side == SELL else ref + slip
         place = Place(inst, now, self._ids.next(), side, price, size, False, True, IOC)
-        out.append(self._forced_command(place, now))
+        out.append(self.force(place, now))
         return out
 
-    def _forced_command(self, cmd: Command, now: int) -> Command:
+    def force(self, cmd: Command, now: int) -> Command:
+        """``cmd`` leaves whatever the limits and budget say (a forced exit, the engine's own
+        cancels at its stop or when a strategy fails); it is recorded against the rate budget
+        (``RateBudget.force``) so that later requests wait for it to leave the windows."""
         self._forced += 1
         if not self.budget.force(now, True):  # it leaves anyway, so the venue counts it
             self._over_budget += 1

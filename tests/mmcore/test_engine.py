@@ -30,6 +30,7 @@ from mmcore.instrument import Instrument
 from mmcore.intents import Intent, QuoteTarget
 from mmcore.order_state import PENDING_CANCEL
 from mmcore.orders import OrderManagerConfig, QuoteOrderManager
+from mmcore.ratelimit import RateLimitConfig
 from mmcore.risk import RiskConfig, RiskGate
 from mmcore.session_control import halt_event, resume_event, stop_event
 from mmcore.view import View
@@ -407,3 +408,28 @@ def test_a_strategy_error_replays_to_the_same_outputs() -> None:
     first = run()
     assert any(isinstance(o, RiskEvent) and o.code == "strategy_error" for o in first)
     assert run() == first
+
+
+def test_the_engines_own_cancel_alls_spend_the_rate_budget() -> None:
+    """A strategy's failure and the stop send a CancelAll outside the risk gate's check; the
+    venue counts those requests all the same, so the gate's budget must too."""
+    a, b = make_instrument(), msgspec.structs.replace(make_instrument(), symbol="ETH-USD")
+    insts = {SYM: a, "ETH-USD": b}
+    fragile = _Fragile(b, fail_on=2)
+    params = SimpleParams(spread_bps=2.0, requote_bps=1.0, size_lots=5)
+    strategies = {SYM: SimpleStrategy(a, params, random.Random(1)), "ETH-USD": fragile}
+    limits = RateLimitConfig(windows=[(1.0, 3)], reserve_for_cancels=0.0)
+    risk = RiskGate(RiskConfig(max_position_lots=100, rate_limit=limits), insts)
+    engine = Engine(insts, strategies, QuoteOrderManager(OrderManagerConfig(), insts), risk)
+    eth = msgspec.structs.replace(make_snapshot(), inst="ETH-USD")
+    assert len(places(engine.on_event(eth))) == 2  # two of the window's three requests
+    out = engine.on_event(msgspec.structs.replace(make_delta(2, bids=(600_100, 5),
+                                                             asks=MOVE_ASKS_UP), inst="ETH-USD"))
+    assert [o for o in out if isinstance(o, CancelAll)]  # the third request
+    assert risk.budget.statistics().cancels_granted == 1
+    # within the same second the window is full: BTC's quotes wait for budget
+    assert places(engine.on_event(make_snapshot())) == []
+    stop = engine.on_event(stop_event(T0 + 5))
+    assert stop == [CancelAll("", T0 + 5, "shutdown")]  # leaves anyway, and is counted
+    assert risk.budget.statistics().cancels_refused == 1  # over budget, recorded
+    assert risk.statistics().forced == 2 and risk.statistics().forced_over_budget == 1
