@@ -365,12 +365,13 @@ def _changed(path: Path, offset: int, expected: str) -> LogCorruptError:
     )
 
 
-def open_log(path: str | Path, *, repair: bool = True) -> LogReader:
+def open_log(path: str | Path, *, repair: bool = False) -> LogReader:
     """Open and check an event log.
 
-    A torn tail (see ``mmcore.log``) is logged as a warning on ``mmcore.log`` and, with
-    ``repair``, cut off the file, unless a writer still holds the file (``LogReader.repaired`` and
-    ``repair_refused`` say which happened). Damage anywhere else raises ``LogCorruptError``; a
+    A torn tail (see ``mmcore.log``) is logged as a warning on ``mmcore.log`` and skipped; only
+    with ``repair`` (never by default: reading must not change the file) is it cut off the file,
+    and not while a writer still holds the file (``LogReader.repaired`` and ``repair_refused``
+    say which happened). Damage anywhere else raises ``LogCorruptError``; a
     missing file ``LogNotFoundError``.
     """
     p = Path(path)

@@ -175,7 +175,7 @@ def test_every_event_and_command_type_reads_back_equal_and_in_order(
 ) -> None:
     with tempfile.TemporaryDirectory() as d:
         path = write_log(Path(d) / "r.log", records, compress=compress, flush_every=flush_every)
-        reader = open_log(path)
+        reader = open_log(path, repair=True)
         assert list(reader) == records
         assert [type(r) for r in reader] == [type(r) for r in records]
         assert reader.truncated_bytes == 0
@@ -191,7 +191,7 @@ def test_each_record_type_reads_back_equal_from_plain_and_compressed_logs(
         with tempfile.TemporaryDirectory() as d:
             for name in ("r.log", "r.log.zst"):
                 path = write_log(Path(d) / name, records, compress=None)
-                assert list(open_log(path)) == records
+                assert list(open_log(path, repair=True)) == records
 
     round_trip()
 
@@ -200,7 +200,7 @@ def test_each_record_type_reads_back_equal_from_plain_and_compressed_logs(
 def test_the_header_reads_back_equal(workdir: Path, compress: bool) -> None:
     path = write_log(workdir / "h.log", make_records(3), compress=compress)
     assert read_header(path) == make_header()
-    assert open_log(path).header == make_header()
+    assert open_log(path, repair=True).header == make_header()
 
 
 def test_a_zst_suffix_selects_compression_and_both_kinds_hold_the_same_records(
@@ -209,9 +209,9 @@ def test_a_zst_suffix_selects_compression_and_both_kinds_hold_the_same_records(
     records = make_records(500)
     plain = write_log(workdir / "a.log", records, compress=None)
     packed = write_log(workdir / "a.log.zst", records, compress=None)
-    assert open_log(packed).compressed and not open_log(plain).compressed
+    assert open_log(packed, repair=True).compressed and not open_log(plain, repair=True).compressed
     assert packed.stat().st_size < plain.stat().st_size
-    assert list(open_log(packed)) == list(open_log(plain)) == records
+    assert list(open_log(packed, repair=True)) == list(open_log(plain, repair=True)) == records
 
 
 def test_append_returns_consecutive_seqs_after_the_header(workdir: Path) -> None:
@@ -220,7 +220,7 @@ def test_append_returns_consecutive_seqs_after_the_header(workdir: Path) -> None
         seqs = [writer.append(r) for r in make_records(5)]
         assert writer.seq == 5
     assert seqs == [1, 2, 3, 4, 5]
-    assert [seq for seq, _, _ in open_log(workdir / "s.log").frames()] == seqs
+    assert [seq for seq, _, _ in open_log(workdir / "s.log", repair=True).frames()] == seqs
 
 
 @pytest.mark.parametrize("compress", [False, True])
@@ -229,7 +229,7 @@ def test_raw_frames_are_the_encoded_records_and_offsets_point_at_them(
 ) -> None:
     records = make_records(1200)
     path = write_log(workdir / "raw.log", records, compress=compress, flush_every=100)
-    raw = list(open_log(path).raw_frames())
+    raw = list(open_log(path, repair=True).raw_frames())
     assert [payload for _, _, payload in raw] == [encode(r) for r in records]
     data = path.read_bytes()
     for seq, offset, payload in raw:
@@ -242,7 +242,7 @@ def test_raw_frames_are_the_encoded_records_and_offsets_point_at_them(
 
 def test_counts_are_by_type_tag(workdir: Path) -> None:
     path = write_log(workdir / "c.log.zst", make_records(10))
-    assert open_log(path).counts() == {"BookDelta": 6, "Fill": 2, "Place": 2}
+    assert open_log(path, repair=True).counts() == {"BookDelta": 6, "Fill": 2, "Place": 2}
 
 
 # ---------------------------------------------------------------- torn tails
@@ -257,7 +257,7 @@ def test_a_plain_log_cut_at_any_byte_opens_to_its_last_whole_frame(n: int, cut: 
         ends = frame_ends(path)
         size = ends[0] + round(cut * (ends[-1] - ends[0]))
         os.truncate(path, size)
-        reader = open_log(path)
+        reader = open_log(path, repair=True)
         whole = [end for end in ends if end <= size]
         assert list(reader) == records[: len(whole) - 1]
         assert path.stat().st_size == whole[-1]
@@ -276,7 +276,7 @@ def test_a_compressed_log_cut_at_any_byte_opens_to_its_last_whole_block(
         ends = block_ends(path)
         size = ends[0] + round(cut * (ends[-1] - ends[0]))
         os.truncate(path, size)
-        reader = open_log(path)
+        reader = open_log(path, repair=True)
         whole_blocks = sum(1 for end in ends[1:] if end <= size)
         assert list(reader) == records[: sum(sizes[:whole_blocks])]
         assert path.stat().st_size == ends[whole_blocks]
@@ -291,7 +291,7 @@ def test_a_torn_tail_is_reported_with_path_offset_and_bytes_dropped(
     with open(path, "ab") as f:
         f.write(make_frame(5, encode(make_delta(5)))[:-3])
     with caplog.at_level(logging.WARNING, logger="mmcore.log"):
-        reader = open_log(path)
+        reader = open_log(path, repair=True)
     assert reader.truncated_bytes == FRAME.size + len(encode(make_delta(5))) - 3
     message = caplog.records[0].getMessage()
     assert str(path) in message and f"byte {good}" in message
@@ -323,7 +323,7 @@ def test_a_log_still_being_written_is_not_truncated(
         with open(path, "ab") as f:  # as if a write were half done
             f.write(b"\x01\x02\x03")
         with caplog.at_level(logging.WARNING, logger="mmcore.log"):
-            reader = open_log(path)
+            reader = open_log(path, repair=True)
         assert reader.truncated_bytes == 3
         assert path.stat().st_size == flushed + 3
         assert "a writer holds the file" in caplog.text
@@ -349,7 +349,7 @@ def test_any_bytes_after_a_valid_log_are_a_torn_tail_cut_off_on_open(
         good = path.stat().st_size
         with open(path, "ab") as f:
             f.write(tail)
-        reader = open_log(path)
+        reader = open_log(path, repair=True)
         assert list(reader) == records
         assert reader.truncated_bytes == len(tail)
         assert path.stat().st_size == good
@@ -366,7 +366,7 @@ def test_a_zero_filled_tail_left_by_a_crash_is_dropped_not_read_as_blocks(
     good = path.stat().st_size
     with open(path, "ab") as f:
         f.write(bytes(zeros))
-    reader = open_log(path)
+    reader = open_log(path, repair=True)
     assert reader.truncated_bytes == zeros
     assert list(reader) == make_records(5)
     assert path.stat().st_size == good
@@ -379,7 +379,7 @@ def test_zeros_between_compressed_blocks_are_corruption_found_on_open(workdir: P
     data = path.read_bytes()
     path.write_bytes(data[: ends[1]] + bytes(8) + data[ends[1] :])
     with pytest.raises(LogCorruptError, match=rf"byte {ends[1]}: .*a valid block follows"):
-        open_log(path)
+        open_log(path, repair=True)
 
 
 def test_repair_never_cuts_bytes_appended_after_the_scan(
@@ -401,10 +401,10 @@ def test_repair_never_cuts_bytes_appended_after_the_scan(
         return found
 
     monkeypatch.setattr(log_reader, "scan", scan_then_writer_finishes)
-    open_log(path)
+    open_log(path, repair=True)
     monkeypatch.undo()
     assert path.read_bytes() == whole
-    assert list(open_log(path)) == records
+    assert list(open_log(path, repair=True)) == records
 
 
 def test_a_torn_log_on_a_read_only_file_system_is_read_without_repair(
@@ -422,7 +422,7 @@ def test_a_torn_log_on_a_read_only_file_system_is_read_without_repair(
 
     monkeypatch.setattr(log_reader, "open", read_only_open, raising=False)
     with caplog.at_level(logging.WARNING, logger="mmcore.log"):
-        reader = open_log(path)
+        reader = open_log(path, repair=True)
     assert "not truncated" in caplog.text and "Read-only file system" in caplog.text
     assert reader.truncated_bytes == 7 and path.stat().st_size == size
     assert list(reader) == make_records(3)
@@ -452,7 +452,7 @@ def test_a_flipped_bit_anywhere_is_detected_and_never_read_as_a_different_record
         size = path.stat().st_size
         flip(path, MAGIC_LEN + int(where * (size - MAGIC_LEN)), bit)
         try:
-            reader = open_log(path)
+            reader = open_log(path, repair=True)
             got = list(reader)
         except LogCorruptError as exc:
             assert str(path) in str(exc) and OFFSET_IN_MESSAGE.search(str(exc)), str(exc)
@@ -469,7 +469,7 @@ def test_a_damaged_frame_followed_by_valid_frames_is_corruption_naming_its_offse
     ends = frame_ends(path)
     flip(path, ends[2] + FRAME.size + 3, 0)  # payload of the third record
     with pytest.raises(LogCorruptError, match=rf"mid\.log: byte {ends[2]}: frame crc mismatch"):
-        open_log(path)
+        open_log(path, repair=True)
 
 
 @SETTINGS
@@ -495,7 +495,7 @@ def test_a_damaged_run_of_any_length_before_whole_frames_is_corruption_never_cut
         assume(damaged != data)
         path.write_bytes(damaged)
         with pytest.raises(LogCorruptError, match=r"follows at byte \d+"):
-            open_log(path)
+            open_log(path, repair=True)
         assert path.read_bytes() == damaged
 
 
@@ -506,7 +506,7 @@ def test_a_bad_length_in_the_middle_is_corruption(workdir: Path) -> None:
     struct.pack_into("<I", data, ends[1], 0xFFFF_FFF0)
     path.write_bytes(bytes(data))
     with pytest.raises(LogCorruptError, match=rf"byte {ends[1]}: expected a frame length"):
-        open_log(path)
+        open_log(path, repair=True)
 
 
 def test_a_damaged_block_followed_by_a_valid_block_is_corruption(workdir: Path) -> None:
@@ -515,7 +515,7 @@ def test_a_damaged_block_followed_by_a_valid_block_is_corruption(workdir: Path) 
     ends = block_ends(path)
     flip(path, ends[1] + BLOCK.size + 5, 2)
     with pytest.raises(LogCorruptError, match=rf"byte {ends[1]}: block crc mismatch"):
-        open_log(path)
+        open_log(path, repair=True)
 
 
 @pytest.mark.parametrize(
@@ -528,7 +528,7 @@ def test_a_seq_gap_or_repeat_is_corruption_even_at_the_end(
     path = hand_made_log(workdir / "gap.log", seqs)
     gap = f"seq gap: expected frame seq {expected}, found {found}"
     with pytest.raises(LogCorruptError, match=gap):
-        open_log(path)
+        open_log(path, repair=True)
     assert path.stat().st_size == sum(
         FRAME.size + len(p)
         for p in [msgspec.msgpack.encode(make_header())] + [encode(make_delta(s)) for s in seqs]
@@ -537,7 +537,7 @@ def test_a_seq_gap_or_repeat_is_corruption_even_at_the_end(
 
 def test_a_hand_made_log_with_consecutive_seqs_reads_back(workdir: Path) -> None:
     path = hand_made_log(workdir / "ok.log", [1, 2, 3])
-    assert list(open_log(path)) == [make_delta(1), make_delta(2), make_delta(3)]
+    assert list(open_log(path, repair=True)) == [make_delta(1), make_delta(2), make_delta(3)]
 
 
 @pytest.mark.parametrize("content", [b"", b"MMLOG", b"hello world, not a log at all"])
@@ -545,7 +545,7 @@ def test_a_file_without_the_magic_is_not_an_event_log(workdir: Path, content: by
     path = workdir / "x.log"
     path.write_bytes(content)
     with pytest.raises(LogCorruptError, match="not an mm event log"):
-        open_log(path)
+        open_log(path, repair=True)
     with pytest.raises(LogCorruptError, match="not an mm event log"):
         read_header(path)
 
@@ -554,7 +554,7 @@ def test_a_header_that_does_not_decode_is_corruption(workdir: Path) -> None:
     path = workdir / "h.log"
     path.write_bytes(MAGIC + make_frame(0, msgspec.msgpack.encode({"format_version": "one"})))
     with pytest.raises(LogCorruptError, match="byte 8: expected a log header frame"):
-        open_log(path)
+        open_log(path, repair=True)
     with pytest.raises(LogCorruptError, match="byte 8: expected a log header frame"):
         read_header(path)
 
@@ -563,12 +563,12 @@ def test_a_log_cut_inside_its_header_is_corruption(workdir: Path) -> None:
     path = write_log(workdir / "h.log", [])
     os.truncate(path, path.stat().st_size - 1)
     with pytest.raises(LogCorruptError, match="byte 8: expected a complete header frame"):
-        open_log(path)
+        open_log(path, repair=True)
 
 
 def test_a_missing_log_is_an_error_naming_its_path(workdir: Path) -> None:
     with pytest.raises(LogNotFoundError, match=r"nope\.log: expected an event log file") as err:
-        open_log(workdir / "nope.log")
+        open_log(workdir / "nope.log", repair=True)
     assert isinstance(err.value, FileNotFoundError) and isinstance(err.value, MMError)
 
 
@@ -588,7 +588,7 @@ def test_the_writer_accepts_an_existing_empty_file(workdir: Path) -> None:
     path = workdir / "empty.log"
     path.touch()
     write_log(path, make_records(2))
-    assert list(open_log(path)) == make_records(2)
+    assert list(open_log(path, repair=True)) == make_records(2)
 
 
 def test_a_second_writer_on_the_same_file_is_refused(workdir: Path) -> None:
@@ -638,7 +638,7 @@ def test_appending_after_close_is_an_error_and_close_is_idempotent(workdir: Path
     writer.close()
     with pytest.raises(LogClosedError, match="found a closed one"):
         writer.append(make_place(2))
-    assert list(open_log(workdir / "c.log")) == [make_place(1)]
+    assert list(open_log(workdir / "c.log", repair=True)) == [make_place(1)]
 
 
 def test_an_oversized_record_ends_the_log_after_the_records_before_it(
@@ -651,7 +651,7 @@ def test_an_oversized_record_ends_the_log_after_the_records_before_it(
     writer.append(make_place(1))
     with pytest.raises(LogRecordTooLargeError, match="record seq 2 \\(BookDelta\\)"):
         writer.append(big)
-    assert list(open_log(path)) == [make_place(1)]
+    assert list(open_log(path, repair=True)) == [make_place(1)]
 
 
 def test_the_writer_rejects_an_unknown_fsync_policy(workdir: Path) -> None:
@@ -669,7 +669,7 @@ def test_reading_a_large_log_uses_bounded_memory(workdir: Path, compress: bool) 
     with LogWriter(path, make_header()) as writer:
         writer.append_many(map(make_delta, range(n)))
     assert path.stat().st_size > (2_000_000 if compress else 10_000_000)
-    reader = open_log(path)
+    reader = open_log(path, repair=True)
     tracemalloc.start()
     try:
         last = deque(enumerate(reader, 1), maxlen=1)[0]
@@ -686,7 +686,7 @@ def test_reading_a_large_log_uses_bounded_memory(workdir: Path, compress: bool) 
 
 def test_a_log_rewritten_in_place_after_open_is_not_read_silently(workdir: Path) -> None:
     path = write_log(workdir / "w.log", make_records(4))
-    reader = open_log(path)
+    reader = open_log(path, repair=True)
     stat = path.stat()
     flip(path, frame_ends(path)[1] + FRAME.size + 2, 1)
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
@@ -696,11 +696,11 @@ def test_a_log_rewritten_in_place_after_open_is_not_read_silently(workdir: Path)
 
 def test_a_log_appended_to_after_open_reads_up_to_where_it_ended_on_open(workdir: Path) -> None:
     path = write_log(workdir / "a.log", make_records(4))
-    reader = open_log(path)
+    reader = open_log(path, repair=True)
     with open(path, "ab") as f:
         f.write(make_frame(5, encode(make_delta(5))))
     assert list(reader) == make_records(4)
-    assert list(open_log(path)) == [*make_records(4), make_delta(5)]
+    assert list(open_log(path, repair=True)) == [*make_records(4), make_delta(5)]
 
 
 @pytest.mark.parametrize("compress", [False, True])
@@ -715,7 +715,7 @@ def test_statistics_count_what_was_written_and_what_open_found(
     assert written.file_bytes == path.stat().st_size
     with open(path, "ab") as f:
         f.write(b"\x00\x00")
-    found = open_log(path).statistics()
+    found = open_log(path, repair=True).statistics()
     assert found.file_bytes == written.file_bytes + 2
     assert found.valid_bytes == written.file_bytes and found.truncated_bytes == 2
     assert found.compressed is compress
@@ -737,7 +737,7 @@ def test_writer_statistics_count_each_frame_byte_once_flushed_or_not(tmp_path: P
             writer.append(Timer(i, i))  # the first 512 get framed in memory, none written
         unflushed = writer.statistics().frame_bytes
     final = path.stat().st_size - len(MAGIC)
-    assert sum(1 for _ in open_log(path)) == 1600
+    assert sum(1 for _ in open_log(path, repair=True)) == 1600
     assert writer.statistics().frame_bytes == final
     assert flushed < unflushed < final
 
@@ -746,3 +746,18 @@ def test_a_prior_day_pnl_recorded_before_the_hours_highs_were_kept_reads_as_none
     old = msgspec.msgpack.encode(["PriorDayPnl", 5, 6, 20_429, -7])  # the record's first shape
     assert decode(old) == PriorDayPnl(5, 6, 20_429, -7, (), ())
     assert decode(encode(PriorDayPnl(5, 6, 20_429, -7, ((1, 2),)))).hour_highs == ((1, 2),)
+
+
+def test_opening_a_log_never_changes_the_file_unless_asked_to_repair() -> None:
+    """A reader (a report, a replay, a library user) must not cut someone's file by default."""
+    records = make_records(5)
+    with tempfile.TemporaryDirectory() as d:
+        path = write_log(Path(d) / "torn.log", records)
+        ends = frame_ends(path)
+        os.truncate(path, ends[-1] - 3)
+        size = path.stat().st_size
+        reader = open_log(path)
+        assert list(reader) == records[:-1]
+        assert path.stat().st_size == size and not reader.repaired
+        open_log(path, repair=True)
+        assert path.stat().st_size == ends[-2]

@@ -46,7 +46,7 @@ def test_a_second_log_appended_to_the_first_is_corruption_never_cut_off(
     joined.write_bytes(first + second)
     damage = rf"joined\.log: byte {len(first)}: .*follows at byte"
     with pytest.raises(LogCorruptError, match=damage):
-        open_log(joined)  # repair=True: it must not cut
+        open_log(joined, repair=True)  # repair=True: it must not cut
     assert joined.read_bytes() == first + second
     with pytest.raises(LogCorruptError):
         open_log(joined, repair=False)
@@ -65,7 +65,7 @@ def test_a_tail_holding_a_logs_magic_is_corruption_naming_where(
     at = len(data) - len(magic) - 1
     damage = rf"the magic of another event log follows at byte {at}"
     with pytest.raises(LogCorruptError, match=damage):
-        open_log(path)
+        open_log(path, repair=True)
     assert path.read_bytes() == data
 
 
@@ -82,7 +82,7 @@ def test_a_whole_frame_with_an_earlier_seq_after_a_torn_one_is_corruption_never_
     with pytest.raises(
         LogCorruptError, match=rf"byte {len(good)}: .*a valid frame follows at byte {len(good) + 3}"
     ):
-        open_log(path)
+        open_log(path, repair=True)
     assert path.read_bytes() == data
 
 
@@ -90,7 +90,7 @@ def test_a_torn_frame_of_the_next_seq_is_still_a_torn_tail(tmp_path: Path) -> No
     path = tmp_path / "t.log"
     good = write_log(path, 5, False)
     path.write_bytes(good + make_frame(6, encode(make_records(1)[0]))[:-2])
-    reader = open_log(path)
+    reader = open_log(path, repair=True)
     assert list(reader) == make_records(5) and reader.repaired
     assert path.read_bytes() == good
 
