@@ -9,12 +9,26 @@ identifier, not a secret (never a key), and may be shown in messages and file na
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
+from pathlib import Path
 
-__all__ = ["account_file_stem", "account_label"]
+__all__ = ["account_file_stem", "account_label", "state_dir"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 """What may not appear in a file name built from an account id (an emulator's ``host:port``)."""
+
+
+def state_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where what is kept per account lives: ``$XDG_STATE_HOME/mmengine``, or
+    ``~/.local/state/mmengine`` when that is unset or not absolute (the XDG base directory
+    rule). Every session of one user on the machine finds the same directory, whatever its
+    working directory: a restart from elsewhere must find the same lock and the same day PnL."""
+    env = os.environ if environ is None else environ
+    state = env.get("XDG_STATE_HOME", "")
+    base = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"
+    return base / "mmengine"
 
 
 def account_label(venue: str, network: str, account: str) -> str:

@@ -33,7 +33,7 @@ from types import TracebackType
 
 import msgspec
 
-from mmcore.account import account_file_stem, account_label
+from mmcore.account import account_file_stem, account_label, state_dir
 from mmcore.errors import MMError
 
 __all__ = ["AccountLock", "AccountLockError", "LockHolder", "account_lock_path", "default_lock_dir"]
@@ -57,13 +57,9 @@ class LockHolder(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def default_lock_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """``$XDG_STATE_HOME/mmengine/locks``, or ``~/.local/state/mmengine/locks`` when that is
-    unset or not absolute (the XDG base directory rule): every session of one user on the
-    machine finds the same directory, whatever its working directory."""
-    env = os.environ if environ is None else environ
-    state = env.get("XDG_STATE_HOME", "")
-    base = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"
-    return base / "mmengine" / "locks"
+    """``locks`` in the state directory (``mmcore.account.state_dir``:
+    ``$XDG_STATE_HOME/mmengine/locks``, or ``~/.local/state/mmengine/locks``)."""
+    return state_dir(environ) / "locks"
 
 
 def account_lock_path(directory: Path, venue: str, network: str, account: str) -> Path:

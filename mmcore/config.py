@@ -63,8 +63,9 @@ class SessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
         ``max_loss_hour_usd`` is set: the file that carries the UTC day's PnL and the last
         hour's PnL highs from one session to the next, so that a restart resets neither loss
         limit (``mmcore.day_pnl``); one per account (it records the account, and refuses
-        another's); default "" = ``out/day-pnl-<venue>-<network>-<account>.json``, the account
-        being the venue's id of it (Extended: the vault).
+        another's); default "" = ``<state dir>/day-pnl/<venue>-<network>-<account>.json``
+        (``mmcore.day_pnl.default_day_pnl_path``: ``~/.local/state/mmengine`` or under
+        ``$XDG_STATE_HOME``), the account being the venue's id of it (Extended: the vault).
     """
 
     venue: Literal["sim", "extended", "paradex", "standx"]

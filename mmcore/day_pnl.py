@@ -12,12 +12,23 @@ session still replays exactly.
 
 The file is ``[session] day_pnl_file``, by default ``default_day_pnl_path``: one per venue,
 network and account (the adapter's ``account_id``, Extended's vault), so two accounts never
-share it. It records all three, and they must match the session's: a file of another account
-would halt this one for that one's losses, or lift its limit by that one's gains. A file that
-cannot be read or does not match stops start-up with a message naming it: trading on without
-the carry would silently lift the limit. Saving writes a temporary file and renames it, so a
-crash mid-write leaves the previous file whole (one session per account writes it: ``mm run``
-holds the account's lock, ``mmcore.account_lock``).
+share it, in the user's state directory (``mmcore.account.state_dir``, beside the account's
+lock), so that a restart from another working directory finds it: a default relative to the
+working directory would give such a restart a fresh allowance. It records all three, and they
+must match the session's: a file of another account would halt this one for that one's losses,
+or lift its limit by that one's gains. A file that cannot be read or does not match stops
+start-up with a message naming it: trading on without the carry would silently lift the limit.
+
+Saving writes a temporary file, syncs it to disk, renames it and syncs the directory, so a crash
+at any point leaves the previous file or the new one whole (a rename not synced first can come
+back from a crash as an empty or zero-filled file, which would stop the next start-up until
+deleted, forgetting today's losses). One session per account writes it: ``mm run`` holds the
+account's lock, ``mmcore.account_lock``.
+
+The default used to be ``out/day-pnl-<venue>-<network>-<account>.json``, relative to the
+working directory (``earlier_day_pnl_path``): when the state directory holds no file yet and
+that one exists, it is read (it names its account, which is checked as always) and the next
+save goes to the new place, so an upgrade keeps the day's losses.
 
 A file saved before files named their account has no ``account``. At the path the session
 was given it is taken as this account's (and the next save names the account): that path was
@@ -49,7 +60,7 @@ from pathlib import Path
 
 import msgspec
 
-from mmcore.account import account_file_stem, account_label
+from mmcore.account import account_file_stem, account_label, state_dir
 from mmcore.errors import MMError
 from mmcore.instrument import NANOS, Instrument, OffGridError
 
@@ -60,6 +71,7 @@ __all__ = [
     "SavedMark",
     "carried_marks",
     "default_day_pnl_path",
+    "earlier_day_pnl_path",
     "saved_marks",
     "shared_day_pnl_path",
 ]
@@ -209,9 +221,17 @@ class SavedDayPnl(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     marks: list[SavedMark] = []
 
 
-def default_day_pnl_path(venue: str, network: str, account: str) -> Path:
-    """Where ``[session] day_pnl_file = ""`` puts it, one per account:
-    ``out/day-pnl-<venue>-<network>-<account>.json`` (``mmcore.account.account_file_stem``)."""
+def default_day_pnl_path(
+    venue: str, network: str, account: str, environ: Mapping[str, str] | None = None
+) -> Path:
+    """Where ``[session] day_pnl_file = ""`` puts it, one per account, in the state directory:
+    ``<state_dir>/day-pnl/<venue>-<network>-<account>.json`` (``mmcore.account``)."""
+    return state_dir(environ) / "day-pnl" / f"{account_file_stem(venue, network, account)}.json"
+
+
+def earlier_day_pnl_path(venue: str, network: str, account: str) -> Path:
+    """The default before it moved to the state directory, relative to the working directory:
+    ``out/day-pnl-<venue>-<network>-<account>.json`` (see the module doc)."""
     return Path("out") / f"day-pnl-{account_file_stem(venue, network, account)}.json"
 
 
@@ -222,9 +242,10 @@ def shared_day_pnl_path(venue: str, network: str) -> Path:
 
 
 class DayPnlFile:
-    """Load and save one account's carried day PnL (see the module doc). ``shared``: the old
-    shared default path, checked when the file does not exist (given when ``path`` is the
-    default)."""
+    """Load and save one account's carried day PnL (see the module doc). Given when ``path`` is
+    the default, and looked at only when it does not exist: ``earlier``, the default before it
+    moved to the state directory, read in its place; ``shared``, the default before it named the
+    account, which stops start-up."""
 
     def __init__(
         self,
@@ -233,12 +254,14 @@ class DayPnlFile:
         network: str,
         account: str,
         *,
+        earlier: str | Path | None = None,
         shared: str | Path | None = None,
     ) -> None:
         self.path = Path(path)
         self.venue = venue
         self.network = network
         self.account = account
+        self.earlier = None if earlier is None else Path(earlier)
         self.shared = None if shared is None else Path(shared)
 
     @property
@@ -248,18 +271,26 @@ class DayPnlFile:
 
     def load(self) -> SavedDayPnl | None:
         """The saved day PnL, or None when there is no file yet."""
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
+        saved = self._read(self.path)
+        if saved is None and self.earlier is not None:
+            saved = self._read(self.earlier)
+        if saved is None:
             self._check_shared()
+        return saved
+
+    def _read(self, path: Path) -> SavedDayPnl | None:
+        """The day PnL in ``path``, checked to be this account's; None when it does not exist."""
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
             return None
         except OSError as exc:
-            raise DayPnlFileError(f"{self.path}: cannot read the day-PnL file ({exc})") from None
+            raise DayPnlFileError(f"{path}: cannot read the day-PnL file ({exc})") from None
         try:
             saved = msgspec.json.decode(raw, type=SavedDayPnl)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise DayPnlFileError(
-                f"{self.path}: expected the day PnL saved by an earlier session, found "
+                f"{path}: expected the day PnL saved by an earlier session, found "
                 f"unreadable content ({exc}); fix or delete the file (deleting it forgets "
                 "today's losses)"
             ) from None
@@ -269,7 +300,7 @@ class DayPnlFile:
             if saved.account:
                 whose = account_label(saved.venue, saved.network, saved.account)
             raise DayPnlFileError(
-                f"{self.path}: expected the day PnL of {self.label}, found {whose}'s; set "
+                f"{path}: expected the day PnL of {self.label}, found {whose}'s; set "
                 '[session] day_pnl_file to a file of this account (or to "": one per account)'
             )
         return saved
@@ -309,10 +340,29 @@ class DayPnlFile:
             hour_highs=list(hour_highs),
             marks=list(marks),
         )
-        tmp = self.path.with_name(self.path.name + ".tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(msgspec.json.encode(saved) + b"\n")
-            os.replace(tmp, self.path)
+            _replace_durably(self.path, msgspec.json.encode(saved) + b"\n")
         except OSError as exc:
             raise DayPnlFileError(f"{self.path}: cannot save the day PnL ({exc})") from None
+
+
+def _replace_durably(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a crash at any point leaves the old content or
+    the new one: write a temporary file beside it, sync it, rename it over ``path``, then sync
+    the directory so the rename itself survives."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -26,7 +26,12 @@ import msgspec
 from mmcore.account_lock import AccountLock, AccountLockError, account_lock_path, default_lock_dir
 from mmcore.cli.arg_types import number
 from mmcore.config import AppConfig, field_message
-from mmcore.day_pnl import DayPnlFile, default_day_pnl_path, shared_day_pnl_path
+from mmcore.day_pnl import (
+    DayPnlFile,
+    default_day_pnl_path,
+    earlier_day_pnl_path,
+    shared_day_pnl_path,
+)
 from mmcore.errors import ConfigError
 from mmcore.instrument import Instrument
 from mmcore.live import LiveResult, LiveRunner
@@ -175,16 +180,22 @@ def _account_id(adapter: VenueAdapter, venue: str) -> str:
 def _day_pnl_file(config: AppConfig, account: str) -> DayPnlFile | None:
     """The file that carries the loss limits across restarts: only for a real account (testnet
     or mainnet; an emulator starts afresh) with a daily or hourly loss limit. The default path
-    is the account's own; when it is used, the old shared default is checked too (see
-    ``mmcore.day_pnl``)."""
+    is the account's own, in the state directory; when it is used, the earlier defaults in the
+    working directory are looked at too (see ``mmcore.day_pnl``)."""
     session, risk = config.session, config.risk
     if session.network == "local" or not (risk.max_loss_day_usd > 0 or risk.max_loss_hour_usd > 0):
         return None
     venue, network = session.venue, session.network
     if session.day_pnl_file:
         return DayPnlFile(session.day_pnl_file, venue, network, account)
-    path = default_day_pnl_path(venue, network, account)
-    return DayPnlFile(path, venue, network, account, shared=shared_day_pnl_path(venue, network))
+    return DayPnlFile(
+        default_day_pnl_path(venue, network, account),
+        venue,
+        network,
+        account,
+        earlier=earlier_day_pnl_path(venue, network, account),
+        shared=shared_day_pnl_path(venue, network),
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

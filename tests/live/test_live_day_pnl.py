@@ -20,7 +20,7 @@ from adapters.sim import SimConfig, SimVenue
 from mmcore.cli.run_cmd import run_live, venue_table
 from mmcore.commands import Place
 from mmcore.config import parse_config
-from mmcore.day_pnl import DayPnlFile, DayPnlFileError, SavedMark
+from mmcore.day_pnl import DayPnlFile, DayPnlFileError, SavedMark, default_day_pnl_path
 from mmcore.events import BUY, SELL, PriorDayPnl, RiskEvent, Trade
 from mmcore.instrument import Instrument
 from mmcore.live import LiveRunner
@@ -262,8 +262,8 @@ def test_mm_run_stops_before_connecting_on_a_day_pnl_file_that_may_be_another_ac
     10001 at start-up; and before files named their account, the default path was every
     account's (``out/day-pnl-extended-testnet.json``), so the last one to save it won. Both stop
     start-up naming the file, before the venue is contacted; the default is now the account's
-    own file, ``out/day-pnl-extended-testnet-10001.json``."""
-    monkeypatch.chdir(tmp_path)  # the default day-PnL path is under out/ of the working directory
+    own file, in the state directory (``default_day_pnl_path``)."""
+    monkeypatch.chdir(tmp_path)  # the old shared default was under out/ of the working directory
     if case == "another account's file":
         other = DayPnlFile(tmp_path / "day.json", "extended", "testnet", "10002")
         other.save(int(time.time_ns() // DAY_NS), -260 * USD)
@@ -272,7 +272,8 @@ def test_mm_run_stops_before_connecting_on_a_day_pnl_file_that_may_be_another_ac
         shared = tmp_path / "out" / "day-pnl-extended-testnet.json"
         shared.parent.mkdir()
         shared.write_bytes(b'{"venue": "extended", "network": "testnet", "day": 1, "pnl": -1}')
-        setting, named = "", [str(Path("out/day-pnl-extended-testnet-10001.json")), "rename"]
+        own = default_day_pnl_path("extended", "testnet", "10001")  # XDG_STATE_HOME: lock_dir
+        setting, named = "", [str(own), "rename"]
 
     async def main() -> tuple[str, int]:
         h = await make_emulator()  # stands in for testnet: base_url keeps it on loopback

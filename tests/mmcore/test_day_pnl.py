@@ -6,6 +6,7 @@ with the tick and lot sizes they are in, carried into a session whose venue chan
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -190,12 +191,66 @@ def test_a_file_that_cannot_be_written_says_so(tmp_path: Path) -> None:
 
 
 def test_the_default_path_names_venue_network_and_account_so_two_accounts_never_share_it() -> None:
-    assert default_day_pnl_path("extended", "mainnet", "10001") == Path(
-        "out/day-pnl-extended-mainnet-10001.json"
+    env = {"XDG_STATE_HOME": "/var/state"}
+    assert default_day_pnl_path("extended", "mainnet", "10001", env) == Path(
+        "/var/state/mmengine/day-pnl/extended-mainnet-10001.json"
     )
     assert default_day_pnl_path("extended", "mainnet", "10002") != default_day_pnl_path(
         "extended", "mainnet", "10001"
     )
+
+
+def test_the_default_path_does_not_depend_on_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart from another directory must find the day's losses: the default is absolute."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)
+    here = default_day_pnl_path("extended", "mainnet", "10001")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert here.is_absolute() and default_day_pnl_path("extended", "mainnet", "10001") == here
+
+
+def test_the_earlier_default_in_the_working_directory_is_read_until_the_new_one_exists(
+    tmp_path: Path,
+) -> None:
+    """An upgrade keeps the day's losses saved at the old default; saves go to the new one."""
+    earlier = tmp_path / "out" / "day-pnl-extended-mainnet-10001.json"
+    DayPnlFile(earlier, "extended", "mainnet", "10001").save(20_429, -260 * 10**9)
+    own = tmp_path / "state" / "day.json"
+    store = DayPnlFile(own, "extended", "mainnet", "10001", earlier=earlier)
+    saved = store.load()
+    assert saved is not None and saved.pnl == -260 * 10**9
+    store.save(20_429, -300 * 10**9)
+    loaded = store.load()
+    assert own.exists() and loaded is not None and loaded.pnl == -300 * 10**9
+    other = DayPnlFile(own.with_name("b.json"), "extended", "mainnet", "10002", earlier=earlier)
+    with pytest.raises(DayPnlFileError, match="expected the day PnL of extended/mainnet/10002"):
+        other.load()  # the earlier file names its account, checked as always
+
+
+def test_a_save_is_synced_before_and_after_the_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unsynced, a crash right after a save can leave an empty or zero-filled file, which stops
+    the next start-up until deleted (forgetting the day's losses)."""
+    path = tmp_path / "day.json"
+    calls: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        calls.append("fsync dir" if os.path.isdir(f"/proc/self/fd/{fd}") else "fsync file")
+        real_fsync(fd)
+
+    def replace(src: str | Path, dst: str | Path) -> None:
+        calls.append("rename")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    DayPnlFile(path, "extended", "mainnet", "10001").save(1, -5)
+    assert calls == ["fsync file", "rename", "fsync dir"]
     assert shared_day_pnl_path("extended", "mainnet") == Path("out/day-pnl-extended-mainnet.json")
 
 
