@@ -121,6 +121,7 @@ async def run_live(
     clock: Clock = time.time_ns,
     meta: Mapping[str, str] | None = None,
     handle_signals: bool = True,
+    where: str = "",
 ) -> LiveResult:
     """Build the adapter and the live runner for ``config`` and run the session to its end.
 
@@ -133,14 +134,22 @@ async def run_live(
     The session runs on ``resolved_config(config)`` (its defaults written out), which is what the
     runner records in the log's header: ``mmcore`` cannot resolve the defaults of the packages
     above it, so the composition root does, before the runner sees the config.
+
+    ``where`` (the config file) is put before the message of a bad ``[venue]`` or ``[sim]``
+    value or an unknown venue, which name only the field.
     """
     from mmcore.version import code_version
     from replay.session import build_engine, resolved_config
 
     config = resolved_config(config)
     env = os.environ if environ is None else environ
-    paper = _paper_factory(config) if dry_run else None  # its config checked before connecting
-    adapter = build_adapter(config, clock, env, public_only=dry_run)
+    try:
+        paper = _paper_factory(config) if dry_run else None  # checked before connecting
+        adapter = build_adapter(config, clock, env, public_only=dry_run)
+    except ConfigError as exc:
+        if type(exc) is not ConfigError or not where:  # e.g. credentials: not the file's
+            raise
+        raise ConfigError(f"{where}: {exc}") from None
     session = config.session
     account = "" if dry_run else _account_id(adapter, session.venue)
     runner = LiveRunner(
@@ -247,6 +256,7 @@ def _run(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         shutdown_timeout_s=args.shutdown_timeout,
         meta={"config_file": str(args.config)},
+        where=str(args.config),
     )
     result = asyncio.run(session)
     print(summarize(open_log(result.log_path, repair=False)).text())

@@ -59,7 +59,21 @@ def test_a_venue_without_an_adapter_is_refused_naming_the_field(
     )
     assert mm("run", "--config", str(config)) == 2
     err = capsys.readouterr().err
-    assert "session.venue" in err and "'sim'" in err
+    assert "session.venue" in err and "'sim'" in err and str(config) in err
+
+
+def test_a_bad_venue_value_in_mm_run_names_the_file_and_the_field(
+    mm: Callable[..., int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (ROOT / "configs" / "extended.toml").read_text()
+    config = tmp_path / "bad.toml"
+    assert "dead_man_switch_s = 60\n" in text
+    config.write_text(text.replace("dead_man_switch_s = 60\n", "dead_man_switch_s = -1\n", 1))
+    assert mm("run", "--config", str(config), "--out", str(tmp_path / "never.mmlog")) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("mm:")]
+    assert len(errors) == 1, errors
+    assert str(config) in errors[0] and "venue.dead_man_switch_s" in errors[0]
+    assert not (tmp_path / "never.mmlog").exists()
 
 
 def test_configs_extended_toml_is_a_valid_live_session_with_env_var_names_only() -> None:
@@ -97,4 +111,5 @@ def test_a_dry_run_without_the_accounts_fee_rates_is_refused_naming_them(
     assert mm("run", "--config", str(config), "--dry-run", "--out", str(tmp_path / "d")) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("mm:")]
     assert len(errors) == 1 and "sim.maker_fee" in errors[0] and "--dry-run" in errors[0]
+    assert str(config) in errors[0]
     assert not (tmp_path / "d").exists()
