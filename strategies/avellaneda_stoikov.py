@@ -17,7 +17,9 @@ Per requote (see ``strategies.spread_models`` for the formulas and units):
   ``StrategyEvent`` "skew_capped" says when the bound starts and stops biting);
 - sizes: ``order_notional_usd`` at mid in whole lots (or ``size_lots``), shrunk by
   ``max(0, 1 - |q|)`` on the side that adds inventory; ``levels`` per side ``level_spacing_bps``
-  apart; bids rounded down, asks up, never through the opposite best.
+  apart; bids rounded down, asks up, never through the opposite best; each side's levels
+  together hold at most the room left before ``max_position_usd`` in its direction (best level
+  first).
 
 It samples volatility and refits kappa on their own time grids, and requotes only when mid
 drifts more than ``requote_bps``, when the book moves through a quote, when the position
@@ -56,7 +58,14 @@ from strategies.estimators.kappa_tracker import KappaStats, KappaTracker
 from strategies.estimators.volatility import EwmaVolatility, VolatilityParams, VolatilityStats
 from strategies.inventory import InventoryParams
 from strategies.notes import Notes
-from strategies.quote_grid import ask_levels, bid_levels, notional_lots, skewed_size
+from strategies.quote_grid import (
+    Levels,
+    ask_levels,
+    bid_levels,
+    cap_to_limit,
+    notional_lots,
+    skewed_size,
+)
 from strategies.spread_models import (
     as_half_spread,
     as_reservation,
@@ -91,8 +100,8 @@ class AvellanedaStoikovParams(msgspec.Struct, frozen=True, forbid_unknown_fields
     size_lots: order size per level in lots when order_notional_usd is 0; default 1.
     order_notional_usd: order size per level in quote currency, converted to whole lots at
         mid; 0 = use size_lots; default 0.
-    max_position_usd: position notional at which q = 1 (and the adding side's size is 0);
-        default 1000.
+    max_position_usd: position notional at which q = 1 (and the adding side's size is 0); a
+        side's levels together never take the position past it either way; default 1000.
     levels: quote levels per side; default 1.
     level_spacing_bps: distance between levels, bps of mid; default 5.
     requote_bps: mid drift, bps, that triggers a requote; default 2.
@@ -386,12 +395,39 @@ class AvellanedaStoikovStrategy:
             self._notes.add(now, "skew_capped" if biting else "skew_uncapped", what)
         return capped
 
+    def _levels(
+        self, book: Book, mid_x2: int, fair: float, half: float, position: int, q: float
+    ) -> tuple[Levels, Levels]:
+        """Bids and asks around ``fair``, each level skewed by ``q``, and each side cut to the
+        room left before ``max_position_usd`` in its direction: the skew shrinks each level but
+        not the side's total, which with several levels could carry q past 1 (or past -1)."""
+        p = self.params
+        tick = self._tick
+        if p.order_notional_usd:
+            base = notional_lots(p.order_notional_usd, mid_x2, self._unit)
+        else:
+            base = p.size_lots
+        min_lots = self._min_lots
+        limit = notional_lots(p.max_position_usd, mid_x2, self._unit)
+        step = mid_x2 * 0.5 * p.level_spacing_bps * 1e-4
+        bids = bid_levels(
+            (fair - half) / tick, step, skewed_size(base, q, 1, min_lots), p.levels, book.best_ask
+        )
+        asks = ask_levels(
+            (fair + half) / tick, step, skewed_size(base, q, -1, min_lots), p.levels, book.best_bid
+        )
+        return (
+            cap_to_limit(bids, 1, position, limit, min_lots),
+            cap_to_limit(asks, -1, position, limit, min_lots),
+        )
+
     def _quote(self, view: View, book: Book, mid_x2: int) -> Intent | None:
         p = self.params
         now = view.now
         tick = self._tick
         mid = mid_x2 * 0.5 * tick
-        q = view.ledger.position(self.inst) * self._lot * mid / p.max_position_usd
+        position = view.ledger.position(self.inst)
+        q = position * self._lot * mid / p.max_position_usd
         vol = self._vol
         if vol.warm:
             sigma = vol.sigma * mid
@@ -434,18 +470,7 @@ class AvellanedaStoikovStrategy:
             fair -= p.obi.weight * self._obi.update(now, book) * 2.0 * half
         if p.max_skew_bps:
             fair = self._bound_skew(now, mid, fair, mid * p.max_skew_bps * 1e-4)
-        if p.order_notional_usd:
-            base = notional_lots(p.order_notional_usd, mid_x2, self._unit)
-        else:
-            base = p.size_lots
-        min_lots = self._min_lots
-        step = mid_x2 * 0.5 * p.level_spacing_bps * 1e-4
-        bids = bid_levels(
-            (fair - half) / tick, step, skewed_size(base, q, 1, min_lots), p.levels, book.best_ask
-        )
-        asks = ask_levels(
-            (fair + half) / tick, step, skewed_size(base, q, -1, min_lots), p.levels, book.best_bid
-        )
+        bids, asks = self._levels(book, mid_x2, fair, half, position, q)
         self._quoted_mid_x2 = mid_x2
         self._drift_x2 = mid_x2 * self._drift
         self._top_bid = bids[0][0] if bids else 0

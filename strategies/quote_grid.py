@@ -4,14 +4,23 @@ Strategies compute fair prices and spreads in floats; these functions put the re
 grid the same way everywhere: a bid is rounded DOWN and an ask UP to a whole tick (away from
 mid), then a bid is kept below the best ask and an ask above the best bid, so a post-only
 order never crosses the book. Deeper levels are kept strictly behind the level before them.
-A size below the instrument's minimum drops the side rather than being rounded up.
+A size below the instrument's minimum drops the side rather than being rounded up. A side's
+levels together are cut to the room left before the strategy's position limit that way.
 """
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["GRID_EPS", "ask_levels", "bid_levels", "notional_lots", "offset_tops", "skewed_size"]
+__all__ = [
+    "GRID_EPS",
+    "ask_levels",
+    "bid_levels",
+    "cap_to_limit",
+    "notional_lots",
+    "offset_tops",
+    "skewed_size",
+]
 
 Levels = tuple[tuple[int, int], ...]
 
@@ -95,3 +104,39 @@ def skewed_size(base: int, q: float, side: int, min_lots: int) -> int:
     else:
         size = base
     return size if size >= min_lots else 0
+
+
+def cap_to_limit(
+    levels: Levels, side: int, position: int, limit_lots: int, min_lots: int
+) -> Levels:
+    """``levels`` of ``side`` (1 bids, -1 asks) cut so that, all filled, the position stays
+    within ``limit_lots`` either way.
+
+    A size per level (even skewed) does not bound the side's total: several levels of it can
+    together carry the position past the limit. The room of a side is ``limit_lots - side *
+    position`` lots: on the side that adds inventory, with ``limit_lots = floor(max_notional /
+    (lot * mid))`` (``notional_lots``), that is ``floor((1 - q_side) * max_notional / (lot *
+    mid))``, ``q_side`` the signed inventory ratio in the side's direction, exactly (whole-lot
+    position); on the side that reduces it, the position plus the limit beyond flat, so the
+    reduction itself is never cut, only levels that would carry the position past the opposite
+    limit.
+    """
+    return _fill_room(levels, limit_lots - side * position, min_lots)
+
+
+def _fill_room(levels: Levels, room: int, min_lots: int) -> Levels:
+    """``levels`` (best first) holding at most ``room`` lots in all, handed out best level first.
+
+    The best levels are the likeliest to fill and the ones a quoter means most, so they keep
+    their size; the level where the room runs out gets what is left, and a level left below
+    ``min_lots`` is dropped (with every level behind it, which would get nothing), never rounded
+    up: that would carry the position past the limit.
+    """
+    kept: list[tuple[int, int]] = []
+    for price, size in levels:
+        size = min(size, room)
+        if size < min_lots or size <= 0:
+            break
+        kept.append((price, size))
+        room -= size
+    return tuple(kept)

@@ -28,6 +28,7 @@ from test_strategy_factories import (
 from mmcore.events import BUY, SELL, Event
 from mmcore.intents import QuoteTarget
 from strategies.avellaneda_stoikov import AvellanedaStoikovParams, AvellanedaStoikovStrategy
+from strategies.quote_grid import notional_lots, skewed_size
 
 BID, ASK = 999_990, 1_000_010  # 99_999.0 / 100_001.0: mid 100_000.0
 SIGMA_REL = abs(math.log(2_000_002 / 2_000_000)) / math.sqrt(0.1)
@@ -484,3 +485,123 @@ def test_fair_never_leaves_mid_by_more_than_the_skew_bound(
     mid = strategy._quoted_mid_x2 * 0.5 * 0.1
     # fair = mid ± bound is rounded to a double near mid: allow a few of mid's ulps
     assert abs(strategy.statistics().fair - mid) <= mid * bound * 1e-4 + 4 * math.ulp(mid)
+
+
+# ---------------------------------------------------------------- inventory limit across levels
+
+REVIEW_BID, REVIEW_ASK = 618_094, 618_095  # the reviewer's book: mid 61_809.45, a lot 61.81 USD
+
+
+def review_driver(long_lots: int) -> Driver:
+    """The reviewer's case: 3 levels of 500 USD 0.5 bps apart against max_position_usd 1000."""
+    driver = make_driver(
+        levels=3, level_spacing_bps=0.5, order_notional_usd=500.0, max_position_usd=1000.0
+    )
+    if long_lots:
+        driver.feed(make_fill(BUY, REVIEW_BID, long_lots, T0 - SECOND))
+    for i in range(5):  # the last book, the first quoted (volatility warm), is the reviewer's
+        driver.top(REVIEW_BID + i % 2, REVIEW_ASK + i % 2, T0 + i * 100 * MS)
+    assert strategy_of(driver)._quoted_mid_x2 == REVIEW_BID + REVIEW_ASK
+    return driver
+
+
+def test_flat_the_levels_together_hold_no_more_than_max_position_usd() -> None:
+    # 8 lots (494 USD) a level; 3 levels were 24 lots = 1483 USD against 1000 of room (q 1.48
+    # if all filled); the room is floor(1000 / 61.80945) = 16 lots: two levels of 8
+    target = quotes(review_driver(0))
+    assert [size for _, size in target.bids] == [8, 8]
+    assert [size for _, size in target.asks] == [8, 8]
+    assert 16 * 0.001 * 61_809.45 <= 1000.0 < 17 * 0.001 * 61_809.45
+
+
+def test_long_each_side_gets_the_room_left_in_its_direction() -> None:
+    # long 5 lots: q = 0.309, skewed bids int(8 * 0.691) = 5 lots a level (15 in all) but only
+    # 16 - 5 = 11 lots of room: 5, 5, 1; the asks reduce the position, and all filled would
+    # leave it short 19 past the 16-lot limit: 16 + 5 = 21 lots of room, 8, 8, 5
+    target = quotes(review_driver(5))
+    assert [size for _, size in target.bids] == [5, 5, 1]
+    assert [size for _, size in target.asks] == [8, 8, 5]
+
+
+def test_long_by_one_lot_the_asks_stop_at_the_opposite_limit() -> None:
+    target = quotes(review_driver(1))  # 17 lots of room for asks: 8, 8, 1
+    assert [size for _, size in target.asks] == [8, 8, 1]
+
+
+def test_a_single_level_larger_than_the_room_is_cut_to_it() -> None:
+    driver = make_driver(order_notional_usd=5000.0, max_position_usd=1000.0)  # 50 lots vs 10
+    warm_up(driver)
+    target = quotes(driver)
+    assert target.bids[0][1] == 10 and target.asks[0][1] == 10
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    bid=st.integers(min_value=10_000, max_value=5_000_000),
+    position=st.integers(min_value=-80, max_value=80),
+    levels=st.integers(min_value=1, max_value=5),
+    spacing=st.floats(min_value=0.1, max_value=20.0),
+    order_lots=st.one_of(st.just(0.0), st.floats(min_value=1.0, max_value=30.0)),
+    size_lots=st.integers(min_value=1, max_value=30),
+    limit_lots=st.floats(min_value=0.5, max_value=60.0),
+    min_size=st.sampled_from(["0.001", "0.002", "0.003"]),
+    model=models,
+)
+def test_the_adding_side_never_takes_the_position_past_max_position_usd(
+    bid: int,
+    position: int,
+    levels: int,
+    spacing: float,
+    order_lots: float,
+    size_lots: int,
+    limit_lots: float,
+    min_size: str,
+    model: str,
+) -> None:
+    """All filled, either side's levels leave the position within ``max_position_usd`` at the
+    quoted mid; a reducing side that stays within the opposite limit is what it always was
+    (``levels`` x the base size).
+
+    Stated exactly, in lots at the quoted mid (``L = max_position_usd / (lot * mid)``, not
+    whole): ``side * position + total <= L`` up to 1e-9 lot for the float conversion, so never
+    a whole lot past it; the cap rounds down, so the limit is missed by less than one minimum
+    order (``side * position + total + min_lots > L``) whenever it cut anything."""
+    lot_usd = bid * 0.1 * 0.001  # sizes are drawn in lots at about this mid
+    params = make_params(
+        spread_model=model,
+        gamma=1e-3,
+        max_skew_bps=50.0,  # fair near mid: the deepest bid stays above a tick
+        levels=levels,
+        level_spacing_bps=spacing,
+        order_notional_usd=order_lots * lot_usd,
+        size_lots=size_lots,
+        max_position_usd=limit_lots * lot_usd,
+        volatility={"warmup_samples": 2},
+    )
+    inst = make_instrument(min_size=min_size)
+    driver = Driver(AvellanedaStoikovStrategy(inst, params, random.Random(0)), inst)
+    if position:
+        driver.feed(make_fill(BUY if position > 0 else SELL, bid, abs(position), T0 - SECOND))
+    for i in range(4):
+        driver.top(bid + i % 2, bid + 2 + i % 2, T0 + i * 100 * MS)
+    strategy = strategy_of(driver)
+    mid_x2 = strategy._quoted_mid_x2  # the last target was computed around this mid
+    limit = params.max_position_usd / (mid_x2 * 0.5 * 0.1 * 0.001)
+    base = notional_lots(params.order_notional_usd, mid_x2, 100_000) if order_lots else size_lots
+    min_lots = inst.min_lots
+    target = quotes(driver)
+    for side, side_levels in ((1, target.bids), (-1, target.asks)):
+        sizes = [size for _, size in side_levels]
+        skewed = skewed_size(base, strategy.statistics().q, side, min_lots)
+        uncut = [skewed] * (levels if skewed else 0)
+        total = sum(sizes)
+        if side * position < 0 and position * side + sum(uncut) <= limit:
+            assert sizes == uncut, "a reducing side within the opposite limit is untouched"
+            continue
+        assert side * position + total <= limit + 1e-9 or total == 0
+        assert all(min_lots <= size <= skewed for size in sizes)
+        kept_whole = sizes[:-1]
+        assert kept_whole == uncut[: len(kept_whole)], "cut from the deepest level only"
+        assert len(sizes) <= len(uncut)
+        if sizes != uncut:
+            assert side * position + total + min_lots > limit - 1e-9, "cut no more than needed"

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from strategies.quote_grid import (
     ask_levels,
     bid_levels,
+    cap_to_limit,
     notional_lots,
     offset_tops,
     skewed_size,
@@ -62,6 +63,37 @@ def test_the_side_that_adds_inventory_shrinks_with_the_inventory_ratio() -> None
 def test_a_size_below_the_minimum_drops_the_level_instead_of_rounding_up() -> None:
     assert skewed_size(10, 0.75, 1, 3) == 0  # 2.5 lots -> 2 < 3
     assert skewed_size(2, 0.0, 1, 3) == 0
+
+
+BIDS3 = ((100, 5), (99, 5), (98, 5))
+ASKS3 = ((101, 5), (102, 5), (103, 5))
+
+
+def test_the_adding_side_is_cut_to_the_room_left_best_level_first() -> None:
+    assert cap_to_limit(BIDS3, 1, 0, 12, 1) == ((100, 5), (99, 5), (98, 2))  # flat: 12 lots
+    assert cap_to_limit(BIDS3, 1, 4, 12, 1) == ((100, 5), (99, 3))  # long 4: 8 left
+    assert cap_to_limit(ASKS3, -1, -9, 12, 1) == ((101, 3),)  # short 9: 3 left
+    assert cap_to_limit(ASKS3, -1, 0, 100, 1) == ASKS3  # room to spare: unchanged
+
+
+def test_a_level_left_below_the_minimum_is_dropped_never_rounded_up() -> None:
+    assert cap_to_limit(BIDS3, 1, 0, 12, 3) == ((100, 5), (99, 5))  # 2 left < 3
+    assert cap_to_limit(BIDS3, 1, 0, 2, 3) == ()
+
+
+def test_a_single_level_larger_than_the_room_is_cut() -> None:
+    assert cap_to_limit(((100, 20),), 1, 0, 7, 1) == ((100, 7),)
+
+
+def test_at_or_past_the_limit_the_adding_side_is_empty() -> None:
+    assert cap_to_limit(BIDS3, 1, 12, 12, 1) == ()
+    assert cap_to_limit(ASKS3, -1, -15, 12, 1) == ()
+
+
+def test_the_side_that_reduces_inventory_is_cut_only_past_the_opposite_limit() -> None:
+    assert cap_to_limit(ASKS3, -1, 11, 12, 1) == ASKS3  # long 11: 23 lots of room
+    assert cap_to_limit(BIDS3, 1, -30, 12, 1) == BIDS3  # short past the limit: bids reduce
+    assert cap_to_limit(ASKS3, -1, 1, 3, 1) == ((101, 4),)  # long 1, limit 3: short 3 at most
 
 
 @settings(max_examples=200, deadline=None)
