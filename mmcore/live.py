@@ -225,6 +225,7 @@ class LiveRunner:
         self._day_pnl = day_pnl if paper is None else None
         self._prior: SavedDayPnl | None = None
         self._saved_day_pnl: LossCarry | None = None
+        self._day_pnl_error = ""  # the last save's failure, logged once until it changes
         self.engine: Engine | None = None
         self.runner: Runner | None = None
         self.prefix = ""
@@ -517,7 +518,8 @@ class LiveRunner:
 
     def _save_day_pnl(self) -> None:
         """Save the risk gate's day PnL for the next session when it changed; a failure is
-        logged and trading goes on (the file keeps the last value saved)."""
+        logged and trading goes on (the file keeps the last value saved). The same failure on
+        every timer tick is logged once, and again when it changes or ends."""
         assert self._day_pnl is not None and self.engine is not None
         state = self.engine.risk.loss_carry()
         if state is None or state == self._saved_day_pnl:
@@ -526,8 +528,14 @@ class LiveRunner:
             marks = saved_marks(state.marks, self.engine.instruments)
             self._day_pnl.save(state.day, state.pnl, state.hour_highs, marks)
         except DayPnlFileError as exc:
-            log.error("live: %s; a restart would not carry today's PnL", exc)
+            if str(exc) != self._day_pnl_error:
+                self._day_pnl_error = str(exc)
+                log.error("live: %s; a restart would not carry today's PnL (logged again "
+                          "when this changes)", exc)
             return
+        if self._day_pnl_error:
+            self._day_pnl_error = ""
+            log.warning("live: the day PnL is saved again (%s)", self._day_pnl.path)
         self._saved_day_pnl = state
 
     async def _consume(self, runner: Runner) -> None:

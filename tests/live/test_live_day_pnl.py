@@ -289,3 +289,35 @@ def test_mm_run_stops_before_connecting_on_a_day_pnl_file_that_may_be_another_ac
     assert all(name in message for name in named), message
     assert rest_calls == 0
     assert not (tmp_path / "never.mmlog").exists()
+
+
+def test_a_day_pnl_file_that_cannot_be_saved_is_reported_once_until_it_changes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The runner saves on every timer tick where the PnL moved (ten a second): a file that
+    cannot be written must not flood the log with the same error, yet a new error and the
+    recovery are said."""
+    from types import SimpleNamespace
+
+    from mmcore.config import parse_config as parse
+    from mmcore.risk_limits import LossCarry
+
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the directory should be")
+    store = DayPnlFile(blocker / "day.json", "extended", "testnet", "10001")
+    config = parse('[session]\nvenue = "extended"\nmarkets = ["BTC-USD"]\n'
+                   '[strategy]\nname = "simple"\n[risk]\nmax_position_lots = 1\n')
+    runner = LiveRunner(None, config, None, tmp_path / "x.mmlog",  # type: ignore[arg-type]
+                        clock=time.time_ns, handle_signals=False, day_pnl=store)
+    pnl = iter(range(-1, -100, -1))
+    risk = SimpleNamespace(loss_carry=lambda: LossCarry(20_000, next(pnl) * USD))
+    runner.engine = SimpleNamespace(risk=risk, instruments={})  # type: ignore[assignment]
+    with caplog.at_level("WARNING", logger="mmcore.live"):
+        for _ in range(20):
+            runner._save_day_pnl()
+        store.path = tmp_path / "day.json"  # the disk is writable again
+        runner._save_day_pnl()
+    said = [r.getMessage() for r in caplog.records]
+    assert len([m for m in said if "cannot save the day PnL" in m]) == 1, said
+    assert any("saved again" in m for m in said)
+    assert store.load() is not None
