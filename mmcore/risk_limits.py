@@ -144,7 +144,10 @@ class RiskConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         default 50, in [0, 10000).
     client_id_prefix: prefix of the forced exit's client ids (``f"{prefix}-{n}"``); the runner
         may make it per-session; default "risk".
-    rate_limit: the venue's request budget (table ``[risk.rate_limit]``); default no limits.
+    rate_limit: the venue's request budget (table ``[risk.rate_limit]``). Left at its default
+        (every field at its default), a session runs on the venue's published limits
+        (``mmcore.ratelimit.venue_defaults``, substituted by ``replay.session``; Extended: 900
+        requests a minute; none for "sim"); ``reserve_for_cancels = 0`` alone means no limits.
     """
 
     max_position_lots: int = 0
