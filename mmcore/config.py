@@ -168,12 +168,28 @@ def parse_config(raw: bytes | str, where: str = "<config>") -> AppConfig:
         ) from None
     _refuse_secrets(table, where, "")
     _refuse_wild_numbers(table, where, "")
+    _refuse_unknown_instrument_keys(table, where)
     try:
         config = msgspec.convert(table, AppConfig)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{where}: {field_message(exc)}") from None
     check_client_id_prefixes(config, where)
     return config
+
+
+def _refuse_unknown_instrument_keys(table: dict[str, Any], where: str) -> None:
+    """A misspelt key of an ``[[instruments]]`` entry is refused like any other table's.
+    ``Instrument`` itself accepts unknown fields (it is also read from log headers, which a
+    later version may extend), so the config file's entries are checked here."""
+    entries = table.get("instruments")
+    if not isinstance(entries, list):
+        return  # not a list: the conversion names the field
+    known = {f.encode_name for f in msgspec.structs.fields(Instrument)}
+    for i, entry in enumerate(entries):
+        if isinstance(entry, dict):
+            for key in entry:
+                if key not in known:
+                    raise ConfigError(f"{where}: instruments[{i}].{key}: unknown key")
 
 
 def check_client_id_prefixes(config: AppConfig, where: str) -> None:

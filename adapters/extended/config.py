@@ -37,7 +37,8 @@ class ExtendedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     heartbeat_s: WebSocket ping interval; a socket that misses its pong is reconnected. Default 10.
     stale_after_s: a book stream silent this long is reconnected; the venue sends a fresh
         snapshot about every minute, so keep it above 60. Default 75.
-    reconnect_min_s, reconnect_max_s: exponential reconnect backoff bounds, with full jitter.
+    reconnect_min_s, reconnect_max_s: exponential reconnect backoff: the n-th delay is drawn
+        between half and all of min(reconnect_max_s, reconnect_min_s * 2**n) (``Backoff``).
     rest_timeout_s: timeout of one REST call, and of a WebSocket handshake. Default 10.
     rest_retries: retries of a REST call after 429, 5xx or a timeout (places reuse the same
         signed order, so a retry is idempotent). Default 4.

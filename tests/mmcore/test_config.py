@@ -229,3 +229,14 @@ def test_field_message_puts_a_structs_own_check_under_the_tables_path() -> None:
     assert gamma == "strategy.params.inner.gamma: expected > 0, found 0.0"
     assert message({"inner": {"gama": 1}}) == "strategy.params.inner.gama: unknown key"
     assert message({"inner": {"gamma": "x"}}).startswith("strategy.params.inner.gamma: Expected")
+
+
+def test_a_misspelt_key_of_an_instruments_entry_is_refused_naming_it() -> None:
+    text = (
+        '[session]\nvenue = "sim"\nmarkets = ["X"]\n[strategy]\nname = "simple"\n'
+        "[risk]\nmax_position_lots = 10\n"
+        '[[instruments]]\nvenue = "sim"\nsymbol = "X"\ntick_size = "0.1"\nlot_size = "1"\n'
+        'min_sise = "5"\n'
+    )
+    with pytest.raises(ConfigError, match=r"c\.toml: instruments\[0\]\.min_sise: unknown key"):
+        parse_config(text, "c.toml")
