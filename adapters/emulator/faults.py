@@ -3,7 +3,8 @@
 One ``FaultSwitches`` object per emulator. Tests flip its switches directly; out-of-process users
 reach the same switches through the ``/_emulator/`` admin routes (``adapters.emulator.server``).
 The server consults it on every REST call (failures, delays) and on every book message (sequence
-skips); ``drop_connections`` asks the server to close every WebSocket it holds.
+skips), a venue's account stream on every fill (late fills); ``drop_connections`` asks the server
+to close every WebSocket it holds.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class FaultStatistics(msgspec.Struct, frozen=True):
     seq_skips: int
     rest_failures: int
     rest_delays: int
+    late_fills: int = 0
 
 
 class _Rule:
@@ -75,11 +77,13 @@ class FaultSwitches:
         self._delays: list[_Rule] = []
         self._answer_delays: list[_Rule] = []
         self._seq_skips = 0
+        self._late_fills = 0
         self._droppers: list[Callable[[], Awaitable[int]]] = []
         self._n_drops = 0
         self._n_skips = 0
         self._n_failures = 0
         self._n_delays = 0
+        self._n_late = 0
 
     # ------------------------------------------------------------ setters (tests, admin routes)
 
@@ -115,6 +119,15 @@ class FaultSwitches:
             raise BadFaultError(f"skip_book_seq: expected n >= 0, found {n}")
         self._seq_skips += n
 
+    def late_fill_frames(self, n: int = 1) -> None:
+        """Send the account frames of the next ``n`` fills (the trade, the position and balance
+        after it) after the account's next update, not with the fill's order update: as when
+        the venue's cancel of an order overtakes the trade that raced it, so that the order's
+        end, with the fill counted in its filled quantity, comes before the trade."""
+        if n < 0:
+            raise BadFaultError(f"late_fill_frames: expected n >= 0, found {n}")
+        self._late_fills += n
+
     def clear(self) -> None:
         """Turn every switch off."""
         self.delay_ms = 0.0
@@ -122,6 +135,7 @@ class FaultSwitches:
         self._delays.clear()
         self._answer_delays.clear()
         self._seq_skips = 0
+        self._late_fills = 0
 
     async def drop_connections(self) -> int:
         """Close every WebSocket of the emulator now; returns how many were closed."""
@@ -169,10 +183,19 @@ class FaultSwitches:
         self._n_skips += 1
         return 1
 
+    def take_late_fill(self) -> bool:
+        """True when the account frames of the fill about to go out must come late."""
+        if self._late_fills <= 0:
+            return False
+        self._late_fills -= 1
+        self._n_late += 1
+        return True
+
     def statistics(self) -> FaultStatistics:
         return FaultStatistics(
             ws_drops=self._n_drops,
             seq_skips=self._n_skips,
             rest_failures=self._n_failures,
             rest_delays=self._n_delays,
+            late_fills=self._n_late,
         )

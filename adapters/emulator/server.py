@@ -154,7 +154,7 @@ def admin_routes(
     exchange: EmulatedExchange,
     statistics: Callable[[], object],
 ) -> list[web.RouteDef]:
-    """``/_emulator/{drop_ws,skip_seq,fail,delay,clear,trade,step,stats}``.
+    """``/_emulator/{drop_ws,skip_seq,late_fills,fail,delay,clear,trade,step,stats}``.
 
     ``delay?ms=M`` sets the delay of every call, ``delay?ms=M&n=N[&prefix=P]`` of the next N
     calls (before the venue handles them), ``delay?ms=M&answer=1[&n=N][&prefix=P]`` of the next
@@ -168,6 +168,13 @@ def admin_routes(
 
     async def skip_seq(request: web.Request) -> web.Response:
         faults.skip_book_seq(_int(request, "n", 1))
+        return ok()
+
+    async def late_fills(request: web.Request) -> web.Response:
+        try:
+            faults.late_fill_frames(_int(request, "n", 1))
+        except BadFaultError as exc:
+            raise web.HTTPBadRequest(text=str(exc)) from None
         return ok()
 
     async def fail(request: web.Request) -> web.Response:
@@ -225,6 +232,7 @@ def admin_routes(
     return [
         web.post(f"{p}/drop_ws", drop_ws),
         web.post(f"{p}/skip_seq", skip_seq),
+        web.post(f"{p}/late_fills", late_fills),
         web.post(f"{p}/fail", fail),
         web.post(f"{p}/delay", delay),
         web.post(f"{p}/clear", clear),

@@ -180,6 +180,7 @@ class ExtendedAdapter:
         self._markets: dict[str, MarketModel] = {}
         self._norm = Normalizer(self.instruments)
         self.tracker = OrderTracker(self.instruments)
+        self.tracker.on_held = self._request_reconcile  # an end waits for fills: find lost ones
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._put: Callable[[object], None] = self._queue.put_nowait
         self._reconciler = Reconciler(

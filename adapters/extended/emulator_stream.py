@@ -10,7 +10,8 @@ with a ``SNAPSHOT`` of the whole book (``q`` absolute), then ``DELTA``s whose le
 A depth=1 socket gets only ``SNAPSHOT``s of the best bid and offer: on every change, and again
 every ``BBO_INTERVAL_NS`` of the emulator's clock (at most once a step) in a quiet market.
 The account socket starts with the open orders, positions and balance, then sends TRADE, ORDER,
-POSITION and BALANCE updates in that order.
+POSITION and BALANCE updates in that order; the ``late_fill_frames`` fault holds a fill's TRADE,
+POSITION and BALANCE back until after the account's next update (its ORDER goes out at once).
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class StreamPublisher:
         self._public_trade_id = 1_800_000_000_000_000_000
         self._source_event = 0
         self._last_snapshot_ns: dict[int, int] = {}
+        self._late: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+        """Per account, frames of a fill held back by the ``late_fill_frames`` fault."""
         self.public_trades: dict[str, deque[dict[str, Any]]] = {
             s: deque(maxlen=t.maxlen) for s, t in emu.exchange.trades.items()
         }
@@ -227,9 +230,22 @@ class StreamPublisher:
             frames.append(("POSITION", {"positions": positions}))
         if update.balance:
             frames.append(("BALANCE", {"balance": balance_json(account, marks, now_ns)}))
+        frames = self._reorder(account.account_id, frames, bool(update.fills))
         for c in clients:
             for kind, data in frames:
                 c.send(_frame(c, data, now_ms, kind))
+
+    def _reorder(
+        self, account_id: int, frames: list[tuple[str, dict[str, Any]]], fills: bool
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The frames of an update, then those held back from the one before; a fill's
+        (``fills``) held back in turn when the ``late_fill_frames`` fault says so. Frames are
+        numbered as they are sent, so a late one makes no sequence gap."""
+        held = self._late.pop(account_id, [])
+        if fills and self.emu.faults.take_late_fill():
+            self._late[account_id] = held + [f for f in frames if f[0] != "ORDER"]
+            return [f for f in frames if f[0] == "ORDER"]
+        return frames + held
 
     # ------------------------------------------------------------ periodic duties
 

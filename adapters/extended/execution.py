@@ -189,7 +189,8 @@ class Executor:
 
     async def cancel(self, cmd: Cancel) -> None:
         order = self._tracker.get(cmd.client_id)
-        if order is None or order.state == DONE:
+        if order is None or order.state == DONE or order.end is not None:
+            # (an end held for its fills: the venue has ended the order already)
             log.debug("extended cancel %s: not live here; nothing to do", cmd.client_id)
             return
         self._cancels += 1

@@ -7,7 +7,12 @@ line with the venue so that no order is orphaned and none is double-counted:
 - fills we missed (trade ids not seen yet) → ``Fill``, those of a place still in flight too (an
   order filled before the answer to its place came back: looked up by external id);
 - an order we think is live but the venue no longer lists → looked up by id (or external id)
-  and closed with the venue's verdict (``OrderCanceled`` / ``OrderRejected``); a place whose
+  and closed with the venue's verdict (``OrderCanceled`` / ``OrderRejected``), after its fills:
+  when the venue counts fills of it that we have not seen, the verdict waits for them (the
+  tracker's ``ends_held``; the next run reads the venue's trades again), and only a background
+  run that started with the verdict already waiting, and whose trades lack them too, gives
+  them up and passes the verdict on saying so ("fills not seen"; the one-shot start-up and
+  shutdown runs give up at once): the positions then set the engine's right; a place whose
   outcome was unknown and that the venue does not know (yet) is first sent again with the same
   signed body (``settle_place``), never declared gone while a held copy may still land, unless
   a cancel (a CancelAll) went out after it: then it is declared canceled and never sent again;
@@ -173,6 +178,7 @@ class Reconciler:
         symbols = list(self._instruments)
         rest = self._rest
         tracker = self._tracker
+        held_before = set(tracker.ends_held)  # their fills, if the venue has them, are read now
         opens = await rest.open_orders(symbols)
         trades = await rest.trades(symbols)
         self.runs += 1
@@ -197,9 +203,10 @@ class Reconciler:
         if unmatched:
             await self._in_flight_fills(unmatched, emit)
         for order in tracker.live():
-            if order.client_id in listed or order.in_flight:
-                continue
+            if order.client_id in listed or order.in_flight or order.end is not None:
+                continue  # an end held already has the venue's verdict: it waits for fills
             await self._resolve(order, trades, emit)
+        self._give_up_ends(held_before if confirm else None, emit)
         if fills_passed is not None:
             fills_passed()
         await self._cancel_again(listed, tracker.take_strays())
@@ -322,16 +329,26 @@ class Reconciler:
             for t in trades:
                 if str(t.order_id) == venue_id:
                     emit(self._tracker.on_trade(wire_trade(t), now, reread=True))
-        w = wire_order(found)
-        emit(self._tracker.on_order(w, now))
-        if w.status == "FILLED" and order.filled < order.size:
+        emit(self._tracker.on_order(wire_order(found), now))
+
+    def _give_up_ends(self, held_before: set[str] | None, emit: Emit) -> None:
+        """The last resort for ends waiting for fills this run's trades did not have either:
+        those held since before the run read them (``held_before``; every one when None, in a
+        one-shot run) are passed on, "fills not seen". One held during the run waits for the
+        next run (asked for when it was held), whose trades may have them."""
+        tracker = self._tracker
+        for order in list(tracker.ends_held.values()):
+            if held_before is not None and order.client_id not in held_before:
+                continue
+            end = order.end
+            assert end is not None
             log.warning(
-                "extended reconcile: %s filled at the venue but only %d of %d lots seen",
-                order.client_id,
-                order.filled,
-                order.size,
+                "extended reconcile: %s %s at the venue with %d lots filled, only %d seen; "
+                "fills not found, ending it",
+                order.client_id, end.status, end.venue_filled, order.filled,
             )
-            emit(self._tracker.canceled(order, now, now, "reconcile: filled, fills not seen"))
+            now = self._clock()
+            emit(tracker.give_up_end(order, now))
 
     async def _account(self, symbols: list[str], emit: Emit, confirm: bool) -> None:
         positions = await self._rest.positions(symbols)

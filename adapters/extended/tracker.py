@@ -6,6 +6,16 @@ at most one ``OrderAccepted`` and exactly one terminal event (``OrderCanceled`` 
 id is): one that arrives after the order's terminal event is still passed on, and counted late.
 Stream messages, REST answers and reconciliation all go through it, in whatever order they arrive.
 
+An order the venue reports ended (CANCELLED, EXPIRED, REJECTED or FILLED) with more filled
+(``filledQty``) than the fills passed on so far has fills on their way: a cancel raced the match
+and its order update overtook the trade, or a TRADE frame was lost. Its terminal event is held
+back (``ends_held``) and the order stays live to the engine, whose risk gate keeps counting its
+remaining size: that covers the fills on their way, so the room is never freed before they are
+counted. The event goes out right after the fill that brings the fills seen up to the venue's
+``filledQty`` (a FILLED order simply ends with its last fill); ``on_held`` asks for a reconcile,
+which passes on fills the stream lost, and gives the end up (``give_up_end``: the terminal event,
+"fills not seen") when even the trades it read lack them.
+
 A finished order is kept ``done_kept_ns`` (default ``DONE_KEPT_NS``, 10 minutes of the ``ts_recv``
 clock) after its end, so that a late fill is still matched to it (by client id or venue id) and a
 copy of it seen working is still flagged as a stray; then it is forgotten, so the tracker holds
@@ -33,9 +43,11 @@ from mmcore.instrument import Instrument
 __all__ = [
     "DONE",
     "DONE_KEPT_NS",
+    "ENDED_STATUSES",
     "LIVE_STATUSES",
     "OPEN",
     "PENDING",
+    "HeldEnd",
     "OrderTracker",
     "TrackedOrder",
     "TrackerStatistics",
@@ -50,10 +62,25 @@ DONE = "done"
 
 LIVE_STATUSES = frozenset(("NEW", "PARTIALLY_FILLED", "UNTRIGGERED"))
 """The venue's statuses of an order that works (may still trade)."""
+ENDED_STATUSES = frozenset(("CANCELLED", "EXPIRED", "REJECTED", "FILLED"))
+"""The venue's statuses of an order that ended (trades no more)."""
 _SEEN_TRADES_KEPT = 10_000
 
 DONE_KEPT_NS = 10 * 60 * 1_000_000_000
 """How long a finished order stays tracked after its end (see the module doc)."""
+
+
+class HeldEnd(msgspec.Struct):
+    """The venue's end of an order whose fills have not all been passed on yet."""
+
+    status: str
+    """CANCELLED, EXPIRED, REJECTED or FILLED."""
+    reason: str
+    """The venue's ``statusReason`` (or the status when it gives none); "filled" for FILLED."""
+    ts: int
+    """The venue's time of the update that ended it."""
+    venue_filled: int
+    """Lots the venue reports filled: the terminal event goes out once this many are seen."""
 
 
 class TrackedOrder:
@@ -62,6 +89,7 @@ class TrackedOrder:
     __slots__ = (
         "cancel_wanted",
         "client_id",
+        "end",
         "filled",
         "in_flight",
         "inst",
@@ -86,6 +114,9 @@ class TrackedOrder:
         self.cancel_wanted = False
         """A cancel was asked for and the venue did not confirm taking it: the reconcile sends it
         again while the order rests."""
+        self.end: HeldEnd | None = None
+        """Set when the venue ended the order before all its fills reached us: its terminal
+        event waits for them (see the module doc)."""
 
 
 class TrackerStatistics(msgspec.Struct, frozen=True):
@@ -107,6 +138,10 @@ class TrackerStatistics(msgspec.Struct, frozen=True):
     fills_reread: int = 0
     """Fills a REST reconcile read again (it reads the latest trades every run): expected,
     counted apart so that ``duplicate_fills`` shows the stream's own repeats."""
+    ends_held: int = 0
+    """Orders whose terminal event waited for fills the venue had counted and we had not seen."""
+    ends_given_up: int = 0
+    """Of those, the ones ended by a reconcile that found no such fills ("fills not seen")."""
 
 
 class OrderTracker:
@@ -140,6 +175,14 @@ class OrderTracker:
         self.on_listed: Callable[[str], None] | None = None
         """Called with a client id when the venue first names its order (its venue id is
         learned): the executor then drops the signed body it kept for a resend."""
+        self.ends_held: dict[str, TrackedOrder] = {}
+        """Orders, by client id, that the venue ended with fills we have not seen: their
+        terminal event waits for those fills (see the module doc)."""
+        self.on_held: Callable[[str], None] | None = None
+        """Called (with a reason) when an order's end starts to wait for its fills: the adapter
+        asks for a reconcile, which finds fills whose TRADE frame was lost."""
+        self._held = 0
+        self._given_up = 0
 
     # ------------------------------------------------------------ lookups
 
@@ -179,6 +222,8 @@ class OrderTracker:
     def _finish(self, order: TrackedOrder, ts_recv: int) -> None:
         """The order ended: out of ``live()``; forgotten ``done_kept_ns`` after ``ts_recv``."""
         order.state = DONE
+        order.end = None
+        self.ends_held.pop(order.client_id, None)
         self._live.pop(order.client_id, None)
         done = self._done
         done.append((ts_recv, order))
@@ -220,7 +265,8 @@ class OrderTracker:
         return [OrderRejected(order.inst, ts, ts_recv, order.client_id, code, reason)]
 
     def on_order(self, w: WireOrder, ts_recv: int) -> list[Event]:
-        """An order update from the account stream or from REST."""
+        """An order update from the account stream or from REST. An end that reports more
+        filled than the fills passed on is held until they are (see the module doc)."""
         order = self.orders.get(w.external_id)
         if order is None:
             self._foreign += 1
@@ -232,19 +278,75 @@ class OrderTracker:
             if order.state == DONE or order.cancel_wanted:
                 self.strays.add(order.client_id)
             return self.accepted(order, ts, ts_recv)
-        if status == "FILLED":
-            if order.filled >= order.size and order.state != DONE:
-                self._finish(order, ts_recv)
+        if status not in ENDED_STATUSES:
+            raise MalformedMessageError(
+                f"order {w.external_id}: expected a known status, found {status!r}"
+            )
+        if order.state == DONE:
             return []
         sr = w.status_reason
-        reason = sr if sr and sr != "NONE" else status
-        if status == "REJECTED":
-            return self.rejected(order, ts, ts_recv, reason, f"order {w.id} {status}")
-        if status in ("CANCELLED", "EXPIRED"):
-            return self.canceled(order, ts, ts_recv, reason)
-        raise MalformedMessageError(
-            f"order {w.external_id}: expected a known status, found {status!r}"
-        )
+        reason = "filled" if status == "FILLED" else sr if sr and sr != "NONE" else status
+        end = HeldEnd(status, reason, ts, self._venue_filled(order, w))
+        if order.filled < end.venue_filled:
+            self._hold(order, end)
+            return []
+        return self._end_events(order, end, ts_recv)
+
+    def _venue_filled(self, order: TrackedOrder, w: WireOrder) -> int:
+        """Lots the venue says ``w``'s order filled: all of it when FILLED; its ``filledQty``
+        otherwise (0 when absent)."""
+        if w.status == "FILLED":
+            return order.size
+        if w.filled_qty is None:
+            return 0
+        try:
+            return self.instruments[order.inst].size_to_lots(w.filled_qty)
+        except ValueError as exc:
+            raise MalformedMessageError(f"order {w.external_id}: filledQty: {exc}") from None
+
+    def _hold(self, order: TrackedOrder, end: HeldEnd) -> None:
+        """Hold ``order``'s end until its fills are seen; a repeated end keeps the first one
+        (raising what the venue reports filled, should a later update report more)."""
+        held = order.end
+        if held is not None:
+            held.venue_filled = max(held.venue_filled, end.venue_filled)
+            return
+        order.end = end
+        self.ends_held[order.client_id] = order
+        self._held += 1
+        if self.on_held is not None:
+            self.on_held(f"order {order.client_id} {end.status} with {end.venue_filled} lots "
+                         f"filled, {order.filled} seen")
+
+    def _end_events(
+        self, order: TrackedOrder, end: HeldEnd, ts_recv: int, given_up: bool = False
+    ) -> list[Event]:
+        """The terminal event of ``end``: none for FILLED (its last fill ended it), unless
+        ``given_up`` (its fills were not found): then a cancel, so that the engine stops
+        counting the order."""
+        note = ", fills not seen" if given_up else ""
+        if end.status == "FILLED":
+            if given_up:
+                return self.canceled(order, end.ts, ts_recv, "reconcile: filled, fills not seen")
+            if order.filled >= order.size:
+                self._finish(order, ts_recv)
+            return []
+        if end.status == "REJECTED":
+            return self.rejected(
+                order, end.ts, ts_recv, end.reason, f"order {order.venue_id} REJECTED{note}"
+            )
+        reason = f"reconcile: {end.reason}{note}" if given_up else end.reason
+        return self.canceled(order, end.ts, ts_recv, reason)
+
+    def give_up_end(self, order: TrackedOrder, ts_recv: int) -> list[Event]:
+        """The reconcile's last resort for an end held since before it read the venue's
+        trades, whose fills were not among them: emit the terminal event now, saying so (the
+        venue's position, which the reconcile reads, then sets the engine's right)."""
+        end = order.end
+        if end is None or order.state == DONE:
+            return []
+        self._given_up += 1
+        return self._end_events(order, end, ts_recv, given_up=True)
 
     def take_strays(self) -> set[str]:
         """The strays flagged so far (see ``strays``), forgotten here."""
@@ -295,8 +397,13 @@ class OrderTracker:
             return [fill]
         if order.filled >= order.size:
             self._finish(order, ts_recv)
-        elif order.state == PENDING:
+            return [fill]
+        if order.state == PENDING:
             order.state = OPEN
+        end = order.end
+        if end is not None and order.filled >= end.venue_filled:
+            # the last fill the venue counted before the order's end: the end follows it
+            return [fill, *self._end_events(order, end, ts_recv)]
         return [fill]
 
     def may_be_ours(self, w: WireTrade) -> bool:
@@ -332,4 +439,6 @@ class OrderTracker:
             late_fills=self._late_fills,
             foreign_updates=self._foreign,
             forgotten=self._forgotten,
+            ends_held=self._held,
+            ends_given_up=self._given_up,
         )

@@ -923,8 +923,11 @@ async def _stop_while_holding(
     """(the ledger's positions through the session, its position at the end, the venue's,
     holds released late). A fill's TRADE frame is lost and the venue's trades cannot be read,
     so the position after it is held; the operator stops the session within ``position_hold_s``
-    and the shutdown's reconcile fails too (the trades read)."""
-    async with _quoting(make_emulator, log_dir, "stop") as q:
+    and the shutdown's reconcile fails too (the trades read). The stop's cancel of the bid
+    comes back with the lost fill in its filled quantity: the engine is told of it only after
+    that fill, which no reconcile finds, so the shutdown waits for the bid until its timeout
+    (5 s; ``position_hold_s`` is longer, for the stop to be what releases the positions)."""
+    async with _quoting(make_emulator, log_dir, "stop", hold_s=15.0) as q:
         faults = q.h.faults
         assert _lose_next_account_frame(q.h) == 1  # the fill's TRADE frame
         faults.fail_next(10_000, 503, "/api/v1/user/trades")

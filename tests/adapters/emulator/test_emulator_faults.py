@@ -53,6 +53,18 @@ def test_skip_seq_marks_exactly_n_messages() -> None:
     assert [faults.take_seq_skip() for _ in range(4)] == [1, 1, 0, 0]
 
 
+def test_late_fill_frames_delays_exactly_n_fills() -> None:
+    faults = FaultSwitches()
+    faults.late_fill_frames(2)
+    assert [faults.take_late_fill() for _ in range(3)] == [True, True, False]
+    assert faults.statistics().late_fills == 2
+    faults.late_fill_frames(1)
+    faults.clear()
+    assert not faults.take_late_fill()
+    with pytest.raises(BadFaultError, match="late_fill_frames"):
+        faults.late_fill_frames(-1)
+
+
 def test_drop_connections_calls_every_registered_dropper() -> None:
     faults = FaultSwitches()
     calls: list[int] = []

@@ -903,3 +903,82 @@ def test_a_streamed_fill_of_a_place_not_answered_yet_comes_before_its_position()
             assert [e.size for e in account if type(e) is Position][-1] == 100
 
     asyncio.run(main())
+
+
+async def _filled_then_ended_unseen(s: Session, lagging_reads: int) -> list[int]:
+    """Order "a" (100 lots) rests; the account stream falls silent; the venue fills 60 lots of
+    it, then cancels it. The venue's trades, as REST lists them, lack the fill for the first
+    ``lagging_reads`` reads (a REST lag, or a fill beyond the latest trades read). Returns the
+    list the trades reads are counted in."""
+    await s.adapter.execute(make_place("a", BUY, 59_950, 100))
+    await s.wait_for(lambda: bool(s.of(OrderAccepted)), "the ack")
+    for c in s.h.hub.of(f"account:{s.h.credentials[0].account_id}"):
+        s.h.hub.clients.discard(c)  # the account socket stays open but falls silent
+    s.clock.advance(SEC)
+    s.h.exchange.inject(Trade(SYM, 0, 0, 59_900, 60, SELL))
+    await s.h.step()
+    account = s.h.account()
+    order = account.by_client["a"]
+    assert order.filled == 60
+    s.h.exchange.cancel(account, order)
+    assert order.status == "CANCELLED"
+    reads: list[int] = []
+    trades = s.adapter.rest.trades
+
+    async def lagging(symbols: list[str], limit: int = 200) -> list[Any]:
+        reads.append(1)
+        return [] if len(reads) <= lagging_reads else await trades(symbols, limit)
+
+    s.adapter.rest.trades = lagging  # type: ignore[method-assign]
+    return reads
+
+
+def test_an_order_the_reconcile_finds_ended_before_its_fills_ends_after_them() -> None:
+    """The reconcile finds "a" canceled with 60 lots filled, and its trades read lacks the
+    fill. The cancel must wait for the fill (the engine's risk gate counts a's 100 lots until
+    then, which covers the 60 on their way): the next run finds the fill and passes it on,
+    then the cancel. Emitted at once, the cancel freed the room before the fill landed."""
+
+    async def main() -> None:
+        async with running() as s:
+            reads = await _filled_then_ended_unseen(s, lagging_reads=1)
+            s.adapter._request_reconcile("test")
+            await s.wait_for(lambda: bool(s.of(OrderCanceled)), "a's end")
+            ends = [e for e in s.events if type(e) in (Fill, OrderCanceled)]
+            assert [type(e) for e in ends] == [Fill, OrderCanceled], ends
+            assert ends[0].size == 60 and ends[1].reason == "CANCELLED"
+            assert len(reads) == 2  # the run that held the end asked for the next one
+            assert s.adapter.statistics().tracker.ends_held == 1
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("one_shot", [False, True], ids=["background", "one-shot"])
+def test_an_end_whose_fills_no_reconcile_finds_goes_out_saying_so(one_shot: bool) -> None:
+    """The last resort: the venue's trades never list the fill. A background run that held
+    the end leaves it to the next run, which reads the trades again and, without the fill
+    still, gives up: the cancel goes out, "fills not seen", and the venue's position sets the
+    engine's. A one-shot run (start-up, shutdown) has no next run: it gives up at once."""
+
+    async def main() -> None:
+        async with running() as s:
+            reads = await _filled_then_ended_unseen(s, lagging_reads=1_000)
+            if one_shot:
+                out = await s.adapter.reconcile()  # the cancel is among its own events
+            else:
+                s.adapter._request_reconcile("test")
+                await s.wait_for(lambda: bool(s.of(OrderCanceled)), "a's end")
+                assert len(reads) == 2  # held by the first run, given up by the second
+                await s.wait_for(lambda: any(p.size == 60 for p in s.of(Position)),
+                                 "the venue's position")
+                out = s.events
+            cancels = [e for e in out if type(e) is OrderCanceled]
+            assert [c.reason for c in cancels] == ["reconcile: CANCELLED, fills not seen"]
+            assert not [e for e in out if type(e) is Fill]
+            kinds = [type(e) for e in out]
+            assert any(e.size == 60 for e in out[kinds.index(OrderCanceled):]
+                       if type(e) is Position)
+            stats = s.adapter.statistics().tracker
+            assert (stats.ends_held, stats.ends_given_up) == (1, 1)
+
+    asyncio.run(main())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from adapters.extended.normalize import MalformedMessageError
 from adapters.extended.tracker import DONE, DONE_KEPT_NS, OPEN, PENDING, OrderTracker
 from adapters.extended.wire import WireOrder, WireTrade
 from mmcore.commands import Place
@@ -20,7 +23,9 @@ def make_place(client_id: str = "c-1", size: int = 3) -> Place:
     return Place("BTC-USD", 0, client_id, BUY, 100, size)
 
 
-def make_order(status: str, reason: str | None = None, ext: str = "c-1") -> WireOrder:
+def make_order(
+    status: str, reason: str | None = None, ext: str = "c-1", filled: str | None = None
+) -> WireOrder:
     return WireOrder(
         id=77,
         external_id=ext,
@@ -29,6 +34,7 @@ def make_order(status: str, reason: str | None = None, ext: str = "c-1") -> Wire
         status=status,
         qty="0.003",
         status_reason=reason,
+        filled_qty=filled,
         updated_time=5,
     )
 
@@ -189,3 +195,96 @@ def test_a_fill_a_reconcile_reads_again_is_not_counted_as_the_streams_duplicate(
     assert (stats.fills_reread, stats.duplicate_fills) == (2, 0)
     assert tracker.on_trade(make_trade(1), 9) == []  # the stream repeated it
     assert tracker.statistics().duplicate_fills == 1
+
+
+# ---------------------------------------------------------------- ends that overtake their fills
+
+
+def held_tracker() -> tuple[OrderTracker, list[str]]:
+    """A tracker with "c-1" (3 lots) open, and the reasons ``on_held`` was called with."""
+    tracker = make_tracker()
+    asked: list[str] = []
+    tracker.on_held = asked.append
+    order = tracker.placing(make_place())
+    tracker.on_order(make_order("NEW"), 8)
+    assert order.state == OPEN
+    return tracker, asked
+
+
+def test_a_cancel_that_overtakes_its_fills_is_emitted_right_after_the_last_of_them() -> None:
+    """The venue cancels an order 2 of whose 3 lots it matched just before, and its CANCELLED
+    update (filledQty 0.002) comes before the trades. Emitted at once, the cancel would free
+    the order's room in the engine's risk gate before the 2 lots reach the position: the gate
+    would let a new order take that room, and the position pass its limit when they land."""
+    tracker, asked = held_tracker()
+    order = tracker.get("c-1")
+    assert order is not None
+    assert tracker.on_order(make_order("CANCELLED", "NONE", filled="0.002"), 9) == []
+    assert order.state == OPEN and order in tracker.live()  # still counted by the engine
+    assert list(tracker.ends_held) == ["c-1"]
+    assert asked and "c-1" in asked[0]  # a reconcile, in case the trade frame is lost
+    assert tracker.on_order(make_order("CANCELLED", filled="0.002"), 9) == []  # repeated
+    first = tracker.on_trade(make_trade(1), 10)
+    assert [type(e) for e in first] == [Fill]
+    last = tracker.on_trade(make_trade(2), 11)
+    assert last == [last[0], OrderCanceled("BTC-USD", 5 * MS, 11, "c-1", "CANCELLED")]
+    assert isinstance(last[0], Fill) and last[0].trade_id == "2"
+    assert order.state == DONE and tracker.ends_held == {}
+    stats = tracker.statistics()
+    assert (stats.ends_held, stats.ends_given_up, stats.late_fills) == (1, 0, 0)
+    assert len(asked) == 1
+
+
+def test_an_end_whose_fills_were_seen_already_is_emitted_at_once() -> None:
+    tracker, asked = held_tracker()
+    assert [type(e) for e in tracker.on_trade(make_trade(1), 9)] == [Fill]
+    events = tracker.on_order(make_order("EXPIRED", filled="0.001"), 10)
+    assert events == [OrderCanceled("BTC-USD", 5 * MS, 10, "c-1", "EXPIRED")]
+    assert asked == [] and tracker.statistics().ends_held == 0
+
+
+def test_a_reject_of_a_working_order_with_fills_on_their_way_waits_for_them() -> None:
+    tracker, _ = held_tracker()
+    assert tracker.on_order(make_order("REJECTED", "UNKNOWN", filled="0.001"), 9) == []
+    events = tracker.on_trade(make_trade(1), 10)
+    assert [type(e) for e in events] == [Fill, OrderCanceled]
+    assert isinstance(events[1], OrderCanceled) and events[1].reason.startswith("UNKNOWN: ")
+
+
+def test_a_filled_order_whose_trades_are_not_in_yet_ends_with_its_last_fill() -> None:
+    tracker, asked = held_tracker()
+    order = tracker.get("c-1")
+    assert order is not None
+    assert tracker.on_order(make_order("FILLED", filled="0.003"), 9) == []
+    assert order.state == OPEN and len(asked) == 1
+    trades = [tracker.on_trade(make_trade(i, "0.001"), 10) for i in (1, 2, 3)]
+    assert [[type(e) for e in t] for t in trades] == [[Fill], [Fill], [Fill]]
+    assert order.state == DONE and tracker.ends_held == {}
+
+
+def test_an_end_given_up_by_the_reconcile_says_its_fills_were_not_seen() -> None:
+    """The last resort: no reconcile found the fills the venue counted. The end goes out (the
+    reconcile's positions then set the engine's right) and a fill found later is a late one."""
+    tracker, _ = held_tracker()
+    order = tracker.get("c-1")
+    assert order is not None
+    tracker.on_order(make_order("CANCELLED", "NONE", filled="0.002"), 9)
+    events = tracker.give_up_end(order, 20)
+    assert events == [
+        OrderCanceled("BTC-USD", 5 * MS, 20, "c-1", "reconcile: CANCELLED, fills not seen")
+    ]
+    assert tracker.give_up_end(order, 21) == []
+    assert [type(e) for e in tracker.on_trade(make_trade(1), 22)] == [Fill]
+    stats = tracker.statistics()
+    assert (stats.ends_given_up, stats.late_fills) == (1, 1)
+    filled = tracker.placing(make_place("c-2"))
+    tracker.on_order(make_order("FILLED", ext="c-2"), 23)
+    assert tracker.give_up_end(filled, 24) == [
+        OrderCanceled("BTC-USD", 5 * MS, 24, "c-2", "reconcile: filled, fills not seen")
+    ]
+
+
+def test_a_filled_quantity_off_the_lot_grid_is_a_malformed_message() -> None:
+    tracker, _ = held_tracker()
+    with pytest.raises(MalformedMessageError, match="filledQty"):
+        tracker.on_order(make_order("CANCELLED", filled="0.0015"), 9)
