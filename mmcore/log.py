@@ -33,7 +33,9 @@ tail and damage in the middle:
 
 Writer failures (``mmcore.log_writer``) leave a valid log: a record that cannot be encoded or is
 too large ends the log before it (``LogRecordEncodeError``, ``LogRecordTooLargeError``); a failed
-write cuts the file back to its last whole write and closes the writer (``LogWriteError``).
+write cuts the file back to its last whole write and closes the writer (``LogWriteError``); a
+failed fsync or close, or the file found removed or replaced at a flush, closes the writer too
+(``LogWriteError`` naming the last seq synced).
 
 A flipped bit always fails a crc (or, in a seq field, the seq check), so it is either reported as
 damage or, in the last frame, dropped with the tail: a changed record is never returned.

@@ -87,8 +87,10 @@ class LogRecordEncodeError(MMError, ValueError):
 
 
 class LogWriteError(MMError, OSError):
-    """Writing to the log file failed (disk full, file too large, I/O error). The writer cut the
-    file back to its last whole write and closed, so the file stays a readable log."""
+    """Writing to the log file failed, and the writer closed; the message names the file and the
+    last seq it holds. A failed write (disk full, file too large, I/O error) cut the file back to
+    its last whole write, so it stays a readable log; a failed fsync or close says after which seq
+    records may be lost; a log file removed or replaced while written is no longer at its path."""
 
 
 class LogHeader(msgspec.Struct, frozen=True, kw_only=True):

@@ -11,11 +11,20 @@ before it, closes the log after them and raises an error naming its seq. A write
 full) cuts the file back to its last whole write and closes the writer. Either way the file is a
 valid log, every seq handed out is either in it or after its end, and a later ``append`` raises
 ``LogClosedError`` naming the cause.
+
+Two failures leave a file whose contents are out of the writer's hands, so it says so and closes
+(``LogWriteError``) instead of writing on. A failed fsync (or close): the system may have dropped
+the pages it could not write, so the records after the last good fsync may be lost. The log file
+removed or replaced while it is written (checked at every flush that writes, by ``fstat`` of the
+descriptor and ``stat`` of the path): writing on would go to a file no name leads to, lost when it
+closes, and a live session would trade on without an audit trail. A failed ``close`` still
+releases the file and its lock.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import io
 import os
@@ -55,6 +64,10 @@ _FSYNC_POLICIES = ("never", "flush", "close")
 _BATCH = 512
 """Pending records framed together; small enough to keep the pending list in cache."""
 _ZSTD_LEVEL = 3
+_GONE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ESTALE})
+"""Errors of ``stat`` that mean no file is at the path (``ESTALE``: removed on the NFS server)."""
+_DELETED = "it deleted"
+"""What ``_displaced`` finds when no name leads to the file any more."""
 
 
 class LogWriterStats(msgspec.Struct, frozen=True, kw_only=True):
@@ -101,7 +114,8 @@ class LogWriter:
     1 MiB of frames, are buffered before they are written; ``fsync`` says when the file is
     synced: ``"never"``, at every ``"flush"``, or at ``"close"``. ``compress`` writes zstd blocks
     (``None``: when the name ends in ``.zst``). The writer holds an exclusive ``flock`` on the file
-    while open, so a reader knows not to repair a log that is still being written.
+    while open, so a reader knows not to repair a log that is still being written. A flush or close
+    that finds the file removed or replaced, or fsync failing, raises ``LogWriteError`` and closes.
     """
 
     __slots__ = (
@@ -120,8 +134,10 @@ class LogWriter:
         "_pending_limit",
         "_push",
         "_seq",
+        "_synced_seq",
         "_unflushed_bytes",
         "_unflushed_frames",
+        "_where",
         "compressed",
         "header",
         "path",
@@ -141,6 +157,7 @@ class LogWriter:
         if fsync not in _FSYNC_POLICIES:
             raise ValueError(f"LogWriter fsync: expected one of {_FSYNC_POLICIES}, found {fsync!r}")
         self.path = Path(path)
+        self._where = os.path.abspath(path)  # checked at flushes: the cwd may change meanwhile
         self.header = header
         self.compressed = self.path.suffix == ".zst" if compress is None else compress
         self._flush_every = flush_every
@@ -156,6 +173,7 @@ class LogWriter:
         self._frame_at = self._pending_limit  # the seq at which the pending list is full
         self._flushes = 0
         self._fsyncs = 0
+        self._synced_seq = -1  # the last seq a good fsync put on disk; -1: none yet
         self._frame_bytes = 0
         self._file_bytes = 0
         self._cctx = zstandard.ZstdCompressor(level=_ZSTD_LEVEL) if self.compressed else None
@@ -171,8 +189,9 @@ class LogWriter:
         self._file, created = _create(self.path)
         try:
             _write_all(self._file, magic + first)
-            if fsync == "flush":
-                self._sync()
+            if fsync == "flush":  # not _sync: a failure here leaves no file, as a failed write
+                os.fsync(self._file.fileno())
+                self._fsyncs, self._synced_seq = 1, 0
         except BaseException as exc:
             done = _abandon(self.path, self._file, created)
             if isinstance(exc, OSError):
@@ -209,11 +228,13 @@ class LogWriter:
     # ------------------------------------------------------------ writing
 
     def flush(self) -> None:
-        """Write every buffered frame to the file (one block when compressed); fsync per policy.
+        """Write every buffered frame to the file (one block when compressed); fsync per policy;
+        check that the path still leads to the file.
 
         If the write fails (``LogWriteError``; or anything else goes wrong on the way, which is
         raised as it is), the file is cut back to where it ended before it and the writer is
-        closed: the records of this flush are lost, the log stays readable.
+        closed: the records of this flush are lost, the log stays readable. A failed fsync, or
+        the file found removed or replaced, closes the writer too (``LogWriteError``).
         """
         if self._pending:
             self._frame(flushing=True)
@@ -238,20 +259,26 @@ class LogWriter:
         self._flushes += 1
         if self._fsync == "flush":
             self._sync()
+        self._check_in_place()  # after the sync: a file moved elsewhere keeps this batch too
 
     def close(self) -> None:
-        """Flush, fsync unless the policy is ``"never"``, release the file. Idempotent."""
+        """Flush, fsync unless the policy is ``"never"``, check that the path still leads to the
+        file, release the file. Idempotent.
+
+        The file and its lock are released whatever fails on the way (``LogWriteError`` when it
+        is the close itself); the error raised is the first one.
+        """
         if self._file.closed:
             return
+        done = False
         try:
             self.flush()
             if self._fsync != "never":
                 self._sync()
+            self._check_in_place()
+            done = True
         finally:
-            if not isinstance(self._pending, _Closed):  # else closed already, saying why
-                self._pending = _Closed()
-                self._push = self._pending.append
-            self._file.close()
+            self._release(report=done)
 
     def statistics(self) -> LogWriterStats:
         return LogWriterStats(
@@ -379,15 +406,79 @@ class LogWriter:
             f"{self.path}: byte {good}: expected to write seqs {last + 1} to {last + frames}, "
             f"found the write failing ({failure}); {cut} and the log closed after seq {last}"
         )
+        self._shut(why)
+        return why
+
+    def _sync(self) -> None:
+        """fsync the file. A failure closes the writer (``LogWriteError``): after a failed fsync
+        the system may have dropped the pages it could not write and report the next fsync as
+        good, so no later fsync could say the records are on disk."""
+        try:
+            os.fsync(self._file.fileno())
+        except OSError as exc:
+            why = (
+                f"{self.path}: expected to sync the log to disk up to seq {self._seq}, found "
+                f"fsync failing ({_strerror(exc)}); the log was closed after seq {self._seq}, "
+                f"and {self._unsynced()}"
+            )
+            self._shut(why)
+            raise LogWriteError(why) from exc
+        self._fsyncs += 1
+        self._synced_seq = self._seq  # called with nothing buffered: the file holds every seq
+
+    def _check_in_place(self) -> None:
+        """Raise ``LogWriteError`` and close if the path no longer leads to the file written:
+        writing on would go to a file no name leads to (lost when it closes, if it was deleted),
+        and the caller would carry on without a record. Two syscalls: per flush, never per
+        record."""
+        found = _displaced(self._file.fileno(), self._where)
+        if found is None:
+            return
+        fate = (
+            "every record in it is lost with it"
+            if found == _DELETED
+            else "its records are lost unless the file was moved elsewhere"
+        )
+        why = (
+            f"{self.path}: expected the log file being written at this path, found {found}: the "
+            f"log file was removed or replaced; the log was closed after seq {self._seq}, and "
+            f"{fate}"
+        )
+        self._shut(why)
+        raise LogWriteError(why)
+
+    def _unsynced(self) -> str:
+        """What a failed fsync or close leaves in doubt: every record after the last good fsync."""
+        if self._synced_seq < 0:
+            return "it was never synced: any of its records may be lost"
+        return f"the records after seq {self._synced_seq}, the last synced, may be lost"
+
+    def _shut(self, why: str) -> None:
+        """Close the writer after a failure, saying ``why`` to a later ``append``; best effort,
+        on an error path whose error is the one to report."""
         self._pending = _Closed(why)
         self._push = self._pending.append
         with contextlib.suppress(OSError):
             self._file.close()
-        return why
 
-    def _sync(self) -> None:
-        os.fsync(self._file.fileno())
-        self._fsyncs += 1
+    def _release(self, *, report: bool) -> None:
+        """Close the file, which releases its lock. ``close(2)`` frees the descriptor even when
+        it fails (an I/O error reported late, as on NFS), so the lock goes either way; the
+        failure is raised if ``report`` (no error is on its way already)."""
+        if not isinstance(self._pending, _Closed):  # else closed already, saying why
+            self._pending = _Closed()
+            self._push = self._pending.append
+        try:
+            self._file.close()
+        except OSError as exc:
+            why = (
+                f"{self.path}: expected the log file to close, found closing it failing "
+                f"({_strerror(exc)}); {self._unsynced()}"
+            )
+            self._pending = _Closed(why)
+            self._push = self._pending.append
+            if report:
+                raise LogWriteError(why) from exc
 
 
 def _tag(record: object) -> str:
@@ -397,6 +488,24 @@ def _tag(record: object) -> str:
 
 def _strerror(exc: OSError) -> str:
     return exc.strerror or str(exc)
+
+
+def _displaced(fd: int, where: str) -> str | None:
+    """How the file open as ``fd`` is no longer the one at path ``where``, or None while it is.
+
+    A path that cannot be looked at for another reason (no permission) is no finding: the records
+    still reach the file, and a trading session is not stopped over it.
+    """
+    try:
+        mine = os.fstat(fd)
+        if mine.st_nlink == 0:
+            return _DELETED
+        here = os.stat(where)
+    except OSError as exc:
+        return "no file there" if exc.errno in _GONE else None
+    if (here.st_dev, here.st_ino) != (mine.st_dev, mine.st_ino):
+        return "another file there"
+    return None
 
 
 _CREATE_TRIES = 5

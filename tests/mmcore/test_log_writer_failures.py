@@ -1,5 +1,6 @@
 """The log writer when something goes wrong: a record that cannot be encoded, a write that fails
-(disk full), a second writer racing for the same file, a header that cannot be written.
+(disk full), a second writer racing for the same file, a header that cannot be written, fsync or
+close failing (I/O error), the file removed or replaced while it is written.
 
 Whatever fails, the file is left a readable log (or not left at all, when not even its header
 could be written), every seq handed out is either in the file or after its end, and the writer
@@ -8,8 +9,13 @@ says what happened instead of carrying on after a hole.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +33,7 @@ from mmcore.log import (
     LogExistsError,
     LogHeader,
     LogRecordEncodeError,
+    LogWriteError,
     LogWriter,
     open_log,
 )
@@ -275,3 +282,215 @@ def test_a_header_that_fails_to_encode_leaves_an_empty_file_given_empty(tmp_path
     with pytest.raises(TypeError):
         LogWriter(path, make_header(config={"when": object()}))
     assert path.exists() and path.stat().st_size == 0
+
+
+# ---------------------------------------------------------------- failed fsync and close
+
+
+def eio(*args: Any) -> None:
+    """``os.fsync`` (or ``close``) of a disk that fails: the kernel reports EIO."""
+    raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+
+def inode(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_dev, st.st_ino
+
+
+def assert_released(file: tuple[int, int], path: Path | None = None) -> None:
+    """No descriptor of this process leads to ``file`` (device, inode) any more, deleted or not;
+    and, if ``path`` still names it, its lock is free for another writer."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own descriptor, closed meanwhile
+            st = os.stat(f"/proc/self/fd/{fd}")
+            if (st.st_dev, st.st_ino) == file:
+                held.append(fd)
+    assert held == [], f"descriptors still open on the log: {held}"
+    if path is not None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError if still held
+        finally:
+            os.close(fd)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_failed_fsync_at_a_flush_closes_the_writer_naming_the_file_and_the_last_synced_seq(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compress: bool
+) -> None:
+    path = tmp_path / log_name(compress)
+    writer = LogWriter(path, make_header(), fsync="flush")
+    writer.append_many(make_records(5))
+    writer.flush()  # synced up to seq 5
+    file = inode(path)
+    monkeypatch.setattr(log_writer.os, "fsync", eio)
+    writer.append_many(make_records(3, start=5))
+    with pytest.raises(LogWriteError) as err:
+        writer.flush()
+    error = str(err.value)
+    assert isinstance(err.value, MMError) and isinstance(err.value, OSError)
+    assert error.startswith(f"{path}: ") and "fsync failing (Input/output error)" in error, error
+    assert "closed after seq 8" in error, error
+    assert "the records after seq 5, the last synced, may be lost" in error, error
+    assert_released(file, path)
+    with pytest.raises(LogClosedError, match=r"fsync failing.*\(appending BookDelta\)"):
+        writer.append(make_records(1)[0])
+    writer.flush()  # closed already: nothing more to say
+    writer.close()
+    monkeypatch.undo()
+    assert list(open_log(path, repair=False)) == make_records(8)  # what was written is left
+    assert writer.statistics().fsyncs == 2  # the header's and the first flush's
+
+
+@pytest.mark.parametrize("policy", ["close", "flush"])
+def test_a_failed_fsync_at_close_is_a_log_write_error_and_the_file_is_released(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policy: str
+) -> None:
+    path = tmp_path / "w.log"
+    writer = LogWriter(path, make_header(), fsync=policy)  # type: ignore[arg-type]
+    writer.append_many(make_records(4))
+    writer.flush()  # synced up to seq 4 under "flush"; not synced at all under "close"
+    writer.append_many(make_records(2, start=4))
+    file = inode(path)
+    monkeypatch.setattr(log_writer.os, "fsync", eio)
+    with pytest.raises(LogWriteError) as err:
+        writer.close()
+    error = str(err.value)
+    lost = (
+        "the records after seq 4, the last synced, may be lost"
+        if policy == "flush"
+        else "it was never synced: any of its records may be lost"
+    )
+    assert error.startswith(f"{path}: ") and "fsync failing (Input/output error)" in error, error
+    assert "closed after seq 6" in error and lost in error, error
+    assert_released(file, path)
+    with pytest.raises(LogClosedError, match="fsync failing"):
+        writer.append(make_records(1)[0])
+    writer.close()  # closed already
+    monkeypatch.undo()
+    assert list(open_log(path, repair=False)) == make_records(6)
+
+
+def test_a_failed_fsync_of_the_header_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "h.log"
+    monkeypatch.setattr(log_writer.os, "fsync", eio)
+    with pytest.raises(LogWriteError, match=r"h\.log: byte 0: .*\(Input/output error\)"):
+        LogWriter(path, make_header(), fsync="flush")
+    assert not path.exists()
+
+
+class _CloseFails(io.FileIO):
+    """A file whose ``close`` reports an I/O error after freeing the descriptor, as close(2) on
+    NFS does for a write-back that failed."""
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        super().close()
+        eio()
+
+
+def test_a_close_that_fails_is_a_log_write_error_and_the_file_is_still_released(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "w.log"
+    monkeypatch.setattr(
+        log_writer, "open", lambda fd, mode, buffering: _CloseFails(fd, mode), raising=False
+    )
+    writer = LogWriter(path, make_header(), fsync="never")
+    writer.append_many(make_records(3))
+    file = inode(path)
+    with pytest.raises(LogWriteError) as err:
+        writer.close()
+    error = str(err.value)
+    assert error.startswith(f"{path}: ") and "closing it failing (Input/output error)" in error
+    assert "never synced" in error, error
+    assert_released(file, path)
+    with pytest.raises(LogClosedError, match="closing it failing"):
+        writer.append(make_records(1)[0])
+    writer.close()  # closed already
+    assert list(open_log(path, repair=False)) == make_records(3)
+
+
+# ---------------------------------------------------------------- the file removed or replaced
+
+
+def unlink(path: Path) -> None:
+    path.unlink()
+
+
+def remove_dir(path: Path) -> None:
+    shutil.rmtree(path.parent)  # rm -rf out/
+
+
+def replace(path: Path) -> None:
+    other = path.with_name("other")
+    other.write_bytes(b"not this log")
+    os.replace(other, path)  # the log's name now leads to another file; the log is gone
+
+
+def rotate(path: Path) -> None:
+    os.rename(path, path.with_name("moved.log"))  # logrotate: moved away, a new file made
+    path.write_bytes(b"not this log")
+
+
+def move(path: Path) -> None:
+    os.rename(path, path.with_name("moved.log"))
+
+
+DISPLACEMENTS = {
+    "unlinked": (unlink, "found it deleted"),
+    "dir_removed": (remove_dir, "found it deleted"),
+    "replaced": (replace, "found it deleted"),
+    "rotated": (rotate, "found another file there"),
+    "moved": (move, "found no file there"),
+}
+
+
+@pytest.mark.parametrize("at", ["flush", "close"])
+@pytest.mark.parametrize("how", list(DISPLACEMENTS))
+def test_a_log_removed_or_replaced_mid_run_is_a_log_write_error_at_the_next_flush_or_close(
+    tmp_path: Path, how: str, at: str
+) -> None:
+    path = tmp_path / "out" / "w.log"
+    path.parent.mkdir()
+    displace, found = DISPLACEMENTS[how]
+    writer = LogWriter(path, make_header())
+    writer.append_many(make_records(5))
+    writer.flush()
+    file = inode(path)
+    displace(path)
+    if at == "flush":
+        writer.append_many(make_records(3, start=5))
+    with pytest.raises(LogWriteError) as err:
+        writer.flush() if at == "flush" else writer.close()
+    error = str(err.value)
+    last = 8 if at == "flush" else 5
+    assert error.startswith(f"{path}: ") and found in error, error
+    assert "the log file was removed or replaced" in error, error
+    assert f"the log was closed after seq {last}" in error, error
+    assert_released(file)
+    with pytest.raises(LogClosedError, match="removed or replaced"):
+        writer.append(make_records(1)[0])
+    writer.close()  # closed already
+    if how in ("replaced", "rotated"):
+        assert path.read_bytes() == b"not this log"  # the file now at the path is left alone
+    if how in ("rotated", "moved"):  # the log moved elsewhere holds every record written
+        assert list(open_log(path.with_name("moved.log"), repair=False)) == make_records(last)
+
+
+def test_a_log_opened_by_a_relative_path_is_found_in_place_after_the_cwd_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    writer = LogWriter("w.log", make_header())
+    writer.append_many(make_records(2))
+    monkeypatch.chdir(tmp_path / "b")
+    writer.flush()
+    writer.close()
+    assert list(open_log(tmp_path / "a" / "w.log")) == make_records(2)

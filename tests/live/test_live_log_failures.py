@@ -1,0 +1,68 @@
+"""A live session whose event log fails mid-run: its directory removed, fsync failing. The session
+must not trade on without its audit trail: it stops at the next flush (a timer tick), cancels
+every order at the venue and says which file failed and how."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fake_venue import SIMPLE_SESSION, InstantVenue, quoting
+
+from mmcore import log_writer
+from mmcore.commands import CancelAll
+from mmcore.config import LogConfig, parse_config
+from mmcore.live import LiveRunner
+from mmcore.log import LogWriteError
+from replay.session import build_engine
+
+
+def eio(*args: Any) -> None:
+    raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+
+async def fail_while_quoting(
+    path: Path, venue: InstantVenue, fail: Any
+) -> tuple[LiveRunner, LogWriteError]:
+    """Run a session flushing its log on every 20 ms tick (synced at each flush), ``fail`` it
+    once it quotes, and return the runner and the error ``run`` raised."""
+    runner = LiveRunner(
+        venue, parse_config(SIMPLE_SESSION, "<test>"), build_engine, path,  # type: ignore[arg-type]
+        clock=time.time_ns, handle_signals=False, timer_interval_ms=20, shutdown_timeout_s=2.0,
+        log_config=LogConfig(fsync="flush"),
+    )
+    task = await quoting(runner, venue)
+    for _ in range(200):
+        if len(venue.live) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert len(venue.live) == 2  # a bid and an ask working at the venue
+    fail()
+    with pytest.raises(LogWriteError) as err:
+        await asyncio.wait_for(task, 5)
+    return runner, err.value
+
+
+@pytest.mark.parametrize("failure", ["dir_removed", "fsync_eio"])
+def test_a_log_failing_mid_session_stops_it_and_cancels_every_order_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    path = tmp_path / "out" / "s.mmlog"
+    venue = InstantVenue()
+    if failure == "dir_removed":
+        fail, said = (lambda: shutil.rmtree(path.parent)), "the log file was removed or replaced"
+    else:
+        fail, said = (lambda: monkeypatch.setattr(log_writer.os, "fsync", eio)), "may be lost"
+
+    runner, error = asyncio.run(fail_while_quoting(path, venue, fail))
+    assert str(error).startswith(f"{path}: ") and said in str(error), error
+    assert runner.stop_reason == f"fatal: LogWriteError: {error}"
+    last = venue.executed[-1]
+    assert type(last) is CancelAll and last.inst == ""  # every market, straight to the venue
+    assert venue.live == set() and venue.closed
