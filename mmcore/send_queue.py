@@ -16,8 +16,9 @@ after the first. ``SendQueue`` lets commands overlap wherever the order cannot m
 5. otherwise commands start in emission order (a ``Resync`` has no client id and waits only for
    the barrier and the cap).
 
-For rule 2 the queue remembers the side and price of the places it was given (the orders of an
-earlier session, canceled by the start-up ``CancelAll``, are not among them).
+For rule 2 the queue remembers the side and price of the places it was given, by client id:
+one order per id, as the engine emits them (its ledger refuses a second place of an id). The
+orders of an earlier session, canceled by the start-up ``CancelAll``, are not among them.
 
 Overtaking. The sender may keep a command ``pop_ready`` let start from going (its rate pacer has
 no budget for it yet: ``hold``, then ``release`` when it goes). Such a command has reached no
