@@ -8,7 +8,6 @@ backtest writes its own event log, so it can itself be replayed exactly.
 
 from __future__ import annotations
 
-import fcntl
 import heapq
 import os
 import random
@@ -21,14 +20,21 @@ import msgspec
 
 from adapters.sim import SimConfig, SimSource, SimVenue
 from mmcore.config import AppConfig, config_to_dict
-from mmcore.errors import MMError
+from mmcore.errors import LogCorruptError, MMError
 from mmcore.events import BookDelta, BookSnapshot, Event, FundingRate, MarkPrice, Trade
 from mmcore.instrument import Instrument, spec_differences
-from mmcore.log import FORMAT_VERSION, LogHeader, LogReader, LogWriter, open_log
-from mmcore.log_format import encode_header
+from mmcore.log import FORMAT_VERSION, LogHeader, LogReader, LogWriter, open_log, read_header
+from mmcore.log_format import (
+    MAGIC_LEN,
+    LogExistsError,
+    LogWriteError,
+    encode_header,
+    read_magic,
+)
 from mmcore.own_orders import simulated
 from mmcore.runner import Runner, RunStats
 from mmcore.version import code_version
+from replay.publish import Check, check_existing, discard, not_written, publish, temp_beside
 from replay.session import build_engine, resolve_instruments, resolved_config
 
 __all__ = [
@@ -37,6 +43,7 @@ __all__ = [
     "check_data_markets",
     "check_distinct_data",
     "check_not_a_data_log",
+    "check_replaceable",
     "code_version",
     "market_events",
     "run_backtest",
@@ -175,9 +182,11 @@ def run_session(
     replace: bool = False,
 ) -> BacktestResult:
     """Run ``config``'s strategy over ``market`` on the simulated venue, recording to ``out``
-    (its folder is made if missing). ``replace``: remove a log already at ``out``, but only once
-    the venue, the engine and the log header are built: a config one of them refuses leaves the
-    old log alone and writes nothing. The session runs on, and its header records,
+    (its folder is made if missing). The log is written to a temporary file beside ``out`` and
+    takes the name ``out`` only once the run is complete: a run that fails, or a config the
+    venue, the engine or the log header refuses, writes nothing at ``out``. A file there is
+    never replaced but an empty one or, with ``replace``, a backtest's log
+    (``check_replaceable``). The session runs on, and its header records,
     ``resolved_config(config)``: the config with the defaults it left out written in."""
     config = resolved_config(config)
     instruments = simulated(instruments)  # recorded books never hold the simulated orders
@@ -197,47 +206,91 @@ def run_session(
     except (OverflowError, msgspec.EncodeError) as exc:
         raise BacktestInputError(f"{out}: cannot record this session's header: {exc}") from None
     out = Path(out)
-    target = out
-    if replace and out.exists():
-        _refuse_if_being_written(out)
-        # the old log stays until the new one is whole: a run that fails (damaged data found
-        # halfway, an interrupt) leaves it as it was
-        target = out.with_name(f".{out.name}.{os.getpid()}.partial")
+    check = _out_check(replace)
+    check_existing(out, check)
     out.parent.mkdir(parents=True, exist_ok=True)
     source: Iterable[Event] = SimSource(market, venue, config.session.timer_interval_ms)
     if progress is not None:
         source = _progress(source, progress, total)
     log = config.log
     compress = bool(log.compress) or out.suffix == ".zst"  # by the final name, not the temp's
+    temp: Path | None = None
     try:
+        temp = temp_beside(out)
         with LogWriter(
-            target, header, flush_every=log.flush_every, fsync=log.fsync, compress=compress
+            temp, header, flush_every=log.flush_every, fsync=log.fsync, compress=compress
         ) as writer:
             stats = Runner(engine, venue, writer).run_sync(source)
-    except BaseException:
-        if target != out:
-            target.unlink(missing_ok=True)
-        raise
-    if target != out:
-        os.replace(target, out)
+        publish(temp, out, check)
+    except LogWriteError as exc:
+        raise not_written(exc, out) from exc
+    finally:  # a failed run (damaged data found halfway, a full disk, an interrupt) leaves no
+        discard(temp)  # log that looks whole, and the one it was to replace as it was
     return BacktestResult(str(out), stats, venue.statistics())
 
 
-def _refuse_if_being_written(path: Path) -> None:
-    """A log another process is still writing (its writer holds the file's lock) is never
-    replaced: that writer would go on writing into a file no name leads to."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return  # unreadable or gone: the writer's own checks say what is wrong
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+def _out_check(replace: bool) -> Check:
+    """What ``run_session`` may put its log over at ``out``: an empty file, or with ``replace``
+    a backtest's log (``check_replaceable``); never a log another process is writing (that
+    writer would go on writing into a file no name leads to). ``publish`` runs it again at the
+    end, on whatever is at ``out`` by then."""
+
+    def check(out: Path, busy: bool) -> None:
+        if busy:
+            raise BacktestInputError(
+                f"backtest --out: {out} is being written by another process: choose another path"
+            )
+        if replace:
+            check_replaceable(out)
+            return
+        size = out.stat().st_size
+        if size:
+            raise LogExistsError(
+                f"{out}: expected a new or empty file for the event log, found {size} bytes"
+            )
+
+    return check
+
+
+def check_replaceable(out: str | Path) -> None:
+    """``mm backtest --out`` replaces a rerun's log, never another file: a file at ``out`` must
+    be empty or a log whose header says a backtest wrote it (``meta["mode"]``, which
+    ``run_backtest`` sets to ``"backtest"``), so that a live session's log, an imported data log
+    or any other file is never lost to a mistyped ``--out``."""
+    path = Path(out)
+    if path.is_file() and path.stat().st_size == 0:
+        return
+    found = _not_a_backtest_log(path)
+    if found:
         raise BacktestInputError(
-            f"backtest --out: {path} is being written by another process: choose another path"
-        ) from None
-    finally:
-        os.close(fd)  # (closing releases the lock)
+            f"backtest --out {path}: expected a new file or a log written by mm backtest to "
+            f"replace, found {found}: choose another path"
+        )
+
+
+def _not_a_backtest_log(path: Path) -> str:
+    """What the file at ``path`` is when it is not a backtest's log (``""`` when it is), told
+    by its magic and header alone (a log is not scanned)."""
+    if not path.is_file():
+        return "a directory" if path.is_dir() else "a file that is not a regular file"
+    with path.open("rb") as f:
+        magic = f.read(MAGIC_LEN)
+    try:
+        read_magic(path, magic)
+    except LogCorruptError:
+        return f"a file that is not an event log (starting {magic!r})"
+    try:
+        header = read_header(path)
+    except LogCorruptError:
+        return "an event log whose header cannot be read"
+    if "import" in header.config:  # ``replay.importers.output`` writes that key alone
+        return "a market-data log written by mm import"
+    mode = header.meta.get("mode", "")
+    if mode == "backtest":
+        return ""
+    if mode:
+        return f"the log of a {mode} session (not of a backtest)"
+    return "an event log whose header does not say a backtest wrote it"
 
 
 def run_backtest(
@@ -249,12 +302,14 @@ def run_backtest(
     replace: bool = False,
 ) -> BacktestResult:
     """``mm backtest``: the configured session over recorded logs ``data``, recorded to ``out``
-    (its folder is made if missing); ``replace``: remove a log already at ``out``, once the data
-    has been checked and the engine built (else it is an error)."""
+    (its folder is made if missing); ``replace``: replace a backtest's log already at ``out``
+    once the run is complete (any other file there is an error, found before the data is
+    read: ``check_replaceable``)."""
     check_distinct_data(data, "backtest --data")
     check_not_a_data_log(out, data, "backtest --out")
     if Path(out).is_dir():
         raise BacktestInputError(f"backtest --out: expected a log file, found a directory: {out}")
+    check_existing(Path(out), _out_check(replace))
     # each data log is opened (scanned and checked) once; the readers serve every pass below
     logs = [open_log(p, repair=False) for p in data]
     check_data_markets(config, logs, data)

@@ -6,9 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mmcore.errors import ConfigError, LogCorruptError
 from mmcore.log import open_log
-from mmcore.log_format import MAGIC_LEN, read_magic
 from replay.backtest import run_backtest
 from replay.session import load_session
 from replay.summary import summarize
@@ -36,7 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--config", required=True, help="session config (TOML)")
     p.add_argument("--data", required=True, nargs="+", help="market data logs (mm import ...)")
-    p.add_argument("--out", required=True, help="session log to write")
+    p.add_argument("--out", required=True,
+                   help="session log to write: a new file, or a log of an earlier backtest to "
+                   "replace (any other file is refused)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_backtest)
 
@@ -64,25 +64,9 @@ def _replay(args: argparse.Namespace) -> int:
     return 1
 
 
-def _check_replaceable(out: Path) -> None:
-    """``mm backtest`` replaces an event log at ``--out`` (a rerun), never another file."""
-    if not out.is_file() or out.stat().st_size == 0:
-        return
-    with out.open("rb") as f:
-        magic = f.read(MAGIC_LEN)
-    try:
-        read_magic(out, magic)
-    except LogCorruptError:
-        raise ConfigError(
-            f"backtest --out {out}: expected a new file or an event log to replace, found a "
-            f"file that is not an event log (starting {magic!r})"
-        ) from None
-
-
 def _backtest(args: argparse.Namespace) -> int:
     config = load_session(args.config)
     out = Path(args.out)
-    _check_replaceable(out)
     progress = None if args.quiet else sys.stderr
     result = run_backtest(config, args.data, out, progress=progress, replace=True)
     run = result.run

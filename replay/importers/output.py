@@ -1,10 +1,13 @@
 """Writing imported events to an event log, with the import's report in the log header.
 
 The header is the log's first frame, but the counts it should carry are known only at the end.
-So ``import_to_log`` streams the events into ``<out>.partial`` first, then copies that log into
-``<out>`` under the final header (constant memory both ways) and removes the partial file. The
-header's ``config["import"]`` holds the importer, sources, settings and the full summary;
-``meta`` holds the same facts flattened to strings (``written.Trade``, ``skipped.book_ticker``...).
+So ``import_to_log`` streams the events into a temporary file beside ``out`` first, then copies
+that log into a second one under the final header (constant memory both ways), removes the first
+and gives the second the name ``out`` (``replay.publish``: names of this process's own, so two
+imports to one ``out`` never remove each other's files, and a finished log is never replaced: the
+import that finishes second is refused). The header's ``config["import"]`` holds the importer,
+sources, settings and the full summary; ``meta`` holds the same facts flattened to strings
+(``written.Trade``, ``skipped.book_ticker``...).
 ``created_ns`` stays 0 so the same input always gives the same bytes.
 """
 
@@ -19,13 +22,14 @@ import msgspec
 from mmcore.events import Event
 from mmcore.instrument import Instrument
 from mmcore.log import FORMAT_VERSION, LogHeader, LogWriter, open_log
+from mmcore.log_format import LogWriteError
 from mmcore.version import code_version
 from replay.importers.errors import OutputExistsError
 from replay.importers.report import ImportReport, ImportSummary
 from replay.importers.source import Paths
+from replay.publish import check_existing, discard, not_written, publish, temp_beside
 
 __all__ = ["code_version", "import_to_log"]
-
 
 
 def import_to_log(
@@ -41,36 +45,56 @@ def import_to_log(
     """Write ``events`` to a new log at ``out_path``; return ``report`` with the final counts.
 
     ``source`` names the input file(s) for the header; ``settings`` records importer options.
-    Raises ``OutputExistsError`` if ``out_path`` already holds data.
+    Raises ``OutputExistsError`` if ``out_path`` already holds data, at the start or (written by
+    another run meanwhile) at the end; a failed import removes only its own temporary files.
     """
     out = Path(out_path)
-    if out.exists() and out.stat().st_size > 0:
-        raise OutputExistsError(f"import output {out}: expected a new file, found an existing one")
+    check_existing(out, _refuse_existing)
     if not report.importer:
         report.importer = importer_name
     sources = [str(source)] if isinstance(source, (str, Path)) else [str(p) for p in source]
     options = dict(settings or {})
-    partial = out.with_name(out.name + ".partial")
-    partial.unlink(missing_ok=True)
-    done = False
+    partial: Path | None = None
+    final: Path | None = None
     try:
+        partial = temp_beside(out)
         first = _header(inst, importer_name, sources, options, None)
-        with LogWriter(partial, first, fsync="never") as writer:
+        with LogWriter(partial, first, fsync="never", compress=False) as writer:
             wrote = report.wrote
             append = writer.append
             for event in events:
                 wrote(event)
                 append(event)
-        final = _header(inst, importer_name, sources, options, report.summary())
+        final = temp_beside(out)
+        header = _header(inst, importer_name, sources, options, report.summary())
         reader = open_log(partial, repair=False)
-        with LogWriter(out, final) as writer:
+        with LogWriter(final, header, compress=out.suffix == ".zst") as writer:
             writer.append_many(iter(reader))
-        done = True
-    finally:
-        partial.unlink(missing_ok=True)
-        if not done:
-            out.unlink(missing_ok=True)
+        discard(partial)
+        publish(final, out, _refuse_appeared)
+    except LogWriteError as exc:
+        raise not_written(exc, out) from exc
+    finally:  # only this import's own files: never ``out``, which may be another run's
+        discard(partial)
+        discard(final)
     return report
+
+
+def _refuse_existing(out: Path, busy: bool) -> None:
+    """An import writes a new log: a file at ``out`` with data, or one being written, stays."""
+    if busy or out.stat().st_size > 0:
+        raise OutputExistsError(f"import output {out}: expected a new file, found an existing one")
+
+
+def _refuse_appeared(out: Path, busy: bool) -> None:
+    """``_refuse_existing`` when the log is finished: a file at ``out`` now appeared during the
+    import (another run's to the same ``out``) and is kept; this import's log is not."""
+    if busy or out.stat().st_size > 0:
+        raise OutputExistsError(
+            f"import output {out}: expected a new file, found one written there while this "
+            "import ran (another run to the same --out?): it is kept and this import's log is "
+            "discarded"
+        )
 
 
 def _header(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import itertools
+import re
+import resource
 import subprocess
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +21,7 @@ from default_upgrade import make_config
 import mmcore.cli.main as cli
 from mmcore.config import AppConfig, config_from_dict, config_to_dict
 from mmcore.errors import ConfigError
+from mmcore.events import Event
 from mmcore.instrument import Instrument
 from mmcore.log import FORMAT_VERSION, LogHeader, LogWriter, open_log
 from mmcore.ratelimit import venue_defaults
@@ -454,3 +459,150 @@ def test_a_backtest_of_a_config_and_of_its_resolved_config_write_the_same_bytes(
         market = generate_market(MarketSpec(), 2000, 1)
         run_session(run, config.instrument_map(), market, tmp_path / f"{name}.mmlog")
     assert (tmp_path / "a.mmlog").read_bytes() == (tmp_path / "b.mmlog").read_bytes()
+
+
+# ---------------------------------------------------------------- review: the log at --out
+
+
+def _market(events: int, seed: int = 1, fail_after: int | None = None) -> Iterator[Event]:
+    """Generated market data of the demo's market; with ``fail_after``, the disk fills then."""
+    for n, event in enumerate(generate_market(MarketSpec(), events, seed)):
+        if n == fail_after:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        yield event
+
+
+def _backtest_session(out: Path, market: Iterable[Event], **options: Any) -> None:
+    config = demo_config()
+    run_session(config, config.instrument_map(), market, out, meta={"mode": "backtest"},
+                **options)
+
+
+@pytest.mark.parametrize("earlier", [False, True], ids=["new-out", "rerun"])
+def test_a_backtest_that_fails_halfway_leaves_no_log_and_the_earlier_one_intact(
+    tmp_path: Path, earlier: bool
+) -> None:
+    """A run into a new --out wrote straight to it: failing halfway, it left a short log that
+    verified OK and said nothing of the failure."""
+    out = tmp_path / "out.mmlog"
+    if earlier:
+        _backtest_session(out, _market(500), replace=True)
+    before = out.read_bytes() if earlier else None
+    with pytest.raises(OSError, match="No space left on device"):
+        _backtest_session(out, _market(2000, 2, fail_after=1000), replace=True)
+    assert (out.read_bytes() if out.exists() else None) == before
+    assert [p.name for p in tmp_path.iterdir()] == (["out.mmlog"] if earlier else [])
+
+
+def _fsize_limit(limit: int) -> Callable[[], None]:
+    def preexec() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return preexec
+
+
+def test_mm_backtest_whose_log_write_fails_leaves_no_log_at_out(tmp_path: Path) -> None:
+    """A real write failure (EFBIG past ``ulimit -f``; a full disk is the same to the writer):
+    the writer cut its file back to the header, and that header-only log stayed at --out."""
+    data = tmp_path / "data.mmlog"
+    header = LogHeader(format_version=FORMAT_VERSION, code_version="t",
+                       instruments=list(demo_config().instrument_map().values()), config={})
+    with LogWriter(data, header) as writer:
+        writer.append_many(generate_market(MarketSpec(), 5000, 3))
+    out = tmp_path / "out" / "bt.mmlog"
+    done = subprocess.run(
+        [sys.executable, "-m", "mmcore.cli.main", "backtest", "--config",
+         str(demo_toml(tmp_path, "demo.toml")), "--data", str(data), "--out", str(out),
+         "--quiet"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT, preexec_fn=_fsize_limit(65536),
+    )
+    assert done.returncode == 2, done.stderr
+    error = done.stderr.strip().splitlines()[-1]
+    assert error.startswith("mm: error: ") and "(File too large)" in error
+    assert error.endswith(f"that temporary file is removed and {out} left as it was")
+    assert list(out.parent.iterdir()) == []
+
+
+def test_a_log_that_appears_at_out_during_a_backtest_is_kept(tmp_path: Path) -> None:
+    """--out was free when the run began; a live session's log written there meanwhile is not
+    replaced when the backtest's log is done (nor did the backtest hold the name all along)."""
+    out = tmp_path / "out.mmlog"
+    live = LogHeader(format_version=FORMAT_VERSION, code_version="t", instruments=[],
+                     config={}, meta={"mode": "live"})
+
+    def market() -> Iterator[Event]:
+        for n, event in enumerate(_market(2000)):
+            if n == 1000:
+                with LogWriter(out, live) as writer:
+                    writer.append_many(generate_market(MarketSpec(), 10, 4))
+            yield event
+
+    with pytest.raises(BacktestInputError, match=re.escape(
+        f"backtest --out {out}: expected a new file or a log written by mm backtest to replace, "
+        "found the log of a live session")):
+        _backtest_session(out, market(), replace=True)
+    assert open_log(out).header.meta == {"mode": "live"}
+    assert len(list(open_log(out))) == 10
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mmlog"]
+
+
+def _live_log(path: Path) -> Path:
+    header = LogHeader(format_version=FORMAT_VERSION, code_version="t",
+                       instruments=list(demo_config().instrument_map().values()),
+                       config=config_to_dict(demo_config()), meta={"mode": "live"})
+    with LogWriter(path, header) as writer:
+        writer.append_many(generate_market(MarketSpec(), 50, 5))
+    return path
+
+
+def _imported_log(path: Path) -> Path:
+    inst = demo_config().instrument_map()["BTC-USD"]
+    report = ImportReport("snapshots")
+    import_to_log(generate_market(MarketSpec(), 50, 6), path, inst, "snapshots", "x.csv", report)
+    return path
+
+
+def _notes(path: Path) -> Path:
+    path.write_text("notes, not a log\n")
+    return path
+
+
+@pytest.mark.parametrize(("make", "what"), [
+    (_live_log, "the log of a live session"),
+    (_imported_log, "a market-data log written by mm import"),
+    (_notes, "a file that is not an event log (starting b'notes"),
+])
+def test_mm_backtest_out_refuses_any_file_but_a_backtests_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make: Callable[[Path], Path], what: str
+) -> None:
+    """--out replaced any event log: a live session's, an imported data log not given as
+    --data (a file that is no log was refused already)."""
+    data = synth_data_log(tmp_path / "data.mmlog", synth_inst())
+    out = make(tmp_path / "other.mmlog")
+    before = out.read_bytes()
+    code = cli.main(["backtest", "--config", str(demo_toml(tmp_path, "demo.toml")), "--data",
+                     str(data), "--out", str(out), "--quiet"])
+    errors = mm_errors(capsys)
+    assert code == 2 and len(errors) == 1
+    assert errors[0].startswith(f"mm: error: backtest --out {out}: expected a new file or a log "
+                                f"written by mm backtest to replace, found {what}")
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.mmlog", "demo.toml", "other.mmlog"]
+
+
+def test_mm_backtest_out_replaces_an_earlier_backtests_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = synth_data_log(tmp_path / "data.mmlog", synth_inst())
+    out = tmp_path / "bt.mmlog"
+    argv = ["backtest", "--config", str(demo_toml(tmp_path, "a.toml")), "--data", str(data),
+            "--out", str(out), "--quiet"]
+    assert cli.main(argv) == 0
+    before = out.read_bytes()
+    argv[2] = str(demo_toml(tmp_path, "b.toml", ("seed = 7", "seed = 8")))
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    assert out.read_bytes() != before
+    assert open_log(out).header.config["session"]["seed"] == 8
+    assert verify_log(out).ok
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.toml", "b.toml", "bt.mmlog",
+                                                          "data.mmlog"]

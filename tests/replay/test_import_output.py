@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,3 +87,55 @@ def test_receive_time_regressions_are_counted(tmp_path: Path) -> None:
     assert summary.time_regressions == 1
     assert (summary.first_ts_recv, summary.last_ts_recv) == (20, 30)
     assert "receive-time regressions: 1" in summary.render()
+
+
+# ---------------------------------------------------------------- review: concurrent imports
+
+
+@pytest.mark.parametrize("first_fails", [False, True], ids=["first-finishes", "first-fails"])
+def test_two_imports_to_one_out_never_delete_each_others_finished_log(
+    tmp_path: Path, first_fails: bool
+) -> None:
+    """The first import is halfway (its writer open) when a second one to the same out runs to
+    the end: both wrote to one ``<out>.partial``, the second removing the first's, and the first
+    then removed ``out`` (the second's finished log) in its clean-up. Now the second's log stays
+    whatever the first does next, and the first, finishing, is refused naming the file."""
+    out = tmp_path / "out.mmlog"
+    second = make_events()[:2]
+
+    def first() -> Iterator[Event]:
+        yield from make_events()
+        run_import(out, second)  # another run to the same --out, from start to finish
+        if first_fails:
+            raise RuntimeError("input broke")
+
+    refused = (
+        pytest.raises(RuntimeError, match="input broke") if first_fails
+        else pytest.raises(OutputExistsError, match=re.escape(
+            f"import output {out}: expected a new file, found one written there while this "
+            "import ran"))
+    )
+    with refused:
+        run_import(out, first())
+    assert list(open_log(out)) == second
+    assert open_log(out).header.meta["written.Trade"] == "1"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mmlog"]  # no temporary file left
+
+
+def test_an_import_leaves_files_it_did_not_make_alone(tmp_path: Path) -> None:
+    """``<out>.partial`` was every import's one temporary name, unlinked at the start while
+    another run's writer could be filling it."""
+    out = tmp_path / "out.mmlog"
+    other = tmp_path / "out.mmlog.partial"
+    other.write_bytes(b"another run's")
+    run_import(out, make_events())
+    assert other.read_bytes() == b"another run's"
+    assert list(open_log(out)) == make_events()
+
+
+def test_an_empty_file_at_out_is_written_as_before(tmp_path: Path) -> None:
+    out = tmp_path / "out.mmlog"
+    out.touch()
+    run_import(out, make_events())
+    assert list(open_log(out)) == make_events()
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mmlog"]
