@@ -16,7 +16,8 @@ Two failures leave a file whose contents are out of the writer's hands, so it sa
 (``LogWriteError``) instead of writing on. A failed fsync (or close): the system may have dropped
 the pages it could not write, so the records after the last good fsync may be lost. The log file
 removed or replaced while it is written (checked at every flush that writes, by ``fstat`` of the
-descriptor and ``stat`` of the path): writing on would go to a file no name leads to, lost when it
+descriptor and a look-up of its name in the folder it was created in, held open: renaming the
+folder, or re-pointing a symlink on the way to it, leaves the log whole and is no alarm): writing on would go to a file no name leads to, lost when it
 closes, and a live session would trade on without an audit trail. A failed ``close`` still
 releases the file and its lock.
 """
@@ -121,6 +122,7 @@ class LogWriter:
     __slots__ = (
         "_cctx",
         "_chunks",
+        "_dir_fd",
         "_file",
         "_file_bytes",
         "_flush_every",
@@ -137,7 +139,6 @@ class LogWriter:
         "_synced_seq",
         "_unflushed_bytes",
         "_unflushed_frames",
-        "_where",
         "compressed",
         "header",
         "path",
@@ -157,7 +158,6 @@ class LogWriter:
         if fsync not in _FSYNC_POLICIES:
             raise ValueError(f"LogWriter fsync: expected one of {_FSYNC_POLICIES}, found {fsync!r}")
         self.path = Path(path)
-        self._where = os.path.abspath(path)  # checked at flushes: the cwd may change meanwhile
         self.header = header
         self.compressed = self.path.suffix == ".zst" if compress is None else compress
         self._flush_every = flush_every
@@ -203,6 +203,10 @@ class LogWriter:
         self._file_bytes = len(magic) + len(first)
         self._frame_bytes = len(frame)
         self._flushes = 1
+        # the folder the log was created in, held open: its name is looked up in that folder at
+        # each flush, so renaming the folder (or re-pointing a symlink on the way to it) is no
+        # false alarm, and the working directory may change meanwhile
+        self._dir_fd = _open_dir(self.path.parent)
 
     # ------------------------------------------------------------ appending
 
@@ -431,7 +435,7 @@ class LogWriter:
         writing on would go to a file no name leads to (lost when it closes, if it was deleted),
         and the caller would carry on without a record. Two syscalls: per flush, never per
         record."""
-        found = _displaced(self._file.fileno(), self._where)
+        found = _displaced(self._file.fileno(), self._dir_fd, self.path.name)
         if found is None:
             return
         fate = (
@@ -458,8 +462,15 @@ class LogWriter:
         on an error path whose error is the one to report."""
         self._pending = _Closed(why)
         self._push = self._pending.append
+        self._close_dir()
         with contextlib.suppress(OSError):
             self._file.close()
+
+    def _close_dir(self) -> None:
+        fd, self._dir_fd = self._dir_fd, -1
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def _release(self, *, report: bool) -> None:
         """Close the file, which releases its lock. ``close(2)`` frees the descriptor even when
@@ -468,6 +479,7 @@ class LogWriter:
         if not isinstance(self._pending, _Closed):  # else closed already, saying why
             self._pending = _Closed()
             self._push = self._pending.append
+        self._close_dir()
         try:
             self._file.close()
         except OSError as exc:
@@ -490,17 +502,30 @@ def _strerror(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def _displaced(fd: int, where: str) -> str | None:
-    """How the file open as ``fd`` is no longer the one at path ``where``, or None while it is.
+def _open_dir(folder: Path) -> int:
+    """A descriptor of ``folder`` to look names up in (``O_PATH``: no read permission needed);
+    -1 when it cannot be opened (then only a file with no name left is found)."""
+    flags = getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_DIRECTORY", 0)
+    try:
+        return os.open(folder, flags)
+    except OSError:
+        return -1
 
-    A path that cannot be looked at for another reason (no permission) is no finding: the records
-    still reach the file, and a trading session is not stopped over it.
+
+def _displaced(fd: int, dir_fd: int, name: str) -> str | None:
+    """How the file open as ``fd`` is no longer the one named ``name`` in the folder open as
+    ``dir_fd``, or None while it is.
+
+    A name that cannot be looked at for another reason (no permission) is no finding: the
+    records still reach the file, and a trading session is not stopped over it.
     """
     try:
         mine = os.fstat(fd)
         if mine.st_nlink == 0:
             return _DELETED
-        here = os.stat(where)
+        if dir_fd < 0:
+            return None
+        here = os.stat(name, dir_fd=dir_fd)
     except OSError as exc:
         return "no file there" if exc.errno in _GONE else None
     if (here.st_dev, here.st_ino) != (mine.st_dev, mine.st_ino):

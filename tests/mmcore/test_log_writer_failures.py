@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -494,3 +495,53 @@ def test_a_log_opened_by_a_relative_path_is_found_in_place_after_the_cwd_changes
     writer.flush()
     writer.close()
     assert list(open_log(tmp_path / "a" / "w.log")) == make_records(2)
+
+
+def rename_dir(path: Path) -> Path:
+    moved = path.parent.with_name("out.1")
+    os.rename(path.parent, moved)  # mv out out.1: the log is whole, under the folder's new name
+    return moved / path.name
+
+
+def flip_symlink(path: Path) -> Path:
+    """``current -> releases/1`` re-pointed to ``releases/2``: the log stays in releases/1."""
+    link = path.parent.parent / "current"
+    os.replace(_symlink_beside(link, path.parent.parent / "releases" / "2"), link)
+    return path.parent.parent / "releases" / "1" / path.name
+
+
+def _symlink_beside(link: Path, target: Path) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    tmp = link.with_name("current.new")
+    tmp.symlink_to(target)
+    return tmp
+
+
+@pytest.mark.parametrize("how", [rename_dir, flip_symlink], ids=["dir_renamed", "symlink_flipped"])
+def test_a_log_whose_folder_is_renamed_or_reached_by_another_link_is_no_false_alarm(
+    tmp_path: Path, how: Callable[[Path], Path]
+) -> None:
+    """The file is whole under another path: a live session must not stop over it."""
+    if how is flip_symlink:
+        (tmp_path / "releases" / "1").mkdir(parents=True)
+        (tmp_path / "current").symlink_to(tmp_path / "releases" / "1")
+        path = tmp_path / "current" / "w.log"
+    else:
+        path = tmp_path / "out" / "w.log"
+        path.parent.mkdir()
+    writer = LogWriter(path, make_header())
+    writer.append_many(make_records(2))
+    writer.flush()
+    now_at = how(path)
+    writer.append_many(make_records(3, start=2))
+    writer.flush()
+    writer.close()
+    assert list(open_log(now_at, repair=False)) == make_records(5)
+
+
+def test_the_writer_keeps_no_descriptor_open_after_close(tmp_path: Path) -> None:
+    before = len(os.listdir("/proc/self/fd"))
+    for i in range(5):
+        with LogWriter(tmp_path / f"w{i}.log", make_header()) as writer:
+            writer.append_many(make_records(2))
+    assert len(os.listdir("/proc/self/fd")) == before
