@@ -17,9 +17,9 @@ Two failures leave a file whose contents are out of the writer's hands, so it sa
 the pages it could not write, so the records after the last good fsync may be lost. The log file
 removed or replaced while it is written (checked at every flush that writes, by ``fstat`` of the
 descriptor and a look-up of its name in the folder it was created in, held open: renaming the
-folder, or re-pointing a symlink on the way to it, leaves the log whole and is no alarm): writing on would go to a file no name leads to, lost when it
-closes, and a live session would trade on without an audit trail. A failed ``close`` still
-releases the file and its lock.
+folder, or re-pointing a symlink on the way to it, leaves the log whole and is no alarm):
+writing on would go to a file no name leads to, lost when it closes, and a live session would
+trade on without an audit trail. A failed ``close`` still releases the file and its lock.
 """
 
 from __future__ import annotations

@@ -34,7 +34,15 @@ from mmcore.log_format import (
 from mmcore.own_orders import simulated
 from mmcore.runner import Runner, RunStats
 from mmcore.version import code_version
-from replay.publish import Check, check_existing, discard, not_written, publish, temp_beside
+from replay.publish import (
+    Check,
+    check_existing,
+    discard,
+    not_written,
+    output_path,
+    publish,
+    temp_beside,
+)
 from replay.session import build_engine, resolve_instruments, resolved_config
 
 __all__ = [
@@ -205,7 +213,7 @@ def run_session(
         encode_header(header)
     except (OverflowError, msgspec.EncodeError) as exc:
         raise BacktestInputError(f"{out}: cannot record this session's header: {exc}") from None
-    out = Path(out)
+    out = output_path(out)
     check = _out_check(replace)
     check_existing(out, check)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,15 @@ from pathlib import Path
 
 from mmcore.log_format import LogWriteError
 
-__all__ = ["Check", "check_existing", "discard", "not_written", "publish", "temp_beside"]
+__all__ = [
+    "Check",
+    "check_existing",
+    "discard",
+    "not_written",
+    "output_path",
+    "publish",
+    "temp_beside",
+]
 
 Check = Callable[[Path, bool], None]
 """``check(out, busy)``: raise if the file at ``out`` must not be replaced; ``busy`` says that
@@ -30,6 +38,14 @@ another process's writer holds it (its ``flock``). Called with that lock taken w
 
 _TRIES = 100
 _NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
+
+
+def output_path(out: str | Path) -> Path:
+    """The file an ``--out`` names: a symlink (dangling too) is followed to the file it points
+    to, which is the one written, checked and replaced; the link stays as it was. (Published
+    by name, the symlink itself would be replaced by the new file.)"""
+    path = Path(out)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
 def temp_beside(out: Path) -> Path:

@@ -27,7 +27,14 @@ from mmcore.version import code_version
 from replay.importers.errors import OutputExistsError
 from replay.importers.report import ImportReport, ImportSummary
 from replay.importers.source import Paths
-from replay.publish import check_existing, discard, not_written, publish, temp_beside
+from replay.publish import (
+    check_existing,
+    discard,
+    not_written,
+    output_path,
+    publish,
+    temp_beside,
+)
 
 __all__ = ["code_version", "import_to_log"]
 
@@ -48,7 +55,7 @@ def import_to_log(
     Raises ``OutputExistsError`` if ``out_path`` already holds data, at the start or (written by
     another run meanwhile) at the end; a failed import removes only its own temporary files.
     """
-    out = Path(out_path)
+    out = output_path(out_path)
     check_existing(out, _refuse_existing)
     if not report.importer:
         report.importer = importer_name

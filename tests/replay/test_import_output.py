@@ -139,3 +139,21 @@ def test_an_empty_file_at_out_is_written_as_before(tmp_path: Path) -> None:
     run_import(out, make_events())
     assert list(open_log(out)) == make_events()
     assert [p.name for p in tmp_path.iterdir()] == ["out.mmlog"]
+
+
+def test_an_out_that_is_a_symlink_is_written_where_it_points_and_the_link_stays(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    link = tmp_path / "latest.mmlog"
+    link.symlink_to(data / "day1.mmlog")  # dangling until the import writes its target
+    run_import(link, make_events())
+    assert link.is_symlink() and (data / "day1.mmlog").is_file()
+    assert list(open_log(link, repair=False)) == make_events()
+    empty = tmp_path / "empty.mmlog"
+    empty.touch()
+    other = tmp_path / "other.mmlog"
+    other.symlink_to(empty)  # an empty file is written as before, through the link
+    run_import(other, make_events())
+    assert other.is_symlink() and list(open_log(empty, repair=False)) == make_events()
