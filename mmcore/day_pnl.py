@@ -26,9 +26,10 @@ deleted, forgetting today's losses). One session per account writes it: ``mm run
 account's lock, ``mmcore.account_lock``.
 
 The default used to be ``out/day-pnl-<venue>-<network>-<account>.json``, relative to the
-working directory (``earlier_day_pnl_path``): when the state directory holds no file yet and
-that one exists, it is read (it names its account, which is checked as always) and the next
-save goes to the new place, so an upgrade keeps the day's losses.
+working directory (``earlier_day_pnl_path``): when the state directory holds no file yet, or one
+saved before it (a version rolled back for a while saves there), that one is read (it names its
+account, which is checked as always) and the next save goes to the new place, so an upgrade,
+and a rollback and upgrade again, keep the day's losses.
 
 A file saved before files named their account has no ``account``. At the path the session
 was given it is taken as this account's (and the next save names the account): that path was
@@ -270,10 +271,16 @@ class DayPnlFile:
         return account_label(self.venue, self.network, self.account)
 
     def load(self) -> SavedDayPnl | None:
-        """The saved day PnL, or None when there is no file yet."""
-        saved = self._read(self.path)
-        if saved is None and self.earlier is not None:
-            saved = self._read(self.earlier)
+        """The saved day PnL, or None when there is no file yet. With both the file and the
+        earlier default, the one saved last is read: a version rolled back for a while saves
+        to the earlier one only."""
+        path = self.path
+        earlier = self.earlier
+        if earlier is not None and _saved_after(earlier, path):
+            path = earlier
+        saved = self._read(path)
+        if saved is None and earlier is not None and path != earlier:
+            saved = self._read(earlier)
         if saved is None:
             self._check_shared()
         return saved
@@ -345,6 +352,18 @@ class DayPnlFile:
             _replace_durably(self.path, msgspec.json.encode(saved) + b"\n")
         except OSError as exc:
             raise DayPnlFileError(f"{self.path}: cannot save the day PnL ({exc})") from None
+
+
+def _saved_after(a: Path, b: Path) -> bool:
+    """Whether file ``a`` exists and was written after ``b`` (or ``b`` does not exist)."""
+    try:
+        mine = a.stat().st_mtime_ns
+    except OSError:
+        return False
+    try:
+        return mine > b.stat().st_mtime_ns
+    except OSError:
+        return True
 
 
 def _replace_durably(path: Path, data: bytes) -> None:

@@ -395,3 +395,19 @@ def test_a_mark_the_new_spec_cannot_hold_is_dropped_without_inventing_pnl(tmp_pa
                             tmp_path / "day.json")
     assert len(dropped) == 1 and "60000.3" in dropped[0]
     assert pnl == 0  # the move since the last mark is lost, not guessed
+
+
+def test_after_a_rollback_and_upgrade_the_file_saved_last_is_read(tmp_path: Path) -> None:
+    """Upgraded (saves in the state dir), rolled back the same day (saves to the earlier
+    default), upgraded again: the losses the old version saved last must be carried."""
+    earlier = tmp_path / "out" / "day-pnl-extended-mainnet-10001.json"
+    own = tmp_path / "state" / "day.json"
+    store = DayPnlFile(own, "extended", "mainnet", "10001", earlier=earlier)
+    store.save(20_000, -100 * 10**9)  # the new version
+    DayPnlFile(earlier, "extended", "mainnet", "10001").save(20_000, -900 * 10**9)  # rolled back
+    os.utime(own, ns=(1, 1))  # saved before the rollback's file, whatever the clock's grain
+    saved = store.load()
+    assert saved is not None and saved.pnl == -900 * 10**9
+    store.save(20_000, -950 * 10**9)  # the new version again: its file is the last saved now
+    loaded = store.load()
+    assert loaded is not None and loaded.pnl == -950 * 10**9
