@@ -134,11 +134,17 @@ def test_documented_defaults_are_the_code_s(table: str) -> None:
             continue
         literal = _LITERAL.fullmatch(cell)
         if literal is None:
-            continue  # prose
+            if (table, field.name) not in _COMPUTED:
+                wrong.append(f"{field.name}: documented default {cell!r} is not a `literal`")
+            continue  # a default the code computes, said in words
         documented = msgspec.toml.decode(f"v = {literal.group(1)}")["v"]
         if documented != code or isinstance(documented, bool) != isinstance(code, bool):
             wrong.append(f"{field.name}: documented {cell}, code default {code!r}")
     assert not wrong, f"{REFERENCE.name} {table}: " + "; ".join(wrong)
+
+
+_COMPUTED = {("[risk]", "rate_limit"), ("[venue]", "network")}
+"""Fields whose default the code computes, so the reference says it in words."""
 
 
 def _structs_in(tp: Any) -> list[type[msgspec.Struct]]:
@@ -174,3 +180,61 @@ def test_whole_configs_shown_in_the_reference_load() -> None:
     for block in whole:
         config = parse_config(block, f"{REFERENCE.name} example")
         check_components(config, f"{REFERENCE.name} example")
+
+
+def _param_tables() -> list[dict[str, str]]:
+    """strategies.md's parameter tables (header ``| param | default | ...``): name -> default
+    cell, for rows naming one parameter."""
+    tables: list[dict[str, str]] = []
+    current: dict[str, str] | None = None
+    for line in (DOCS / "strategies.md").read_text(encoding="utf-8").splitlines():
+        if not line.startswith("|"):
+            current = None
+            continue
+        cells = [c.strip() for c in _CELL_SPLIT.split(line.strip().strip("|"))]
+        if current is None:
+            if cells[:2] == ["param", "default"]:
+                current = {}
+                tables.append(current)
+            continue
+        name = _LITERAL.fullmatch(cells[0])
+        if name:
+            current[name.group(1)] = cells[1]
+    return tables
+
+
+def _all_params() -> list[type[msgspec.Struct]]:
+    seen: list[type[msgspec.Struct]] = []
+    todo = [params for params, _ in STRATEGIES.values()]
+    while todo:
+        struct = todo.pop()
+        if struct not in seen:
+            seen.append(struct)
+            for field in msgspec.structs.fields(struct):
+                todo.extend(_structs_in(field.type))
+    return seen
+
+
+def test_strategy_parameter_defaults_in_strategies_md_are_the_code_s() -> None:
+    """Each parameter table of strategies.md is the table of the one params struct holding all
+    its names; every default it gives as a value (a number, a quoted string, a list) must be the
+    code's (words such as "defaults" or "absent" name a sub-table's)."""
+    structs = _all_params()
+    wrong = []
+    for rows in _param_tables():
+        owners = [s for s in structs if set(rows) <= {f.name for f in msgspec.structs.fields(s)}]
+        assert owners, f"strategies.md: no params struct has every parameter of {sorted(rows)}"
+        owner = min(owners, key=lambda s: len(msgspec.structs.fields(s)))
+        fields = {f.name: f for f in msgspec.structs.fields(owner)}
+        for name, cell in rows.items():
+            text = cell.strip("`")
+            try:
+                documented = msgspec.toml.decode(f"v = {text}")["v"]
+            except msgspec.DecodeError:
+                continue  # words: a sub-table's defaults, or an optional table left out
+            code = _default(fields[name])
+            if isinstance(code, tuple):
+                code = list(code)
+            if documented != code:
+                wrong.append(f"{owner.__name__}.{name}: documented {cell}, code {code!r}")
+    assert not wrong, "strategies.md: " + "; ".join(wrong)
