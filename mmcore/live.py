@@ -48,9 +48,10 @@
    would cut short), the log's buffer is written out, the adapter closes and the log is
    synced and closed (also when that close is interrupted). A fatal error is re-raised after
    that.
-   When the engine itself cannot run the shutdown (the runner task is cancelled, or the shutdown
-   fails), commands not yet sent are dropped, the calls in flight are awaited (up to
-   ``shutdown_timeout_s``) and a ``CancelAll`` goes straight to the adapter.
+   When the engine itself cannot run the shutdown (the runner task is cancelled, also during the
+   shutdown that follows a fatal error, or the shutdown fails), commands not yet sent are
+   dropped, the calls in flight are awaited (up to ``shutdown_timeout_s``) and a ``CancelAll``
+   goes straight to the adapter.
 
 Dry run (``paper`` given): market data still comes from the adapter (public streams only), but
 commands go to the simulated venue through a ``mmcore.paper.PaperDesk``, the runner's sink,
@@ -600,7 +601,9 @@ class LiveRunner:
         """Read the venue's account once more and handle it, so the session (and its log) ends
         on the venue's position: a reconcile of the adapter's own that found fills the streams
         missed may have passed them on and not yet the position that includes them (the
-        teardown would cut it short, or its read failed and the retry is still to come)."""
+        teardown would cut it short, or its read failed and the retry is still to come). Cut
+        short by ``timeout_s``, it returns nothing: the adapter hands what it already found to
+        ``_dispatch`` itself (``ExtendedAdapter.reconcile``), handled there as it comes."""
         try:
             events = await asyncio.wait_for(self.adapter.reconcile(), timeout_s)
         except asyncio.CancelledError:
@@ -613,9 +616,17 @@ class LiveRunner:
             self._dispatch(ev)
 
     async def _shutdown_after_fatal(self, runner: Runner) -> None:
-        """The normal shutdown if the engine still works, else a CancelAll straight to the venue."""
+        """The normal shutdown if the engine still works, else a CancelAll straight to the venue.
+        A cancel of the runner task meanwhile gets that CancelAll too before it goes on: it
+        arrives inside ``_run``'s ``except Exception``, out of reach of the sibling ``except
+        asyncio.CancelledError`` that does so for a cancel during the normal shutdown, and the
+        teardown would otherwise cut the stop's CancelAll short and leave the quotes working."""
         try:
             await self._shutdown(runner)
+        except asyncio.CancelledError:
+            await self._cancel_all_at_venue("runner task cancelled during the shutdown after a "
+                                            "fatal error")
+            raise
         except Exception:
             log.exception("live: shutdown after a fatal error failed")
             await self._cancel_all_at_venue("fatal error during shutdown")

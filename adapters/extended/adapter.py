@@ -273,8 +273,11 @@ class ExtendedAdapter:
 
     async def reconcile(self) -> list[Event]:
         """The start-up and shutdown reconcile: its events are returned, for the caller to
-        hand to the engine. Positions held since an account gap are passed on after its fills,
-        or at once when it fails (the session must not end without them)."""
+        hand to the engine. Positions held since an account gap are passed on after its fills.
+        A run that fails or is interrupted (the shutdown's timeout) returns nothing: what it
+        found so far is emitted instead, as the streams' events are, and then the positions
+        still held. The tracker has already marked those trades seen and those orders ended, so
+        no later run would find them again (the session must not end without them)."""
         out: list[Event] = []
         self._reconciled = True
         if not self.public_only:
@@ -285,7 +288,9 @@ class ExtendedAdapter:
             try:
                 await self._reconciler.run(out.extend, fills_passed)
             except BaseException:
-                self._emit_account(self._restamped(self._hold.take_all()))
+                # in the order found: fills before the positions released after them
+                out.extend(self._restamped(self._hold.take_all()))
+                self._emit_account(out)
                 raise
         for ev in out:
             self._tell(ev)
@@ -343,13 +348,10 @@ class ExtendedAdapter:
     async def close(self) -> None:
         if self._closed:
             return
-        self._closed = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
+        self._closed = True  # the background loops end at their next wake-up
+        if self._dead_man is not None:
+            self._dead_man.stop_rearming()
+        await self._stop_tasks()
         if self._hold_timer is not None:
             self._hold_timer.cancel()
         await self._settle_late_places()
@@ -362,6 +364,28 @@ class ExtendedAdapter:
         if self._sign_pool is not None:
             self._sign_pool.shutdown(wait=False, cancel_futures=True)
         self._queue.put_nowait(_CLOSED)
+
+    async def _stop_tasks(self) -> None:
+        """Cancel the background tasks and wait for them to end, at most ``rest_timeout_s``: a
+        cancel alone may not end one (on 3.10 ``asyncio.wait_for`` swallows a cancel that meets
+        its inner wait completing; the loops end on ``_closed`` for that), and a close that
+        waited without bound for one that runs on would never let the session end."""
+        tasks = self._tasks
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            timeout = self.config.rest_timeout_s
+            done, pending = await asyncio.wait(tasks, timeout=timeout)
+            for task in done:
+                exc = None if task.cancelled() else task.exception()
+                if exc is not None:
+                    log.warning("extended close: task %s had failed", task.get_name(),
+                                exc_info=exc)
+            if pending:
+                log.warning("extended close: %s still running %.1fs after being cancelled; "
+                            "closing without them", ", ".join(t.get_name() for t in pending),
+                            timeout)
+        tasks.clear()
 
     # ------------------------------------------------------------ streams
 
@@ -660,48 +684,59 @@ class ExtendedAdapter:
         self._reconcile_wanted.set()
 
     async def _reconcile_loop(self) -> None:
-        """Reconcile when asked and every ``reconcile_interval_s``, until ``close``. A run that
-        fails, for whatever reason (the venue unreachable, or an answer we cannot use, or a bug),
-        is logged and run again after a backoff (``reconnect_min_s`` doubling up to
-        ``reconnect_max_s``, reset by a run that succeeds): failed cancels must keep being sent
-        again, so this loop must never end on an error."""
+        """Reconcile when asked and every ``reconcile_interval_s``, until ``close``: it ends at
+        its first wake-up after ``close`` began, whether or not the cancel reached it (see
+        ``_stop_tasks``). A run that fails, for whatever reason (the venue unreachable, or an
+        answer we cannot use, or a bug), is logged and run again after a backoff
+        (``reconnect_min_s`` doubling up to ``reconnect_max_s``, reset by a run that
+        succeeds): failed cancels must keep being sent again, so this loop must never end on
+        an error."""
         cfg = self.config
         interval = cfg.reconcile_interval_s or None
         backoff = Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s, self._rng)
-        while True:
+        while not self._closed:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._reconcile_wanted.wait(), interval)
+            if self._closed:
+                return
             self._reconcile_wanted.clear()
-            generation = self._hold.generation
-            try:
-                await self._reconciler.run(
-                    self._emit_reconciled,
-                    functools.partial(self._release_positions, generation),
-                    confirm=True,
-                )
-            except ExtendedError as exc:
-                delay = backoff.next_delay()
-                log.warning("extended reconcile failed: %s; retrying in %.2fs", exc, delay)
-            except Exception:  # e.g. a malformed REST value: logged, never the loop's end
-                self._n_reconcile_errors += 1
-                delay = backoff.next_delay()
-                log.exception(
-                    "extended reconcile failed unexpectedly (run %d, %d failures so far); "
-                    "retrying in %.2fs",
-                    self._reconciler.runs,
-                    self._n_reconcile_errors,
-                    delay,
-                )
-            else:
-                backoff.reset()
-                if self._reconciler.cancels_wanted:
-                    delay = cfg.rest_backoff_max_s  # a cancel failed again: retry soon
-                elif self._reconciler.unconfirmed:
-                    delay = CONFIRM_AFTER_S  # a position to confirm: look again shortly
-                else:
-                    continue
-            await asyncio.sleep(delay)
-            self._reconcile_wanted.set()
+            delay = await self._reconcile_once(backoff)
+            if delay is not None and not self._closed:
+                await asyncio.sleep(delay)
+                self._reconcile_wanted.set()
+
+    async def _reconcile_once(self, backoff: Backoff) -> float | None:
+        """One background reconcile; returns how long to wait before running again, or None
+        to wait until asked (or the period)."""
+        cfg = self.config
+        generation = self._hold.generation
+        try:
+            await self._reconciler.run(
+                self._emit_reconciled,
+                functools.partial(self._release_positions, generation),
+                confirm=True,
+            )
+        except ExtendedError as exc:
+            delay = backoff.next_delay()
+            log.warning("extended reconcile failed: %s; retrying in %.2fs", exc, delay)
+            return delay
+        except Exception:  # e.g. a malformed REST value: logged, never the loop's end
+            self._n_reconcile_errors += 1
+            delay = backoff.next_delay()
+            log.exception(
+                "extended reconcile failed unexpectedly (run %d, %d failures so far); "
+                "retrying in %.2fs",
+                self._reconciler.runs,
+                self._n_reconcile_errors,
+                delay,
+            )
+            return delay
+        backoff.reset()
+        if self._reconciler.cancels_wanted:
+            return cfg.rest_backoff_max_s  # a cancel failed again: retry soon
+        if self._reconciler.unconfirmed:
+            return CONFIRM_AFTER_S  # a position to confirm: look again shortly
+        return None
 
     async def _settle_late_places(self) -> None:
         """At close: places of unknown outcome (``adapters.extended.late_places``) are looked
@@ -723,7 +758,8 @@ class ExtendedAdapter:
         switch the venue's countdown off (``adapters.extended.dead_man``). Orders of ours that
         may still work keep it armed: a cancel unconfirmed, a place of unknown outcome, never
         listed by the venue, that may still land, a stray or an orphan of an earlier session
-        whose cancel failed."""
+        whose cancel failed; so does a re-arm still at the venue one ``rest_timeout_s`` on
+        (its POST could land after the disarm)."""
         if self._dead_man is None:
             return
         settled = self._settled_at_close  # found at the venue at close: canceled or done
@@ -732,7 +768,7 @@ class ExtendedAdapter:
         left += sorted((self.tracker.strays | self._reconciler.orphans_left) - settled)
         if self._executor is not None:
             left += self._executor.unsettled()  # places that may still land
-        await self._dead_man.disarm_if_safe(left)
+        await self._dead_man.disarm_if_safe(left, self.config.rest_timeout_s)
 
     def statistics(self) -> AdapterStatistics:
         return AdapterStatistics(

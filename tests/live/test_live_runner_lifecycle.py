@@ -297,6 +297,61 @@ def test_a_cancelled_runner_task_still_cancels_every_order_at_the_venue(tmp_path
     assert verify_log(tmp_path / "g.mmlog").ok  # closed cleanly: no torn tail
 
 
+class CancelAllOutageVenue(FakeVenue):
+    """Its first session-wide ``CancelAll`` (the stop's) is out ``outage_s`` and then fails,
+    having canceled nothing (a venue answering 503 to every retry); ``stuck`` is set when it
+    starts. Every other call behaves as ``FakeVenue``'s."""
+
+    def __init__(self, clock: FakeClock, outage_s: float) -> None:
+        super().__init__(clock)
+        self.outage_s = outage_s
+        self.stuck = False
+
+    async def execute(self, command: Command) -> None:
+        if type(command) is CancelAll and command.inst == "" and not self.stuck:
+            self.executed.append(command)
+            self.stuck = True
+            await asyncio.sleep(self.outage_s)
+            raise RuntimeError("CancelAll: gave up after 5 attempts; last: HTTP 503")
+        await super().execute(command)
+
+
+def test_a_runner_task_cancelled_in_the_shutdown_after_a_fatal_error_still_cancels_at_the_venue(
+    tmp_path: Path,
+) -> None:
+    """An engine error starts the shutdown, whose CancelAll meets a venue answering 503, and the
+    runner task is cancelled while it retries. That cancel arrives inside the fatal error's
+    handler, where it used to skip the last resort: the teardown cut the CancelAll short and
+    both quotes stayed working at the venue."""
+
+    async def main() -> CancelAllOutageVenue:
+        venue = CancelAllOutageVenue(FakeClock(), 0.3)
+        fragile = engine_failing_on(lambda ev: type(ev) is Trade)
+        runner = make_runner(venue, tmp_path / "fc.mmlog", fragile, shutdown_timeout_s=5.0)
+        task = asyncio.create_task(runner.run())
+        for _ in range(300):  # until quoting
+            if len(venue.live) == 2:
+                break
+            await asyncio.sleep(0.01)
+        now = venue.clock()
+        venue.queue.put_nowait(Trade(SYM, now, now, 600_000, 1, SELL))  # the engine fails
+        for _ in range(300):  # until the stop's CancelAll is out
+            if venue.stuck:
+                break
+            await asyncio.sleep(0.01)
+        assert venue.stuck and len(venue.live) == 2
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return venue
+
+    venue = asyncio.run(main())
+    last = venue.executed[-1]
+    assert type(last) is CancelAll and last.inst == ""
+    assert last.reason == "runner task cancelled during the shutdown after a fatal error"
+    assert venue.closed and venue.live == set()
+
+
 def test_the_duration_limit_stops_the_session_and_timers_tick_through_the_engine(
     tmp_path: Path,
 ) -> None:

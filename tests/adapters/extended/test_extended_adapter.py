@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from adapters.emulator.clock import ManualClock
+from adapters.emulator.deadman import DeadMansSwitch as EmulatedSwitch
 from adapters.emulator.random_walk import RandomWalkParams
 from adapters.extended.adapter import ExtendedAdapter
 from adapters.extended.config import ExtendedConfig
@@ -588,6 +589,92 @@ def test_the_dead_mans_switch_is_armed_and_rearmed_and_fires_after_we_stop() -> 
     asyncio.run(main())
 
 
+class RecordedSwitch(EmulatedSwitch):
+    """The emulator's dead man's switch, recording every countdown the venue carries out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.countdowns: list[float] = []
+
+    def arm(self, countdown_s: float, now_ns: int) -> None:
+        self.countdowns.append(countdown_s)
+        super().arm(countdown_s, now_ns)
+
+
+def test_a_re_arm_at_the_venue_when_the_adapter_closes_is_carried_out_before_the_disarm(
+) -> None:
+    """The venue is slow on one re-arm, and the adapter closes while it is out with nothing of
+    ours working. The close used to cancel the re-arm and disarm the switch at once: the venue
+    carried out the re-arm after the disarm, and the switch, armed after a clean end, would
+    cancel orders placed by hand later. Now the close waits for it, then disarms."""
+
+    async def main() -> RecordedSwitch:
+        async with running(dead_man_switch_s=5, dead_man_rearm_s=0.2) as s:
+            switch = s.h.account().dead_man = RecordedSwitch()
+            delays = s.h.faults.statistics().rest_delays
+            s.h.faults.delay_next(1, 600, "/api/v1/user/deadmanswitch")
+            await s.wait_for(lambda: s.h.faults.statistics().rest_delays > delays,
+                             "a re-arm held at the venue")
+            await s.adapter.close()
+            await s.wait_for(lambda: len(switch.countdowns) >= 2,
+                             "the held re-arm and the disarm carried out")
+            return switch
+
+    switch = asyncio.run(main())
+    assert switch.countdowns == [5, 0] and not switch.armed
+
+
+def test_close_ends_the_reconcile_loop_even_when_its_wait_swallows_the_cancel() -> None:
+    """On 3.10 ``asyncio.wait_for`` swallows a cancel that comes after its inner wait completed
+    and before it resumed: with a reconcile asked for just before the close, the loop ran on
+    after its cancel, reconciling, and the close, awaiting it, never returned (nor ``mm
+    run``)."""
+
+    async def main() -> None:
+        async with running(reconcile_interval_s=2.0) as s:
+            (loop_task,) = [t for t in s.adapter._tasks if t.get_name() == "extended-reconcile"]
+            s.adapter._request_reconcile("test: asked for just before the close")
+            await asyncio.sleep(0)  # the loop's wait completes; it resumes after the cancel
+            closing = asyncio.create_task(s.adapter.close())
+            try:
+                await s.wait_for(closing.done, "the close", timeout=8.0)
+                assert loop_task.done()
+            finally:
+                loop_task.cancel()  # frees a close stuck on the loop
+                await asyncio.wait({closing}, timeout=8.0)
+
+    asyncio.run(main())
+
+
+def test_close_waits_for_a_task_that_ignores_its_cancel_only_so_long(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Whatever a background task does with its cancel, the close goes on after
+    ``rest_timeout_s``, saying so: the session must end."""
+
+    async def main() -> None:
+        async with running(rest_timeout_s=0.5) as s:
+            released = asyncio.Event()
+
+            async def stubborn() -> None:
+                while not released.is_set():
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await released.wait()
+
+            s.adapter._spawn(stubborn(), "stubborn")
+            await asyncio.sleep(0)
+            closing = asyncio.create_task(s.adapter.close())
+            try:
+                await s.wait_for(closing.done, "the close", timeout=8.0)
+            finally:
+                released.set()
+                await asyncio.wait({closing}, timeout=8.0)
+
+    with caplog.at_level(logging.WARNING, logger="adapters.extended"):
+        asyncio.run(main())
+    assert "extended-stubborn still running 0.5s after being cancelled" in caplog.text
+
+
 def test_secrets_never_appear_in_logs_reprs_or_errors(caplog: pytest.LogCaptureFixture) -> None:
     secrets: list[str] = []
 
@@ -701,6 +788,36 @@ def test_fills_of_a_place_still_in_flight_are_found_by_the_reconcile_before_its_
             assert not s.of(OrderCanceled) and not s.of(OrderRejected)
             again = await s.adapter.reconcile()
             assert not [e for e in again if type(e) is Fill]  # passed on once
+
+    asyncio.run(main())
+
+
+def test_a_reconcile_cut_short_by_its_callers_timeout_still_passes_on_the_fills_it_found(
+) -> None:
+    """The shutdown's reconcile (``LiveRunner._final_reconcile``) runs under a timeout. Here
+    the account stream is silent, a trade fills our bid at the venue and the venue is slow to
+    answer the positions read, so the timeout cuts the run after it has read the trade: the
+    tracker has marked it seen, no later run passes it on again. The fill used to be lost with
+    the run's list of events; it must reach the engine, once."""
+
+    async def main() -> None:
+        async with running() as s:
+            await s.adapter.execute(make_place("q-bid", BUY, 59_950, 250))
+            await s.wait_for(lambda: bool(s.of(OrderAccepted)), "the ack")
+            for c in s.h.hub.of(f"account:{s.h.credentials[0].account_id}"):
+                s.h.hub.clients.discard(c)  # the account socket stays open but falls silent
+            s.clock.advance(SEC)
+            s.h.exchange.inject(Trade(SYM, 0, 0, 59_900, 10_000, SELL))
+            await s.h.step()
+            assert s.h.account().fills, "our bid filled at the venue"
+            s.h.faults.delay_next(1, 1500, "/api/v1/user/positions")
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(s.adapter.reconcile(), 0.3)
+            await s.wait_for(lambda: bool(s.of(Fill)), "the fill the cut reconcile found")
+            again = await s.adapter.reconcile()
+            assert not [e for e in again if type(e) is Fill]  # passed on once
+            assert [e.size for e in again if type(e) is Position] == [250]
+            assert [(f.client_id, f.size) for f in s.of(Fill)] == [("q-bid", 250)]
 
     asyncio.run(main())
 
