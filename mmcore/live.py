@@ -676,21 +676,44 @@ class LiveRunner:
                 writer.flush()
             except Exception:
                 log.exception("live: writing the log's tail failed")
+        done = False
         try:
-            for task in self._tasks:
-                task.cancel()
-            for task in self._tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            self._tasks.clear()
+            await self._stop_tasks()
             await self._sender.close()
             try:
                 await self.adapter.close()
             except Exception:
                 log.exception("live: closing the adapter failed")
+            done = True
         finally:
-            if writer is not None:
-                writer.close()  # also when the close above is interrupted (a second Ctrl-C)
+            if writer is not None:  # also when the close above is interrupted (a second Ctrl-C)
+                try:
+                    writer.close()
+                except Exception:
+                    if done:
+                        raise
+                    log.exception("live: closing the log failed too")  # the first error wins
+
+    async def _stop_tasks(self) -> None:
+        """Cancel the feeding tasks and wait for them, at most ``shutdown_timeout_s``: a cancel
+        alone may not end one (3.10's ``wait_for`` swallows a cancel that meets its inner wait
+        completing; the paper desk's pump also ends on ``stop``), and a teardown that waited
+        without bound would never let the session end."""
+        if self._paper is not None:
+            self._paper.stop()
+        tasks = self._tasks
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            done, pending = await asyncio.wait(tasks, timeout=self._timeout_s)
+            for task in done:  # their failures were handled where they ran (``_feed_failed``)
+                if not task.cancelled():
+                    task.exception()
+            if pending:
+                log.warning("live: %s still running %.1fs after being cancelled; tearing down "
+                            "without them", ", ".join(t.get_name() for t in pending),
+                            self._timeout_s)
+        tasks.clear()
 
     def _result(self, path: Path) -> LiveResult:
         assert self.runner is not None and self.engine is not None

@@ -81,7 +81,7 @@ class PaperDesk:
     venue handed to the runner so far.
     """
 
-    __slots__ = ("_clock", "_offset", "_resync", "_wake", "events", "venue")
+    __slots__ = ("_clock", "_offset", "_resync", "_stopped", "_wake", "events", "venue")
 
     def __init__(self, venue: PaperVenue, clock: Clock, resync: Callable[[Command], None]) -> None:
         self.venue = venue
@@ -92,6 +92,7 @@ class PaperDesk:
         # estimated as the local clock plus this); None before any market data
         self._offset: int | None = None
         self._wake = asyncio.Event()
+        self._stopped = False
 
     def submit(self, command: Command, now: int) -> None:
         """The runner's sink: the venue executes everything but ``Resync``."""
@@ -109,14 +110,20 @@ class PaperDesk:
         self.venue.on_market(ev)
         self._wake.set()
 
+    def stop(self) -> None:
+        """End ``pump`` at its next wake-up (woken now). A cancel alone may not: on 3.10
+        ``asyncio.wait_for`` swallows a cancel that meets its inner wait completing."""
+        self._stopped = True
+        self._wake.set()
+
     async def pump(self, dispatch: Callable[[Event], None]) -> None:
         """Run the venue up to its estimated clock and ``dispatch`` its answers when the local
-        clock reaches their ``ts_recv``; until cancelled."""
+        clock reaches their ``ts_recv``; until cancelled or ``stop``."""
         venue = self.venue
         clock = self._clock
         wake = self._wake
         replace = msgspec.structs.replace
-        while True:
+        while not self._stopped:
             now = clock()
             offset = self._offset
             if offset is None:  # no market data yet: the venue has no other clock
