@@ -226,6 +226,8 @@ class ExtendedAdapter:
         self._told: dict[str, int] = {}  # market -> position as the engine was told it
         self._reconciled = False  # the start-up reconcile has run
         self._reconciler.told = self._told_position
+        # an order's end waits for its fills as long as a position waits after a gap
+        self._reconciler.give_up_after_ns = int(config.position_hold_s * 1e9)
         self._hold_timer: asyncio.TimerHandle | None = None
         self._account_ups = 0
         self._account_seq = 0  # seq of the account socket's last frame; 0 = none yet
@@ -734,8 +736,8 @@ class ExtendedAdapter:
         backoff.reset()
         if self._reconciler.cancels_wanted:
             return cfg.rest_backoff_max_s  # a cancel failed again: retry soon
-        if self._reconciler.unconfirmed:
-            return CONFIRM_AFTER_S  # a position to confirm: look again shortly
+        if self._reconciler.unconfirmed or self.tracker.ends_held:
+            return CONFIRM_AFTER_S  # a position to confirm, or fills an end waits for
         return None
 
     async def _settle_late_places(self) -> None:

@@ -11,7 +11,10 @@ A depth=1 socket gets only ``SNAPSHOT``s of the best bid and offer: on every cha
 every ``BBO_INTERVAL_NS`` of the emulator's clock (at most once a step) in a quiet market.
 The account socket starts with the open orders, positions and balance, then sends TRADE, ORDER,
 POSITION and BALANCE updates in that order; the ``late_fill_frames`` fault holds a fill's TRADE,
-POSITION and BALANCE back until after the account's next update (its ORDER goes out at once).
+POSITION and BALANCE back until the account's next update has sent its ORDER frames (the order
+update overtakes the fill), before that update's own TRADE, POSITION and BALANCE, so positions
+still arrive oldest first; a new account socket starts without the frames held for the old one,
+as frames in flight die with their socket.
 """
 
 from __future__ import annotations
@@ -118,6 +121,7 @@ class StreamPublisher:
                 self._snapshot(client, sym, now_ms)
         elif kind == "account":
             account = self.emu.exchange.accounts[int(market)]
+            self._late.pop(account.account_id, None)  # died with the socket they were due on
             self._account_snapshot(client, account, now_ms)
 
     def _markets(self, market: str) -> list[str]:
@@ -238,14 +242,21 @@ class StreamPublisher:
     def _reorder(
         self, account_id: int, frames: list[tuple[str, dict[str, Any]]], fills: bool
     ) -> list[tuple[str, dict[str, Any]]]:
-        """The frames of an update, then those held back from the one before; a fill's
-        (``fills``) held back in turn when the ``late_fill_frames`` fault says so. Frames are
-        numbered as they are sent, so a late one makes no sequence gap."""
+        """The ORDER frames of an update, then the frames held back from the one before, then
+        the update's others; those held back in turn (a fill's, ``fills``) when the
+        ``late_fill_frames`` fault says so. Held frames go out before any newer TRADE or
+        POSITION, so a position never reaches the adapter after a newer one. Frames are numbered
+        as they are sent, so a late one makes no sequence gap."""
         held = self._late.pop(account_id, [])
-        if fills and self.emu.faults.take_late_fill():
-            self._late[account_id] = held + [f for f in frames if f[0] != "ORDER"]
-            return [f for f in frames if f[0] == "ORDER"]
-        return frames + held
+        late = fills and self.emu.faults.take_late_fill()
+        if not (held or late):
+            return frames  # the venue's own order: TRADE, ORDER, POSITION, BALANCE
+        orders = [f for f in frames if f[0] == "ORDER"]
+        others = [f for f in frames if f[0] != "ORDER"]
+        if late:
+            self._late[account_id] = held + others
+            return orders
+        return orders + held + others
 
     # ------------------------------------------------------------ periodic duties
 

@@ -10,9 +10,10 @@ line with the venue so that no order is orphaned and none is double-counted:
   and closed with the venue's verdict (``OrderCanceled`` / ``OrderRejected``), after its fills:
   when the venue counts fills of it that we have not seen, the verdict waits for them (the
   tracker's ``ends_held``; the next run reads the venue's trades again), and only a background
-  run that started with the verdict already waiting, and whose trades lack them too, gives
-  them up and passes the verdict on saying so ("fills not seen"; the one-shot start-up and
-  shutdown runs give up at once): the positions then set the engine's right; a place whose
+  run that starts once the verdict has waited ``give_up_after_ns``, and whose trades lack
+  them too, gives them up and passes the verdict on saying so ("fills not seen"; the one-shot
+  start-up and shutdown runs give up at once, also when they fail): the positions then set the
+  engine's right; a place whose
   outcome was unknown and that the venue does not know (yet) is first sent again with the same
   signed body (``settle_place``), never declared gone while a held copy may still land, unless
   a cancel (a CancelAll) went out after it: then it is declared canceled and never sent again;
@@ -72,6 +73,8 @@ PLACE_CLOCK_SLACK_NS = 10_000_000_000
 our places in flight may still be its (see ``Reconciler._in_flight_fills``)."""
 
 CONFIRM_AFTER_S = 1.0
+GIVE_UP_AFTER_NS = 5_000_000_000
+"""Default of ``Reconciler.give_up_after_ns``."""
 """How soon a background reconcile runs again to confirm a position that differed from the
 engine's (see the module doc)."""
 
@@ -159,6 +162,10 @@ class Reconciler:
         self.unconfirmed: dict[str, int] = {}
         """Markets whose venue position differed from the engine's at the last background run,
         with that position; the next run passes it on if it still differs."""
+        self.give_up_after_ns = GIVE_UP_AFTER_NS
+        """How long an order's end waits for fills the venue counted before a background run
+        whose trades lack them gives it up (the adapter sets it to ``position_hold_s``: the
+        same wait for the same frames)."""
         self.settle_place: Callable[[TrackedOrder], Awaitable[bool]] | None = None
         """Set by the adapter when it places orders (``Executor.settle``): a pending order the
         venue does not list is settled by resending its place, when its outcome was unknown,
@@ -175,10 +182,24 @@ class Reconciler:
         venue's trades has been emitted (the adapter then releases the positions it held back
         since a gap: ``adapters.extended.position_hold``); ``confirm``: a background run, whose
         positions are confirmed before they are passed on (see the module doc)."""
+        try:
+            await self._run(emit, fills_passed, confirm)
+        except BaseException:
+            if not confirm:  # no run follows a one-shot one (the shutdown's last): nothing to
+                self._give_up_ends(None, emit)  # wait for, and no new order takes the room
+            raise
+
+    async def _run(
+        self, emit: Emit, fills_passed: Callable[[], None] | None, confirm: bool
+    ) -> None:
         symbols = list(self._instruments)
         rest = self._rest
         tracker = self._tracker
-        held_before = set(tracker.ends_held)  # their fills, if the venue has them, are read now
+        # ends held long enough before this run reads the venue's trades: given up if these
+        # trades lack their fills too (one held just now, by the stream, waits for later runs:
+        # the trade that overtook its order update may not be listed yet)
+        due = self._clock() - self.give_up_after_ns
+        held_before = {c for c, o in tracker.ends_held.items() if o.end and o.end.held_ns <= due}
         opens = await rest.open_orders(symbols)
         trades = await rest.trades(symbols)
         self.runs += 1
@@ -333,9 +354,9 @@ class Reconciler:
 
     def _give_up_ends(self, held_before: set[str] | None, emit: Emit) -> None:
         """The last resort for ends waiting for fills this run's trades did not have either:
-        those held since before the run read them (``held_before``; every one when None, in a
-        one-shot run) are passed on, "fills not seen". One held during the run waits for the
-        next run (asked for when it was held), whose trades may have them."""
+        those held at least ``give_up_after_ns`` before the run read them (``held_before``;
+        every one when None, in a one-shot run, or when it failed) are passed on, "fills not
+        seen". Others wait for a later run (the adapter runs again while any waits)."""
         tracker = self._tracker
         for order in list(tracker.ends_held.values()):
             if held_before is not None and order.client_id not in held_before:

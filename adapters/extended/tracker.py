@@ -29,6 +29,7 @@ order counts as foreign, and an order still working then is an orphan the reconc
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 
@@ -52,6 +53,8 @@ __all__ = [
     "TrackedOrder",
     "TrackerStatistics",
 ]
+
+log = logging.getLogger(__name__)
 
 PENDING = "pending"
 """Place sent (or about to be); no sign of the order on the venue yet."""
@@ -81,6 +84,9 @@ class HeldEnd(msgspec.Struct):
     """The venue's time of the update that ended it."""
     venue_filled: int
     """Lots the venue reports filled: the terminal event goes out once this many are seen."""
+    held_ns: int = 0
+    """When the end began to wait (the ``ts_recv`` clock): the reconcile gives it up only once
+    it has waited ``Reconciler.give_up_after_ns``."""
 
 
 class TrackedOrder:
@@ -286,7 +292,7 @@ class OrderTracker:
             return []
         sr = w.status_reason
         reason = "filled" if status == "FILLED" else sr if sr and sr != "NONE" else status
-        end = HeldEnd(status, reason, ts, self._venue_filled(order, w))
+        end = HeldEnd(status, reason, ts, self._venue_filled(order, w), ts_recv)
         if order.filled < end.venue_filled:
             self._hold(order, end)
             return []
@@ -294,7 +300,9 @@ class OrderTracker:
 
     def _venue_filled(self, order: TrackedOrder, w: WireOrder) -> int:
         """Lots the venue says ``w``'s order filled: all of it when FILLED; its ``filledQty``
-        otherwise (0 when absent)."""
+        otherwise (0 when absent). A ``filledQty`` that is not a whole number of lots is read
+        as all of it (the end then waits for every fill, or for the reconcile to give it up):
+        raising would drop the whole account frame, or end every reconcile, over one field."""
         if w.status == "FILLED":
             return order.size
         if w.filled_qty is None:
@@ -302,7 +310,9 @@ class OrderTracker:
         try:
             return self.instruments[order.inst].size_to_lots(w.filled_qty)
         except ValueError as exc:
-            raise MalformedMessageError(f"order {w.external_id}: filledQty: {exc}") from None
+            log.warning("extended order %s: filledQty %r unreadable (%s); taken as the whole "
+                        "order", w.external_id, w.filled_qty, exc)
+            return order.size
 
     def _hold(self, order: TrackedOrder, end: HeldEnd) -> None:
         """Hold ``order``'s end until its fills are seen; a repeated end keeps the first one

@@ -111,3 +111,26 @@ def test_a_dead_mans_switch_fires_once_when_the_countdown_runs_out_and_zero_disa
     dms.arm(0, 0)
     assert not dms.armed and not dms.expired(10**12)
     assert dms.fired == 1
+
+
+def test_late_fill_frames_keep_positions_oldest_first() -> None:
+    """A fill's frames held back go out after the next update's ORDER frames and before its
+    own TRADE and POSITION, so a position never reaches the adapter after a newer one."""
+    from types import SimpleNamespace
+
+    from adapters.extended.emulator_stream import StreamPublisher
+
+    faults = FaultSwitches()
+    emu = SimpleNamespace(exchange=SimpleNamespace(trades={}), faults=faults)
+    publisher = StreamPublisher(emu)  # type: ignore[arg-type]
+
+    def update(n: int) -> list[tuple[str, dict[str, object]]]:
+        return [(kind, {"n": n}) for kind in ("TRADE", "ORDER", "POSITION", "BALANCE")]
+
+    faults.late_fill_frames(1)
+    assert publisher._reorder(7, update(1), True) == [("ORDER", {"n": 1})]
+    sent = publisher._reorder(7, update(2), True)
+    assert [(kind, data["n"]) for kind, data in sent] == [
+        ("ORDER", 2), ("TRADE", 1), ("POSITION", 1), ("BALANCE", 1),
+        ("TRADE", 2), ("POSITION", 2), ("BALANCE", 2),
+    ]

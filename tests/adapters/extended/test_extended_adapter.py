@@ -19,7 +19,7 @@ from adapters.emulator.random_walk import RandomWalkParams
 from adapters.extended.adapter import ExtendedAdapter
 from adapters.extended.config import ExtendedConfig
 from adapters.extended.emulator import ExtendedEmulatorHandle, serve
-from adapters.extended.errors import ExtendedVenueError
+from adapters.extended.errors import ExtendedUnavailableError, ExtendedVenueError
 from adapters.extended.signer import OrderSigner
 from mmcore.commands import Cancel, CancelAll, Place, Resync
 from mmcore.events import (
@@ -1084,6 +1084,10 @@ def test_an_end_whose_fills_no_reconcile_finds_goes_out_saying_so(one_shot: bool
                 out = await s.adapter.reconcile()  # the cancel is among its own events
             else:
                 s.adapter._request_reconcile("test")
+                await s.wait_for(lambda: bool(reads and s.adapter.tracker.ends_held), "a held")
+                # the end waits position_hold_s (as a position after a gap) before a run
+                # whose trades lack its fills gives it up; the adapter runs again meanwhile
+                s.clock.advance(int(s.adapter.config.position_hold_s * 1e9) + SEC)
                 await s.wait_for(lambda: bool(s.of(OrderCanceled)), "a's end")
                 assert len(reads) == 2  # held by the first run, given up by the second
                 await s.wait_for(lambda: any(p.size == 60 for p in s.of(Position)),
@@ -1097,5 +1101,88 @@ def test_an_end_whose_fills_no_reconcile_finds_goes_out_saying_so(one_shot: bool
                        if type(e) is Position)
             stats = s.adapter.statistics().tracker
             assert (stats.ends_held, stats.ends_given_up) == (1, 1)
+
+    asyncio.run(main())
+
+
+def test_an_end_held_from_the_stream_is_not_given_up_by_the_reconcile_it_asks_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The venue cancels "a" just after matching 60 lots of it; the account stream's CANCELLED
+    update (filledQty 60) overtakes the TRADE frame, which comes 300 ms later, and the venue's
+    REST trades lag one read behind too. The reconcile the held end asks for at once must not
+    give it up: the cancel goes out after the fill, whenever the fill comes within
+    position_hold_s. (Given up by that first run, the cancel freed the room before the fill.)"""
+    late: list[str] = []
+    delaying = [False]
+    on_account = ExtendedAdapter._on_account
+
+    def wire(self: ExtendedAdapter, data: str) -> None:  # the TRADE frame and those after it
+        if delaying[0] and (late or '"type":"TRADE"' in data):  # come 300 ms late, in order
+            if not late:
+                asyncio.get_running_loop().call_later(0.3, flush, self)
+            late.append(data)
+            return
+        on_account(self, data)
+
+    def flush(self: ExtendedAdapter) -> None:
+        delaying[0] = False
+        while late:
+            on_account(self, late.pop(0))
+
+    monkeypatch.setattr(ExtendedAdapter, "_on_account", wire)
+
+    async def main() -> None:
+        async with running() as s:
+            await s.adapter.execute(make_place("a", BUY, 59_950, 100))
+            await s.wait_for(lambda: bool(s.of(OrderAccepted)), "the ack")
+            reads: list[int] = []
+            trades = s.adapter.rest.trades
+
+            async def lagging(symbols: list[str], limit: int = 200) -> list[Any]:
+                reads.append(1)
+                return [] if len(reads) <= 1 else await trades(symbols, limit)
+
+            s.adapter.rest.trades = lagging  # type: ignore[method-assign]
+            s.h.faults.late_fill_frames(1)
+            delaying[0] = True
+            s.clock.advance(SEC)
+            s.h.exchange.inject(Trade(SYM, 0, 0, 59_900, 60, SELL))
+            await s.h.step()
+            account = s.h.account()
+            order = account.by_client["a"]
+            s.h.exchange.cancel(account, order)  # CANCELLED (filledQty 60) goes out first
+            await s.wait_for(lambda: bool(s.of(OrderCanceled)), "a's end")
+            ends = [e for e in s.events if type(e) in (Fill, OrderCanceled)]
+            assert [type(e) for e in ends] == [Fill, OrderCanceled], ends
+            assert ends[0].size == 60 and ends[1].reason == "CANCELLED"
+            stats = s.adapter.statistics().tracker
+            assert (stats.ends_held, stats.ends_given_up, stats.late_fills) == (1, 0, 0)
+
+    asyncio.run(main())
+
+
+def test_a_one_shot_reconcile_that_fails_gives_up_the_ends_waiting_for_fills() -> None:
+    """The shutdown's last reconcile fails (the venue's trades unreadable) while "a"'s end waits
+    for a fill: no run follows it and no new order will take the room, so the end goes out
+    ("fills not seen") rather than leave the order working in the engine, which made the
+    session end with it "not confirmed canceled" though the venue had canceled it."""
+
+    async def main() -> None:
+        async with running() as s:
+            await _filled_then_ended_unseen(s, lagging_reads=1_000)
+            s.adapter._request_reconcile("test")
+            await s.wait_for(lambda: bool(s.adapter.tracker.ends_held), "a's end held")
+
+            async def down(symbols: list[str], limit: int = 200) -> list[Any]:
+                raise ExtendedUnavailableError("GET trades: 503")
+
+            s.adapter.rest.trades = down  # type: ignore[method-assign]
+            with pytest.raises(ExtendedUnavailableError):
+                await s.adapter.reconcile()
+            await s.wait_for(lambda: bool(s.of(OrderCanceled)), "a's end")
+            cancels = [e for e in s.events if type(e) is OrderCanceled]
+            assert [c.reason for c in cancels] == ["reconcile: CANCELLED, fills not seen"]
+            assert not s.adapter.tracker.ends_held
 
     asyncio.run(main())

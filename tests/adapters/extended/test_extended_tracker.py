@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
-from adapters.extended.normalize import MalformedMessageError
 from adapters.extended.tracker import DONE, DONE_KEPT_NS, OPEN, PENDING, OrderTracker
 from adapters.extended.wire import WireOrder, WireTrade
 from mmcore.commands import Place
@@ -284,7 +281,11 @@ def test_an_end_given_up_by_the_reconcile_says_its_fills_were_not_seen() -> None
     ]
 
 
-def test_a_filled_quantity_off_the_lot_grid_is_a_malformed_message() -> None:
-    tracker, _ = held_tracker()
-    with pytest.raises(MalformedMessageError, match="filledQty"):
-        tracker.on_order(make_order("CANCELLED", filled="0.0015"), 9)
+def test_a_filled_quantity_off_the_lot_grid_holds_the_end_for_the_whole_order() -> None:
+    """Raising would drop the whole account frame, or end every reconcile, over one field: the
+    end waits for every fill instead (the order keeps counting whole), or for a give-up."""
+    tracker, asked = held_tracker()
+    assert tracker.on_order(make_order("CANCELLED", filled="0.0015"), 9) == []
+    order = tracker.get("c-1")
+    assert order is not None and order.end is not None and order.end.venue_filled == 3
+    assert asked and tracker.ends_held == {"c-1": order}
