@@ -94,7 +94,7 @@ from mmcore.events import (
     Trade,
 )
 from mmcore.instrument import Instrument
-from mmcore.log import FORMAT_VERSION, LogHeader, LogWriter
+from mmcore.log import FORMAT_VERSION, LogHeader, LogWriteError, LogWriter
 from mmcore.own_orders import simulated
 from mmcore.paper import PaperDesk, PaperFactory
 from mmcore.ratelimit import RateBudget
@@ -473,6 +473,9 @@ class LiveRunner:
         try:
             while pending and self._open:
                 self._handle(runner, pending.popleft())
+        except LogWriteError as exc:  # the record cannot be kept: stop, every order canceled
+            log.error("live: the event log failed (%s); stopping", exc)
+            self._fail(exc)
         except Exception as exc:
             log.exception("live: the engine failed on an event; stopping")
             self._fail(exc)

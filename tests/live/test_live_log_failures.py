@@ -51,7 +51,8 @@ async def fail_while_quoting(
 
 @pytest.mark.parametrize("failure", ["dir_removed", "fsync_eio"])
 def test_a_log_failing_mid_session_stops_it_and_cancels_every_order_naming_the_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     path = tmp_path / "out" / "s.mmlog"
     venue = InstantVenue()
@@ -60,8 +61,12 @@ def test_a_log_failing_mid_session_stops_it_and_cancels_every_order_naming_the_f
     else:
         fail, said = (lambda: monkeypatch.setattr(log_writer.os, "fsync", eio)), "may be lost"
 
-    runner, error = asyncio.run(fail_while_quoting(path, venue, fail))
+    with caplog.at_level("ERROR", logger="mmcore.live"):
+        runner, error = asyncio.run(fail_while_quoting(path, venue, fail))
     assert str(error).startswith(f"{path}: ") and said in str(error), error
+    said_live = [r.getMessage() for r in caplog.records if r.name == "mmcore.live"]
+    assert any(m.startswith("live: the event log failed") for m in said_live), said_live
+    assert not any("the engine failed" in m for m in said_live), said_live
     assert runner.stop_reason == f"fatal: LogWriteError: {error}"
     last = venue.executed[-1]
     assert type(last) is CancelAll and last.inst == ""  # every market, straight to the venue
