@@ -105,6 +105,7 @@ from mmcore.session_control import halt_event, resume_event, stop_event
 from mmcore.session_ids import session_log_path, session_prefix, with_client_prefix
 from mmcore.session_signals import SessionSignals
 from mmcore.status import status_lines
+from mmcore.task_stop import stop_tasks
 from mmcore.venue import Clock, VenueAdapter
 
 __all__ = [
@@ -698,25 +699,15 @@ class LiveRunner:
                     log.exception("live: closing the log failed too")  # the first error wins
 
     async def _stop_tasks(self) -> None:
-        """Cancel the feeding tasks and wait for them, at most ``shutdown_timeout_s``: a cancel
-        alone may not end one (3.10's ``wait_for`` swallows a cancel that meets its inner wait
-        completing; the paper desk's pump also ends on ``stop``), and a teardown that waited
-        without bound would never let the session end."""
+        """Cancel the feeding tasks and wait for them, at most ``shutdown_timeout_s``
+        (``mmcore.task_stop``; the paper desk's pump also ends on ``stop``). Their failures
+        were handled where they ran (``_feed_failed``)."""
         if self._paper is not None:
             self._paper.stop()
-        tasks = self._tasks
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            done, pending = await asyncio.wait(tasks, timeout=self._timeout_s)
-            for task in done:  # their failures were handled where they ran (``_feed_failed``)
-                if not task.cancelled():
-                    task.exception()
-            if pending:
-                log.warning("live: %s still running %.1fs after being cancelled; tearing down "
-                            "without them", ", ".join(t.get_name() for t in pending),
-                            self._timeout_s)
-        tasks.clear()
+        _, running = await stop_tasks(self._tasks, self._timeout_s)
+        if running:
+            log.warning("live: %s still running %.1fs after being cancelled; tearing down "
+                        "without them", ", ".join(running), self._timeout_s)
 
     def _result(self, path: Path) -> LiveResult:
         assert self.runner is not None and self.engine is not None

@@ -66,6 +66,7 @@ from mmcore.events import (
 )
 from mmcore.instrument import Instrument
 from mmcore.ratelimit import RateBudget
+from mmcore.task_stop import stop_tasks
 from mmcore.venue import Clock
 
 __all__ = ["PUBLIC_ONLY", "AdapterStatistics", "ExtendedAdapter", "LatencyProbe"]
@@ -368,26 +369,15 @@ class ExtendedAdapter:
         self._queue.put_nowait(_CLOSED)
 
     async def _stop_tasks(self) -> None:
-        """Cancel the background tasks and wait for them to end, at most ``rest_timeout_s``: a
-        cancel alone may not end one (on 3.10 ``asyncio.wait_for`` swallows a cancel that meets
-        its inner wait completing; the loops end on ``_closed`` for that), and a close that
-        waited without bound for one that runs on would never let the session end."""
-        tasks = self._tasks
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            timeout = self.config.rest_timeout_s
-            done, pending = await asyncio.wait(tasks, timeout=timeout)
-            for task in done:
-                exc = None if task.cancelled() else task.exception()
-                if exc is not None:
-                    log.warning("extended close: task %s had failed", task.get_name(),
-                                exc_info=exc)
-            if pending:
-                log.warning("extended close: %s still running %.1fs after being cancelled; "
-                            "closing without them", ", ".join(t.get_name() for t in pending),
-                            timeout)
-        tasks.clear()
+        """Cancel the background tasks and wait for them, at most ``rest_timeout_s``
+        (``mmcore.task_stop``; the loops also end on ``_closed``)."""
+        timeout = self.config.rest_timeout_s
+        failures, running = await stop_tasks(self._tasks, timeout)
+        for name, exc in failures:
+            log.warning("extended close: task %s had failed", name, exc_info=exc)
+        if running:
+            log.warning("extended close: %s still running %.1fs after being cancelled; closing "
+                        "without them", ", ".join(running), timeout)
 
     # ------------------------------------------------------------ streams
 
