@@ -313,6 +313,7 @@ class LiveRunner:
         attach = getattr(adapter, "attach", None)
         if attach is not None:
             attach(self._dispatch)
+        unwinding = True  # an error (or a cancel) is on its way out: the teardown keeps it
         try:
             if self._day_pnl is not None:  # before connecting: a bad file stops start-up
                 self._prior = self._day_pnl.load()
@@ -376,8 +377,9 @@ class LiveRunner:
                 log.exception("live: the shutdown failed; canceling at the venue directly")
                 await self._cancel_all_at_venue("shutdown failed")
                 raise
+            unwinding = False
         finally:
-            await self._teardown(writer)
+            await self._teardown(writer, unwinding)
         # after the teardown: the result counts what arrived while the adapter closed, as the
         # log records it
         return self._result(path)
@@ -668,7 +670,11 @@ class LiveRunner:
             return False
         return True
 
-    async def _teardown(self, writer: LogWriter | None) -> None:
+    async def _teardown(self, writer: LogWriter | None, unwinding: bool = False) -> None:
+        """Save the day PnL, write the log's tail out, stop the tasks, close the sender and the
+        adapter, close the log. A log that fails to close is raised only when nothing else
+        failed (``unwinding``: the session's own error or cancel is on its way out, and stays
+        the one raised; the close failure is logged)."""
         if self._day_pnl is not None and self.engine is not None:
             self._save_day_pnl()  # the session's last word on today's PnL, whatever ended it
         self._signals.release("the session is shutting down")
@@ -694,7 +700,7 @@ class LiveRunner:
                 try:
                     writer.close()
                 except Exception:
-                    if done:
+                    if done and not unwinding:
                         raise
                     log.exception("live: closing the log failed too")  # the first error wins
 

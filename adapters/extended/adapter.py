@@ -49,7 +49,7 @@ from adapters.extended.late_places import cancel_late_places
 from adapters.extended.markets import VENUE, instrument_from_market, sdk_config
 from adapters.extended.normalize import MalformedMessageError, Normalizer
 from adapters.extended.position_hold import PositionHold
-from adapters.extended.reconcile import CONFIRM_AFTER_S, Reconciler
+from adapters.extended.reconcile import CONFIRM_AFTER_S, GIVE_UP_FLOOR_NS, Reconciler
 from adapters.extended.rest import ExtendedRest, RestStatistics
 from adapters.extended.signer import OrderSigner
 from adapters.extended.stream import Subscription, SubscriptionStatistics
@@ -227,8 +227,11 @@ class ExtendedAdapter:
         self._told: dict[str, int] = {}  # market -> position as the engine was told it
         self._reconciled = False  # the start-up reconcile has run
         self._reconciler.told = self._told_position
-        # an order's end waits for its fills as long as a position waits after a gap
-        self._reconciler.give_up_after_ns = int(config.position_hold_s * 1e9)
+        # an order's end waits for its fills as long as a position waits after a gap, and at
+        # least GIVE_UP_FLOOR_NS
+        self._reconciler.give_up_after_ns = max(
+            int(config.position_hold_s * 1e9), GIVE_UP_FLOOR_NS
+        )
         self._hold_timer: asyncio.TimerHandle | None = None
         self._account_ups = 0
         self._account_seq = 0  # seq of the account socket's last frame; 0 = none yet

@@ -73,10 +73,14 @@ PLACE_CLOCK_SLACK_NS = 10_000_000_000
 our places in flight may still be its (see ``Reconciler._in_flight_fills``)."""
 
 CONFIRM_AFTER_S = 1.0
+"""How soon a background reconcile runs again to confirm a position that differed from the
+engine's (see the module doc), or to look again for the fills an order's end waits for."""
 GIVE_UP_AFTER_NS = 5_000_000_000
 """Default of ``Reconciler.give_up_after_ns``."""
-"""How soon a background reconcile runs again to confirm a position that differed from the
-engine's (see the module doc)."""
+GIVE_UP_FLOOR_NS = 2_000_000_000
+"""The least ``give_up_after_ns`` the adapter sets, whatever ``position_hold_s`` says (0 passes a
+held position on at once): a trade overtaken by its order's end needs a moment to arrive, and
+the run the held end asks for at once must not give it up."""
 
 
 def wire_order(m: OpenOrderModel) -> WireOrder:

@@ -71,3 +71,55 @@ def test_a_log_failing_mid_session_stops_it_and_cancels_every_order_naming_the_f
     last = venue.executed[-1]
     assert type(last) is CancelAll and last.inst == ""  # every market, straight to the venue
     assert venue.live == set() and venue.closed
+
+
+def _fragile(config: Any, instruments: Any) -> Any:
+    """The session's engine, failing on its first timer tick (a bug)."""
+    engine = build_engine(config, instruments)
+    on_event = engine.on_event
+
+    def failing(ev: Any) -> Any:
+        if type(ev).__name__ == "Timer":
+            raise RuntimeError("engine bug")
+        return on_event(ev)
+
+    engine.on_event = failing  # type: ignore[method-assign]
+    return engine
+
+
+@pytest.mark.parametrize("ending", ["engine_bug", "cancel"])
+def test_a_log_that_fails_to_close_never_replaces_the_sessions_own_error_or_cancel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ending: str
+) -> None:
+    """The session ends over an engine bug, or its task is cancelled, and then the log's close
+    fails too (a full disk at the final fsync): the caller must get the bug, or the cancel, and
+    the close failure is only logged."""
+    close = log_writer.LogWriter.close
+
+    def failing_close(self: Any) -> None:
+        close(self)
+        raise LogWriteError(f"{self.path}: expected to sync the log, found ENOSPC")
+
+    monkeypatch.setattr(log_writer.LogWriter, "close", failing_close)
+
+    async def main() -> BaseException | None:
+        venue = InstantVenue()
+        bug = ending == "engine_bug"
+        runner = LiveRunner(venue, parse_config(SIMPLE_SESSION, "<test>"),
+                            _fragile if bug else build_engine, tmp_path / "s.mmlog",
+                            clock=time.time_ns, handle_signals=False,
+                            timer_interval_ms=50 if bug else 0, shutdown_timeout_s=1.0)
+        task = await quoting(runner, venue)
+        if not bug:
+            task.cancel()
+        try:
+            await asyncio.wait_for(task, 10)
+        except BaseException as exc:
+            return exc
+        return None
+
+    raised = asyncio.run(main())
+    if ending == "cancel":
+        assert isinstance(raised, asyncio.CancelledError), raised
+    else:
+        assert isinstance(raised, RuntimeError) and str(raised) == "engine bug", raised

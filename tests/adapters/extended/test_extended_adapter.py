@@ -1105,8 +1105,9 @@ def test_an_end_whose_fills_no_reconcile_finds_goes_out_saying_so(one_shot: bool
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("hold_s", [5.0, 0.0])  # 0: positions pass at once; ends still wait
 def test_an_end_held_from_the_stream_is_not_given_up_by_the_reconcile_it_asks_for(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, hold_s: float
 ) -> None:
     """The venue cancels "a" just after matching 60 lots of it; the account stream's CANCELLED
     update (filledQty 60) overtakes the TRADE frame, which comes 300 ms later, and the venue's
@@ -1133,7 +1134,7 @@ def test_an_end_held_from_the_stream_is_not_given_up_by_the_reconcile_it_asks_fo
     monkeypatch.setattr(ExtendedAdapter, "_on_account", wire)
 
     async def main() -> None:
-        async with running() as s:
+        async with running(position_hold_s=hold_s) as s:
             await s.adapter.execute(make_place("a", BUY, 59_950, 100))
             await s.wait_for(lambda: bool(s.of(OrderAccepted)), "the ack")
             reads: list[int] = []

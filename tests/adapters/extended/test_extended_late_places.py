@@ -4,6 +4,7 @@ time whatever the venue does, and a place the venue named once is never unknown 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import sys
 from pathlib import Path
@@ -35,8 +36,11 @@ def test_the_watch_keeps_to_its_time_when_the_venue_does_not_answer() -> None:
     (here 3 x 10 s); the watch used to check its time only between passes over all the ids,
     so a 1 s watch of three ids held the close for about 100 s."""
 
+    released = asyncio.Event()  # set at the end, so the server's cleanup need not wait 60 s
+
     async def hang(request: web.Request) -> web.Response:
-        await asyncio.sleep(60)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(released.wait(), 60)
         return web.Response(text="{}")
 
     async def main() -> list[str]:
@@ -57,6 +61,7 @@ def test_the_watch_keeps_to_its_time_when_the_venue_does_not_answer() -> None:
             # the bound under test is 1 s; 20 s is only the test's own guard against a hang
             return await asyncio.wait_for(cancel_late_places(rest, ids, timeout_s=1.0), 20)
         finally:
+            released.set()
             await rest.close()
             await server.cleanup()
 
