@@ -59,7 +59,9 @@ class ExtendedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         found then keeps the dead man's switch armed. Default 10.
     position_hold_s: after a gap in the account stream (or its reconnect), the venue's position
         frames are held back until a reconcile has passed on the fills the gap lost, at most this
-        long (``adapters.extended.position_hold``); 0 passes them on at once. Default 5.
+        long (``adapters.extended.position_hold``); 0 passes them on at once. Also how long an
+        order the venue ended with fills we have not seen keeps counting before a reconcile that
+        cannot find them ends it, at least 2 s (``adapters.extended.tracker``). Default 5.
     book_depth: 0 for the full-depth book stream, 1 for best bid/offer only.
     subscribe_trades, subscribe_funding, subscribe_mark: optional public streams; default on.
     seed: seeds the jitter and the order nonces, so a run is reproducible.
