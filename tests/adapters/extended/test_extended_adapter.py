@@ -802,13 +802,7 @@ def test_a_reconcile_cut_short_by_its_callers_timeout_still_passes_on_the_fills_
 
     async def main() -> None:
         async with running() as s:
-            await s.adapter.execute(make_place("q-bid", BUY, 59_950, 250))
-            await s.wait_for(lambda: bool(s.of(OrderAccepted)), "the ack")
-            for c in s.h.hub.of(f"account:{s.h.credentials[0].account_id}"):
-                s.h.hub.clients.discard(c)  # the account socket stays open but falls silent
-            s.clock.advance(SEC)
-            s.h.exchange.inject(Trade(SYM, 0, 0, 59_900, 10_000, SELL))
-            await s.h.step()
+            await _fill_unseen(s, "q-bid", 250, 10_000)
             assert s.h.account().fills, "our bid filled at the venue"
             s.h.faults.delay_next(1, 1500, "/api/v1/user/positions")
             with pytest.raises(asyncio.TimeoutError):
@@ -1022,18 +1016,24 @@ def test_a_streamed_fill_of_a_place_not_answered_yet_comes_before_its_position()
     asyncio.run(main())
 
 
+async def _fill_unseen(s: Session, client_id: str, size: int, traded: int) -> None:
+    """A bid of ours of ``size`` lots rests; the account stream falls silent (its socket stays
+    open); a sell of ``traded`` lots trades through it at the venue."""
+    await s.adapter.execute(make_place(client_id, BUY, 59_950, size))
+    await s.wait_for(lambda: bool(s.of(OrderAccepted)), "the ack")
+    for c in s.h.hub.of(f"account:{s.h.credentials[0].account_id}"):
+        s.h.hub.clients.discard(c)  # the account socket stays open but falls silent
+    s.clock.advance(SEC)
+    s.h.exchange.inject(Trade(SYM, 0, 0, 59_900, traded, SELL))
+    await s.h.step()
+
+
 async def _filled_then_ended_unseen(s: Session, lagging_reads: int) -> list[int]:
     """Order "a" (100 lots) rests; the account stream falls silent; the venue fills 60 lots of
     it, then cancels it. The venue's trades, as REST lists them, lack the fill for the first
     ``lagging_reads`` reads (a REST lag, or a fill beyond the latest trades read). Returns the
     list the trades reads are counted in."""
-    await s.adapter.execute(make_place("a", BUY, 59_950, 100))
-    await s.wait_for(lambda: bool(s.of(OrderAccepted)), "the ack")
-    for c in s.h.hub.of(f"account:{s.h.credentials[0].account_id}"):
-        s.h.hub.clients.discard(c)  # the account socket stays open but falls silent
-    s.clock.advance(SEC)
-    s.h.exchange.inject(Trade(SYM, 0, 0, 59_900, 60, SELL))
-    await s.h.step()
+    await _fill_unseen(s, "a", 100, 60)
     account = s.h.account()
     order = account.by_client["a"]
     assert order.filled == 60
