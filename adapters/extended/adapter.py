@@ -40,6 +40,7 @@ from x10.models.market import MarketModel
 from x10.utils.http import USER_AGENT
 
 from adapters.extended.backoff import Backoff
+from adapters.extended.book_feed import BookFeed
 from adapters.extended.config import ExtendedConfig
 from adapters.extended.credentials import Secret, account_id, load_credentials
 from adapters.extended.dead_man import DeadMansSwitch
@@ -62,7 +63,6 @@ from mmcore.events import (
     Fill,
     OrderRejected,
     Position,
-    book_stream,
 )
 from mmcore.instrument import Instrument
 from mmcore.ratelimit import RateBudget
@@ -111,17 +111,6 @@ class AdapterStatistics(msgspec.Struct, frozen=True):
     """Times the venue's positions were held back after an account gap (``position_hold``)."""
     positions_released_late: int = 0
     """Holds that ended by ``position_hold_s`` running out, not by a reconcile."""
-
-
-class _BookSeq:
-    """Sequence state of one market's book socket."""
-
-    __slots__ = ("last", "resync_pending", "synced")
-
-    def __init__(self) -> None:
-        self.last = 0
-        self.synced = False
-        self.resync_pending = False
 
 
 class ExtendedAdapter:
@@ -214,8 +203,7 @@ class ExtendedAdapter:
             self._reconciler.settle_place = self._executor.settle
         self._session: aiohttp.ClientSession | None = None
         self._subs: dict[str, Subscription] = {}
-        self._book_subs: dict[str, Subscription] = {}
-        self._seq: dict[str, _BookSeq] = {}
+        self._books: dict[str, BookFeed] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._reconcile_wanted = asyncio.Event()
         self._hold = PositionHold(config.position_hold_s)
@@ -239,9 +227,7 @@ class ExtendedAdapter:
         self._settled_at_close: set[str] = set()  # late places found at the venue at close
         self._n_events = 0
         self._n_malformed = 0
-        self._n_gaps = 0
         self._n_account_gaps = 0
-        self._n_resyncs = 0
         self._n_reconcile_errors = 0
 
     def __repr__(self) -> str:
@@ -415,12 +401,11 @@ class ExtendedAdapter:
             return s
 
         for sym in symbols:
-            self._seq[sym] = _BookSeq()
-            self._book_subs[sym] = sub(
-                book_stream(sym),
-                f"{base}/orderbooks/{sym}{depth}",
-                lambda data, sym=sym: self._on_book(sym, data),  # type: ignore[misc]
-                cfg.stale_after_s,
+            feed = self._books[sym] = BookFeed(
+                sym, self._norm, self._clock, self._emit, self._malformed
+            )
+            feed.sub = sub(
+                feed.stream, f"{base}/orderbooks/{sym}{depth}", feed.on_message, cfg.stale_after_s
             )
             if cfg.subscribe_trades:
                 sub(f"trades:{sym}", f"{base}/publicTrades/{sym}", self._on_trades, None)
@@ -482,9 +467,7 @@ class ExtendedAdapter:
         now = self._clock()
         self._emit([ConnectionState(now, now, name, state, reason)])
         if name.startswith(BOOK_STREAM) and state == "down":
-            seq = self._seq[name[len(BOOK_STREAM):]]
-            seq.synced = False
-            seq.resync_pending = True
+            self._books[name[len(BOOK_STREAM):]].on_down()
         if name != "account":
             return
         if state == "down" and self._account_ups:
@@ -499,51 +482,10 @@ class ExtendedAdapter:
                 self._arm_hold_timer()
                 self._request_reconcile("account stream (re)connected")
 
-    def _on_book(self, sym: str, data: str) -> None:
-        now = self._clock()
-        seq = self._seq[sym]
-        try:
-            msg = self._norm.decode_book(data)
-            ev = self._norm.book_event(msg, now)
-        except MalformedMessageError as exc:
-            self._malformed(book_stream(sym), exc)
-            self._gap(sym, seq, "malformed book message")
-            return
-        if msg.type == "SNAPSHOT":
-            seq.last = msg.seq
-            seq.synced = True
-            self._emit([ev])
-            if seq.resync_pending:
-                seq.resync_pending = False
-                self._n_resyncs += 1
-                self._emit([ConnectionState(now, now, book_stream(sym), "resynced", "")])
-            return
-        if not seq.synced:
-            return
-        if msg.seq != seq.last + 1:
-            self._gap(sym, seq, f"sequence gap: expected {seq.last + 1}, found {msg.seq}")
-            return
-        seq.last = msg.seq
-        self._emit([ev])
-
-    def _gap(self, sym: str, seq: _BookSeq, reason: str) -> None:
-        if not seq.synced:
-            return
-        self._n_gaps += 1
-        log.warning("extended book:%s %s; resubscribing for a fresh snapshot", sym, reason)
-        seq.synced = False
-        seq.resync_pending = True
-        now = self._clock()
-        self._emit([ConnectionState(now, now, book_stream(sym), "down", reason)])
-        self._book_subs[sym].reconnect(reason)
-
     def _resync(self, inst: str, reason: str) -> None:
-        for sym, sub in self._book_subs.items():
+        for sym, feed in self._books.items():
             if not inst or inst == sym:
-                seq = self._seq[sym]
-                seq.synced = False
-                seq.resync_pending = True
-                sub.reconnect(reason)
+                feed.resync(reason)
 
     def _on_trades(self, data: str) -> None:
         try:
@@ -769,8 +711,8 @@ class ExtendedAdapter:
         return AdapterStatistics(
             events=self._n_events,
             malformed=self._n_malformed,
-            book_gaps=self._n_gaps,
-            resyncs=self._n_resyncs,
+            book_gaps=sum(f.gaps for f in self._books.values()),
+            resyncs=sum(f.resyncs for f in self._books.values()),
             reconciles=self._reconciler.runs,
             dead_man_arms=self._dead_man.arms if self._dead_man is not None else 0,
             account_gaps=self._n_account_gaps,

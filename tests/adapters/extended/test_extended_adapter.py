@@ -974,7 +974,7 @@ def test_forced_book_reconnects_back_off_when_every_socket_gaps() -> None:
 
     async def main() -> None:
         async with running(reconnect_min_s=0.05, reconnect_max_s=5.0) as s:
-            sub = s.adapter._book_subs[SYM]
+            sub = s.adapter._books[SYM].sub
             s.h.faults.skip_book_seq(10**6)  # every book frame from now on jumps one
             for _ in range(40):
                 await s.market_step()
