@@ -275,12 +275,9 @@ class DayPnlFile:
         earlier default, the one saved last is read: a version rolled back for a while saves
         to the earlier one only."""
         path = self.path
-        earlier = self.earlier
-        if earlier is not None and _saved_after(earlier, path):
-            path = earlier
+        if self.earlier is not None and _saved_after(self.earlier, path):
+            path = self.earlier  # (also when the file does not exist yet)
         saved = self._read(path)
-        if saved is None and earlier is not None and path != earlier:
-            saved = self._read(earlier)
         if saved is None:
             self._check_shared()
         return saved
