@@ -686,7 +686,6 @@ class LiveRunner:
                 writer.flush()
             except Exception:
                 log.exception("live: writing the log's tail failed")
-        done = False
         try:
             await self._stop_tasks()
             await self._sender.close()
@@ -694,13 +693,15 @@ class LiveRunner:
                 await self.adapter.close()
             except Exception:
                 log.exception("live: closing the adapter failed")
-            done = True
+        except BaseException:
+            unwinding = True  # interrupted here (a second Ctrl-C): that is the error raised
+            raise
         finally:
-            if writer is not None:  # also when the close above is interrupted (a second Ctrl-C)
+            if writer is not None:  # also when the close above is interrupted
                 try:
                     writer.close()
                 except Exception:
-                    if done and not unwinding:
+                    if not unwinding:
                         raise
                     log.exception("live: closing the log failed too")  # the first error wins
 
