@@ -64,6 +64,8 @@ on: they use the trades' own sizes, not the book.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from adapters.sim.client_ids import ClientIds
 from adapters.sim.fees import FeeSchedule
 from adapters.sim.order import SimOrder
@@ -164,13 +166,13 @@ class Market:
             ours = self.top_bid  # 0 when none, and price > 0
             self_trade = price <= ours
         if self_trade or (crosses and cmd.post_only):  # see the module doc
-            if not cmd.post_only:
-                code = "self_trade"
-                what = f"a {_SIDE_NAME[side]} that does not trade with our own orders"
-            else:
+            if cmd.post_only:
                 code = "post_only_would_cross"
                 what = f"a post-only {_SIDE_NAME[side]} that rests"
-            if crosses and cmd.post_only:
+            else:
+                code = "self_trade"
+                what = f"a {_SIDE_NAME[side]} that does not trade with our own orders"
+            if cmd.post_only and crosses:
                 found = f"the best {_SIDE_NAME[-side]} {best}"
             else:
                 found = f"our own resting {_SIDE_NAME[-side]} at {ours}"
@@ -416,43 +418,32 @@ class Market:
         """Take up to ``want`` lots of recorded ``opp``-side liquidity priced at or better than
         ``limit`` (for the taker), net of what we took before; remember the take. Nothing from
         a stale book (see the module doc)."""
-        book = self.book
-        if book.stale:
-            return []
         taken = self.taken_asks if opp == SELL else self.taken_bids
         out: list[tuple[int, int]] = []
-        n = 8
-        start = 0
-        while want > 0:
-            levels = book.levels(opp, n)
-            for price, size in levels[start:]:
-                if (price > limit) if opp == SELL else (price < limit):
-                    want = 0
+        if want > 0:
+            for price, avail in self._available(opp, limit):
+                qty = avail if avail < want else want
+                taken[price] = taken.get(price, 0) + qty
+                out.append((price, qty))
+                want -= qty
+                if not want:
                     break
-                used = taken.get(price, 0)
-                avail = size - used
-                if avail > 0:
-                    qty = avail if avail < want else want
-                    taken[price] = used + qty
-                    out.append((price, qty))
-                    want -= qty
-                    if not want:
-                        break
-            if len(levels) < n:
-                break
-            start = n
-            n *= 4
         if out:
             self._refresh()
         return out
 
     def _takeable(self, opp: int, limit: int) -> bool:
-        """Whether ``_consume(opp, limit, ...)`` would take anything now: some recorded
-        ``opp``-side liquidity at or better than ``limit`` is left after our takes. Only asked
-        for a reduce-only order that can no longer reduce, so its scan is off the hot path."""
+        """Whether ``_consume(opp, limit, ...)`` would take anything now. Only asked for a
+        reduce-only order that can no longer reduce, so its scan is off the hot path."""
+        return next(self._available(opp, limit), None) is not None
+
+    def _available(self, opp: int, limit: int) -> Iterator[tuple[int, int]]:
+        """``(price, lots)`` of recorded ``opp``-side liquidity priced at or better than
+        ``limit``, best first, net of what we took before, levels with something left only;
+        none from a stale book. Reads the book's levels a page at a time (8, 32, 128, ...)."""
         book = self.book
         if book.stale:
-            return False
+            return
         taken = self.taken_asks if opp == SELL else self.taken_bids
         n = 8
         start = 0
@@ -460,11 +451,12 @@ class Market:
             levels = book.levels(opp, n)
             for price, size in levels[start:]:
                 if (price > limit) if opp == SELL else (price < limit):
-                    return False
-                if size > taken.get(price, 0):
-                    return True
+                    return
+                avail = size - taken.get(price, 0)
+                if avail > 0:
+                    yield price, avail
             if len(levels) < n:
-                return False
+                return
             start = n
             n *= 4
 
