@@ -28,6 +28,7 @@ from replay.importers.errors import OutputExistsError
 from replay.importers.report import ImportReport, ImportSummary
 from replay.importers.source import Paths
 from replay.publish import (
+    Check,
     check_existing,
     discard,
     not_written,
@@ -87,21 +88,22 @@ def import_to_log(
     return report
 
 
-def _refuse_existing(out: Path, busy: bool) -> None:
-    """An import writes a new log: a file at ``out`` with data, or one being written, stays."""
-    if busy or out.stat().st_size > 0:
-        raise OutputExistsError(f"import output {out}: expected a new file, found an existing one")
+def _refuse_data(found: str) -> Check:
+    """The check of an import's ``out``: a file there with data, or one being written, stays
+    (an import writes a new log); the error says what was ``found``."""
+
+    def check(out: Path, busy: bool) -> None:
+        if busy or out.stat().st_size > 0:
+            raise OutputExistsError(f"import output {out}: expected a new file, found {found}")
+
+    return check
 
 
-def _refuse_appeared(out: Path, busy: bool) -> None:
-    """``_refuse_existing`` when the log is finished: a file at ``out`` now appeared during the
-    import (another run's to the same ``out``) and is kept; this import's log is not."""
-    if busy or out.stat().st_size > 0:
-        raise OutputExistsError(
-            f"import output {out}: expected a new file, found one written there while this "
-            "import ran (another run to the same --out?): it is kept and this import's log is "
-            "discarded"
-        )
+_refuse_existing = _refuse_data("an existing one")
+_refuse_appeared = _refuse_data(
+    "one written there while this import ran (another run to the same --out?): it is kept and "
+    "this import's log is discarded"
+)
 
 
 def _header(
