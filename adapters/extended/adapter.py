@@ -681,9 +681,11 @@ class ExtendedAdapter:
         (the dead man's switch is then left armed)."""
         executor = self._executor
         watch_s = self.config.late_place_watch_s
-        if self.public_only or executor is None or not watch_s or not executor.unsettled():
+        if self.public_only or executor is None or not watch_s:
             return
         watched = executor.unsettled()
+        if not watched:
+            return
         left = await cancel_late_places(self.rest, watched, watch_s)
         for client_id in watched:
             if client_id not in left:

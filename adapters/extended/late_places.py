@@ -61,14 +61,13 @@ async def _settle(rest: ExtendedRest, client_id: str) -> bool:
     """True when the venue lists ``client_id`` (canceled now if it works); False when it does
     not, or could not be asked."""
     try:
-        found = [m for m in await rest.orders_by_external_id(client_id)
-                 if m.external_id == client_id]
+        found = await rest.order_by_external_id(client_id)
     except ExtendedError as exc:
         log.warning("extended close: could not look for %s: %s", client_id, exc)
         return False
-    if not found:
+    if found is None:
         return False
-    status = str(found[0].status)
+    status = str(found.status)
     if status not in LIVE_STATUSES:
         log.warning("extended close: %s landed after the session's end and is %s at the venue",
                     client_id, status)

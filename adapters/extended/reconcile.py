@@ -269,9 +269,9 @@ class Reconciler:
             since = (order.placed_ns - PLACE_CLOCK_SLACK_NS) // MS
             if not any(t.market == order.inst and t.created_time >= since for t in unmatched):
                 continue
-            for m in await self._rest.orders_by_external_id(order.client_id):
-                if m.external_id == order.client_id:
-                    tracker.learn_venue_id(order, str(m.id))
+            m = await self._rest.order_by_external_id(order.client_id)
+            if m is not None:
+                tracker.learn_venue_id(order, str(m.id))
             if not order.venue_id:
                 continue  # not at the venue (yet): none of these trades is its
             now = self._clock()
@@ -322,9 +322,7 @@ class Reconciler:
         if order.venue_id:
             found = await rest.order_by_id(int(order.venue_id))
         else:
-            for m in await rest.orders_by_external_id(order.client_id):
-                if m.external_id == order.client_id:
-                    found = m
+            found = await rest.order_by_external_id(order.client_id)
         now = self._clock()
         if found is None:
             if order.in_flight or order.state == DONE:

@@ -363,6 +363,14 @@ class ExtendedRest:
             raise
         return list(res.data or [])
 
+    async def order_by_external_id(self, external_id: str) -> OpenOrderModel | None:
+        """The order whose external id is exactly ``external_id`` (the venue's lookup may
+        answer others too), or None when the venue has none."""
+        for m in await self.orders_by_external_id(external_id):
+            if m.external_id == external_id:
+                return m
+        return None
+
     async def positions(self, symbols: list[str]) -> list[PositionModel]:
         acct = self.client.account
         res = await self.call("GET positions", lambda: acct.get_positions(market_names=symbols))
