@@ -249,7 +249,10 @@ def _refuse_secrets(table: Any, where: str, at: str) -> None:
     if isinstance(table, dict):
         for key, value in table.items():
             name = f"{at}.{key}" if at else str(key)
-            if isinstance(value, str) and _SECRET_KEY.search(str(key)) and value:
+            # any scalar, not only text: an unquoted hex key is a TOML integer, and a check of
+            # its range further on would print it
+            secret = isinstance(value, (str, int, float)) and not isinstance(value, bool)
+            if secret and value != "" and _SECRET_KEY.search(str(key)):
                 raise ConfigError(
                     f"{where}: {name}: secrets are not allowed in config files; name an "
                     f"environment variable instead ({key}_env = \"VAR_NAME\")"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -26,12 +27,14 @@ class ExtendedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     network: "mainnet", "testnet" (Starknet Sepolia) or "local" (an emulator at ``base_url``);
         default "testnet". Selects the endpoints and the Starknet signing domain.
     base_url: overrides the REST and stream host, e.g. ``http://127.0.0.1:8080``; required for
-        "local", optional otherwise (a proxy). The paths ``/api/v1`` and
+        "local", optional otherwise (a proxy). No user or password in it; plain http only for
+        "local" or a host on this machine. The paths ``/api/v1`` and
         ``/stream.extended.exchange/v1`` are appended.
     api_key_env, stark_private_key_env, stark_public_key_env, vault_env: names of the environment
         variables holding the credentials (the values are never logged or recorded).
     key_file: path of a JSON file ``{"api_key","stark_private_key","stark_public_key","vault"}``
-        used instead of the environment when set; default "" (use the environment).
+        used instead of the environment when set; default "" (use the environment). Refused
+        unless only its owner may read or write it (mode 0600 or 0400).
     dead_man_switch_s: the venue's dead man's switch countdown in whole seconds; the adapter
         re-arms it every ``dead_man_rearm_s``. 0 turns the switch off. Default 60 / 15.
     heartbeat_s: WebSocket ping interval; a socket that misses its pong is reconnected. Default 10.
@@ -107,12 +110,15 @@ class ExtendedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
                     f"([A-Za-z_][A-Za-z0-9_]*, e.g. EXTENDED_API_KEY), found a value of "
                     f"{len(value)} characters that is not one (not shown: it may be a secret)"
                 )
+        if _KEY_LIKE.fullmatch(self.key_file.strip()):
+            raise ExtendedConfigError(
+                f"venue.key_file: expected the path of a key file, found a value of "
+                f"{len(self.key_file)} hex digits (not shown: it may be a key)"
+            )
         if self.network == "local" and not self.base_url:
             raise ExtendedConfigError("venue.base_url: expected a URL for network=local")
-        if self.base_url and not self.base_url.startswith(("http://", "https://")):
-            raise ExtendedConfigError(
-                f"venue.base_url: expected http(s)://host[:port], found {self.base_url!r}"
-            )
+        if self.base_url:
+            _check_base_url(self.base_url, self.network)
         if self.dead_man_switch_s < 0:
             raise ExtendedConfigError(
                 f"venue.dead_man_switch_s: expected >= 0, found {self.dead_man_switch_s}"
@@ -169,3 +175,28 @@ class ExtendedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     def testnet(self) -> bool:
         """True when the signing domain and default endpoints are Sepolia's."""
         return self.network != "mainnet"
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _check_base_url(url: str, network: str) -> None:
+    """http(s)://host[:port], with no user or password (the SDK writes the whole URL into its
+    error lines, and the config goes into the log header); plain http only to an emulator or a
+    proxy on this machine: the API key and signed orders must not cross a network in clear."""
+    if "@" in url:
+        raise ExtendedConfigError(
+            "venue.base_url: expected a URL without a user or password, found one with an '@' "
+            "(not shown: it may hold a credential)"
+        )
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ExtendedConfigError(
+            f"venue.base_url: expected http(s)://host[:port], found {url!r}"
+        )
+    if parts.scheme == "http" and network != "local" and parts.hostname not in _LOOPBACK:
+        raise ExtendedConfigError(
+            f"venue.base_url: expected https:// for network={network} (the API key and signed "
+            f"orders would cross the network in clear; plain http only to 127.0.0.1), found "
+            f"{url!r}"
+        )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -30,6 +31,7 @@ STARK_CURVE_ORDER = 0x0800000000000010FFFFFFFFFFFFFFFFB781126DCAE7B2321E66A241AD
 """The order of the Stark curve's generator: a private key is a number in ``[1, order)``."""
 
 _LONG_HEX = re.compile(r"(?:0x)?[0-9a-fA-F]{32,}")
+_UNKNOWN_FIELD = re.compile(r"Object contains unknown field `.*?`(?= - at|$)", re.S)
 
 
 def redact_hex(text: str) -> str:
@@ -94,17 +96,18 @@ class _KeyFile(msgspec.Struct, forbid_unknown_fields=True):
     vault: int | str
 
 
+_HEX = re.compile(r"(?:0x)?[0-9a-fA-F]+")
+
+
 def _hex(value: str, what: str) -> str:
+    # a pattern, not int(v, 16): that also takes "_" and spaces, which the SDK then refuses
+    # with a bare assertion
     v = value.strip()
-    if not v.startswith("0x"):
-        v = "0x" + v
-    try:
-        int(v, 16)
-    except ValueError:
+    if not _HEX.fullmatch(v):
         raise ExtendedCredentialsError(
             f"{what}: expected a hex number, found a value of {len(value)} characters"
-        ) from None
-    return v
+        )
+    return v if v.startswith("0x") else "0x" + v
 
 
 def _private_key(value: str, what: str) -> str:
@@ -130,25 +133,52 @@ def _vault(value: int | str, where: str) -> int:
         ) from None
 
 
+def _read_key_file(path: Path) -> _KeyFile:
+    """The key file's fields. Refused, never quoted: a file other users may read or write (as
+    ssh refuses a private key that is), one that is not UTF-8 JSON of the four fields."""
+    try:
+        with path.open("rb") as f:
+            st = os.fstat(f.fileno())
+            data = f.read()
+    except OSError as exc:
+        raise ExtendedCredentialsError(
+            f"key_file {path}: expected a readable file, found {exc.strerror}"
+        ) from None
+    if st.st_mode & 0o077:
+        raise ExtendedCredentialsError(
+            f"key_file {path}: expected a file only its owner may read or write (mode 0600 or "
+            f"stricter: chmod 600 {path}), found mode {stat.S_IMODE(st.st_mode):04o}"
+        )
+    if st.st_uid not in (os.getuid(), 0):
+        raise ExtendedCredentialsError(
+            f"key_file {path}: expected a file owned by this user (uid {os.getuid()}) or root, "
+            f"found one owned by uid {st.st_uid}"
+        )
+    try:
+        return msgspec.json.decode(data, type=_KeyFile)
+    except UnicodeDecodeError as exc:  # holds the whole file: never shown
+        raise ExtendedCredentialsError(
+            f"key_file {path}: expected UTF-8 JSON, found a byte that is not text at offset "
+            f"{exc.start}"
+        ) from None
+    except msgspec.DecodeError as exc:
+        # msgspec quotes an unknown field's name, which may be a key put where a name goes
+        why = _UNKNOWN_FIELD.sub("Object contains an unknown field (name not shown)", str(exc))
+        raise ExtendedCredentialsError(
+            f"key_file {path}: expected JSON with api_key, stark_private_key, "
+            f"stark_public_key, vault; {redact_hex(why)}"
+        ) from None
+
+
 def load_credentials(
     config: ExtendedConfig, environ: Mapping[str, str] | None = None
 ) -> Credentials:
     """Credentials from ``config.key_file`` when set, else from the environment variables."""
     if config.key_file:
         path = Path(config.key_file)
-        try:
-            raw = msgspec.json.decode(path.read_bytes(), type=_KeyFile)
-        except OSError as exc:
-            raise ExtendedCredentialsError(
-                f"key_file {path}: expected a readable file, found {exc.strerror}"
-            ) from None
-        except msgspec.DecodeError as exc:
-            raise ExtendedCredentialsError(
-                f"key_file {path}: expected JSON with api_key, stark_private_key, "
-                f"stark_public_key, vault; {exc}"
-            ) from None
+        raw = _read_key_file(path)
         return Credentials(
-            Secret(raw.api_key),
+            Secret(raw.api_key.strip()),
             Secret(_private_key(raw.stark_private_key, f"{path}: stark_private_key")),
             _hex(raw.stark_public_key, f"{path}: stark_public_key"),
             _vault(raw.vault, f"{path}: vault"),
@@ -167,7 +197,7 @@ def load_credentials(
             f"found {', '.join(missing)} unset or empty"
         )
     return Credentials(
-        Secret(env[config.api_key_env]),
+        Secret(env[config.api_key_env].strip()),
         Secret(_private_key(env[config.stark_private_key_env], config.stark_private_key_env)),
         _hex(env[config.stark_public_key_env], config.stark_public_key_env),
         _vault(env[config.vault_env], config.vault_env),

@@ -107,6 +107,19 @@ def test_a_literal_secret_is_refused_and_its_value_never_shown(tmp_path: Path) -
     assert "sk-live-123456" not in str(err.value)
 
 
+@pytest.mark.parametrize("value", ["0x0123abcdef0123abcdef0123abcdef", "9876543210987", "1.5"])
+def test_an_unquoted_secret_is_refused_and_its_value_never_shown(
+    tmp_path: Path, value: str
+) -> None:
+    """TOML reads an unquoted hex key as an integer; before, only text was refused, and the
+    range check of integers then printed the key in decimal."""
+    text = GOOD + f"\n[venue]\nstark_private_key = {value}\n"
+    with pytest.raises(ConfigError, match=r"venue\.stark_private_key.*environment") as err:
+        load_config(write(tmp_path, text))
+    decimal = str(int(value, 16)) if value.startswith("0x") else value
+    assert value not in str(err.value) and decimal not in str(err.value)
+
+
 def test_secrets_by_environment_variable_name_are_fine(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, GOOD + '\n[venue]\napi_key_env = "MY_KEY"\n'))
     assert config.venue == {"api_key_env": "MY_KEY"}

@@ -95,21 +95,93 @@ def test_missing_credentials_name_the_variables_but_not_any_value() -> None:
     assert API_KEY not in str(err.value)
 
 
+def write_key_file(path: Path, data: bytes | dict[str, str], mode: int = 0o600) -> Path:
+    path.write_bytes(data if isinstance(data, bytes) else json.dumps(data).encode())
+    path.chmod(mode)
+    return path
+
+
+KEY_FILE = {
+    "api_key": API_KEY + "\n",  # a trailing newline, as an editor leaves it
+    "stark_private_key": "1234abcd5678ef",
+    "stark_public_key": "0xabc",
+    "vault": "7",
+}
+
+
 def test_credentials_can_come_from_a_key_file(tmp_path: Path) -> None:
-    path = tmp_path / "keys.json"
-    path.write_text(
-        json.dumps(
-            {
-                "api_key": API_KEY,
-                "stark_private_key": "1234abcd5678ef",
-                "stark_public_key": "0xabc",
-                "vault": "7",
-            }
-        )
-    )
+    path = write_key_file(tmp_path / "keys.json", KEY_FILE)
     creds = load_credentials(ExtendedConfig(key_file=str(path)), {})
     assert creds.stark_private_key.reveal() == PRIVATE
+    assert creds.api_key.reveal() == API_KEY
     assert creds.vault == 7
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o666])
+def test_a_key_file_other_users_may_read_or_write_is_refused(tmp_path: Path, mode: int) -> None:
+    """As ssh refuses such a private key: another user could read the keys, or swap them."""
+    path = write_key_file(tmp_path / "keys.json", KEY_FILE, mode)
+    with pytest.raises(ExtendedCredentialsError, match=rf"chmod 600.*found mode {mode:04o}"):
+        load_credentials(ExtendedConfig(key_file=str(path)), {})
+    path.chmod(0o400)
+    assert load_credentials(ExtendedConfig(key_file=str(path)), {}).vault == 7
+
+
+HEX_KEY = "0x0123abcd" + "ef" * 28
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        json.dumps({HEX_KEY: "x", **KEY_FILE}).encode(),  # the key as a field name
+        json.dumps({**KEY_FILE, "vault": [HEX_KEY]}).encode(),
+        b'{"api_key": "' + HEX_KEY.encode() + b'\xff\xfe", "vault": 1}',  # not UTF-8
+        b'{"api_key": ' + HEX_KEY.encode() + b"}",  # not JSON
+    ],
+)
+def test_a_malformed_key_file_is_refused_without_quoting_what_it_holds(
+    tmp_path: Path, content: bytes
+) -> None:
+    path = write_key_file(tmp_path / "keys.json", content)
+    with pytest.raises(ExtendedCredentialsError, match="key_file") as err:
+        load_credentials(ExtendedConfig(key_file=str(path)), {})
+    assert HEX_KEY[2:] not in str(err.value) and API_KEY not in str(err.value)
+
+
+def test_a_private_key_with_underscores_or_spaces_is_refused_as_not_hex() -> None:
+    """``int(x, 16)`` takes "_"; the SDK then fails on it with a bare assertion."""
+    for bad in ("0x1234_abcd", "12 34"):
+        with pytest.raises(ExtendedCredentialsError, match="expected a hex number"):
+            load_credentials(ExtendedConfig(), make_env(EXTENDED_STARK_PRIVATE_KEY=bad))
+
+
+def test_a_key_pasted_as_the_key_file_is_refused_without_showing_it() -> None:
+    with pytest.raises(ExtendedConfigError, match=r"venue\.key_file") as err:
+        ExtendedConfig(key_file=HEX_KEY)
+    assert HEX_KEY[2:] not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("network", "url", "ok"),
+    [
+        ("mainnet", "https://proxy.example:8443", True),
+        ("mainnet", "http://proxy.example:8080", False),  # the API key in clear
+        ("testnet", "http://10.0.0.5", False),
+        ("mainnet", "http://127.0.0.1:8080", True),  # a TLS proxy on this machine
+        ("local", "http://127.0.0.1:9", True),
+        ("mainnet", "https://user:t0ken-5ca1ab1e@proxy.example", False),
+        ("local", "http://t0ken-5ca1ab1e@127.0.0.1:9", False),
+    ],
+)
+def test_base_url_must_not_send_credentials_in_clear_or_hold_them(
+    network: str, url: str, ok: bool
+) -> None:
+    if ok:
+        assert ExtendedConfig(network=network, base_url=url).base_url == url  # type: ignore[arg-type]
+        return
+    with pytest.raises(ExtendedConfigError, match=r"venue\.base_url") as err:
+        ExtendedConfig(network=network, base_url=url)  # type: ignore[arg-type]
+    assert "t0ken-5ca1ab1e" not in str(err.value)
 
 
 LONG_KEY = "7" + "a3" * 32 + "5"  # 66 hex digits: a key with a stray digit, past the curve
