@@ -16,7 +16,8 @@ after the first. ``SendQueue`` lets commands overlap wherever the order cannot m
 5. otherwise commands start in emission order (a ``Resync`` has no client id and waits only for
    the barrier and the cap).
 
-For rule 2 the queue remembers the side and price of the places it was given, by client id:
+For rule 2 the queue remembers the market, side and price of the places it was given, by
+client id (a place waits only for cancels of its own market):
 one order per id, as the engine emits them (its ledger refuses a second place of an id). The
 orders of an earlier session, canceled by the start-up ``CancelAll``, are not among them.
 
@@ -53,12 +54,13 @@ from mmcore.events import BUY
 
 __all__ = ["SendQueue"]
 
-_ORDERS_KEPT = 65_536  # side and price of our latest orders, for rule 2
+_ORDERS_KEPT = 65_536  # market, side and price of our latest orders, for rule 2
 
 
-def _crosses(place: Place, side: int, price: int) -> bool:
-    """``place`` would trade with our own order of ``side`` at ``price``."""
-    if place.side == side:
+def _crosses(place: Place, inst: str, side: int, price: int) -> bool:
+    """``place`` would trade with our own order of ``inst`` and ``side`` at ``price`` (prices of
+    different markets are in different ticks, and their orders never meet)."""
+    if place.side == side or place.inst != inst:
         return False
     return place.price >= price if place.side == BUY else place.price <= price
 
@@ -104,8 +106,9 @@ class SendQueue:
         self._in_flight = 0
         self._ids: set[str] = set()  # client ids with a command in flight
         self._barrier = False  # a CancelAll is in flight
-        self._orders: dict[str, tuple[int, int]] = {}  # client id -> (side, price) of its place
-        self._cancelling: dict[str, tuple[int, int]] = {}  # cancels in flight: (side, price)
+        # client id -> (market, side, price) of its place; and of the cancels in flight
+        self._orders: dict[str, tuple[str, int, int]] = {}
+        self._cancelling: dict[str, tuple[str, int, int]] = {}
 
     @property
     def in_flight(self) -> int:
@@ -132,7 +135,7 @@ class SendQueue:
             self._cancel_alls += 1
         elif type(cmd) is Place:
             orders = self._orders
-            orders[cmd.client_id] = (cmd.side, cmd.price)
+            orders[cmd.client_id] = (cmd.inst, cmd.side, cmd.price)
             if len(orders) > _ORDERS_KEPT:
                 del orders[next(iter(orders))]
 
@@ -203,7 +206,7 @@ class SendQueue:
             if key is not None and (
                 key in ids
                 or key in held_ids
-                or (t is Place and any(_crosses(cmd, s, p) for s, p in cancels))  # type: ignore[arg-type]
+                or (t is Place and any(_crosses(cmd, *order) for order in cancels))  # type: ignore[arg-type]
             ):
                 held.append(cmd)
                 held_ids.add(key)

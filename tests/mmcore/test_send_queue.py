@@ -72,6 +72,22 @@ def test_a_place_that_would_cross_our_order_being_canceled_waits_for_that_cancel
     assert numbers(q.pop_ready()) == [4]
 
 
+def test_a_place_never_waits_for_a_cancel_of_another_market() -> None:
+    """Prices of two markets are in their own ticks and their orders never meet: a BTC bid at
+    59,990 ticks does not wait for an ETH ask at 30,001 being canceled (it did, so a slow ETH
+    cancel left BTC without its bid for as long as the cancel took)."""
+    q = SendQueue(8)
+    eth_ask = Place("ETH-USD", 0, "eth-ask", SELL, 30_001, 1)
+    assert pushed(q, eth_ask) == [0]
+    q.finished(eth_ask)
+    btc_bid = Place(SYM, 2, "btc-bid", BUY, 59_990, 1)
+    assert pushed(q, Cancel("ETH-USD", 1, "eth-ask"), btc_bid) == [1, 2]
+    eth_bid = Place("ETH-USD", 3, "eth-bid", BUY, 30_005, 1)  # would cross that ask: waits
+    assert pushed(q, eth_bid) == []
+    q.finished(Cancel("ETH-USD", 1, "eth-ask"))
+    assert numbers(q.pop_ready()) == [3]
+
+
 def test_commands_of_one_id_start_in_emission_order() -> None:
     q = SendQueue(8)
     assert pushed(q, place(0, "a"), cancel(1, "a"), cancel(2, "a")) == [0]

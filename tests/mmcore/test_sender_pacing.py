@@ -295,8 +295,8 @@ def test_with_holds_the_venue_sees_the_ordering_rules_and_nothing_is_lost(
             for earlier in emitted[:n]:
                 if type(earlier) is not Cancel or target[earlier.ts] is None:
                     continue
-                _, side, price = target[earlier.ts]  # type: ignore[misc]
-                crosses = side != cmd.side and (
+                inst, side, price = target[earlier.ts]  # type: ignore[misc]
+                crosses = inst == cmd.inst and side != cmd.side and (
                     cmd.price >= price if cmd.side == BUY else cmd.price <= price
                 )
                 if crosses and earlier.ts in dropped:  # canceled by a CancelAll since
