@@ -2,8 +2,10 @@
 
 The package version alone is the same for every commit ("0.1.0"), so a log that stops replaying
 after an upgrade could not be told from a determinism bug. The code version is the package version
-plus a short hash of the source of the packages a session runs (``PACKAGES``): the bytes of their
-``.py`` files with their paths, in sorted path order. It needs no git, reads the files where
+(``VERSION``, kept here in the hashed source, which ``pyproject.toml`` reads: a checkout run as it
+is and an installed copy of the same code give the same version) plus a short hash of the source
+of the packages a session runs (``PACKAGES``): the bytes of their ``.py`` files with their
+paths, in sorted path order. It needs no git, reads the files where
 Python imports them from (a checkout or an installed copy), is computed once per process (5 to
 13 ms to hash the ~160 files, 1.4 MB, on the project's 2-core VM) and is the same in every
 process running the same code.
@@ -15,10 +17,12 @@ import functools
 import hashlib
 import importlib.util
 from collections.abc import Iterable
-from importlib import metadata
 from pathlib import Path
 
-__all__ = ["PACKAGES", "code_version", "source_hash"]
+__all__ = ["PACKAGES", "VERSION", "code_version", "source_hash"]
+
+VERSION = "0.1.0"
+"""The package version (``pyproject.toml`` takes it from here)."""
 
 PACKAGES = ("mmcore", "adapters", "strategies", "replay")
 """The packages whose source makes the code version."""
@@ -28,9 +32,9 @@ HASH_DIGITS = 12
 
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
-    """``<package version>+src.<hash of PACKAGES' source>``; the package version is "dev" when
-    ``mmengine`` is not installed."""
-    return f"{_package_version()}+src.{source_hash(_package_roots())}"
+    """``<VERSION>+src.<hash of PACKAGES' source>``: the same for the same code, however it is
+    installed (before, an uninstalled checkout said "dev" and its logs' headers differed)."""
+    return f"{VERSION}+src.{source_hash(_package_roots())}"
 
 
 def source_hash(roots: Iterable[Path]) -> str:
@@ -66,11 +70,3 @@ def _package_roots() -> list[Path]:
         if spec is not None and spec.submodule_search_locations:
             roots.extend(Path(p) for p in spec.submodule_search_locations)
     return roots
-
-
-def _package_version() -> str:
-    """The installed ``mmengine`` version, or ``"dev"`` when it is not installed."""
-    try:
-        return metadata.version("mmengine")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "dev"

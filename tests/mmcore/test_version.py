@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mmcore.version import PACKAGES, code_version, source_hash
+from mmcore.version import PACKAGES, VERSION, code_version, source_hash
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,8 +69,28 @@ def test_an_editors_lock_file_leaves_the_hash_alone(packages: list[Path]) -> Non
 def test_the_code_version_is_the_package_version_and_the_source_hash() -> None:
     version = code_version()
     source = source_hash(ROOT / name for name in PACKAGES)
-    assert version == f"{metadata.version('mmengine')}+src.{source}"
+    assert version == f"{metadata.version('mmengine')}+src.{source}" == f"{VERSION}+src.{source}"
     assert code_version() is version  # computed once per process
+
+
+def test_a_checkout_not_installed_gives_the_same_version_as_an_installed_one(
+    tmp_path: Path,
+) -> None:
+    """A copy of the source with no installed ``mmengine`` in sight (``-S``: no site-packages,
+    and no egg-info beside it) used to say "dev+src..." and its logs' headers differed from an
+    installed copy's."""
+    for name in PACKAGES:
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    other = subprocess.run(
+        [sys.executable, "-S", "-c",
+         "import importlib.metadata as m, sys\n"
+         "try:\n    m.version('mmengine'); sys.exit('mmengine is visible')\n"
+         "except m.PackageNotFoundError: pass\n"
+         "from mmcore.version import code_version; print(code_version())"],
+        capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)},
+    )
+    assert other.returncode == 0, other.stderr
+    assert other.stdout.strip() == code_version()
 
 
 def test_another_process_running_the_same_code_gives_the_same_version() -> None:
