@@ -47,6 +47,7 @@ from adapters.extended.config import ExtendedConfig
 from adapters.extended.emulator_rest import API_PREFIX, RestApi, error_response, json_text
 from adapters.extended.emulator_stream import StreamPublisher
 from adapters.extended.emulator_wire import MarketSpec, market_spec
+from adapters.extended.markets import FUNDING_INTERVAL_S
 from adapters.sim import SimConfig
 from mmcore.events import Event
 from mmcore.instrument import NANOS, Instrument
@@ -294,7 +295,7 @@ async def serve(
         source = _generated(insts, rng, start, walk)
     feed = MarketFeed(source, start, insts, speed)
     exchange = EmulatedExchange(
-        insts, feed, clock, sim_config or SimConfig(funding_interval_s=3600), seed
+        insts, feed, clock, sim_config or SimConfig(funding_interval_s=FUNDING_INTERVAL_S), seed
     )
     creds = make_credentials(rng, accounts)
     collateral_nanos = int(Decimal(collateral) * NANOS)

@@ -13,11 +13,20 @@ from adapters.extended.config import ExtendedConfig
 from adapters.extended.errors import ExtendedMarketError
 from mmcore.instrument import Instrument
 
-__all__ = ["API_PATH", "STREAM_PATH", "VENUE", "instrument_from_market", "sdk_config"]
+__all__ = [
+    "API_PATH",
+    "FUNDING_INTERVAL_S",
+    "STREAM_PATH",
+    "VENUE",
+    "instrument_from_market",
+    "sdk_config",
+]
 
 VENUE = "extended"
 API_PATH = "/api/v1"
 STREAM_PATH = "/stream.extended.exchange/v1"
+FUNDING_INTERVAL_S = 3600
+"""Extended settles funding every hour; its funding stream's rates are per hour."""
 
 
 def sdk_config(config: ExtendedConfig) -> ClientConfig:

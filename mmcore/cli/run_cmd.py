@@ -76,6 +76,28 @@ def _extended(
 ADAPTERS: dict[str, AdapterFactory] = {"extended": _extended}
 
 
+def _extended_funding_interval_s() -> int:
+    from adapters.extended.markets import FUNDING_INTERVAL_S
+
+    return FUNDING_INTERVAL_S
+
+
+FUNDING_INTERVALS: dict[str, Callable[[], int]] = {"extended": _extended_funding_interval_s}
+"""How often each venue settles funding, in seconds: a dry run's simulated venue settles at the
+venue's pace unless ``[sim] funding_interval_s`` says otherwise (the simulated venue's own
+default, 8 hours, would charge an hourly venue's funding an eighth of what it pays)."""
+
+
+def dry_run_config(config: AppConfig) -> AppConfig:
+    """``config`` for a dry run: its ``[sim]`` table settles funding at the venue's interval
+    when it names none."""
+    interval = FUNDING_INTERVALS.get(config.session.venue)
+    if interval is None or "funding_interval_s" in config.sim:
+        return config
+    sim = {**config.sim, "funding_interval_s": interval()}
+    return msgspec.structs.replace(config, sim=sim)
+
+
 def build_adapter(
     config: AppConfig, clock: Clock, environ: Mapping[str, str], public_only: bool = False
 ) -> VenueAdapter:
@@ -141,7 +163,7 @@ async def run_live(
     from mmcore.version import code_version
     from replay.session import build_engine, resolved_config
 
-    config = resolved_config(config)
+    config = resolved_config(dry_run_config(config) if dry_run else config)
     env = os.environ if environ is None else environ
     try:
         paper = _paper_factory(config) if dry_run else None  # checked before connecting

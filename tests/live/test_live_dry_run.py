@@ -63,6 +63,8 @@ def test_dry_run_takes_market_data_from_the_venue_and_fills_from_the_simulated_v
     assert orders_at_venue == 0  # nothing was sent to the venue
     reader = open_log(log_path, repair=False)
     assert reader.header.meta["mode"] == "dry-run"
+    # the config names no funding interval: the venue's own (hourly) is used, and recorded
+    assert reader.header.config["sim"]["funding_interval_s"] == 3600
     records = list(reader)
     prefix = f"mm{reader.header.meta['client_id_prefix']}-"
     acks = [r for r in records if type(r) is OrderAccepted]

@@ -113,3 +113,24 @@ def test_a_dry_run_without_the_accounts_fee_rates_is_refused_naming_them(
     assert len(errors) == 1 and "sim.maker_fee" in errors[0] and "--dry-run" in errors[0]
     assert str(config) in errors[0]
     assert not (tmp_path / "d").exists()
+
+
+def test_a_dry_run_settles_funding_at_the_venues_interval_unless_the_config_says(
+    tmp_path: Path,
+) -> None:
+    """Extended pays funding every hour; the simulated venue's default is 8 hours, so a dry run
+    on Extended without the field used to charge an eighth of the funding."""
+    from adapters.sim import SimConfig
+    from mmcore.cli.run_cmd import dry_run_config
+    from mmcore.config import load_config
+
+    text = (ROOT / "configs" / "extended.toml").read_text()
+    assert "\nfunding_interval_s = 3600" in text
+    path = tmp_path / "dry.toml"
+    path.write_text(text.replace("\nfunding_interval_s = 3600", "\n", 1))
+    config = load_config(path)
+    assert msgspec.convert(config.sim, SimConfig).funding_interval_s == 28800
+    assert msgspec.convert(dry_run_config(config).sim, SimConfig).funding_interval_s == 3600
+    path.write_text(text.replace("\nfunding_interval_s = 3600", "\nfunding_interval_s = 0", 1))
+    config = load_config(path)  # said in the config: kept, even 0 (no funding)
+    assert msgspec.convert(dry_run_config(config).sim, SimConfig).funding_interval_s == 0
