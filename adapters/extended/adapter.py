@@ -246,6 +246,14 @@ class ExtendedAdapter:
                 f"start: expected markets {symbols}, found none named {missing} at the venue"
             )
         fees = {} if self.public_only else {f.market: f for f in await self.rest.fees(symbols)}
+        unpriced = [s for s in symbols if not self.public_only and s not in fees]
+        if unpriced:
+            # not 0: the ledger would book no fees, and every IOC (the risk gate's exit
+            # included) would be signed with a fee cap of 0, which the venue refuses
+            raise ExtendedMarketError(
+                f"start: expected the account's fee rates for {symbols} from /user/fees, found "
+                f"none for {unpriced}"
+            )
         for sym in symbols:
             self._markets[sym] = markets[sym]
             self.instruments[sym] = instrument_from_market(markets[sym], fees.get(sym))

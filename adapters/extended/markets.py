@@ -53,7 +53,8 @@ def sdk_config(config: ExtendedConfig) -> ClientConfig:
 
 def instrument_from_market(market: MarketModel, fee: TradingFeeModel | None) -> Instrument:
     """tick = ``minPriceChange``, lot = ``minOrderSizeChange``, min size = ``minOrderSize``,
-    fee rates from ``/user/fees`` (0 when the venue gave none). Extended's public book holds our
+    fee rates from ``/user/fees`` (0 for a public-only adapter, which reads none: the adapter
+    refuses to start a trading session without them). Extended's public book holds our
     resting orders, so the engine takes them out of its copy (``own_orders_in_book``)."""
     if not market.active:
         raise ExtendedMarketError(f"market {market.name}: expected active, found inactive")

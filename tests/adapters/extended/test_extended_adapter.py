@@ -157,6 +157,30 @@ def test_start_loads_the_instrument_from_the_markets_and_fees_endpoints() -> Non
     asyncio.run(main())
 
 
+def test_a_market_the_fees_endpoint_leaves_out_stops_start_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without the account's fee rates the instrument used to carry 0: the ledger booked no
+    fees and every IOC, the risk gate's exit included, was signed with a fee cap of 0."""
+    from aiohttp import web
+
+    from adapters.extended.emulator_rest import RestApi
+    from adapters.extended.errors import ExtendedMarketError
+
+    async def no_fees(self: RestApi, request: web.Request) -> web.Response:
+        self.emu.authenticate(request)
+        return web.json_response({"status": "OK", "data": []})
+
+    monkeypatch.setattr(RestApi, "fees", no_fees)
+
+    async def main() -> None:
+        with pytest.raises(ExtendedMarketError, match=rf"fee rates.*none for \['{SYM}'\]"):
+            async with running():
+                pass
+
+    asyncio.run(main())
+
+
 def test_quotes_are_placed_signed_and_rest_in_the_emulator() -> None:
     async def main() -> None:
         async with running() as s:
