@@ -301,7 +301,8 @@ class RiskGate:
     def _on_prior_day_pnl(self, ev: PriorDayPnl, view: View) -> list[Output]:
         """Earlier sessions' PnL of today counts toward the daily loss limit, and their highs of
         the last hour toward the hourly one (checked at once, so a session restarted past a
-        limit starts halted). Another day's PnL is ignored (its highs are not)."""
+        limit starts halted). An earlier day's PnL is ignored (its highs are not); a later
+        day's counts as today's (the clocks disagree: see below)."""
         now = view.now
         out: list[Output] = []
         carried = False
@@ -321,19 +322,26 @@ class RiskGate:
                 "limit",
             ))
         if self._loss_day:
-            if ev.day != now // DAY_NS:
+            today = now // DAY_NS
+            if ev.day < today:
                 out.append(self._event(
                     now, "", DAY_PNL_CARRIED,
-                    f"earlier sessions' PnL of UTC day {ev.day} ignored: today is day "
-                    f"{now // DAY_NS}",
+                    f"earlier sessions' PnL of UTC day {ev.day} ignored: today is day {today}",
                 ))
             else:
-                self._losses.carry(ev.day, ev.pnl)
+                # a later day than today: the clock that saved it ran ahead of this one (or
+                # this one stepped back); its losses were made no earlier than today, so they
+                # count toward today's limit (ignoring them gave a fresh allowance)
+                self._losses.carry(today, ev.pnl)
                 carried = True
+                later = (
+                    f" (saved on UTC day {ev.day}, after today {today}: a clock stepped)"
+                    if ev.day > today else ""
+                )
                 out.append(self._event(
                     now, "", DAY_PNL_CARRIED,
-                    f"earlier sessions made {ev.pnl} nanos today; counted toward the daily "
-                    "loss limit",
+                    f"earlier sessions made {ev.pnl} nanos today{later}; counted toward the "
+                    "daily loss limit",
                 ))
         return out + self._check_losses(now) if carried else out
 

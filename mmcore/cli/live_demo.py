@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from mmcore.live import LiveResult, LiveRunner
 from mmcore.log import open_log
 from mmcore.records import is_output
 from mmcore.session_control import SESSION_STREAM, STOPPING
+from mmcore.steady_clock import steady_wall_clock
 from mmcore.version import code_version
 from replay.metrics import two_sided_uptime
 from replay.resting import RestingQuotes
@@ -150,7 +150,8 @@ async def _session(log_path: Path, seconds: float, seed: int) -> tuple[LiveResul
     try:
         config = resolved_config(demo_live_config(handle.base_url))  # as mm run: see run_live
         venue = venue_table(config, "demo", ExtendedConfig)
-        adapter = ExtendedAdapter(venue, time.time_ns, handle.credentials[0].env(venue))
+        clock = steady_wall_clock()  # as mm run's
+        adapter = ExtendedAdapter(venue, clock, handle.credentials[0].env(venue))
         print(
             f"demo: Extended emulator on {handle.base_url} (generated market, seed {seed}); "
             f"avellaneda_stoikov on BTC-USD through the x10 SDK for {seconds:g} s "
@@ -162,7 +163,7 @@ async def _session(log_path: Path, seconds: float, seed: int) -> tuple[LiveResul
             config,
             build_engine,
             log_path,
-            clock=time.time_ns,
+            clock=clock,
             duration_s=seconds,
             code_version=code_version(),
             meta={"mode": "demo"},

@@ -16,7 +16,6 @@ import asyncio
 import logging
 import os
 import random
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from mmcore.errors import ConfigError
 from mmcore.instrument import Instrument
 from mmcore.live import LiveResult, LiveRunner
 from mmcore.paper import PaperVenue
+from mmcore.steady_clock import steady_wall_clock
 from mmcore.venue import Clock, VenueAdapter
 
 __all__ = ["ADAPTERS", "AdapterFactory", "build_adapter", "register", "run_live", "venue_table"]
@@ -140,7 +140,7 @@ async def run_live(
     duration_s: float | None = None,
     shutdown_timeout_s: float = 10.0,
     environ: Mapping[str, str] | None = None,
-    clock: Clock = time.time_ns,
+    clock: Clock | None = None,
     meta: Mapping[str, str] | None = None,
     handle_signals: bool = True,
     where: str = "",
@@ -158,12 +158,14 @@ async def run_live(
     above it, so the composition root does, before the runner sees the config.
 
     ``where`` (the config file) is put before the message of a bad ``[venue]`` or ``[sim]``
-    value or an unknown venue, which name only the field.
+    value or an unknown venue, which name only the field. ``clock`` defaults to a wall clock
+    that never steps (``mmcore.steady_clock``).
     """
     from mmcore.version import code_version
     from replay.session import build_engine, resolved_config
 
     config = resolved_config(dry_run_config(config) if dry_run else config)
+    clock = steady_wall_clock() if clock is None else clock
     env = os.environ if environ is None else environ
     try:
         paper = _paper_factory(config) if dry_run else None  # checked before connecting

@@ -810,6 +810,17 @@ def test_another_days_carried_pnl_is_ignored() -> None:
     assert gate.day_pnl() == (TODAY, 0)
 
 
+def test_a_carried_loss_saved_on_a_later_day_counts_toward_today() -> None:
+    """A file saved while the clock ran a day ahead (or read after this clock stepped back)
+    used to be ignored as another day's: a restart then had a fresh allowance."""
+    view = make_view()
+    gate = make_gate(max_loss_day_usd=0.4)
+    out = gate.on_event(carried(-10 * LIMIT, day=TODAY + 1), view)
+    assert events(out) == ["day_pnl_carried", "loss_limit_day"]
+    assert "clock stepped" in out[0].message  # type: ignore[union-attr]
+    assert gate.halted and gate.day_pnl() == (TODAY, -10 * LIMIT)
+
+
 def test_without_a_daily_limit_nothing_is_carried_or_reported() -> None:
     view = make_view()
     gate = make_gate(max_loss_hour_usd=0.4)
