@@ -3,7 +3,8 @@
 Venue-neutral: prices in ticks, sizes in lots, money in nanos of quote, times in nanoseconds. The
 matching itself happens in the simulated venue (``adapters.sim``); the account folds the events
 that come out of it (accepted, rejected, canceled, filled, funding) and reports what changed, so a
-venue's emulator can render the changes in that venue's wire format.
+venue's emulator can render the changes in that venue's wire format. Every funding payment settled
+is kept (``EmulatedAccount.funding``), for a venue's funding history.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ __all__ = [
     "DuplicateClientIdError",
     "EmulatedAccount",
     "EmulatedFill",
+    "EmulatedFunding",
     "EmulatedOrder",
     "EmulatedPosition",
 ]
@@ -167,6 +169,39 @@ class EmulatedFill:
         self.ts_ns = ts_ns
 
 
+class EmulatedFunding:
+    """One funding payment settled on one of the account's positions.
+
+    ``size``: the position in lots (positive long) it was paid on; ``amount``: nanos of quote,
+    positive when the account received it; ``mark_x2``: twice the valuation price it was
+    computed at, in ticks; ``rate_ppb``: the rate; ``paid_ns``: the settlement's exchange time.
+    ``mark_x2`` and ``rate_ppb`` are 0 when the one settling did not say (``apply``).
+    """
+
+    __slots__ = ("amount", "inst", "mark_x2", "paid_ns", "payment_id", "position_id", "rate_ppb",
+                 "size")
+
+    def __init__(
+        self,
+        payment_id: int,
+        inst: str,
+        position_id: int,
+        size: int,
+        amount: int,
+        mark_x2: int,
+        rate_ppb: int,
+        paid_ns: int,
+    ) -> None:
+        self.payment_id = payment_id
+        self.inst = inst
+        self.position_id = position_id
+        self.size = size
+        self.amount = amount
+        self.mark_x2 = mark_x2
+        self.rate_ppb = rate_ppb
+        self.paid_ns = paid_ns
+
+
 class EmulatedPosition:
     """Net position in lots (positive long) with its entry cost and realised PnL."""
 
@@ -252,6 +287,8 @@ class EmulatedAccount:
         self.orders: dict[int, EmulatedOrder] = {}
         self.by_client: dict[str, EmulatedOrder] = {}
         self.fills: list[EmulatedFill] = []
+        self.funding: list[EmulatedFunding] = []
+        """Every funding payment settled, oldest first."""
         self.positions: dict[str, EmulatedPosition] = {}
         self.dead_man = DeadMansSwitch()
         self.updated_ns = 0
@@ -347,8 +384,23 @@ class EmulatedAccount:
                 order.updated_ns = now_ns
                 update.touch_order(order)
         elif t is FundingPayment:
-            self.collateral_nanos += ev.amount  # type: ignore[union-attr]
-            update.balance = True
+            self.settle_funding(ev, 0, 0, now_ns, update)  # type: ignore[arg-type]
+        self.updated_ns = now_ns
+
+    def settle_funding(
+        self, ev: FundingPayment, mark_x2: int, rate_ppb: int, now_ns: int, update: AccountUpdate
+    ) -> None:
+        """Fold a funding payment of the simulated venue, computed at ``mark_x2`` and
+        ``rate_ppb`` (what the venue's record of it shows): the collateral moves by its amount
+        and the payment is kept in ``funding``."""
+        pos = self.position(ev.inst, now_ns)
+        self.funding.append(
+            EmulatedFunding(
+                self.next_id(), ev.inst, pos.id, pos.size, ev.amount, mark_x2, rate_ppb, ev.ts
+            )
+        )
+        self.collateral_nanos += ev.amount
+        update.balance = True
         self.updated_ns = now_ns
 
     def _fill(self, ev: Fill, now_ns: int, update: AccountUpdate) -> None:

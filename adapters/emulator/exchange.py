@@ -53,6 +53,7 @@ from mmcore.events import (
     BookDelta,
     BookSnapshot,
     Event,
+    FundingPayment,
     FundingRate,
     MarkPrice,
     OrderCanceled,
@@ -165,6 +166,13 @@ class EmulatedExchange:
         """Twice the valuation price: the last mark, else the book's mid; 0 when unknown."""
         mark = self.marks.get(inst)
         return 2 * mark if mark else self.books[inst].mid_x2()
+
+    def _rate_ppb(self, inst: str) -> int:
+        """The last funding rate of ``inst``; 0 when none came. The simulated venue settles
+        with the rate and mark it last saw (``adapters.sim.funding``): these, unless one came
+        in the same step after the settlement's time."""
+        rate = self.funding.get(inst)
+        return rate.rate_ppb if rate is not None else 0
 
     def valuation_marks(self) -> dict[str, int]:
         return {s: self.mark_x2(s) // 2 for s in self.instruments}
@@ -393,7 +401,13 @@ class EmulatedExchange:
                     reason = reasons.pop((account_id, canceled.client_id), "")
                     if reason:
                         ev = msgspec.structs.replace(canceled, reason=reason)
-                account.apply(ev, now, update)
+                if type(ev) is FundingPayment:
+                    paid: Any = ev
+                    account.settle_funding(
+                        paid, self.mark_x2(paid.inst), self._rate_ppb(paid.inst), now, update
+                    )
+                else:
+                    account.apply(ev, now, update)
             if update:
                 for listener in self.listeners:
                     listener.on_account(account, update)

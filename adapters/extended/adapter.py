@@ -5,7 +5,10 @@ read with our own aiohttp client (``stream.Subscription``) because the SDK's str
 on websockets 15. Per market: ``orderbooks`` (gap-checked, resubscribed on a gap or a ``Resync``),
 ``publicTrades``, ``funding`` and ``prices/mark``; plus the private ``account`` stream (gap-checked
 too: a lost frame may have held an order update or a fill, so a gap asks for a reconcile). Every
-event is stamped with the runner's clock and queued for ``events()`` in arrival order.
+event is stamped with the runner's clock and queued for ``events()`` in arrival order. Besides the
+streams, REST reads: the reconcile (``adapters.extended.reconcile``: orders, fills, positions and
+balance the streams missed) and the account's funding payments, which no stream carries
+(``adapters.extended.funding``: ``FundingPayment``), read at every reconcile.
 
 ``public_only=True`` needs no credentials: market streams only, no account stream, no dead man's
 switch, no reconciliation, zero fee rates; a ``Place`` is refused with ``OrderRejected`` (code
@@ -46,9 +49,10 @@ from adapters.extended.credentials import Secret, account_id, load_credentials
 from adapters.extended.dead_man import DeadMansSwitch
 from adapters.extended.errors import ExtendedError, ExtendedMarketError
 from adapters.extended.execution import ExecutionStatistics, Executor
+from adapters.extended.funding import FundingReader, FundingStatistics
 from adapters.extended.late_places import cancel_late_places
 from adapters.extended.markets import VENUE, instrument_from_market, sdk_config
-from adapters.extended.normalize import MalformedMessageError, Normalizer
+from adapters.extended.normalize import MS, MalformedMessageError, Normalizer
 from adapters.extended.position_hold import PositionHold
 from adapters.extended.reconcile import CONFIRM_AFTER_S, GIVE_UP_FLOOR_NS, Reconciler
 from adapters.extended.rest import ExtendedRest, RestStatistics
@@ -111,6 +115,12 @@ class AdapterStatistics(msgspec.Struct, frozen=True):
     """Times the venue's positions were held back after an account gap (``position_hold``)."""
     positions_released_late: int = 0
     """Holds that ended by ``position_hold_s`` running out, not by a reconcile."""
+    funding_polls: int = 0
+    """Reads of the funding payments (``adapters.extended.funding``)."""
+    funding_payments: int = 0
+    """Funding payments handed on as ``FundingPayment``."""
+    funding_failures: int = 0
+    """Market reads of the funding payments that failed (read again at the next poll)."""
 
 
 class ExtendedAdapter:
@@ -212,6 +222,9 @@ class ExtendedAdapter:
             self._dead_man = DeadMansSwitch(
                 self.rest, config.dead_man_switch_s, config.dead_man_rearm_s
             )
+        self._funding: FundingReader | None = None
+        if not public_only:
+            self._funding = FundingReader(self.rest.funding_history, self._norm, clock)
         self._told: dict[str, int] = {}  # market -> position as the engine was told it
         self._reconciled = False  # the start-up reconcile has run
         self._reconciler.told = self._told_position
@@ -239,6 +252,8 @@ class ExtendedAdapter:
     # ------------------------------------------------------------ VenueAdapter
 
     async def start(self, symbols: list[str]) -> list[Instrument]:
+        if self._funding is not None:  # the session starts now: its funding is counted from here
+            self._funding.begin(symbols, self._clock())
         markets = {m.name: m for m in await self.rest.markets(symbols)}
         missing = [s for s in symbols if s not in markets]
         if missing:
@@ -273,7 +288,9 @@ class ExtendedAdapter:
 
     async def reconcile(self) -> list[Event]:
         """The start-up and shutdown reconcile: its events are returned, for the caller to
-        hand to the engine. Positions held since an account gap are passed on after its fills.
+        hand to the engine, the funding payments read since the last poll last (a failed read
+        of them is logged, never raised: the next poll reads them again). Positions held since
+        an account gap are passed on after its fills.
         A run that fails or is interrupted (the shutdown's timeout) returns nothing: what it
         found so far is emitted instead, as the streams' events are, and then the positions
         still held. The tracker has already marked those trades seen and those orders ended, so
@@ -287,6 +304,8 @@ class ExtendedAdapter:
 
             try:
                 await self._reconciler.run(out.extend, fills_passed)
+                if self._funding is not None:
+                    await self._funding.poll(out.extend)
             except BaseException:
                 # in the order found: fills before the positions released after them
                 out.extend(self._restamped(self._hold.take_all()))
@@ -517,6 +536,8 @@ class ExtendedAdapter:
         now = self._clock()
         try:
             msg = self._norm.decode_account(data)
+            if self._funding is not None:  # the venue's clock, for the session's start
+                self._funding.saw_venue_time(msg.ts * MS, now)
             last = self._account_seq
             self._account_seq = msg.seq
             if last and msg.seq != last + 1:  # a frame was lost: orders or fills we never saw
@@ -629,7 +650,8 @@ class ExtendedAdapter:
         self._reconcile_wanted.set()
 
     async def _reconcile_loop(self) -> None:
-        """Reconcile when asked and every ``reconcile_interval_s``, until ``close``: it ends at
+        """Reconcile, and read the funding payments (``adapters.extended.funding``), when asked
+        and every ``reconcile_interval_s``, until ``close``: it ends at
         its first wake-up after ``close`` began, whether or not the cancel reached it (see
         ``_stop_tasks``). A run that fails, for whatever reason (the venue unreachable, or an
         answer we cannot use, or a bug), is logged and run again after a backoff
@@ -646,6 +668,8 @@ class ExtendedAdapter:
                 return
             self._reconcile_wanted.clear()
             delay = await self._reconcile_once(backoff)
+            if self._funding is not None and not self._closed:
+                await self._funding.poll(self._emit)  # never raises: a failure waits for the next
             if delay is not None and not self._closed:
                 await asyncio.sleep(delay)
                 self._reconcile_wanted.set()
@@ -718,6 +742,11 @@ class ExtendedAdapter:
         await self._dead_man.disarm_if_safe(left, self.config.rest_timeout_s)
 
     def statistics(self) -> AdapterStatistics:
+        funding = (
+            self._funding.statistics()
+            if self._funding is not None
+            else FundingStatistics(0, 0, 0, 0, 0)
+        )
         return AdapterStatistics(
             events=self._n_events,
             malformed=self._n_malformed,
@@ -737,4 +766,7 @@ class ExtendedAdapter:
             reconcile_errors=self._n_reconcile_errors,
             position_holds=self._hold.holds,
             positions_released_late=self._hold.released_late,
+            funding_polls=funding.polls,
+            funding_payments=funding.payments,
+            funding_failures=funding.failures,
         )

@@ -15,6 +15,7 @@ from adapters.emulator.account import (
     EXPIRED_REASON,
     EmulatedAccount,
     EmulatedFill,
+    EmulatedFunding,
     EmulatedOrder,
     EmulatedPosition,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "CROSSES_OWN_ORDER",
     "MarketSpec",
     "balance_json",
+    "funding_json",
     "market_json",
     "market_spec",
     "money",
@@ -272,4 +274,28 @@ def balance_json(account: EmulatedAccount, marks: dict[str, int], now_ns: int) -
         "exposure": money(account.exposure_nanos(marks)),
         "leverage": str(account.leverage),
         "updatedTime": _ms(now_ns),
+    }
+
+
+def funding_json(f: EmulatedFunding, account: EmulatedAccount, inst: Instrument) -> dict:
+    """One record of ``GET /user/funding/history`` (extended.md §4: ``id, accountId, market,
+    positionId, side, size, value, markPrice, fundingFee, fundingRate, paidTime``).
+
+    ``fundingFee`` is positive when the account received funding [GUESS: the notes do not say;
+    the adapter reads only its size, and the direction from ``side`` and ``fundingRate``].
+    ``value`` is the position's notional at
+    ``markPrice`` [GUESS: the venue's records do not say more]."""
+    size = abs(f.size)
+    return {
+        "id": f.payment_id,
+        "accountId": account.account_id,
+        "market": f.inst,
+        "positionId": f.position_id,
+        "side": "LONG" if f.size >= 0 else "SHORT",
+        "size": inst.size_str(size),
+        "value": money(size * f.mark_x2 * inst.nanos_per_tick_lot // 2),
+        "markPrice": f"{Decimal(f.mark_x2) * inst.tick / 2:f}",
+        "fundingFee": money(f.amount),
+        "fundingRate": ppb_str(f.rate_ppb),
+        "paidTime": _ms(f.paid_ns),
     }

@@ -1,8 +1,9 @@
 """Extended messages → ``mmcore.events``: integer ticks, lots and nanos via each ``Instrument``.
 
-Stateless: sequencing (gaps, resyncs) lives in the stream handlers and the order lifecycle in the
-``OrderTracker``. Every function raises ``MalformedMessageError`` on anything it cannot use; the
-caller logs it and drops the message without stopping the stream.
+Stateless: sequencing (gaps, resyncs) lives in the stream handlers, the order lifecycle in the
+``OrderTracker`` and the funding payments' watermark in ``adapters.extended.funding``. Every
+function raises ``MalformedMessageError`` on anything it cannot use; the caller logs it and drops
+the message without stopping the stream.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from adapters.extended.wire import (
     AccountMsg,
     BookLevel,
     BookMsg,
+    FundingHistoryMsg,
     FundingMsg,
     PriceMsg,
     TradesMsg,
     WireBalance,
+    WireFundingPayment,
     WirePosition,
 )
 from mmcore.errors import MMError
@@ -29,6 +32,7 @@ from mmcore.events import (
     Balance,
     BookDelta,
     BookSnapshot,
+    FundingPayment,
     FundingRate,
     MarkPrice,
     Position,
@@ -48,6 +52,7 @@ _trades = msgspec.json.Decoder(TradesMsg)
 _funding = msgspec.json.Decoder(FundingMsg)
 _price = msgspec.json.Decoder(PriceMsg)
 _account = msgspec.json.Decoder(AccountMsg)
+_funding_history = msgspec.json.Decoder(FundingHistoryMsg)
 
 
 class MalformedMessageError(MMError, ValueError):
@@ -262,3 +267,49 @@ class Normalizer:
         except ValueError as exc:
             raise MalformedMessageError(f"balance: {exc}") from None
         return Balance(bal.updated_time * MS, ts_recv, bal.collateral_name, equity, available)
+
+    # ------------------------------------------------------------ REST funding history
+
+    def decode_funding_history(self, raw: bytes | str) -> list[WireFundingPayment]:
+        """The payments of one ``GET /user/funding/history`` answer."""
+        msg: FundingHistoryMsg = self._decode(  # type: ignore[assignment]
+            _funding_history, raw, "funding history"
+        )
+        if msg.status != "OK":
+            raise MalformedMessageError(
+                f"funding history: expected status OK, found {msg.status!r}"
+            )
+        return msg.data or []
+
+    def funding_payment(self, w: WireFundingPayment, ts_recv: int) -> FundingPayment | None:
+        """The payment as an event at its ``paidTime``; None for a market we do not trade.
+
+        The amount is ``fundingFee``'s size; its direction comes from the record's ``side`` and
+        ``fundingRate``: a positive rate makes longs pay shorts, a negative one the reverse.
+        The venue notes give ``fundingFee`` but not which sign means paid (third-party clients
+        disagree), so the sign of the field itself is not relied on."""
+        inst = self.instruments.get(w.market)
+        if inst is None:
+            return None
+        what = f"{inst.symbol} funding payment {w.id}"
+        if w.side not in ("LONG", "SHORT"):
+            raise MalformedMessageError(f"{what}: expected side LONG or SHORT, found {w.side!r}")
+        try:
+            amount = abs(inst.quote_to_nanos(w.funding_fee))
+        except (ArithmeticError, ValueError):  # off-grid, InvalidOperation, Overflow
+            raise MalformedMessageError(
+                f"{what}: expected a decimal fundingFee, found {w.funding_fee!r}"
+            ) from None
+        try:
+            rate = Decimal(w.funding_rate)
+            positive = rate > 0
+        except (ArithmeticError, ValueError):  # InvalidOperation; NaN compares by raising
+            raise MalformedMessageError(
+                f"{what}: expected a decimal fundingRate, found {w.funding_rate!r}"
+            ) from None
+        if not rate.is_finite():
+            raise MalformedMessageError(
+                f"{what}: expected a decimal fundingRate, found {w.funding_rate!r}"
+            )
+        pays = positive if w.side == "LONG" else rate < 0
+        return FundingPayment(inst.symbol, w.paid_time * MS, ts_recv, -amount if pays else amount)

@@ -38,7 +38,7 @@ from x10.models.order import NewOrderModel, OpenOrderModel, PlacedOrderModel
 from x10.models.orderbook import OrderbookUpdateModel
 from x10.models.position import PositionModel
 from x10.models.trade import AccountTradeModel
-from x10.utils.http import USER_AGENT
+from x10.utils.http import USER_AGENT, get_url, handle_known_errors
 
 from adapters.extended.backoff import Backoff
 from adapters.extended.errors import ExtendedUnavailableError, ExtendedVenueError
@@ -105,18 +105,42 @@ def _refusal(result: object) -> tuple[str, str] | None:
     return str(getattr(error, "code", "UNKNOWN")), str(getattr(error, "message", ""))
 
 
-async def _post_countdown(session: aiohttp.ClientSession, url: str, api_key: str) -> None:
-    """POST the dead man's switch countdown (not in the SDK), with the SDK's headers. Its answer
-    may be an empty body: any 2xx is success unless a body says ``"status": "ERROR"`` (one that
-    is not the venue's JSON envelope is logged and taken as success); errors are raised as the
-    SDK raises them, for ``ExtendedRest.call`` to sort (429, 401, other HTTP codes)."""
-    headers = {  # as the SDK sends them
+def _sdk_headers(api_key: str) -> dict[str, str]:
+    """The headers the SDK sends on a private call."""
+    return {
         "Accept": "application/json",
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "X-Api-Key": api_key,
     }
-    async with session.post(url, headers=headers) as response:
+
+
+async def _get_text(session: aiohttp.ClientSession, url: str, api_key: str) -> str:
+    """GET a private endpoint the SDK lacks, with the SDK's headers; the answer's text, for the
+    caller to decode. HTTP errors are raised by the SDK's own ``handle_known_errors`` (as its
+    calls raise them, for ``ExtendedRest.call`` to sort: 429, 401, other codes), and a 2xx
+    whose envelope says ``"status": "ERROR"`` as the ``ApiError`` of a refusal."""
+    async with session.get(url, headers=_sdk_headers(api_key)) as response:
+        text = await response.text()
+        handle_known_errors(url, None, response, text)
+    try:
+        envelope = msgspec.json.decode(text, type=_Answer)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return text  # not the envelope: the decoder of the data says what is wrong
+    if envelope.status == "ERROR":
+        error = envelope.error or _ErrorBody("UNKNOWN")
+        raise ApiError(
+            f"Error response from GET {url}: code={error.code} message='{error.message}'"
+        )
+    return text
+
+
+async def _post_countdown(session: aiohttp.ClientSession, url: str, api_key: str) -> None:
+    """POST the dead man's switch countdown (not in the SDK), with the SDK's headers. Its answer
+    may be an empty body: any 2xx is success unless a body says ``"status": "ERROR"`` (one that
+    is not the venue's JSON envelope is logged and taken as success); errors are raised as the
+    SDK raises them, for ``ExtendedRest.call`` to sort (429, 401, other HTTP codes)."""
+    async with session.post(url, headers=_sdk_headers(api_key)) as response:
         text = await response.text()
         if response.status == 401:
             raise ApiNotAuthorizedError(f"Unauthorized response from POST {url}: {text}")
@@ -444,13 +468,30 @@ class ExtendedRest:
             paid=paid,
         )
 
-    async def dead_man_switch(self, countdown_s: int) -> None:
-        """Arm (or with 0 disarm) the venue's dead man's switch; not in the SDK."""
+    def _own_session(self) -> aiohttp.ClientSession:
+        """The session of the calls the SDK lacks (the SDK's modules keep their own)."""
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self._timeout_s)
             )
-        session = self._session
+        return self._session
+
+    async def funding_history(self, market: str, from_ms: int) -> str:
+        """The raw answer of ``GET /user/funding/history?market=&fromTime=`` (not in the SDK):
+        the account's funding payments on ``market`` paid at or after ``from_ms`` (epoch ms; the
+        venue requires it), for ``Normalizer.decode_funding_history``."""
+        session = self._own_session()
+        url = get_url(
+            f"{self.sdk_config.endpoints.api_base_url}/user/funding/history",
+            query={"market": market, "fromTime": int(from_ms)},
+        )
+        return await self.call(
+            f"GET funding history {market}", lambda: _get_text(session, url, self._api_key)
+        )
+
+    async def dead_man_switch(self, countdown_s: int) -> None:
+        """Arm (or with 0 disarm) the venue's dead man's switch; not in the SDK."""
+        session = self._own_session()
         url = (
             f"{self.sdk_config.endpoints.api_base_order_management_url}"
             f"/user/deadmanswitch?countdownTime={int(countdown_s)}"

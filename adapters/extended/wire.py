@@ -16,12 +16,14 @@ __all__ = [
     "BookLevel",
     "BookMsg",
     "FundingData",
+    "FundingHistoryMsg",
     "FundingMsg",
     "PriceData",
     "PriceMsg",
     "PublicTrade",
     "TradesMsg",
     "WireBalance",
+    "WireFundingPayment",
     "WireOrder",
     "WirePosition",
     "WireTrade",
@@ -160,3 +162,25 @@ class AccountMsg(msgspec.Struct, frozen=True):
     ts: int
     seq: int
     type: str = ""
+
+
+class WireFundingPayment(msgspec.Struct, frozen=True, rename="camel"):
+    """One funding payment of ``GET /user/funding/history`` (not in the SDK): ``fundingFee`` in
+    the collateral (its size: the direction comes from ``side`` and ``fundingRate``,
+    ``Normalizer.funding_payment``), ``paidTime`` epoch milliseconds. The record's other fields
+    (``accountId, positionId, size, value, markPrice``) are not used."""
+
+    id: Id
+    market: str
+    side: str
+    funding_fee: str
+    funding_rate: str
+    paid_time: int
+
+
+class FundingHistoryMsg(msgspec.Struct, frozen=True):
+    """The answer of ``GET /user/funding/history``: ``{"status":"OK","data":[...]}`` (a
+    ``pagination`` is ignored)."""
+
+    data: list[WireFundingPayment] | None = None
+    status: str = "OK"

@@ -15,6 +15,7 @@ import pytest
 from adapters.emulator.random_walk import RandomWalkParams
 from adapters.extended import ExtendedAdapter, ExtendedConfig
 from adapters.extended.emulator import ExtendedEmulatorHandle, serve
+from adapters.sim import SimConfig
 from mmcore.cli.run_cmd import venue_table
 from mmcore.config import parse_config
 from mmcore.instrument import Instrument
@@ -91,7 +92,10 @@ def make_instrument() -> Instrument:
 
 
 async def _emulator(
-    seed: int = 5, walk: RandomWalkParams | None = None, accounts: int = 1
+    seed: int = 5,
+    walk: RandomWalkParams | None = None,
+    accounts: int = 1,
+    sim_config: SimConfig | None = None,
 ) -> ExtendedEmulatorHandle:
     return await serve(
         seed=seed,
@@ -99,14 +103,16 @@ async def _emulator(
         walk=walk or RandomWalkParams(mid_ticks=60_000, move_prob=0.0, trade_prob=0.0),
         tick_s=0.02,
         accounts=accounts,
+        sim_config=sim_config,
     )
 
 
 @pytest.fixture(scope="session")
 def make_emulator() -> Callable[..., Awaitable[ExtendedEmulatorHandle]]:
-    """``await make_emulator(seed=5, walk=None, accounts=1)`` → an Extended emulator of
-    ``make_instrument()`` on 127.0.0.1 with ``accounts`` test accounts, on a still market (the
-    mid never moves, no public trades) unless ``walk`` says otherwise; the caller closes it."""
+    """``await make_emulator(seed=5, walk=None, accounts=1, sim_config=None)`` → an Extended
+    emulator of ``make_instrument()`` on 127.0.0.1 with ``accounts`` test accounts, on a still
+    market (the mid never moves, no public trades) unless ``walk`` says otherwise, settling
+    funding as ``sim_config`` says (hourly by default); the caller closes it."""
     return _emulator
 
 

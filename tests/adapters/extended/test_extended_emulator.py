@@ -495,3 +495,72 @@ def test_a_public_stream_without_a_user_agent_is_refused() -> None:
                 assert json.loads((await ws.receive(timeout=2)).data)["type"] == "SNAPSHOT"
 
     run(scenario)
+
+
+def test_the_funding_history_needs_from_time_and_filters_by_market_side_and_time() -> None:
+    """extended.md §4: ``GET /user/funding/history?market=&side=&fromTime=<ms>`` (not in the
+    SDK; ``fromTime`` required), records ``{id, accountId, market, positionId, side, size, value,
+    markPrice, fundingFee, fundingRate, paidTime}``; every payment the simulated venue settled
+    on the account's position is one record (``fundingFee`` positive: received, unverified)."""
+    from adapters.sim import SimConfig
+    from mmcore.commands import IOC
+    from mmcore.events import BUY, FundingRate
+
+    first, second = START + 40 * SEC, START + 100 * SEC  # settlements every minute
+
+    async def main() -> None:
+        clock = ManualClock(START)
+        h = await serve(
+            clock=clock, seed=11, instruments=[make_instrument()], tick_s=0.02,
+            walk=RandomWalkParams(mid_ticks=60_000, trade_prob=0.0, move_prob=0.0,
+                                  funding_every_steps=0),
+            sim_config=SimConfig(funding_interval_s=60),
+        )
+        try:
+            account = h.account()
+            long = account.new_order("long", "BTC-USD", BUY, 60_010, 100, False, False, IOC,
+                                     clock())
+            h.exchange.place(account, long)
+            h.exchange.inject(FundingRate("BTC-USD", 0, 0, 100_000))  # 0.01 %
+            await h.step()
+            for t in (first, second):
+                clock.set(t)
+                await h.step()
+            assert [f.amount for f in account.funding] == [-6_000_000, -6_000_000]
+            url = f"{h.base_url}/api/v1/user/funding/history"
+            headers = {"User-Agent": "t", "X-Api-Key": h.credentials[0].api_key}
+            async with aiohttp.ClientSession() as s:
+
+                async def get(query: str) -> tuple[int, Any]:
+                    r = await s.get(url + query, headers=headers)
+                    return r.status, json.loads(await r.text())
+
+                status, body = await get("?market=BTC-USD")
+                assert (status, body["status"], body["error"]["code"]) == (400, "ERROR", 1133)
+                assert "fromTime" in body["error"]["message"]
+                assert (await get("?fromTime=soon"))[0] == 400
+                status, body = await get(f"?market=BTC-USD&fromTime={START // 1_000_000}")
+                assert status == 200 and body["status"] == "OK"
+                assert [d["paidTime"] for d in body["data"]] == [
+                    second // 1_000_000, first // 1_000_000
+                ]
+                record = body["data"][1]
+                assert set(record) == {
+                    "id", "accountId", "market", "positionId", "side", "size", "value",
+                    "markPrice", "fundingFee", "fundingRate", "paidTime",
+                }
+                assert record["id"] == account.funding[0].payment_id
+                assert record["positionId"] == account.positions["BTC-USD"].id
+                assert (record["market"], record["side"], record["size"], record["value"],
+                        record["markPrice"], record["fundingFee"], record["fundingRate"]) == (
+                    "BTC-USD", "LONG", "0.00100", "60", "60000", "-0.006", "0.0001"
+                )
+                later = await get(f"?fromTime={second // 1_000_000}")
+                assert [d["paidTime"] for d in later[1]["data"]] == [second // 1_000_000]
+                assert (await get("?fromTime=0&side=SHORT"))[1]["data"] == []
+                assert len((await get("?fromTime=0&side=LONG"))[1]["data"]) == 2
+                assert (await get("?fromTime=0&market=ETH-USD"))[1]["data"] == []
+        finally:
+            await h.close()
+
+    asyncio.run(main())

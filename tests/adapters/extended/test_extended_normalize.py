@@ -25,6 +25,7 @@ from mmcore.events import (
     BookDelta,
     BookSnapshot,
     Fill,
+    FundingPayment,
     FundingRate,
     MarkPrice,
     OrderAccepted,
@@ -237,3 +238,52 @@ def test_broken_json_and_unknown_markets_raise_malformed_message() -> None:
             b'{"data":[{"i":1,"m":"BTC-USD","S":"UP","T":1,"p":"1","q":"0.001"}],"ts":1,"seq":1}',
             RECV,
         )
+
+
+def test_a_funding_history_answer_becomes_a_payment_per_record_in_nanos_at_its_paid_time() -> None:
+    """``GET /user/funding/history`` (extended.md §4): ``fundingFee`` in USD becomes nanos,
+    signed by side and rate (a short receives a positive rate and pays a negative one),
+    ``paidTime`` the event's ``ts``; big integer ids stay exact."""
+    norm = make_normalizer()
+    records = norm.decode_funding_history(fixture("funding_history"))
+    assert [(r.id, r.paid_time) for r in records] == [
+        (1990000000000008342, 1737903600000),
+        (1990000000000008341, 1737900000000),
+    ]
+    assert [norm.funding_payment(r, RECV) for r in records] == [
+        FundingPayment("BTC-USD", 1737903600000 * MS, RECV, 1_681_000),
+        FundingPayment("BTC-USD", 1737900000000 * MS, RECV, -840_000),
+    ]
+
+
+@pytest.mark.parametrize("flip", [False, True])
+@pytest.mark.parametrize("side", ["LONG", "SHORT"])
+def test_a_funding_payments_direction_comes_from_side_and_rate_not_the_fees_sign(
+    side: str, flip: bool
+) -> None:
+    """Whichever sign convention the venue's ``fundingFee`` follows (the notes do not say), a
+    positive rate makes a long pay and a short receive, and a negative rate the reverse."""
+    norm = make_normalizer()
+    text = fixture("funding_history").decode().replace('"SHORT"', f'"{side}"')
+    if flip:
+        text = text.replace('"0.001681"', '"-0.001681"').replace('"-0.000840"', '"0.000840"')
+    amounts = [norm.funding_payment(r, RECV).amount  # type: ignore[union-attr]
+               for r in norm.decode_funding_history(text)]
+    # the first record's rate is +0.00001, the second's -0.000005
+    assert amounts == ([-1_681_000, 840_000] if side == "LONG" else [1_681_000, -840_000])
+
+
+def test_a_funding_payment_of_another_market_is_none_and_a_bad_fee_is_malformed() -> None:
+    norm = make_normalizer()
+    text = fixture("funding_history").decode()
+    other = norm.decode_funding_history(text.replace('"BTC-USD"', '"ETH-USD"'))
+    assert [norm.funding_payment(r, RECV) for r in other] == [None, None]
+    bad = norm.decode_funding_history(text.replace('"0.001681"', '"NaN"'))
+    with pytest.raises(MalformedMessageError, match="fundingFee"):
+        norm.funding_payment(bad[0], RECV)
+    for field, value in (('"0.00001"', '"NaN"'), ('"0.00001"', '"x"'), ('"SHORT"', '"FLAT"')):
+        bad = norm.decode_funding_history(text.replace(field, value, 1))
+        with pytest.raises(MalformedMessageError, match=r"fundingRate|side"):
+            norm.funding_payment(bad[0], RECV)
+    with pytest.raises(MalformedMessageError, match="status"):
+        norm.decode_funding_history(b'{"status":"ERROR","error":{"code":1133,"message":"x"}}')

@@ -42,6 +42,17 @@ def public(kind: str) -> Callable[[bytes], list[Event]]:
     return parse
 
 
+def funding_history(raw: bytes) -> list[Event]:
+    """What ``adapters.extended.funding`` does with a ``/user/funding/history`` answer."""
+    norm = Normalizer({"BTC-USD": make_btc()})
+    out: list[Event] = []
+    for w in norm.decode_funding_history(raw):
+        ev = norm.funding_payment(w, RECV)
+        if ev is not None:
+            out.append(ev)
+    return out
+
+
 def account(raw: bytes) -> list[Event]:
     """What ``ExtendedAdapter._on_account`` does with a message, on an order we placed."""
     inst = make_btc()
@@ -74,6 +85,7 @@ CASES: dict[str, Callable[[bytes], list[Event]]] = {
     "account_trade": account,
     "account_position": account,
     "account_balance": account,
+    "funding_history": funding_history,
 }
 
 
