@@ -384,7 +384,11 @@ class Reconciler:
                 found[ev.inst] = ev
         out: list[Event] = []
         for sym in symbols:
-            ev = found.get(sym) or Position(sym, now, now, 0)
+            # a market the venue did not list is flat, at no venue time (0): a position frame
+            # the stream brings meanwhile (the venue's updatedAt) is newer by that measure, so a
+            # held frame is never replaced by it (the local clock cannot be compared with the
+            # venue's, and the read began before that frame was sent)
+            ev = found.get(sym) or Position(sym, 0, now, 0)
             if confirm and not self._confirmed(ev):
                 continue
             out.append(ev)

@@ -151,7 +151,7 @@ def test_start_loads_the_instrument_from_the_markets_and_fees_endpoints() -> Non
             streams = {f"{kind}:{SYM}" for kind in ("book", "trades", "funding", "mark")}
             assert up == streams | {"account"}
             reconciled = await s.adapter.reconcile()
-            assert Position(SYM, START, START, 0) in reconciled
+            assert Position(SYM, 0, START, 0) in reconciled  # flat: not listed, no venue time
             assert as_venue_adapter(s.adapter).venue == "extended"
 
     asyncio.run(main())

@@ -89,3 +89,43 @@ def test_up_after_a_drop_starts_a_hold_of_its_own() -> None:
     hold.up(S)  # a reconnect: frames were lost while it was down
     assert hold.holding and hold.holds == 1
     assert hold.offer(pos("A", 1)) == []
+
+
+def test_a_reconciles_flat_for_an_unlisted_market_never_replaces_a_frame_of_the_venues() -> None:
+    """The reconcile reads no position (flat), then the stream brings LONG 5 (a fill landed
+    while the answer was on its way). The flat used to be stamped with the local clock, which
+    ran ahead of the venue's, so it counted as newer and the engine was told flat while the
+    venue held 5."""
+    import asyncio
+
+    from adapters.extended.normalize import Normalizer
+    from adapters.extended.reconcile import Reconciler
+    from adapters.extended.tracker import OrderTracker
+    from adapters.extended.wire import WirePosition
+    from mmcore.instrument import Instrument
+
+    sym = "BTC-USD"
+    inst = {sym: Instrument(venue="extended", symbol=sym, tick_size="1", lot_size="0.001")}
+    venue_ms = 1_760_000_000_000
+    local = venue_ms * 1_000_000 + 2_000_000_000  # the host's clock 2 s ahead of the venue's
+
+    class Rest:
+        async def positions(self, symbols: list[str]) -> list[object]:
+            return []
+
+        async def balance(self) -> None:
+            return None
+
+    norm = Normalizer(inst)
+    reconciler = Reconciler(Rest(), OrderTracker(inst), norm, inst, lambda: local, True)  # type: ignore[arg-type]
+    reconciler.told = lambda s: 0
+    hold = PositionHold(5.0)
+    hold.start(local - 1_000_000_000)
+    found: list[object] = []
+    asyncio.run(reconciler._account([sym], found.extend, confirm=True))
+    for ev in found:
+        hold.offer(ev)  # type: ignore[arg-type]
+    frame = norm.position(WirePosition(sym, "LONG", "5", updated_at=venue_ms + 300), local)
+    assert frame is not None
+    hold.offer(frame)
+    assert [p.size for p in hold.release(hold.generation)] == [5000]
