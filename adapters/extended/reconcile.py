@@ -53,7 +53,7 @@ from x10.models.position import PositionModel
 from x10.models.trade import AccountTradeModel
 
 from adapters.extended.errors import ExtendedError, ExtendedVenueError
-from adapters.extended.normalize import MS, Normalizer
+from adapters.extended.normalize import Normalizer
 from adapters.extended.rest import ExtendedRest
 from adapters.extended.tracker import DONE, PENDING, OrderTracker, TrackedOrder
 from adapters.extended.wire import WireBalance, WireOrder, WirePosition, WireTrade
@@ -67,10 +67,6 @@ __all__ = ["Reconciler", "wire_balance", "wire_order", "wire_position", "wire_tr
 log = logging.getLogger(__name__)
 
 Emit = Callable[[list[Event]], None]
-
-PLACE_CLOCK_SLACK_NS = 10_000_000_000
-"""How far the venue's trade times may run behind our clock: a trade this much older than one of
-our places in flight may still be its (see ``Reconciler._in_flight_fills``)."""
 
 CONFIRM_AFTER_S = 1.0
 """How soon a background reconcile runs again to confirm a position that differed from the
@@ -258,16 +254,16 @@ class Reconciler:
         """Trades of an order we do not know by venue id: of another session, or of one of our
         places still in flight, which filled before its answer came back (an order filled at
         once is in no open-orders list, and REST trades name orders by venue id only). Each
-        such place, on a market with such a trade no older than the place (give or take
-        ``PLACE_CLOCK_SLACK_NS``), is looked up by its external id; the fills of one the venue
+        such place, on a market with such a trade, is looked up by its external id (whatever
+        the trade's time: the venue's clock cannot be compared with ours, which may run ahead
+        of it; places in flight are few, at most ``max_in_flight``); the fills of one the venue
         knows are passed on now, before ``fills_passed``, so that no position is released
         without them."""
         tracker = self._tracker
         for order in tracker.live():
             if not order.in_flight or order.venue_id:
                 continue
-            since = (order.placed_ns - PLACE_CLOCK_SLACK_NS) // MS
-            if not any(t.market == order.inst and t.created_time >= since for t in unmatched):
+            if not any(t.market == order.inst for t in unmatched):
                 continue
             m = await self._rest.order_by_external_id(order.client_id)
             if m is not None:
