@@ -8,6 +8,7 @@ the message without stopping the stream.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 
@@ -40,12 +41,36 @@ from mmcore.events import (
 )
 from mmcore.instrument import PPB, Instrument
 
-__all__ = ["MS", "SIDES", "MalformedMessageError", "Normalizer"]
+__all__ = ["MAX_VENUE_MS", "MS", "SIDES", "MalformedMessageError", "Normalizer", "venue_ns"]
+
+log = logging.getLogger(__name__)
 
 MS = 1_000_000
 """Nanoseconds per millisecond: Extended times are epoch milliseconds."""
 
 SIDES = {"BUY": BUY, "SELL": SELL}
+
+MAX_VENUE_MS = 4_102_444_800_000
+"""2100-01-01 in epoch milliseconds: a venue time beyond it (microseconds, say) is not one."""
+
+_bad_times = [0]  # venue times out of range, for the log lines' counts (never in an event)
+
+
+def venue_ns(ms: int, ts_recv: int, what: str) -> int:
+    """An Extended time (epoch milliseconds) in nanoseconds. One out of range (negative, or past
+    2100: microseconds or nanoseconds sent by mistake) is not trusted: ``ts_recv`` stands in
+    for it, and the 1st, 10th, 100th... such time is logged. Before, one such time made a number
+    no log record can hold, and the session stopped at its next write."""
+    if 0 <= ms <= MAX_VENUE_MS:
+        return ms * MS
+    _bad_times[0] += 1
+    n = _bad_times[0]
+    if n == 10 ** (len(str(n)) - 1):
+        log.warning(
+            "extended: %s: expected a time in epoch milliseconds, found %d; the receive time "
+            "stands in for it (%d such times so far)", what, ms, n,
+        )
+    return ts_recv
 
 _book = msgspec.json.Decoder(BookMsg)
 _trades = msgspec.json.Decoder(TradesMsg)
@@ -165,7 +190,7 @@ class Normalizer:
     def book_event(self, msg: BookMsg, ts_recv: int) -> BookSnapshot | BookDelta:
         inst = self._inst(msg.data.m, "orderbook message")
         grid = self._grid(inst)
-        ts = msg.ts * MS
+        ts = venue_ns(msg.ts, ts_recv, f"{inst.symbol} orderbook message ts")
         try:
             if msg.type == "SNAPSHOT":
                 return BookSnapshot(
@@ -208,7 +233,8 @@ class Normalizer:
                 size = inst.size_to_lots(t.q)
             except ValueError as exc:
                 raise MalformedMessageError(f"{inst.symbol} trade {t.i}: {exc}") from None
-            out.append(Trade(inst.symbol, t.T * MS, ts_recv, price, size, side, str(t.i)))
+            ts = venue_ns(t.T, ts_recv, "trade T")
+            out.append(Trade(inst.symbol, ts, ts_recv, price, size, side, str(t.i)))
         return out
 
     def funding(self, raw: bytes | str, ts_recv: int) -> list[FundingRate]:
@@ -220,7 +246,7 @@ class Normalizer:
             raise MalformedMessageError(
                 f"{inst.symbol} funding: expected a decimal rate, found {msg.data.f!r}"
             ) from None
-        return [FundingRate(inst.symbol, msg.data.T * MS, ts_recv, rate)]
+        return [FundingRate(inst.symbol, venue_ns(msg.data.T, ts_recv, "funding T"), ts_recv, rate)]
 
     def mark(self, raw: bytes | str, ts_recv: int) -> list[MarkPrice]:
         msg: PriceMsg = self._decode(_price, raw, "mark price message")  # type: ignore[assignment]
@@ -229,7 +255,7 @@ class Normalizer:
             price = self._grid(inst).nearest_ticks(msg.data.p)
         except ValueError as exc:
             raise MalformedMessageError(f"{inst.symbol} mark price: {exc}") from None
-        ts = (msg.data.ts or msg.ts) * MS
+        ts = venue_ns(msg.data.ts or msg.ts, ts_recv, "mark price ts")
         return [MarkPrice(inst.symbol, ts, ts_recv, price)]
 
     # ------------------------------------------------------------ account stream
@@ -254,7 +280,10 @@ class Normalizer:
         if pos.side == "SHORT":
             lots = -lots
         entry_x2 = _entry_x2(inst, pos.open_price) if lots else 0
-        return Position(inst.symbol, pos.updated_at * MS, ts_recv, lots, entry_x2)
+        return Position(
+            inst.symbol, venue_ns(pos.updated_at, ts_recv, "position updatedAt"), ts_recv, lots,
+            entry_x2,
+        )
 
     def balance(self, bal: WireBalance, ts_recv: int) -> Balance:
         inst = next(
@@ -266,7 +295,8 @@ class Normalizer:
             available = inst.quote_to_nanos(bal.available_for_trade)
         except ValueError as exc:
             raise MalformedMessageError(f"balance: {exc}") from None
-        return Balance(bal.updated_time * MS, ts_recv, bal.collateral_name, equity, available)
+        ts = venue_ns(bal.updated_time, ts_recv, "balance updatedTime")
+        return Balance(ts, ts_recv, bal.collateral_name, equity, available)
 
     # ------------------------------------------------------------ REST funding history
 
@@ -312,4 +342,7 @@ class Normalizer:
                 f"{what}: expected a decimal fundingRate, found {w.funding_rate!r}"
             )
         pays = positive if w.side == "LONG" else rate < 0
-        return FundingPayment(inst.symbol, w.paid_time * MS, ts_recv, -amount if pays else amount)
+        return FundingPayment(
+            inst.symbol, venue_ns(w.paid_time, ts_recv, "funding paidTime"), ts_recv,
+            -amount if pays else amount,
+        )

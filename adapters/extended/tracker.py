@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 
 import msgspec
 
-from adapters.extended.normalize import MS, SIDES, MalformedMessageError
+from adapters.extended.normalize import SIDES, MalformedMessageError, venue_ns
 from adapters.extended.wire import WireOrder, WireTrade
 from mmcore.commands import Place
 from mmcore.events import Event, Fill, OrderAccepted, OrderCanceled, OrderRejected
@@ -278,7 +278,7 @@ class OrderTracker:
             self._foreign += 1
             return []
         self.learn_venue_id(order, str(w.id))
-        ts = w.updated_time * MS
+        ts = venue_ns(w.updated_time, ts_recv, "order updatedTime")
         status = w.status
         if status in LIVE_STATUSES:
             if order.state == DONE or order.cancel_wanted:
@@ -393,7 +393,7 @@ class OrderTracker:
         except ValueError as exc:
             raise MalformedMessageError(f"trade {trade_id}: {exc}") from None
         self._remember_trade(trade_id)
-        ts = w.created_time * MS
+        ts = venue_ns(w.created_time, ts_recv, "trade createdTime")
         fill = Fill(
             order.inst, ts, ts_recv, order.client_id, side, price, size, fee,
             not w.is_taker, trade_id,

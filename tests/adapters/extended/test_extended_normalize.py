@@ -287,3 +287,30 @@ def test_a_funding_payment_of_another_market_is_none_and_a_bad_fee_is_malformed(
             norm.funding_payment(bad[0], RECV)
     with pytest.raises(MalformedMessageError, match="status"):
         norm.decode_funding_history(b'{"status":"ERROR","error":{"code":1133,"message":"x"}}')
+
+
+def test_a_venue_time_in_microseconds_gives_way_to_the_receive_time_and_the_fill_is_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A time 1,000 times too big made a number no log record can hold: the session stopped
+    at its next write, and again after every restart while the venue kept sending it."""
+    from mmcore.log import LogHeader, LogWriter, open_log
+    from mmcore.log_format import FORMAT_VERSION
+
+    norm = make_normalizer()
+    trades = fixture("trades").decode().replace('"T":1737900000300', '"T":1737900000300000', 1)
+    events = norm.trades(trades, RECV)
+    assert [e.ts for e in events] == [RECV, 1737900000301 * MS]
+    raw = fixture("account_trade").decode().replace("1737900000600", "1737900000600000", 1)
+    msg = norm.decode_account(raw)
+    assert msg.data.trades is not None
+    fills = make_tracker_with("mm-7").on_trade(msg.data.trades[0], RECV)
+    assert [(f.ts, f.size) for f in fills] == [(RECV, 100)]  # the fill itself is kept
+    assert "expected a time in epoch milliseconds" in caplog.text
+    path = tmp_path / "t.mmlog"
+    header = LogHeader(format_version=FORMAT_VERSION, code_version="t", instruments=[],
+                       config={})
+    with LogWriter(path, header) as log:
+        for ev in [*events, *fills]:
+            log.append(ev)
+    assert list(open_log(path)) == [*events, *fills]
