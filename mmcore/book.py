@@ -37,11 +37,21 @@ With ``max_levels > 0`` the floor stays at ``_NO_FLOOR``: every level is near, a
 the worst levels, which are dropped after every apply beyond that depth so that memory stays
 flat; a dropped level comes back only if the venue updates it again. ``best_bid`` and
 ``best_ask`` are plain attributes refreshed on every apply.
+
+Mid history (``Book(..., mid_history=n)``, the engine's and the report fold's books; off for the
+simulated venue's): every apply that changes the mid (``best_bid + best_ask``, both sides
+present) keeps ``(ev.ts, mid_x2)`` in a ring of the last ``n`` changes, so that
+``mid_x2_before(ts)`` can say what the mid was just before a venue time ``ts`` (our fill's),
+whatever book events came in since. A delta that only resizes a level (the fast path) cannot move
+the mid and pays nothing; the others pay a comparison, and a tuple when the mid moved. A
+correction outside the venue's sequence (``set_levels``) is kept at the time of the latest mid
+kept: it belongs with the event that caused it.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, insort
+from collections import deque
 from collections.abc import Iterable
 from operator import neg
 
@@ -54,6 +64,7 @@ __all__ = [
     "APPLIED",
     "CROSSED",
     "GAP",
+    "MID_HISTORY",
     "STALE_IGNORED",
     "Book",
     "BookDataError",
@@ -82,6 +93,9 @@ lowering the floor again (~230 times in 6,547 deltas) looks up only a few dozen 
 _NEAR_MAX = 32
 """Most near levels kept: past it (the best rose, or a query lowered the floor) the floor rises
 to the ``_NEAR_LEVELS``-th best key."""
+MID_HISTORY = 64
+"""Mid changes the engine's book keeps (``Book(mid_history=...)``): our fills come a response
+latency (ms) after the trade, and the mid of a deep market changes a few times in that."""
 _NO_FLOOR = -(1 << 128)
 """The floor when every level is near: below any key (venue prices fit in 64 bits)."""
 _ODD = "expected an even-length (price, size, ...) tuple, found length {}"
@@ -204,6 +218,8 @@ class Book:
         "_crossed_events",
         "_deltas",
         "_gaps",
+        "_mid_last",
+        "_mids",
         "_snapshots",
         "_stale_ignored",
         "best_ask",
@@ -215,9 +231,11 @@ class Book:
         "stale",
     )
 
-    def __init__(self, inst: str, max_levels: int = 0) -> None:
+    def __init__(self, inst: str, max_levels: int = 0, mid_history: int = 0) -> None:
         if max_levels < 0:
             raise ConfigError(f"Book({inst!r}): expected max_levels >= 0, found {max_levels}")
+        if mid_history < 0:
+            raise ConfigError(f"Book({inst!r}): expected mid_history >= 0, found {mid_history}")
         self.inst = inst
         self.max_levels = max_levels
         self.seq = -1
@@ -236,6 +254,11 @@ class Book:
         self._gaps = 0
         self._stale_ignored = 0
         self._crossed_events = 0
+        # (venue ts, mid_x2) of the last mid changes, oldest first; None: kept by none
+        self._mids: deque[tuple[int, int]] | None = (
+            deque(maxlen=mid_history) if mid_history else None
+        )
+        self._mid_last = 0  # the mid of the newest entry of _mids
 
     def __repr__(self) -> str:
         return (
@@ -266,6 +289,10 @@ class Book:
         self._snapshots += 1
         bb = self.best_bid = bid_keys[-1] if bid_keys else 0
         ba = self.best_ask = -ask_keys[-1] if ask_keys else 0
+        mids = self._mids
+        if mids is not None and bb and ba and bb + ba != self._mid_last:
+            self._mid_last = bb + ba
+            mids.append((ev.ts, bb + ba))
         if ba and bb >= ba:
             self.crossed = True
             self._crossed_events += 1
@@ -387,8 +414,15 @@ class Book:
             self.best_ask = -keys[-1] if keys else 0
         self.seq = ev.seq
         self._deltas += 1
+        bb = self.best_bid
         ba = self.best_ask
-        if ba and self.best_bid >= ba:
+        mids = self._mids
+        if mids is not None:  # (inline: a call here would cost as much as a level)
+            mid_x2 = bb + ba
+            if mid_x2 != self._mid_last and bb and ba:
+                self._mid_last = mid_x2
+                mids.append((ev.ts, mid_x2))
+        if ba and bb >= ba:
             self.crossed = True
             self._crossed_events += 1
             return CROSSED
@@ -403,7 +437,9 @@ class Book:
         if self.stale:
             return STALE_IGNORED
         seq = self.seq
-        status = self.apply_delta(BookDelta(self.inst, 0, 0, seq, seq, bids, asks))
+        mids = self._mids
+        ts = mids[-1][0] if mids else 0  # a mid it moves is kept with the latest one's time
+        status = self.apply_delta(BookDelta(self.inst, ts, ts, seq, seq, bids, asks))
         self._deltas -= 1
         return status
 
@@ -430,6 +466,19 @@ class Book:
         bb = self.best_bid
         ba = self.best_ask
         return bb + ba if bb and ba else 0
+
+    def mid_x2_before(self, ts: int) -> int:
+        """Twice the mid the market had just before venue time ``ts``: the newest mid kept from
+        a book event stamped strictly before ``ts`` (so a change stamped ``ts`` itself, such as
+        the depth update that printed a trade, does not count). ``mid_x2()`` when ``ts`` is 0,
+        the book keeps no mid history, or no mid kept is that old (none was, or the ring of the
+        last ``mid_history`` changes no longer reaches back to ``ts``)."""
+        mids = self._mids
+        if ts > 0 and mids:
+            for t, mid_x2 in reversed(mids):
+                if t < ts:
+                    return mid_x2
+        return self.mid_x2()
 
     def spread(self) -> int:
         """``best_ask - best_bid`` in ticks, 0 if either side is empty (negative if crossed)."""

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 
 import msgspec
 
-from mmcore.book import APPLIED, CROSSED, GAP, Book
+from mmcore.book import APPLIED, CROSSED, GAP, MID_HISTORY, Book
 from mmcore.commands import CancelAll, Command, Output, Resync
 from mmcore.errors import MMError
 from mmcore.events import (
@@ -87,7 +87,9 @@ class Engine:
         if missing:
             raise MMError(f"strategies for unknown instruments: {sorted(missing)}")
         self.instruments = dict(instruments)
-        self.books = {sym: Book(sym, book_max_levels) for sym in instruments}
+        # each book keeps its last mid changes: a fill's spread is measured against the mid just
+        # before its venue time, not the one its report finds (Ledger.apply_fill)
+        self.books = {sym: Book(sym, book_max_levels, MID_HISTORY) for sym in instruments}
         self.ledger = Ledger(self.instruments)
         self.view = View(self.instruments, self.books, self.ledger)
         self.strategies = dict(strategies)
@@ -283,7 +285,7 @@ class Engine:
             return self._unknown(ev)
         errors: list[Output] = []
         try:
-            self.ledger.apply_fill(ev, book.mid_x2())
+            self.ledger.apply_fill(ev, book.mid_x2(), book.mid_x2_before(ev.ts))
         except MMError as exc:
             errors = self._ledger_error(ev, exc)
         if ev.inst in self._own:

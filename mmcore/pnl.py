@@ -5,10 +5,16 @@ Total PnL is cash-based and exact in integer nanos of quote::
     total = cash + position * mark
     cash  = -sum(side * price * size * unit over fills) - sum(fees) + sum(funding)
 
-Spread capture of a fill is measured against the mid at the moment of the fill: a buy below the
-mid (or a sell above it) captured ``side * (mid - price) * size * unit``. When the mid is unknown
-the fill price stands in for it (zero capture). Inventory is the rest: what holding the position
-made or lost as the market moved. The parts always satisfy, exactly::
+Spread capture of a fill is measured against the mid in force just before the fill happened: the
+last mid the market had from book events stamped (venue time) strictly before the fill's venue
+time ``Fill.ts`` (``Book.mid_x2_before``; a depth update stamped with the trade's own time is its
+consequence and does not count). A buy below that mid (or a sell above it) captured
+``side * (mid - price) * size * unit``. Not the mid when the fill's report is handled: that comes
+a response latency later, after the book moved with the trade, and would count the adverse
+selection as lost spread. Without a venue time (0), or without a mid that old, the mid when the
+report is handled stands in; when no mid is known at all, the fill price (zero capture).
+Inventory is the rest: what holding the position made or lost as the market moved, adverse
+selection after our fills included. The parts always satisfy, exactly::
 
     total == spread + inventory - fees + funding
 
@@ -19,7 +25,10 @@ Spread capture is summed in half-nanos and floored to a nano when read; the posi
 Inventory is computed as the difference and so absorbs the at most one nano of each floor.
 
 A position the ledger re-based to the venue's while it had no price (``on_rebase`` with
-``unbased``) is valued at the mark asked (it adds nothing) until ``on_basis`` books its cost.
+``unbased``) is valued at the mark asked (it adds nothing) until ``on_basis`` books its cost. So
+is a position the session inherited (held before it, ``mmcore.state``), whatever the venue says it
+cost: ``on_basis`` books it at its value at the market's first valuation, so that only what it
+made in the session counts.
 """
 
 from __future__ import annotations
@@ -111,7 +120,8 @@ class PnlAttribution:
             ) from None
 
     def on_fill(self, fill: Fill, mid_x2: int) -> None:
-        """Book one of our fills; ``mid_x2`` is twice the mid in ticks then, 0 when unknown."""
+        """Book one of our fills; ``mid_x2`` is twice the mid in ticks just before it (module
+        doc), 0 when unknown."""
         a = self._account(fill.inst)
         side = fill.side
         size = fill.size
@@ -143,7 +153,8 @@ class PnlAttribution:
         ``cost_change`` is how much the ledger's position cost moved; it is booked as cash spent
         (as if the missing lots were traded at the re-basing price), so that ledger and
         attribution totals stay equal to the nano. ``unbased``: no price was known, the cost is
-        booked later by ``on_basis``; until then the position is valued at nothing.
+        booked later by ``on_basis``; until then the position is valued at nothing (also how
+        a position the session inherited waits for its first valuation).
         """
         a = self._account(inst)
         a.position = position
@@ -152,7 +163,8 @@ class PnlAttribution:
         self._rebases += 1
 
     def on_basis(self, inst: str, cost: int) -> None:
-        """The ledger priced an unbased position at ``cost`` nanos: book it as cash spent."""
+        """The ledger priced an unbased (or inherited) position at ``cost`` nanos: book it as
+        cash spent."""
         a = self._account(inst)
         a.cash -= cost
         a.unbased = False

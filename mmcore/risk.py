@@ -164,9 +164,12 @@ class RiskGate:
         self._losses = LossWindows()
         self._pnl: dict[str, int] = {}  # per market: what the loss limits count (see _revalue)
         # A position the session inherited (reported before the market was first valued) is
-        # valued by the ledger from the venue's entry price: its PnL up to now was made, and
-        # counted, by earlier sessions. The loss limits count it from the market's first
-        # valuation (plus the move since the last session's last mark, when it said).
+        # valued by the ledger's position_pnl from the venue's entry price: its PnL up to now
+        # was made, and counted, by earlier sessions. The loss limits count it from the gate's
+        # own first valuation of the market (plus the move since the last session's last mark,
+        # when it said). The ledger's session PnL (total_pnl) leaves that part out too, but from
+        # its own first valuation (a mark or a fill; the gate's may be a timer's mid), and
+        # without the move since the last session: the gate keeps its rule and its figures.
         self._inherited: set[str] = set()  # inherited, not valued yet
         self._offset: dict[str, int] = {}  # PnL not the session's, taken off at valuation
         # the last session's (lots, mark_x2), already in this session's units (mmcore.day_pnl)
@@ -384,7 +387,7 @@ class RiskGate:
         position = ledger.position(inst)
         if not mark_x2 and position:
             return []  # cannot value the position: keep the last PnL
-        pnl = ledger.total_pnl(inst, mark_x2)
+        pnl = ledger.position_pnl(inst, mark_x2)
         if inst in self._inherited:
             self._inherited.discard(inst)
             self._offset[inst] = pnl - self._moved_since_prior(inst, mark_x2)

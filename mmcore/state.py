@@ -11,8 +11,10 @@ Money is integer nanos of quote: the notional of ``p`` ticks times ``q`` lots is
 with integers only: ``cost`` is the signed sum of ``price * qty * unit`` over the open position
 (negative when short). Reducing by ``closed`` lots takes ``cost * closed // |size|`` out of it, so
 the rounding remainder stays in ``cost`` and a full close leaves ``cost == 0`` exactly. Hence at
-all times ``realized - cost`` equals the cash paid and received for the traded lots, and
-``realized + unrealized - fees + funding`` equals ``pnl`` (a ``PnlAttribution``) total exactly.
+all times ``realized - cost`` equals the cash paid and received for the traded lots.
+``realized``, ``unrealized`` and ``position_pnl`` are the position's, from what its lots cost
+(an inherited position: from the venue's entry price); ``total_pnl``, the session's PnL, equals
+``pnl`` (a ``PnlAttribution``) total exactly and counts only what happened in the session.
 
 The venue's ``Position`` is the truth: when it disagrees with the ledger, the size is set to the
 venue's and the cost re-based. While the ledger holds lots on the reported side, at its current
@@ -24,6 +26,17 @@ comes before the mark stream) the position is *unbased*: its cost is unknown, so
 at whatever price is asked (unrealized 0) until a ``Position`` with an entry price, the first
 ``MarkPrice``, or the mid of the first fill (else its price) bases it there. Basing it at a price
 of 0 would count its whole value as PnL.
+
+A position the session *inherited* (reported before the session booked a fill or saw a
+``MarkPrice`` of its market: a restart holding one) made its PnL up to now in earlier sessions,
+which counted it. Its cost follows the rules above (the venue's entry price, so ``unrealized``
+and ``avg_entry_x2`` still say how it stands against what it cost), but the session values it
+from its market's first valuation, exactly as an unbased one is based, whether or not the venue
+gave an entry price: the first ``MarkPrice``, or the mid of the first fill (else its price).
+Until then the session counts it at nothing (``inherited``); from then on ``prior_open`` holds
+what its open lots had made before (value then less cost), and ``prior_closed`` what the lots
+closed since had, which ``total_pnl`` leaves out. A later ``Position`` (a correction after fills
+or marks, a reconnect's gap) is the session's own and is handled by the rules above.
 """
 
 from __future__ import annotations
@@ -137,8 +150,11 @@ class PositionState:
         "fees",
         "fills",
         "funding",
+        "inherited",
         "last_fill_ts",
         "maker_fills",
+        "prior_closed",
+        "prior_open",
         "realized",
         "size",
         "unbased",
@@ -156,12 +172,22 @@ class PositionState:
         self.maker_fills = 0
         self.last_fill_ts = 0
         self.unbased = False  # size from the venue, no price known yet: cost unknown (0)
+        self.inherited = False  # held before the session, which has not valued it yet
+        self.prior_open = 0  # what the open lots made before the session valued them (nanos)
+        self.prior_closed = 0  # the same for lots closed since: not the session's PnL
 
     def avg_entry_x2(self, unit: int) -> int:
         """Twice the average entry price in ticks, floored; 0 when flat or unbased."""
         if not self.size:
             return 0
         return (2 * self.cost) // (self.size * unit)
+
+    def session_cost(self) -> int:
+        """What the open lots cost the session: ``cost``, with inherited lots at their value
+        when the session first valued them; 0 while unbased or not valued yet (it books none)."""
+        if self.unbased or self.inherited:
+            return 0
+        return self.cost + self.prior_open
 
 
 class LedgerStats(msgspec.Struct, frozen=True):
@@ -244,16 +270,30 @@ class Ledger:
 
     def unrealized(self, inst: str, mark_x2: int) -> int:
         """``size * mark - cost`` in nanos, floored to a nano when the mark is a half tick; 0
-        while the position is unbased (its cost is not known yet)."""
+        while the position is unbased (its cost is not known yet). Against what the lots cost,
+        an inherited position's included (the venue's entry price)."""
         p = self.pos(inst)
         if p.unbased:
             return 0
         return (p.size * mark_x2 * self._unit[inst] - 2 * p.cost) // 2
 
-    def total_pnl(self, inst: str, mark_x2: int) -> int:
-        """Realized + unrealized - fees + funding, in nanos; equals ``pnl.parts(...).total``."""
+    def position_pnl(self, inst: str, mark_x2: int) -> int:
+        """Realized + unrealized - fees + funding, in nanos: the position's PnL from what its
+        lots cost, an inherited position's gain before the session included (the risk gate's
+        loss limits take it and leave that part out by a rule of their own, ``mmcore.risk``)."""
         p = self.pos(inst)
         return p.realized + self.unrealized(inst, mark_x2) - p.fees + p.funding
+
+    def total_pnl(self, inst: str, mark_x2: int) -> int:
+        """The session's PnL in nanos: ``position_pnl`` less what inherited lots made before
+        the session valued them; 0 for a position it has not valued yet. Equals
+        ``pnl.parts(...).total``."""
+        p = self.pos(inst)
+        total = p.realized - p.prior_closed - p.fees + p.funding
+        if p.unbased or p.inherited:
+            return total
+        value = (p.size * mark_x2 * self._unit[inst]) // 2
+        return total + value - p.cost - p.prior_open
 
     # ------------------------------------------------------------ commands
 
@@ -346,7 +386,7 @@ class Ledger:
     def _on_mark(self, ev: MarkPrice) -> None:
         self._marks[ev.inst] = ev.price
         p = self._positions.get(ev.inst)
-        if p is not None and p.unbased and ev.price > 0:
+        if p is not None and (p.unbased or p.inherited) and ev.price > 0:
             self._base(ev.inst, p, 2 * ev.price)
 
     def _cost_at(self, inst: str, size: int, price_x2: int) -> int:
@@ -354,18 +394,25 @@ class Ledger:
         return (size * price_x2 * self._unit[inst]) // 2
 
     def _base(self, inst: str, p: PositionState, price_x2: int) -> None:
-        """Give an unbased position its cost: as if bought (sold) at ``price_x2 / 2`` ticks."""
-        p.cost = self._cost_at(inst, p.size, price_x2)
-        p.unbased = False
-        self.pnl.on_basis(inst, p.cost)
+        """The first valuation of a position without a price: an unbased one gets its cost, an
+        inherited one its value to the session, as if bought (sold) at ``price_x2 / 2`` ticks;
+        what an inherited one made before is ``prior_open`` (0 when it was unbased too)."""
+        value = self._cost_at(inst, p.size, price_x2)
+        if p.unbased:
+            p.cost = value
+            p.unbased = False
+        if p.inherited:
+            p.prior_open = value - p.cost
+            p.inherited = False
+        self.pnl.on_basis(inst, value)
 
     def base_before_fill(self, fill: Fill, mid_x2: int) -> None:
-        """Price an unbased position of ``fill.inst`` as ``apply_fill`` does before folding
-        ``fill``: at ``mid_x2`` (the book's mid), else at the fill's price; else a no-op.
-        ``apply_fill`` calls it; a fold that must see the basis before the fill may call it
-        first (``replay.timeline``'s round trips), so there is one rule."""
+        """Price an unbased or inherited position of ``fill.inst`` as ``apply_fill`` does
+        before folding ``fill``: at ``mid_x2`` (the book's mid), else at the fill's price; else
+        a no-op. ``apply_fill`` calls it; a fold that must see the basis before the fill may
+        call it first (``replay.timeline``'s round trips), so there is one rule."""
         p = self._positions.get(fill.inst)
-        if p is not None and p.unbased:
+        if p is not None and (p.unbased or p.inherited):
             self._base(fill.inst, p, mid_x2 if mid_x2 else 2 * fill.price)
 
     def _on_funding(self, ev: FundingPayment) -> None:
@@ -384,32 +431,48 @@ class Ledger:
         entry_x2 = ev.entry_x2 if ev.size else 0
         if ev.size == p.size:
             if p.unbased and entry_x2 > 0:  # the venue now says what it cost
-                self._base(ev.inst, p, entry_x2)
+                p.cost = self._cost_at(ev.inst, p.size, entry_x2)
+                p.unbased = False
+                if not p.inherited:  # (an inherited one waits for its first valuation)
+                    self.pnl.on_basis(ev.inst, p.cost)
             return
+        booked = p.session_cost()
         held = p.size != 0 and not p.unbased and (p.size > 0) == (ev.size > 0)
+        prior_open = 0
         if entry_x2 > 0 and not held:  # the ledger has no cost for these lots: the venue's
             cost = self._cost_at(ev.inst, ev.size, entry_x2)
             p.unbased = False
         elif p.size:
             cost = p.cost * ev.size // p.size  # same cost per lot, sign follows the size
+            # and the same to the session: the prior gain of lots gone leaves with them
+            prior_open = (p.cost + p.prior_open) * ev.size // p.size - cost
         else:
             mark = self._marks.get(ev.inst, 0)
             cost = ev.size * mark * self._unit[ev.inst]
             p.unbased = not mark  # no price yet: based by the first mark or fill
         if not ev.size:
             p.unbased = False
-        self.pnl.on_rebase(ev.inst, ev.size, cost - p.cost, p.unbased)
+        # held before the session (it has booked no fill of the market nor seen its mark):
+        # valued from the market's first valuation, whatever it cost (module doc)
+        p.inherited = bool(ev.size) and not p.fills and not self._marks.get(ev.inst, 0)
         p.size = ev.size
         p.cost = cost
+        p.prior_open = 0 if p.inherited else prior_open
+        self.pnl.on_rebase(
+            ev.inst, ev.size, p.session_cost() - booked, p.unbased or p.inherited
+        )
         self._corrections += 1
 
-    def apply_fill(self, fill: Fill, mid_x2: int) -> None:
-        """Fold one of our fills; ``mid_x2`` (0 = unknown) is the book's mid for attribution."""
+    def apply_fill(self, fill: Fill, mid_x2: int, mid_before_x2: int | None = None) -> None:
+        """Fold one of our fills. ``mid_x2`` (0 = unknown) is the book's mid now: it prices a
+        position that has no price yet (``base_before_fill``). ``mid_before_x2``, the mid just
+        before the fill's venue time (``Book.mid_x2_before``), is what its spread capture is
+        measured against (``PnlAttribution.on_fill``); None: ``mid_x2``."""
         p = self._positions.get(fill.inst)
         if p is None:
             self._unknown_inst += 1
             return
-        if p.unbased:
+        if p.unbased or p.inherited:
             self.base_before_fill(fill, mid_x2)
         unit = self._unit[fill.inst]
         side = fill.side
@@ -425,6 +488,10 @@ class Ledger:
             closed_cost = p.cost * closed // held
             # long: proceeds - cost; short: -(cost of buying back) - (negative) cost
             p.realized += -side * price * closed * unit - closed_cost
+            if p.prior_open:  # inherited lots close at their cost to the session, pro rata
+                prior = (p.cost + p.prior_open) * closed // held - closed_cost
+                p.prior_open -= prior
+                p.prior_closed += prior
             p.cost -= closed_cost
             rest = qty - closed
             if rest:  # crossed through zero: cost is exactly 0 here, open the rest at price
@@ -437,7 +504,7 @@ class Ledger:
             p.maker_fills += 1
         p.last_fill_ts = fill.ts_recv
         self._fills += 1
-        self.pnl.on_fill(fill, mid_x2)
+        self.pnl.on_fill(fill, mid_x2 if mid_before_x2 is None else mid_before_x2)
 
         order = self.orders.get(fill.client_id)
         if order is None:

@@ -17,7 +17,9 @@ Definitions:
 - *Round trip*: every fill that reduces the position closes a round trip of the lots it closes
   (average-cost accounting, as ``mmcore.state.Ledger`` does it). The round trip's PnL is the
   realized gain of those lots minus the fees of opening and closing them, pro rata; funding is
-  not part of any round trip. See ``replay.round_trips``.
+  not part of any round trip. Lots held before the session count from the session's first
+  valuation of them, not from the venue's entry price (``PositionState.session_cost``): what
+  they made before, earlier sessions counted. See ``replay.round_trips``.
 - *Win rate*: round trips with PnL > 0 over all round trips (NaN when there are none).
 - *Profit factor*: gross profit over gross loss of the round trips; +inf when there are profits
   and no losses, NaN when there are neither.

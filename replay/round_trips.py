@@ -14,9 +14,11 @@ old position and opens the rest at its price with the rest of its fee. Funding i
 round trip.
 
 When the venue corrects the position (a ``Position`` event: a session that starts holding one,
-a reconciliation), the ledger re-bases it; ``rebase`` takes the ledger's open lots and cost, so
-later fills close round trips against what the ledger holds. No round trip closes on a
-correction; the opening fees of the lots that remain stay with them, pro rata.
+a reconciliation), the ledger re-bases it; ``rebase`` takes the ledger's open lots and their cost
+to the session (``PositionState.session_cost``: lots held before the session at their value when
+it first valued them, not at the venue's entry price, since what they made before is not the
+session's), so later fills close round trips against what the ledger holds. No round trip closes
+on a correction; the opening fees of the lots that remain stay with them, pro rata.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@
 - for the session: PnL by component sampled at most every ``interval`` (``Periodic``), total PnL
   at the close of each UTC minute that saw an event, the exact max drawdown of total PnL, and a
   histogram of spread captured per fill in half ticks, ``side * (mid_x2 - 2 * price)``: positive
-  when we bought below the mid or sold above it (the mid just before the fill).
+  when we bought below the mid or sold above it. The mid is the one just before the fill's
+  venue time (``Book.mid_x2_before``), as the ledger's spread part takes it, not the one in
+  force when the fill's report came: by then the trade had moved the market.
 
 Total PnL is marked to the book's mid (as in ``replay.summary``) and re-evaluated after every event
 that can move it: a mid change while the market holds a position, a fill, funding, a venue
@@ -16,7 +18,9 @@ position correction, a mark that prices a position reported before any price (th
 ledger's ``total_pnl``). Before the market's first mid a position is valued at the last
 ``MarkPrice``, and with no price at all at its own cost (unrealized 0, as the ledger values an
 unbased one): never at 0, which would count its whole cost as a loss in the curve (drawdown,
-Sharpe, PnL by hour) of a restart whose reconciled position comes before market data.
+Sharpe, PnL by hour) of a restart whose reconciled position comes before market data. Such a
+position, held before the session, adds to PnL only from the market's first valuation
+(``mmcore.state``): what it made before, earlier sessions counted.
 
 For an instrument with ``own_orders_in_book`` the fold keeps its book as the engine does (the
 market without us, ``mmcore.own_orders``), so PnL is marked to the mid the engine attributed
@@ -38,7 +42,7 @@ from typing import Any
 
 import msgspec
 
-from mmcore.book import APPLIED, CROSSED, Book
+from mmcore.book import APPLIED, CROSSED, MID_HISTORY, Book
 from mmcore.commands import Command, Place
 from mmcore.engine import COMMAND_TYPES
 from mmcore.errors import MMError
@@ -137,7 +141,7 @@ class _Mkt:
 
     def __init__(self, name: str, inst: Instrument, pos: PositionState, max_points: int) -> None:
         self.name = name
-        self.book = Book(name)
+        self.book = Book(name, mid_history=MID_HISTORY)  # as the engine's: fills' mids
         # the venue's book holds our orders: keep it without them, as the engine's is
         self.own = OwnOrdersInBook() if inst.own_orders_in_book else None
         self.unit = inst.nanos_per_tick_lot
@@ -319,18 +323,21 @@ class TimelineFold:
         if m is None:
             return
         self._fills += 1
-        mid_x2 = m.book.mid_x2()
-        if mid_x2:
-            self._capture[fill.side * (mid_x2 - 2 * fill.price)] += 1
-        # round trips close against the ledger's position, which a venue correction (Position)
-        # may have re-based (at the venue's entry price when it gave one); one reported before
-        # any price gets its cost from this fill's mid (else its price): the ledger's own rule
+        book = m.book
+        mid_x2 = book.mid_x2()
+        before_x2 = book.mid_x2_before(fill.ts)  # as Engine._on_fill: the spread's mid
+        if before_x2:
+            self._capture[fill.side * (before_x2 - 2 * fill.price)] += 1
+        # round trips close against the ledger's position at its cost to the session, which a
+        # venue correction (Position) may have re-based (at the venue's entry price when it
+        # gave one); one reported before any price, or held before the session, gets it from
+        # this fill's mid (else its price): the ledger's own rule
         pos = m.pos
         self.ledger.base_before_fill(fill, mid_x2)
-        self.trips.rebase(fill.inst, pos.size, pos.cost)
+        self.trips.rebase(fill.inst, pos.size, pos.session_cost())
         # one the ledger refuses fails in its order's state only (the position took the fill)
         with suppress(MMError):
-            self.ledger.apply_fill(fill, mid_x2)
+            self.ledger.apply_fill(fill, mid_x2, before_x2)
         self.trips.on_fill(fill)
         m.notional += fill.price * fill.size * m.unit
         row = (t, fill.price, fill.size, fill.maker)
@@ -346,7 +353,7 @@ class TimelineFold:
         if mark_x2:
             total = self.ledger.total_pnl(m.name, mark_x2)
         else:
-            total = self.ledger.total_pnl(m.name, 0) + m.pos.cost  # valued at its cost
+            total = self.ledger.total_pnl(m.name, 0) + m.pos.session_cost()  # at its cost
         if total != m.total:
             self._total += total - m.total
             m.total = total
@@ -382,13 +389,13 @@ class TimelineFold:
         """``m``'s PnL parts at its valuation price (``_revalue``'s total)."""
         mark_x2 = self._mark_x2(m)
         parts = self.ledger.pnl.parts(m.name, mark_x2)
-        return parts if mark_x2 else _plus_value(parts, m.pos.cost)
+        return parts if mark_x2 else _plus_value(parts, m.pos.session_cost())
 
     def _total_parts(self) -> PnlParts:
         """The session's PnL parts: every market at its valuation price."""
         marks = {name: self._mark_x2(m) for name, m in self._m.items()}
         parts = self.ledger.pnl.total_parts(marks)
-        unpriced = sum(m.pos.cost for name, m in self._m.items() if not marks[name])
+        unpriced = sum(m.pos.session_cost() for name, m in self._m.items() if not marks[name])
         return _plus_value(parts, unpriced)
 
     def _parts_row(self, t: int) -> tuple[int, int, int, int, int, int]:

@@ -1,6 +1,7 @@
-"""A restart holding a position values it at what it cost: end to end with the real Extended
-adapter and x10 SDK against the emulator, the venue's entry price (``openPrice``) reaches the
-ledger through reconciliation's ``Position``, and the session still replays exactly."""
+"""A restart holding a position knows what it cost: end to end with the real Extended adapter
+and x10 SDK against the emulator, the venue's entry price (``openPrice``) reaches the ledger
+through reconciliation's ``Position`` (its cost and unrealized PnL), the session's own PnL
+counts it from its first mark, and the session still replays exactly."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ MID = 60_000
 UNIT = 10_000  # nanos per tick-lot: tick 1 x lot 0.00001 x 1e9
 
 
-def test_a_restart_holding_a_position_values_it_at_the_venues_entry_price(
+def test_a_restart_holding_a_position_costs_the_venues_entry_price_and_counts_from_its_mark(
     tmp_path: Path,
     make_emulator: Callable[[], Awaitable[ExtendedEmulatorHandle]],
     session_toml: Callable[..., str],
@@ -63,7 +64,8 @@ def test_a_restart_holding_a_position_values_it_at_the_venues_entry_price(
                 seen["restart"] = (p.size, p.cost, p.unbased, ledger.mark(SYM))
                 seen["unrealized"] = ledger.unrealized(SYM, 2 * MID)
                 seen["totals"] = (
-                    ledger.total_pnl(SYM, 2 * MID), ledger.pnl.parts(SYM, 2 * MID).total
+                    ledger.total_pnl(SYM, 2 * MID), ledger.pnl.parts(SYM, 2 * MID).total,
+                    ledger.position_pnl(SYM, 2 * MID),
                 )
 
             await live_session(h, session_toml(h.base_url), tmp_path / "restart.mmlog", look)
@@ -76,8 +78,10 @@ def test_a_restart_holding_a_position_values_it_at_the_venues_entry_price(
     assert (size, cost, unbased, mark) == (100, 100 * entry_x2 * UNIT // 2, False, MID)
     # 5.5 ticks below the mark, not 0 as when it was priced at the first mark
     assert seen["unrealized"] == 100 * (2 * MID - entry_x2) * UNIT // 2 > 0
-    total, attributed = seen["totals"]
-    assert total == attributed == seen["unrealized"]
+    total, attributed, position_pnl = seen["totals"]
+    assert position_pnl == seen["unrealized"]
+    # the 5.5 ticks were the first session's PnL: this one counts from its first mark, MID
+    assert total == attributed == 0
     records = list(open_log(tmp_path / "restart.mmlog", repair=False))
     positions = [r for r in records if type(r) is Position and r.size]
     assert positions and positions[0].entry_x2 == entry_x2

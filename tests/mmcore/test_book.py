@@ -14,6 +14,7 @@ from mmcore.book import (
     APPLIED,
     CROSSED,
     GAP,
+    MID_HISTORY,
     STALE_IGNORED,
     Book,
     BookDataError,
@@ -712,6 +713,109 @@ def test_statistics_is_a_frozen_copy() -> None:
     assert stats.deltas == 0 and book.statistics().deltas == 1
     with pytest.raises(AttributeError):
         stats.deltas = 5  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------- the mid before a venue time
+
+
+def make_mid_book(bid: int = 100, ask: int = 102, ts: int = 10) -> Book:
+    """A book keeping its mid history, one level a side, its snapshot stamped ``ts``."""
+    book = Book(INST, mid_history=MID_HISTORY)
+    book.apply_snapshot(BookSnapshot(INST, ts, ts, ts, (bid, 5), (ask, 5)))
+    return book
+
+
+def stamped(seq: int, ts: int, bids: Levels = (), asks: Levels = ()) -> BookDelta:
+    return BookDelta(INST, ts, ts + 1_000, seq, -1, flat(bids), flat(asks))
+
+
+def test_the_mid_before_a_time_is_the_last_one_stamped_strictly_earlier() -> None:
+    book = make_mid_book(100, 102, ts=10)  # mid_x2 202 from ts 10
+    book.apply_delta(stamped(11, 12, asks=[(101, 2)]))  # 201 from ts 12
+    book.apply_delta(stamped(12, 15, bids=[(100, 0), (99, 1)]))  # 200 from ts 15
+    assert book.mid_x2() == 200
+    assert [book.mid_x2_before(t) for t in (11, 12, 13, 15, 16)] == [202, 202, 201, 201, 200]
+    # a change stamped at the fill's own time (the trade's consequence) does not count
+
+
+def test_without_a_time_or_an_older_mid_the_mid_before_is_the_current_one() -> None:
+    book = make_mid_book(100, 102, ts=10)
+    book.apply_delta(stamped(11, 12, asks=[(101, 2)]))
+    assert book.mid_x2_before(0) == book.mid_x2_before(10) == book.mid_x2() == 201
+    assert Book(INST, mid_history=MID_HISTORY).mid_x2_before(5) == 0  # no mid at all
+
+
+def test_a_delta_that_leaves_the_mid_where_it_was_adds_no_history() -> None:
+    book = make_mid_book(100, 102, ts=10)
+    book.apply_delta(stamped(11, 12, bids=[(100, 9)]))  # a size: the fast path
+    book.apply_delta(stamped(12, 13, bids=[(98, 9)], asks=[(105, 1)]))  # below the touch
+    assert book.mid_x2_before(14) == 202
+    assert len(book._mids or ()) == 1
+
+
+def test_the_history_keeps_the_last_mid_history_changes_then_answers_with_the_current_mid(
+) -> None:
+    book = make_mid_book(100, 10_000, ts=10)
+    for i in range(1, MID_HISTORY + 6):
+        book.apply_delta(stamped(10 + i, 10 + 10 * i, asks=[(10_000 - i, 1)]))
+    now = book.mid_x2()
+    assert now == 100 + 10_000 - (MID_HISTORY + 5)
+    assert book.mid_x2_before(10 + 10 * 6 + 1) == 100 + 10_000 - 6  # still kept
+    assert book.mid_x2_before(10 + 10 * 5 + 1) == now  # older than any kept: not guessed
+
+
+def test_a_book_without_mid_history_answers_with_the_current_mid() -> None:
+    book = make_book()  # as the simulated venue's: no history kept
+    book.apply_delta(make_delta(11, asks=[(101, 0)]))
+    assert book.mid_x2_before(11) == book.mid_x2_before(5) == book.mid_x2() == 202
+
+
+def test_a_correction_outside_the_sequence_is_kept_at_the_latest_mids_time() -> None:
+    book = make_mid_book(100, 102, ts=10)
+    book.apply_delta(stamped(11, 20, bids=[(101, 3)]))  # our bid shows at the venue: 203
+    book.set_levels((101, 0), ())  # taken out again (mmcore.own_orders): 202, at ts 20
+    assert book.mid_x2_before(21) == 202
+    assert book.mid_x2_before(20) == 202 and book.mid_x2_before(11) == 202
+
+
+def test_a_negative_mid_history_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="mid_history >= 0"):
+        Book(INST, mid_history=-1)
+
+
+@PROPERTY
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.integers(0, 3),  # venue time step
+            st.booleans(),  # snapshot (else delta)
+            st.lists(st.tuples(st.integers(90, 100), st.integers(0, 3)), max_size=3),
+            st.lists(st.tuples(st.integers(101, 111), st.integers(0, 3)), max_size=3),
+        ),
+        max_size=MID_HISTORY - 4,
+    ),
+    queries=st.lists(st.integers(0, 200), max_size=20),
+)
+def test_the_mid_before_any_time_is_the_mid_after_the_last_event_stamped_earlier(
+    steps: list[tuple[int, bool, list[tuple[int, int]], list[tuple[int, int]]]],
+    queries: list[int],
+) -> None:
+    book = Book(INST, mid_history=MID_HISTORY)
+    after: list[tuple[int, int]] = []  # (ts, mid_x2) after every event with a two-sided book
+    ts = seq = 1
+    for step, snapshot, bids, asks in steps:
+        ts += step
+        seq += 1
+        if snapshot:
+            book.apply_snapshot(BookSnapshot(INST, ts, ts, seq, flat(bids), flat(asks)))
+        else:
+            book.apply_delta(stamped(seq, ts, bids, asks))
+        if book.mid_x2():
+            after.append((ts, book.mid_x2()))
+    for t in queries:
+        earlier = [mid for stamp, mid in after if stamp < t]
+        expected = earlier[-1] if t and earlier else book.mid_x2()
+        assert book.mid_x2_before(t) == expected
 
 
 # ---------------------------------------------------------------- real data

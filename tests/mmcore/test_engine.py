@@ -137,6 +137,26 @@ def test_a_fill_moves_the_position_and_the_order_is_replaced() -> None:
     assert len(new_bids) == 1 and new_bids[0].client_id != bid.client_id
 
 
+def test_a_fills_spread_is_measured_against_the_mid_before_its_venue_time() -> None:
+    engine = make_engine()
+    bid = next(p for p in places(engine.on_event(make_snapshot())) if p.side == BUY)  # mid 600k
+    engine.on_event(OrderAccepted(SYM, T0 + 1, T0 + 1, bid.client_id, "1"))
+    traded = T0 + 10_000_000
+    # the trade takes the market's bids: its depth update, stamped with the trade's venue time,
+    # comes before our fill's report (5 ms later); so does a later one
+    engine.on_event(BookDelta(SYM, traded, traded + 1_000_000, 2, -1,
+                              (599_990, 0, 599_989, 0, 599_900, 5), ()))
+    engine.on_event(BookDelta(SYM, traded + 1, traded + 2_000_000, 3, -1, (),
+                              (600_010, 0, 600_011, 0, 600_000, 5)))
+    engine.on_event(Fill(SYM, traded, traded + 5_000_000, bid.client_id, BUY, bid.price,
+                         bid.size, 0, True))
+    assert engine.books[SYM].mid_x2() == 599_900 + 600_000
+    unit = make_instrument().nanos_per_tick_lot
+    parts = engine.ledger.pnl.parts(SYM, engine.books[SYM].mid_x2())
+    assert parts.spread == bid.size * (600_000 - bid.price) * unit  # (was against 599,950)
+    assert parts.inventory == bid.size * -50 * unit  # the market's fall after the trade
+
+
 def test_an_illegal_order_event_becomes_a_risk_event_not_a_crash() -> None:
     engine = make_engine()
     out = places(engine.on_event(make_snapshot()))

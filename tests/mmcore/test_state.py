@@ -24,7 +24,7 @@ from mmcore.events import (
 )
 from mmcore.instrument import Instrument
 from mmcore.order_state import CANCELED, OPEN, PENDING_CANCEL, PENDING_NEW, IllegalTransition
-from mmcore.pnl import UnknownInstrument
+from mmcore.pnl import PnlParts, UnknownInstrument
 from mmcore.state import DuplicateOrderId, Ledger, LiveOrder
 
 BTC_UNIT = 100_000  # tick 0.1 * lot 0.001 * 1e9
@@ -369,17 +369,95 @@ def test_a_venue_position_seen_before_any_price_is_based_at_the_mid_of_the_first
     assert ledger.total_pnl("BTC", 2000) == ledger.pnl.parts("BTC", 2000).total == 2 * BTC_UNIT
 
 
-def test_a_venue_position_found_at_a_restart_is_based_at_its_entry_price_to_the_half_tick() -> None:
+def test_a_venue_position_found_at_a_restart_costs_its_entry_price_to_the_half_tick() -> None:
     # A restart: reconciliation reports a short of 2 lots entered at 1000.5 ticks on average,
-    # before any mark. It is valued from what it cost, not unbased until the mark prices it.
+    # before any mark. Its cost is what it cost, not unbased until the mark prices it.
     ledger = make_ledger()
     ledger.apply(Position("BTC", 1, 1, -2, entry_x2=2001))
     p = ledger.pos("BTC")
-    assert (p.size, p.cost, p.unbased) == (-2, -2001 * BTC_UNIT, False)
+    assert (p.size, p.cost, p.unbased, p.inherited) == (-2, -2001 * BTC_UNIT, False, True)
+    assert p.avg_entry_x2(BTC_UNIT) == 2001
     assert ledger.unrealized("BTC", 2000) == 1 * BTC_UNIT  # short from 1000.5, now 1000
-    assert ledger.total_pnl("BTC", 2000) == ledger.pnl.parts("BTC", 2000).total == BTC_UNIT
-    ledger.apply(MarkPrice("BTC", 2, 2, 990))  # a mark prices nothing now
-    assert ledger.pos("BTC").cost == -2001 * BTC_UNIT
+    assert ledger.position_pnl("BTC", 2000) == BTC_UNIT
+    # earlier sessions made that tick: the session values the short from its first mark
+    assert ledger.total_pnl("BTC", 2000) == ledger.pnl.parts("BTC", 2000).total == 0
+    ledger.apply(MarkPrice("BTC", 2, 2, 990))  # the first mark values it for the session
+    p = ledger.pos("BTC")
+    assert (p.cost, p.inherited, p.prior_open) == (-2001 * BTC_UNIT, False, 21 * BTC_UNIT)
+    assert ledger.total_pnl("BTC", 1980) == ledger.pnl.parts("BTC", 1980).total == 0
+    assert ledger.total_pnl("BTC", 1978) == ledger.pnl.parts("BTC", 1978).total == 2 * BTC_UNIT
+    assert ledger.unrealized("BTC", 1978) == 23 * BTC_UNIT  # against what it cost, still
+
+
+# ---------------------------------------------------------------- a restart holding a position
+
+
+def restarted_ledger(entry_x2: int) -> Ledger:
+    """The second of two sessions: the first bought 7 lots at 990 and ended with the mid at
+    1001; this one starts holding them (the venue's entry price ``entry_x2``, 0 = not said),
+    then sells them at 1002, the mid 1001 then."""
+    ledger = make_ledger()
+    ledger.apply(Position("BTC", 1, 1, 7, entry_x2=entry_x2))
+    ledger.apply_fill(make_fill(SELL, 1002, 7, ts_recv=3), 2002)
+    return ledger
+
+
+def test_a_restarted_session_counts_only_the_pnl_made_after_it_started() -> None:
+    # was 7 * 12 ticks: the 11 ticks the lots made in the first session counted again
+    ledger = restarted_ledger(2 * 990)
+    p = ledger.pos("BTC")
+    assert ledger.total_pnl("BTC", 2002) == ledger.pnl.parts("BTC", 2002).total == 7 * BTC_UNIT
+    assert ledger.pnl.parts("BTC", 2002) == PnlParts(7 * BTC_UNIT, 0, 0, 0, 7 * BTC_UNIT)
+    # the position's own figures still start from what the lots cost
+    assert p.realized == ledger.position_pnl("BTC", 2002) == 7 * 12 * BTC_UNIT
+    assert (p.prior_open, p.prior_closed, p.cost) == (0, 7 * 11 * BTC_UNIT, 0)
+
+
+def test_a_restart_counts_the_same_pnl_whether_or_not_the_venue_gave_an_entry_price() -> None:
+    with_entry = restarted_ledger(2 * 990)
+    without = restarted_ledger(0)
+    for mark_x2 in (2000, 2002, 2013):
+        assert with_entry.total_pnl("BTC", mark_x2) == without.total_pnl("BTC", mark_x2)
+        assert with_entry.pnl.parts("BTC", mark_x2) == without.pnl.parts("BTC", mark_x2)
+
+
+def test_an_inherited_position_is_valued_for_the_session_from_the_first_mark() -> None:
+    ledger = make_ledger()
+    ledger.apply(Position("BTC", 1, 1, 4, entry_x2=2 * 950))
+    assert ledger.total_pnl("BTC", 2040) == 0  # not valued yet: counted at nothing
+    ledger.apply(MarkPrice("BTC", 2, 2, 1000))
+    assert ledger.total_pnl("BTC", 2040) == ledger.pnl.parts("BTC", 2040).total == 4 * 20 * BTC_UNIT
+    # half of it sold at 1010 (the mid 1020): the session made 10 ticks a lot on those
+    ledger.apply_fill(make_fill(SELL, 1010, 2, fee=7), 2040)
+    p = ledger.pos("BTC")
+    assert p.realized == 2 * 60 * BTC_UNIT  # from the entry price 950
+    assert (p.prior_open, p.prior_closed) == (2 * 50 * BTC_UNIT, 2 * 50 * BTC_UNIT)
+    assert p.session_cost() == 2 * 1000 * BTC_UNIT
+    expected = 2 * 10 * BTC_UNIT + 2 * 20 * BTC_UNIT - 7
+    assert ledger.total_pnl("BTC", 2040) == ledger.pnl.parts("BTC", 2040).total == expected
+
+
+def test_a_correction_after_the_session_valued_the_market_is_not_inherited() -> None:
+    # a mark came first: a position the venue then reports (a lost fill put right) is the
+    # session's own, at the venue's entry price, as before
+    ledger = make_ledger()
+    ledger.apply(MarkPrice("BTC", 1, 1, 1000))
+    ledger.apply(Position("BTC", 2, 2, 3, entry_x2=2 * 990))
+    p = ledger.pos("BTC")
+    assert (p.inherited, p.prior_open) == (False, 0)
+    assert ledger.total_pnl("BTC", 2000) == ledger.position_pnl("BTC", 2000) == 30 * BTC_UNIT
+
+
+def test_a_correction_of_an_inherited_position_keeps_its_session_cost_per_lot() -> None:
+    ledger = make_ledger()
+    ledger.apply(Position("BTC", 1, 1, 4, entry_x2=2 * 950))
+    ledger.apply(MarkPrice("BTC", 2, 2, 1000))
+    ledger.apply(Position("BTC", 3, 3, 2))  # a reconnect: the venue holds 2 lots, not 4
+    p = ledger.pos("BTC")
+    assert (p.cost, p.session_cost(), p.prior_closed) == (
+        2 * 950 * BTC_UNIT, 2 * 1000 * BTC_UNIT, 0
+    )
+    assert ledger.total_pnl("BTC", 2010) == ledger.pnl.parts("BTC", 2010).total == 2 * 5 * BTC_UNIT
 
 
 def test_a_venue_entry_price_beats_the_mark_when_the_ledger_was_flat() -> None:
@@ -518,8 +596,54 @@ def test_ledger_pnl_always_equals_the_attribution_total_and_flat_means_no_cost(
         p = ledger.pos(inst)
         parts = ledger.pnl.parts(inst, mark_x2)
         assert ledger.total_pnl(inst, mark_x2) == parts.total
-        assert p.realized + ledger.unrealized(inst, mark_x2) - p.fees + p.funding == parts.total
+        position_pnl = p.realized + ledger.unrealized(inst, mark_x2) - p.fees + p.funding
+        assert ledger.position_pnl(inst, mark_x2) == position_pnl
+        # the session's PnL leaves out what inherited lots made before it valued them
+        before = p.prior_open + p.prior_closed
+        if p.inherited:  # not valued yet: counted at nothing
+            before = ledger.unrealized(inst, mark_x2) + p.prior_closed
+        assert parts.total == position_pnl - before
         assert parts.spread + parts.inventory - parts.fees + parts.funding == parts.total
         assert ledger.pnl.position(inst) == p.size
         if p.size == 0:
             assert p.cost == 0
+
+
+session_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("fill"), st.sampled_from([BUY, SELL]), st.integers(1, 5_000),
+                  st.integers(1, 40), st.integers(-500, 500), st.integers(0, 10_001)),
+        st.tuples(st.just("funding"), st.integers(-999, 999)),
+        st.tuples(st.just("mark"), st.integers(1, 5_000)),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    held=st.lists(st.tuples(st.integers(-60, 60), st.integers(1, 10_001)), max_size=3),
+    ops=session_ops,
+    mark_x2=st.integers(0, 10_001),
+)
+def test_a_sessions_pnl_never_depends_on_what_the_venue_says_inherited_lots_cost(
+    held: list[tuple[int, int]], ops: list[tuple], mark_x2: int
+) -> None:
+    # Positions reported at start-up (before any fill or mark), then the session trades: its
+    # PnL, and every part of it, is the same whatever entry prices the venue gave (none: 0).
+    ledgers = [make_ledger(), make_ledger()]
+    for ledger, priced in zip(ledgers, (True, False)):
+        for size, entry_x2 in held:
+            ledger.apply(Position("BTC", 0, 0, size, entry_x2 if priced else 0))
+        for op in ops:
+            if op[0] == "fill":
+                _, side, price, size, fee, mid_x2 = op
+                ledger.apply_fill(make_fill(side, price, size, fee), mid_x2)
+            elif op[0] == "funding":
+                ledger.apply(FundingPayment("BTC", 0, 0, op[1]))
+            else:
+                ledger.apply(MarkPrice("BTC", 0, 0, op[1]))
+    priced, unpriced = ledgers
+    assert priced.total_pnl("BTC", mark_x2) == unpriced.total_pnl("BTC", mark_x2)
+    assert priced.pnl.parts("BTC", mark_x2) == unpriced.pnl.parts("BTC", mark_x2)
+    assert priced.pos("BTC").session_cost() == unpriced.pos("BTC").session_cost()

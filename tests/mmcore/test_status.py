@@ -6,7 +6,16 @@ import random
 import re
 
 from mmcore.engine import Engine
-from mmcore.events import BUY, BookSnapshot, Fill, MarkPrice, OrderAccepted, PriorDayPnl, Timer
+from mmcore.events import (
+    BUY,
+    BookSnapshot,
+    Fill,
+    MarkPrice,
+    OrderAccepted,
+    Position,
+    PriorDayPnl,
+    Timer,
+)
 from mmcore.instrument import Instrument
 from mmcore.orders import OrderManagerConfig, QuoteOrderManager
 from mmcore.risk import RiskConfig, RiskGate
@@ -90,3 +99,17 @@ def test_a_stale_or_crossed_book_is_marked_beside_the_last_mid_it_gave() -> None
     assert status_lines(engine)[0].startswith(f"{SYM} mid 60000.0 (book stale) |")
     engine.on_event(BookSnapshot(SYM, T0 + 6, T0 + 6, 10, (600_010, 10), (600_010, 10)))
     assert status_lines(engine)[0].startswith(f"{SYM} mid 60001.0 (book crossed) |")
+
+
+def test_a_restarted_session_shows_only_the_pnl_it_made_itself() -> None:
+    # it starts holding 7 lots an earlier session bought 1,000 ticks lower (the venue's entry
+    # price): that gain was the earlier session's; this one sees the mark rise 10 ticks
+    engine = make_engine(max_loss_day_usd=50.0)
+    engine.on_event(Position(SYM, T0, T0, 7, entry_x2=2 * 599_000))
+    engine.on_event(BookSnapshot(SYM, T0 + 1, T0 + 1, 1, (599_990, 10), (600_010, 10)))
+    engine.on_event(MarkPrice(SYM, T0 + 2, T0 + 2, 600_000))
+    engine.on_event(MarkPrice(SYM, T0 + 3, T0 + 3, 600_010))
+    market, session = status_lines(engine)
+    assert "position +0.007 | pnl +0.007000 (spread +0.000000, inventory +0.007000" in market
+    # (was +0.707000); the risk gate's day PnL, by its own rule, says the same
+    assert session.startswith("session pnl +0.007000 | day pnl +0.007000 |"), session

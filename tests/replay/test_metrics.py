@@ -186,21 +186,24 @@ def test_a_position_reported_before_any_price_is_closed_at_the_mid_the_ledger_pr
     assert sum(fold.trips.pnl) == pos.realized - pos.fees
 
 
-def test_a_position_reported_with_its_entry_price_is_closed_at_that_price() -> None:
-    # a restart holding 3 lots the venue says were bought at 99.5 ticks on average: the ledger
-    # and the round trips take that price, not the mid of the first fill (101)
+def test_a_position_held_before_the_session_closes_from_its_first_valuation_not_its_entry(
+) -> None:
+    # a restart holding 3 lots the venue says were bought at 99.5 ticks on average: the lots
+    # made 1.5 ticks each before this session, which counted none of it; the session values
+    # them at the mid of its first fill (101), as when the venue gives no entry price
     fold = TimelineFold({INST: make_instrument()})
     fold.feed([
         Position(INST, 1, 1, 3, entry_x2=199),
         BookSnapshot(INST, 2, 2, 1, (100, 5), (102, 5)),
-        make_fill(SELL, 103, 3, ts=3),  # +3.5 ticks each
+        make_fill(SELL, 103, 3, ts=3),  # +2 ticks each for the session (was +3.5)
     ])
     unit = 100_000
     timeline = fold.finish()
-    assert list(timeline.round_trips) == [21 * unit // 2]
+    assert list(timeline.round_trips) == [6 * unit]
     pos = fold.ledger.pos(INST)
-    assert sum(fold.trips.pnl) == pos.realized - pos.fees
-    assert timeline.parts.total == fold.ledger.total_pnl(INST, 202) == 21 * unit // 2
+    assert pos.realized == 21 * unit // 2  # the position's own, from its entry price
+    assert sum(fold.trips.pnl) == pos.realized - pos.prior_closed - pos.fees
+    assert timeline.parts.total == fold.ledger.total_pnl(INST, 202) == 6 * unit
 
 
 def test_round_trips_follow_a_venue_correction_of_the_position_with_its_fees_pro_rata() -> None:
@@ -267,9 +270,10 @@ venue_session = st.lists(
 def test_round_trips_close_every_position_the_venue_reports_at_the_ledgers_basis(
     ops: list[tuple[Any, ...]],
 ) -> None:
-    # Without fees a round trip's PnL is exactly what the ledger realizes when it closes lots,
-    # whatever the venue reported in between and however the ledger priced it (its entry price,
-    # a mark, the mid of a fill, the fill's price).
+    # Without fees a round trip's PnL is exactly what the session realizes when the ledger
+    # closes lots, whatever the venue reported in between and however the ledger priced it (its
+    # entry price, a mark, the mid of a fill, the fill's price; lots held before the session
+    # at their first valuation).
     fold = TimelineFold({INST: make_instrument()})
     for t, op in enumerate(ops, 1):
         if op[0] == "fill":
@@ -283,7 +287,7 @@ def test_round_trips_close_every_position_the_venue_reports_at_the_ledgers_basis
             bid = op[1]
             fold.feed([BookSnapshot(INST, t, t, t, (bid, 5), (bid + 2, 5))])
         pos = fold.ledger.pos(INST)
-        assert sum(fold.trips.pnl) == pos.realized
+        assert sum(fold.trips.pnl) == pos.realized - pos.prior_closed
 
 
 # ---------------------------------------------------------------- uptime

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from mmcore.commands import Place
 from mmcore.config import config_to_dict
@@ -112,6 +113,43 @@ def test_pnl_by_hour_and_sharpe_of_a_restart_see_no_loss_before_the_first_book(
     ), card.metrics.sharpe
 
 
+def restarted_sessions() -> tuple[list[Record], list[Record]]:
+    """Session 1 buys 7 lots at 99.0 and ends with the mid at 100.1. Session 2 starts holding
+    them (the venue's entry price: 99.0) and sells them at 100.2, the mid 100.1. The lots made
+    7 x 12 ticks in all: 11 in session 1, 1 in session 2."""
+    first: list[Record] = [
+        BookSnapshot("X", T0, T0, 1, (989, 5), (991, 5)),
+        Fill("X", T0 + 1, T0 + 1, "a", BUY, 990, 7, 0, True),
+        BookSnapshot("X", T0 + MINUTE, T0 + MINUTE, 2, (1000, 5), (1002, 5)),
+    ]
+    t = T0 + 10 * MINUTE
+    second: list[Record] = [
+        Position("X", t, t, 7, entry_x2=2 * 990),
+        BookSnapshot("X", t + 1, t + 1, 1, (1000, 5), (1002, 5)),
+        Fill("X", t + 2, t + 2, "r", SELL, 1002, 7, 0, True),
+    ]
+    return first, second
+
+
+def test_sessions_across_a_restart_count_each_lots_pnl_once(tmp_path: Path) -> None:
+    first, second = restarted_sessions()
+    one = summary(tmp_path, first).metrics
+    (tmp_path / "s.mmlog").unlink()
+    two = summary(tmp_path, second).metrics
+    assert math.isclose(one.pnl_total, 77 * UNIT / 1e9, abs_tol=1e-12)
+    # was 7 x 12 ticks: session 1's 11 ticks a lot counted again
+    assert math.isclose(two.pnl_total, 7 * UNIT / 1e9, abs_tol=1e-12)
+    assert math.isclose(two.pnl_spread, 7 * UNIT / 1e9, abs_tol=1e-12)
+    assert two.pnl_inventory == 0.0
+    assert math.isclose(one.pnl_total + two.pnl_total, 84 * UNIT / 1e9, abs_tol=1e-12)
+    # the round trip that closed the lots made the session 1 tick a lot
+    assert two.round_trips == 1 and math.isclose(two.expectancy, 7 * UNIT / 1e9, abs_tol=1e-12)
+    timeline = fold(second)
+    assert list(timeline.round_trips) == [7 * UNIT]
+    assert timeline.parts == PnlParts(7 * UNIT, 0, 0, 0, 7 * UNIT)
+    assert_rows_add_up(timeline)
+
+
 def test_a_position_before_the_first_book_is_valued_at_the_last_mark() -> None:
     # no entry price: the first MarkPrice (100.0) bases the position, then values it until the
     # book, whose mid is a tick higher: the curve is 0, 0, then +3 tick-lots
@@ -135,8 +173,10 @@ def test_a_market_that_never_gets_a_book_values_its_position_at_cost_or_mark() -
     at_mark = fold([
         Position("X", T0, T0, 3, entry_x2=2000),
         MarkPrice("X", T0 + 1, T0 + 1, 1010),
+        MarkPrice("X", T0 + 2, T0 + 2, 1012),
     ])
-    assert at_mark.parts == PnlParts(0, 30 * UNIT, 0, 0, 30 * UNIT)
+    # valued from the first mark: the 10 ticks a lot made before it are earlier sessions' PnL
+    assert at_mark.parts == PnlParts(0, 6 * UNIT, 0, 0, 6 * UNIT)
     assert at_mark.markets["X"].parts == at_mark.parts
     assert_rows_add_up(at_mark)
 
@@ -160,11 +200,12 @@ MARKET_BIDS = {BASE - 50: 10, BASE - 60: 10}
 MARKET_ASKS = {BASE + 50: 10, BASE + 60: 10}
 
 
-def own_book_engine() -> tuple[Engine, dict[str, Instrument]]:
-    """The demo's engine on an instrument whose venue publishes our orders (as Extended)."""
+def own_book_engine(own: bool = True) -> tuple[Engine, dict[str, Instrument]]:
+    """The demo's engine on an instrument whose venue publishes our orders (as Extended);
+    ``own=False``: one whose venue does not (the demo's own)."""
     config = demo_config()
     instruments = {
-        sym: msgspec.structs.replace(inst, own_orders_in_book=True)
+        sym: msgspec.structs.replace(inst, own_orders_in_book=own)
         for sym, inst in config.instrument_map().items()
     }
     return build_engine(config, instruments), instruments
@@ -181,8 +222,8 @@ class Session:
     """Runs an engine like the live runner (event, then its outputs, into the log) and keeps
     what the engine's ledger said PnL was after each event (at its book's mid)."""
 
-    def __init__(self) -> None:
-        self.engine, self.instruments = own_book_engine()
+    def __init__(self, own: bool = True) -> None:
+        self.engine, self.instruments = own_book_engine(own)
         ((self.sym, _),) = self.instruments.items()
         self.records: list[Record] = []
         self.ends: list[int] = []  # len(records) after each event and its outputs
@@ -264,3 +305,43 @@ def test_the_report_follows_the_engines_pnl_after_every_event_with_our_orders_in
         timeline = fold(s.records[:end], s.instruments)
         assert timeline.parts == parts, (end, timeline.parts, parts)
     assert fold(s.records, s.instruments).max_drawdown == max_drawdown(s.curve)
+
+
+# ---------------------------------------------------------------- spread against the mid before
+
+
+@pytest.mark.parametrize("own", [False, True], ids=["plain book", "our orders in the book"])
+def test_spread_is_measured_against_the_mid_just_before_the_fill_by_engine_and_report(
+    own: bool,
+) -> None:
+    # A seller hits our bid and the market's bids under the mid: the depth update the trade
+    # caused (stamped with the trade's venue time) and one more come in before our fill's
+    # report, 5 ms later. What the fill captured is its distance from the mid before the trade;
+    # the fall after it is inventory (adverse selection), not spread lost.
+    s = Session(own)
+    sym = s.sym
+    out = s.feed(snapshot(sym, 1, s.t, MARKET_BIDS, MARKET_ASKS))  # mid BASE
+    bid = next(o for o in out if isinstance(o, Place) and o.side == BUY)
+    s.feed(OrderAccepted(sym, s.tick(), s.t, bid.client_id))
+    seq = 1
+    if own:  # the venue's book shows our bid
+        seq += 1
+        s.feed(BookDelta(sym, s.tick(), s.t, seq, -1, (bid.price, bid.size), ()))
+    traded = s.tick()
+    ours = (bid.price, 0) if own else ()
+    s.feed(BookDelta(sym, traded, s.tick(), seq + 1, -1,
+                     (*ours, BASE - 50, 0, BASE - 60, 0, BASE - 300, 10), ()))
+    s.feed(BookDelta(sym, s.tick(), s.t, seq + 2, -1, (), (BASE + 50, 0, BASE + 60, 0,
+                                                           BASE + 40, 10)))
+    s.feed(Fill(sym, traded, s.tick(5_000_000), bid.client_id, BUY, bid.price, bid.size, 0,
+                True))
+    assert s.engine.books[sym].mid_x2() == 2 * BASE - 260
+    unit = s.instruments[sym].nanos_per_tick_lot
+    captured = 2 * BASE - 2 * bid.price  # half ticks a lot
+    assert s.parts[-1].spread == bid.size * captured * unit // 2 > 0
+    # the mid's fall of 130 ticks after the trade is the inventory's (was all measured as
+    # spread, against the mid the report found: a loss of 124 ticks a lot)
+    assert s.parts[-1].inventory == -130 * bid.size * unit
+    timeline = fold(s.records, s.instruments)
+    assert timeline.parts == s.parts[-1]
+    assert timeline.capture == {captured: 1}
