@@ -79,9 +79,9 @@ def render_html(tl: Timeline, card: Scorecard, header: LogHeader, source: str) -
         parts.append(f"<h2>{escape(name)}</h2>")
         parts.append(_price_chart(name, m, tl))
         parts.append(_inventory_chart(name, m, tl))
+        parts.append(_capture_chart(name, m.capture))
     parts.append("<h2>PnL</h2>")
     parts.append(_pnl_chart(tl))
-    parts.append(_capture_chart(tl.capture))
     hours = [(f"{h:02d}", v) for h, v in card.pnl_by_hour.items()]
     parts.append(bar_chart("PnL by UTC hour of day", "hour (UTC)", hours, height=200))
     parts.append("</body></html>")
@@ -136,7 +136,7 @@ def _pnl_chart(tl: Timeline) -> str:
     )
 
 
-def _capture_chart(capture: Counter[int]) -> str:
+def _capture_chart(name: str, capture: Counter[int]) -> str:
     """Histogram of spread captured per fill in ticks, bins merged to at most ``_MAX_BINS``."""
     bins: list[tuple[str, float]] = []
     if capture:
@@ -148,7 +148,8 @@ def _capture_chart(capture: Counter[int]) -> str:
         bins = [(f"{(lo + k * step) / 2:g}", float(counts.get(k, 0)))
                 for k in range((hi - lo) // step + 1)]
     return bar_chart(
-        "Spread captured per fill (ticks from mid; positive = bought below / sold above mid)",
+        f"{name}: spread captured per fill (ticks from the mid just before it; positive = "
+        "bought below / sold above it)",
         "ticks from mid (bin start)", bins, color="#2ca02c",
     )
 

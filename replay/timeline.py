@@ -4,13 +4,14 @@
 ``replay.summary``, and on the way keeps:
 
 - per market: the mid, our best resting bid and ask, and inventory as ``Envelope`` series; our
-  fills (thinned) for markers; the round trips' PnL; the two-sided quote edges;
+  fills (thinned) for markers; the round trips' PnL; the two-sided quote edges; and a
+  histogram of spread captured per fill in the market's half ticks,
+  ``side * (mid_x2 - 2 * price)``: positive when we bought below the mid or sold above it.
+  The mid is the one just before the fill's venue time (``Book.mid_x2_before``), as the
+  ledger's spread part takes it, not the one in force when the fill's report came: by then the
+  trade had moved the market;
 - for the session: PnL by component sampled at most every ``interval`` (``Periodic``), total PnL
-  at the close of each UTC minute that saw an event, the exact max drawdown of total PnL, and a
-  histogram of spread captured per fill in half ticks, ``side * (mid_x2 - 2 * price)``: positive
-  when we bought below the mid or sold above it. The mid is the one just before the fill's
-  venue time (``Book.mid_x2_before``), as the ledger's spread part takes it, not the one in
-  force when the fill's report came: by then the trade had moved the market.
+  at the close of each UTC minute that saw an event, and the exact max drawdown of total PnL.
 
 Total PnL is marked to the book's mid (as in ``replay.summary``) and re-evaluated after every event
 that can move it: a mid change while the market holds a position, a fill, funding, a venue
@@ -80,7 +81,9 @@ _DRAWDOWN_CHUNK = 4096
 class MarketTimeline(msgspec.Struct, frozen=True):
     """One market's series and counts. Prices in ticks (mid as ``mid_x2``), sizes in lots.
 
-    ``buys`` / ``sells`` rows are ``(ts_recv, price, size, maker)``.
+    ``buys`` / ``sells`` rows are ``(ts_recv, price, size, maker)``. ``capture`` counts the
+    market's fills by spread captured in its half ticks (one histogram per market: ticks of
+    different markets are different amounts).
     """
 
     inst: Instrument
@@ -97,6 +100,7 @@ class MarketTimeline(msgspec.Struct, frozen=True):
     maker_fills: int
     volume_lots: int
     notional: int
+    capture: Counter[int]
 
 
 class Timeline(msgspec.Struct, frozen=True):
@@ -106,7 +110,7 @@ class Timeline(msgspec.Struct, frozen=True):
     contribution to PnL (negative when paid), so ``spread + inventory + fees + funding == total``.
     ``minutes`` / ``minute_close`` are the UTC minutes (since the epoch) that saw an event and the
     total PnL at their close. ``round_trips`` holds each closed round trip's PnL, in order
-    (``replay.round_trips``). ``capture`` counts fills by spread captured in half ticks.
+    (``replay.round_trips``).
     """
 
     start_ns: int
@@ -120,7 +124,6 @@ class Timeline(msgspec.Struct, frozen=True):
     minute_close: array[int]
     max_drawdown: int
     round_trips: array[int]
-    capture: Counter[int]
 
 
 class FoldStats(msgspec.Struct, frozen=True):
@@ -136,8 +139,8 @@ class FoldStats(msgspec.Struct, frozen=True):
 class _Mkt:
     """Per-market state of the fold."""
 
-    __slots__ = ("ask", "bid", "book", "buys", "inventory", "mid", "mid_x2", "name", "notional",
-                 "own", "pos", "sells", "total", "unit")
+    __slots__ = ("ask", "bid", "book", "buys", "capture", "inventory", "mid", "mid_x2", "name",
+                 "notional", "own", "pos", "sells", "total", "unit")
 
     def __init__(self, name: str, inst: Instrument, pos: PositionState, max_points: int) -> None:
         self.name = name
@@ -155,6 +158,7 @@ class _Mkt:
         self.inventory = Envelope(max_points)
         self.buys = Thinned(max_points // 2)
         self.sells = Thinned(max_points // 2)
+        self.capture: Counter[int] = Counter()
 
 
 class TimelineFold:
@@ -171,7 +175,6 @@ class TimelineFold:
         }
         self._own = [m for m in self._m.values() if m.own is not None]
         self._pnl = Periodic(max_points)
-        self._capture: Counter[int] = Counter()
         self._outputs: Counter[type] = Counter()
         self._events = 0
         self._fills = 0
@@ -327,7 +330,7 @@ class TimelineFold:
         mid_x2 = book.mid_x2()
         before_x2 = book.mid_x2_before(fill.ts)  # as Engine._on_fill: the spread's mid
         if before_x2:
-            self._capture[fill.side * (before_x2 - 2 * fill.price)] += 1
+            m.capture[fill.side * (before_x2 - 2 * fill.price)] += 1
         # round trips close against the ledger's position at its cost to the session, which a
         # venue correction (Position) may have re-based (at the venue's entry price when it
         # gave one); one reported before any price, or held before the session, gets it from
@@ -428,6 +431,7 @@ class TimelineFold:
                 maker_fills=pos.maker_fills,
                 volume_lots=pos.volume,
                 notional=m.notional,
+                capture=m.capture,
             )
         return Timeline(
             start_ns=self._start,
@@ -441,7 +445,6 @@ class TimelineFold:
             minute_close=self._closes,
             max_drawdown=int(worst),
             round_trips=self.trips.pnl,
-            capture=self._capture,
         )
 
     def statistics(self) -> FoldStats:

@@ -37,8 +37,8 @@ from replay.synthetic import MarketSpec, generate_market
 from replay.timeline import TimelineFold, fold_log
 
 SEED = 5
-PLOTS_PER_MARKET = 2  # price with quotes and fills; inventory
-SESSION_PLOTS = 3  # PnL by component; spread captured per fill; PnL by UTC hour
+PLOTS_PER_MARKET = 3  # price and quotes, inventory, spread captured
+SESSION_PLOTS = 2  # PnL by component, PnL by hour
 
 
 def make_config(spread_bps: float = 0.1, requote_bps: float = 0.05) -> AppConfig:
@@ -114,7 +114,7 @@ def test_report_writes_one_svg_per_plot(report: tuple[str, str]) -> None:
     assert html.count("<svg") == PLOTS_PER_MARKET + SESSION_PLOTS
     assert html.count("</svg>") == PLOTS_PER_MARKET + SESSION_PLOTS
     for title in ("mid, our resting quotes and fills", "inventory", "PnL by component",
-                  "Spread captured per fill", "PnL by UTC hour"):
+                  "spread captured per fill", "PnL by UTC hour"):
         assert title in html
 
 

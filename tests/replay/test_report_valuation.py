@@ -344,4 +344,4 @@ def test_spread_is_measured_against_the_mid_just_before_the_fill_by_engine_and_r
     assert s.parts[-1].inventory == -130 * bid.size * unit
     timeline = fold(s.records, s.instruments)
     assert timeline.parts == s.parts[-1]
-    assert timeline.capture == {captured: 1}
+    assert timeline.markets[sym].capture == {captured: 1}
