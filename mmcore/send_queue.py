@@ -48,13 +48,14 @@ each call returns.
 from __future__ import annotations
 
 from collections import deque
+from itertools import islice
 
 from mmcore.commands import Cancel, CancelAll, Command, Place, Resync
 from mmcore.events import BUY
 
 __all__ = ["SendQueue"]
 
-_ORDERS_KEPT = 65_536  # market, side and price of our latest orders, for rule 2
+_ORDERS_KEPT = 65_536  # market, side and price of our latest orders (half to all), for rule 2
 
 
 def _crosses(place: Place, inst: str, side: int, price: int) -> bool:
@@ -137,7 +138,10 @@ class SendQueue:
             orders = self._orders
             orders[cmd.client_id] = (cmd.inst, cmd.side, cmd.price)
             if len(orders) > _ORDERS_KEPT:
-                del orders[next(iter(orders))]
+                # the older half goes at once: deleting the oldest one at a time makes a dict
+                # step over every slot freed since its last resize to find it, so each place
+                # cost up to 100 us more once a session had made 65,536 of them
+                self._orders = dict(islice(orders.items(), _ORDERS_KEPT // 2, None))
 
     def drop_waiting(self) -> int:
         """Forget the commands not started (they will never be sent); returns how many."""

@@ -83,6 +83,9 @@ class Executor:
         # a body kept for a resend (unknown outcome) goes once the venue names the order: its
         # outcome is known then, and the tracker may forget the order before the session ends
         tracker.on_listed = self.forget
+        # and once the tracker forgets the order (ended a while ago): one the reconcile ended
+        # before the venue ever listed it kept its body until the session ended (~6 KB each)
+        tracker.on_forgotten = self.forget
         self._places = 0
         self._dups = 0
         self._rejects = 0
@@ -161,7 +164,8 @@ class Executor:
     def unsettled(self) -> list[str]:
         """Client ids of places whose outcome is unknown: every attempt failed on the way (a
         timeout, a 5xx) and the venue has not listed them since (``forget`` drops a body when
-        it does). A copy may still land."""
+        it does, or when the tracker forgets the order, ``done_kept_ns`` after it ended: a
+        copy still on its way lands long before). A copy may still land."""
         return sorted(self._signed)
 
     def forget(self, client_id: str) -> None:

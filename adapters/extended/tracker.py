@@ -181,6 +181,10 @@ class OrderTracker:
         self.on_listed: Callable[[str], None] | None = None
         """Called with a client id when the venue first names its order (its venue id is
         learned): the executor then drops the signed body it kept for a resend."""
+        self.on_forgotten: Callable[[str], None] | None = None
+        """Called with a client id when an ended order is forgotten (``done_kept_ns`` after its
+        end): the executor drops a body it still kept for it (a place of unknown outcome the
+        reconcile ended unlisted), which would otherwise stay for the whole session."""
         self.ends_held: dict[str, TrackedOrder] = {}
         """Orders, by client id, that the venue ended with fills we have not seen: their
         terminal event waits for those fills (see the module doc)."""
@@ -241,6 +245,8 @@ class OrderTracker:
             if old.venue_id and self._by_venue_id.get(old.venue_id) is old:
                 del self._by_venue_id[old.venue_id]
             self._forgotten += 1
+            if self.on_forgotten is not None:
+                self.on_forgotten(old.client_id)
 
     # ------------------------------------------------------------ transitions → events
 

@@ -109,3 +109,31 @@ def test_a_place_the_venue_named_stays_settled_after_the_tracker_forgets_it() ->
     assert unknown == ["mmabc-1"]
     assert named == []
     assert later == ["mmabc-2"]  # the second, never named by the venue, is still unknown
+
+
+def test_the_body_of_a_place_ended_unlisted_goes_when_the_tracker_forgets_it() -> None:
+    """A place of unknown outcome that the reconcile ended before the venue ever listed it kept
+    its signed body (~6 KB) for the whole session: a week of them ran to tens of megabytes, and
+    the close looked each one up at the venue."""
+
+    async def main() -> tuple[list[str], list[str]]:
+        inst = make_instrument()
+        tracker = OrderTracker({SYM: inst})
+        executor = Executor(
+            _TimedOut(), _Signer(), tracker, {SYM: inst}, {SYM: object()},  # type: ignore[arg-type,dict-item]
+            lambda: 0, lambda events: None, lambda why: None,
+        )
+        await executor.place(Place(SYM, 0, "mmabc-1", BUY, 600_000, 10))
+        order = tracker.get("mmabc-1")
+        assert order is not None
+        tracker.canceled(order, 1, 1, "reconcile: canceled before the venue listed it")
+        ended = executor.unsettled()  # a copy may still land: still watched for a while
+        await executor.place(Place(SYM, 0, "mmabc-2", BUY, 600_000, 10))
+        later = tracker.get("mmabc-2")
+        assert later is not None
+        tracker.canceled(later, 11 * MINUTE, 11 * MINUTE, "requote")  # the first is forgotten
+        return ended, executor.unsettled()
+
+    ended, later = asyncio.run(main())
+    assert ended == ["mmabc-1"]
+    assert later == ["mmabc-2"]
