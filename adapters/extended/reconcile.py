@@ -201,7 +201,9 @@ class Reconciler:
         due = self._clock() - self.give_up_after_ns
         held_before = {c for c, o in tracker.ends_held.items() if o.end and o.end.held_ns <= due}
         opens = await rest.open_orders(symbols)
-        trades = await rest.trades(symbols)
+        trades: list[AccountTradeModel] = []
+        for sym in symbols:  # each market's latest: a busy one never pushes another's out
+            trades += await rest.trades([sym])
         self.runs += 1
         listed: set[str] = set()
         unknown: list[OpenOrderModel] = []
