@@ -2,13 +2,14 @@
 
 Nothing here differs from a live run but the source and the sink: ``Runner.handle`` is the same,
 the engine is built by ``build_engine`` as in live trading, the market events come from recorded
-logs (merged by receive time) through ``SimSource``, and commands go to ``SimVenue.submit``. The
-backtest writes its own event log, so it can itself be replayed exactly.
+logs through ``SimSource`` (one stream per log and market: the venue applies them in exchange
+time, the engine receives them in receive time), and commands go to ``SimVenue.submit`` (for
+several markets ``SimVenues``: each market on its own clock). The backtest writes its own event
+log, so it can itself be replayed exactly.
 """
 
 from __future__ import annotations
 
-import heapq
 import os
 import random
 import sys
@@ -18,7 +19,7 @@ from typing import Any, TextIO
 
 import msgspec
 
-from adapters.sim import SimConfig, SimSource, SimVenue
+from adapters.sim import MarketStreams, SimConfig, SimSource, make_venue
 from mmcore.config import AppConfig, config_to_dict
 from mmcore.errors import LogCorruptError, MMError
 from mmcore.events import BookDelta, BookSnapshot, Event, FundingRate, MarkPrice, Trade
@@ -53,7 +54,7 @@ __all__ = [
     "check_not_a_data_log",
     "check_replaceable",
     "code_version",
-    "market_events",
+    "market_streams",
     "run_backtest",
     "run_session",
 ]
@@ -73,21 +74,31 @@ class BacktestResult(msgspec.Struct, frozen=True):
     sim: Any
 
 
-def market_events(
+def market_streams(
     logs: Iterable[str | Path | LogReader], markets: Iterable[str]
-) -> Iterator[Event]:
-    """Recorded market events of ``markets`` from several logs (paths, or logs already opened),
-    merged in receive-time order."""
+) -> MarketStreams:
+    """The recorded market data of ``markets`` in several logs (paths, or logs already opened),
+    as ``SimSource`` reads it: one stream per log and market of ``markets`` its header lists, in
+    the order of the logs and, within a log, of its header; each stream is that market's events
+    in the log's (receive-time) order. A log that lists one market is that stream as it is
+    (``SimSource`` skips what is not market data); a log of several markets is read once per
+    market wanted (each pass streams the file: memory stays flat), so that no market's events
+    wait behind another's in the venue's exchange-time view (``adapters.sim.source``)."""
     wanted = set(markets)
-    streams = [_market_only(_opened(log), wanted) for log in logs]
-    if len(streams) == 1:
-        return streams[0]
-    return heapq.merge(*streams, key=lambda e: e.ts_recv)
+    streams: list[Iterable[Event]] = []
+    for log in logs:
+        opened = _opened(log)
+        listed = list(dict.fromkeys(inst.symbol for inst in opened.header.instruments))
+        if len(listed) == 1 and listed[0] in wanted:
+            streams.append(opened)  # type: ignore[arg-type]  # its records, events or not
+            continue
+        streams += [_market_only(opened, symbol) for symbol in listed if symbol in wanted]
+    return MarketStreams(streams)
 
 
-def _market_only(records: Iterable[object], wanted: set[str]) -> Iterator[Event]:
+def _market_only(records: Iterable[object], symbol: str) -> Iterator[Event]:
     for record in records:
-        if isinstance(record, MARKET_TYPES) and record.inst in wanted:
+        if isinstance(record, MARKET_TYPES) and record.inst == symbol:
             yield record
 
 
@@ -181,7 +192,7 @@ def _same_file(a: str | Path, b: str | Path) -> bool:
 def run_session(
     config: AppConfig,
     instruments: Mapping[str, Instrument],
-    market: Iterable[Event],
+    market: Iterable[Event] | MarketStreams,
     out: str | Path,
     *,
     meta: dict[str, str] | None = None,
@@ -189,17 +200,18 @@ def run_session(
     total: int = 0,
     replace: bool = False,
 ) -> BacktestResult:
-    """Run ``config``'s strategy over ``market`` on the simulated venue, recording to ``out``
-    (its folder is made if missing). The log is written to a temporary file beside ``out`` and
-    takes the name ``out`` only once the run is complete: a run that fails, or a config the
-    venue, the engine or the log header refuses, writes nothing at ``out``. A file there is
-    never replaced but an empty one or, with ``replace``, a backtest's log
+    """Run ``config``'s strategy over ``market`` (one stream in receive-time order, or several:
+    ``market_streams``) on the simulated venue (``make_venue``: for several markets, each on its own
+    clock), recording to ``out`` (its folder is made if missing). The log is written to a temporary
+    file beside ``out`` and takes the name ``out`` only once the run is complete: a run that fails,
+    or a config the venue, the engine or the log header refuses, writes nothing at ``out``. A file
+    there is never replaced but an empty one or, with ``replace``, a backtest's log
     (``check_replaceable``). The session runs on, and its header records,
     ``resolved_config(config)``: the config with the defaults it left out written in."""
     config = resolved_config(config)
     instruments = simulated(instruments)  # recorded books never hold the simulated orders
     sim_config = msgspec.convert(config.sim, SimConfig)
-    venue = SimVenue(instruments, sim_config, random.Random(config.session.seed))
+    venue = make_venue(instruments, sim_config, random.Random(config.session.seed))
     engine = build_engine(config, instruments)
     header = LogHeader(
         format_version=FORMAT_VERSION,
@@ -338,13 +350,16 @@ def _records(log: LogReader) -> int:
     return records if records >= 0 else sum(log.counts().values())
 
 
-def _recorded_market(logs: list[LogReader], markets: Iterable[str]) -> Iterable[Event]:
-    """What ``run_session`` reads: ``market_events``, or, for one log of only wanted markets,
-    the log itself (``SimSource`` drops and counts its non-market records), which saves a
-    generator step per record."""
-    if len(logs) == 1 and {i.symbol for i in logs[0].header.instruments} <= set(markets):
-        return logs[0]  # type: ignore[return-value]
-    return market_events(logs, markets)
+def _recorded_market(
+    logs: list[LogReader], markets: Iterable[str]
+) -> Iterable[Event] | MarketStreams:
+    """What ``run_session`` reads: ``market_streams``, or, for one log of one market, the log
+    itself (``SimSource`` drops and counts its non-market records), which takes the source's
+    fast path for one stream."""
+    streams = market_streams(logs, markets)
+    if len(streams.streams) == 1:
+        return streams.streams[0]
+    return streams
 
 
 def _progress(source: Iterable[Event], stream: TextIO, total: int) -> Iterator[Event]:

@@ -55,8 +55,13 @@ class ClientIds:
 
     def release(self, client_id: str, ts: int) -> None:
         """The order of ``client_id`` finished at exchange time ``ts``: its id stays taken until
-        ``ts + kept_ns``. The venue's clock never goes back, so the deque stays in time order."""
-        self.finished.append((ts, client_id))
+        ``ts + kept_ns``. One venue's clock never goes back, but markets on clocks of their own
+        (``SimVenues``) share these ids: a ``ts`` before the last release's is taken as that
+        one's (the id is kept that much longer), so the deque stays in time order."""
+        finished = self.finished
+        if finished and ts < finished[-1][0]:
+            ts = finished[-1][0]
+        finished.append((ts, client_id))
 
     def __len__(self) -> int:
         """How many ids are taken now (live, or finished and still in their window)."""

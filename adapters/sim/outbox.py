@@ -3,7 +3,9 @@
 Every event the venue emits carries ``ts`` = venue (exchange) time and ``ts_recv`` =
 ``ts + response latency``. The stream is one connection, so it stays first-in first-out: a
 ``ts_recv`` earlier than the previous event's is raised to it. The queue is therefore always in
-``ts_recv`` order and ties keep emission order.
+``ts_recv`` order and ties keep emission order. Each ``SimVenue`` has its own outbox (in a
+session of several markets, one per market: ``SimVenues`` merges them); fills are numbered
+(``trade_id`` ``sim-<n>``) by the venue-wide fill count, so no two fills share an id.
 """
 
 from __future__ import annotations
@@ -27,14 +29,13 @@ __all__ = ["Outbox"]
 class Outbox:
     """Builds, stamps, counts and queues the venue's account events."""
 
-    __slots__ = ("counters", "fill_seq", "last_recv", "latency", "queue")
+    __slots__ = ("counters", "last_recv", "latency", "queue")
 
     def __init__(self, latency: LatencyModel, counters: SimCounters) -> None:
         self.latency = latency
         self.counters = counters
         self.queue: deque[Event] = deque()
         self.last_recv = 0
-        self.fill_seq = 0
 
     def _recv(self, ts: int) -> int:
         recv = ts + self.latency.response(ts)
@@ -78,8 +79,7 @@ class Outbox:
         c.volume += size
         c.notional += notional
         c.fees += fee
-        self.fill_seq += 1
-        trade_id = f"sim-{self.fill_seq}"
+        trade_id = f"sim-{c.fills}"
         self.queue.append(
             Fill(inst, ts, self._recv(ts), client_id, side, price, size, fee, maker, trade_id)
         )

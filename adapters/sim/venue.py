@@ -12,12 +12,20 @@ Work happens in exchange-time order: ``on_market(ev)`` first runs everything due
 market event. ``next_due`` is the earliest time at which something is due, so the hot path of
 ``on_market`` costs one comparison when nothing is.
 
-Client ids. A ``Place`` whose ``client_id`` is taken anywhere on the venue (an order of any market
-that is live, or finished less than ``CLIENT_ID_KEPT_NS``, 10 minutes of exchange time, ago) is
-refused at arrival, before any other check: ``OrderRejected("duplicate_client_id")``. So one id
-is never live on two markets and a retried ``Place`` never makes a second order (see
-``adapters.sim.client_ids`` for the window). A ``Place`` for a market the venue does not list
-takes its id too (``"unknown_instrument"``, finished at once).
+One clock. The venue's clock is the exchange time of the data it is fed, one for all its
+markets: right for one market, or for markets whose data agree on the time (the live feeds of the
+emulator and of a dry run). A backtest of several markets runs each on a ``SimVenue`` of its own
+(``adapters.sim.venues.SimVenues``), on its own data's clock: logs recorded apart need not agree
+on the time (the recorder of the Binance capture ran 1.27 s behind the exchange), and a market's
+fills must not depend on which other markets are in the session.
+
+Client ids. A ``Place`` whose ``client_id`` is taken anywhere on the venue (``VenueWide``: also
+across the venues of ``SimVenues``; an order of any market that is live, or finished less than
+``CLIENT_ID_KEPT_NS``, 10 minutes of exchange time, ago) is refused at arrival, before any other
+check: ``OrderRejected("duplicate_client_id")``. So one id is never live on two markets and a
+retried ``Place`` never makes a second order (see ``adapters.sim.client_ids`` for the window). A
+``Place`` for a market the venue does not list takes its id too (``"unknown_instrument"``, finished
+at once).
 
 End of the data. ``end_of_data()`` (called by ``SimSource`` once the last market event has been
 handled) closes the venue to new commands: a command submitted after it is dropped, never
@@ -42,7 +50,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -69,7 +77,7 @@ from mmcore.events import (
 )
 from mmcore.instrument import Instrument
 
-__all__ = ["SimVenue"]
+__all__ = ["SimVenue", "VenueWide"]
 
 _NOTHING_TAKEN: Mapping[int, int] = MappingProxyType({})
 _COMMAND_TYPES = frozenset({Place, Cancel, CancelAll, Resync})
@@ -80,6 +88,20 @@ def _not_a_command(kind: type, now: int) -> NotACommandError:
         f"SimVenue.submit: expected Place, Cancel, CancelAll or Resync, "
         f"found {kind.__name__} at engine time {now}"
     )
+
+
+class VenueWide:
+    """What the markets of one venue share, also when each runs on its own ``SimVenue``
+    (``SimVenues``): the client ids taken (a ``duplicate_client_id`` is refused across markets),
+    the counters (one ``SimStats``) and every market (where a taken id is live, which symbols
+    the venue lists)."""
+
+    __slots__ = ("counters", "ids", "markets")
+
+    def __init__(self) -> None:
+        self.ids = ClientIds()
+        self.counters = SimCounters()
+        self.markets: dict[str, Market] = {}
 
 
 class SimVenue:
@@ -98,26 +120,35 @@ class SimVenue:
         "_markets",
         "_outbox",
         "_started",
+        "_wide",
         "clock",
         "config",
         "next_due",
     )
 
     def __init__(
-        self, instruments: Mapping[str, Instrument], config: SimConfig, rng: random.Random
+        self,
+        instruments: Mapping[str, Instrument],
+        config: SimConfig,
+        rng: random.Random,
+        wide: VenueWide | None = None,
     ) -> None:
+        """``wide``: what this venue shares with the venues of a session's other markets
+        (``SimVenues``); a venue of its own when left out."""
         self.config = config
-        counters = self._counters = SimCounters()
+        self._wide = wide = VenueWide() if wide is None else wide
+        counters = self._counters = wide.counters
         self._latency = make_latency(config, rng)
         outbox = self._outbox = Outbox(self._latency, counters)
         queue = make_queue_model(config, rng)
-        ids = self._client_ids = ClientIds()
+        ids = self._client_ids = wide.ids
         self._markets: dict[str, Market] = {
             name: Market(
                 name, inst, FeeSchedule.for_instrument(inst, config), queue, outbox, counters, ids
             )
             for name, inst in instruments.items()
         }
+        wide.markets.update(self._markets)
         self._funding = FundingClock(config.funding_interval_s * 1_000_000_000)
         self._arrivals: deque[tuple[int, Command]] = deque()
         self._last_arrival = 0
@@ -158,6 +189,12 @@ class SimVenue:
             return
         else:
             raise _not_a_command(kind, now)
+        self.deliver(cmd, now)
+
+    def deliver(self, cmd: Command, now: int) -> None:
+        """Send ``cmd`` (a ``Place``, ``Cancel`` or ``CancelAll``) at engine time ``now``
+        without counting it: ``submit`` counts, then calls this; ``SimVenues`` also sends a
+        ``CancelAll`` of every market to each market's venue this way (counted once)."""
         arrival = now + self._latency.entry(now)
         if arrival < self._last_arrival:
             arrival = self._last_arrival
@@ -241,6 +278,11 @@ class SimVenue:
             )
         self._counters.unknown_market += 1
 
+    def feeder(self, inst: str) -> Callable[[Event], None]:
+        """What applies the market events of ``inst``: ``on_market`` (``SimVenues.feeder``: that
+        of the market's own venue)."""
+        return self.on_market
+
     def advance_to(self, ts: int) -> None:
         """Run every arrival and funding boundary due at or before exchange time ``ts``, in time
         order (an arrival at a boundary's exact time goes first)."""
@@ -279,7 +321,7 @@ class SimVenue:
             cid = cmd.client_id
             ids = self._client_ids
             if not ids.claim(cid, ts):  # venue-wide, before anything else (module doc)
-                live = [m.inst for m in self._markets.values() if cid in m.orders]
+                live = [m.inst for m in self._wide.markets.values() if cid in m.orders]
                 where = (
                     f"live on {live[0]}"
                     if live
@@ -300,7 +342,7 @@ class SimVenue:
                     ts,
                     cid,
                     "unknown_instrument",
-                    f"expected one of {sorted(self._markets)}, found {cmd.inst!r} at ts {ts}",
+                    f"expected one of {sorted(self._wide.markets)}, found {cmd.inst!r} at ts {ts}",
                 )
                 ids.release(cid, ts)
                 return
@@ -361,6 +403,11 @@ class SimVenue:
         if market is None:
             return _NOTHING_TAKEN, _NOTHING_TAKEN
         return MappingProxyType(market.taken_bids), MappingProxyType(market.taken_asks)
+
+    @property
+    def market_events(self) -> int:
+        """Market events fed so far (``on_market``)."""
+        return self._market_events
 
     def statistics(self) -> SimStats:
         """A frozen copy of the venue's counters."""
