@@ -629,9 +629,10 @@ class ExtendedAdapter:
         hold = self._hold
         if hold.holding:
             passed: list[Event] = []
+            read_ns = self._reconciler.positions_read_ns
             for ev in events:
                 if type(ev) is Position:
-                    passed.extend(hold.offer(ev))
+                    passed.extend(hold.offer(ev, read_ns))
                 else:
                     passed.append(ev)
             events = passed

@@ -100,13 +100,22 @@ class PositionHold:
         self.start(now)
         self._since = now
 
-    def offer(self, ev: Position) -> list[Position]:
+    def offer(self, ev: Position, read_ns: int | None = None) -> list[Position]:
         """A position from the account stream or a reconcile: passed on (returned) unless
-        holding; held, the newest by venue time (``ts``) of each market is kept."""
+        holding; held, the newest of each market is kept. A stream frame is newer by venue
+        time (``ts``) than the one held. A reconcile's position (``read_ns``: when the run
+        began to read the positions, by the clock that stamps ``ts_recv``) is newer than a frame
+        received before that read and older than one received since: venue times cannot tell,
+        since a market the venue does not list has none (a flat, ``ts`` 0)."""
         if not self._since:
             return [ev]
         held = self._held.get(ev.inst)
-        if held is None or ev.ts >= held.ts:
+        if held is None:
+            self._held[ev.inst] = ev
+        elif read_ns is not None:
+            if held.ts_recv <= read_ns:
+                self._held[ev.inst] = ev
+        elif ev.ts >= held.ts:
             self._held[ev.inst] = ev
         return []
 

@@ -142,6 +142,9 @@ class Reconciler:
         clock: Clock,
         cancel_unknown: bool,
     ) -> None:
+        self.positions_read_ns = 0
+        """When the last run began to read the venue's positions (the clock's ns): a frame
+        received before it is older than what the run read."""
         self._rest = rest
         self._tracker = tracker
         self._norm = normalizer
@@ -372,6 +375,7 @@ class Reconciler:
             emit(tracker.give_up_end(order, now))
 
     async def _account(self, symbols: list[str], emit: Emit, confirm: bool) -> None:
+        self.positions_read_ns = self._clock()
         positions = await self._rest.positions(symbols)
         balance = await self._rest.balance()
         now = self._clock()
@@ -382,10 +386,9 @@ class Reconciler:
                 found[ev.inst] = ev
         out: list[Event] = []
         for sym in symbols:
-            # a market the venue did not list is flat, at no venue time (0): a position frame
-            # the stream brings meanwhile (the venue's updatedAt) is newer by that measure, so a
-            # held frame is never replaced by it (the local clock cannot be compared with the
-            # venue's, and the read began before that frame was sent)
+            # a market the venue did not list is flat, at no venue time (0: the host's clock
+            # cannot be compared with the venue's); against a held frame, a reconcile's
+            # position counts by when it was read (``positions_read_ns``, ``PositionHold.offer``)
             ev = found.get(sym) or Position(sym, 0, now, 0)
             if confirm and not self._confirmed(ev):
                 continue

@@ -124,8 +124,35 @@ def test_a_reconciles_flat_for_an_unlisted_market_never_replaces_a_frame_of_the_
     found: list[object] = []
     asyncio.run(reconciler._account([sym], found.extend, confirm=True))
     for ev in found:
-        hold.offer(ev)  # type: ignore[arg-type]
+        hold.offer(ev, reconciler.positions_read_ns)  # type: ignore[arg-type]
     frame = norm.position(WirePosition(sym, "LONG", "5", updated_at=venue_ms + 300), local)
     assert frame is not None
     hold.offer(frame)
     assert [p.size for p in hold.release(hold.generation)] == [5000]
+
+
+def test_a_reconciles_flat_read_after_a_held_frame_replaces_it() -> None:
+    """A frame held (+5), the socket down, the frame that closed the position lost; the
+    reconcile after the reconnect reads flat. Its flat has no venue time (0), so by venue time
+    it never replaced the held +5, and the engine was told a position the venue had closed: a
+    reconcile's position counts by when it was read."""
+    sec = 1_000_000_000
+    t1 = 1_700_000_000 * sec
+    hold = PositionHold(max_hold_s=30)
+    hold.start(t1 - sec)
+    hold.offer(Position("BTC-USD", t1, t1, 5))
+    hold.down(t1 + sec)
+    hold.up(t1 + 20 * sec)
+    generation = hold.generation
+    hold.offer(Position("BTC-USD", 0, t1 + 21 * sec, 0), read_ns=t1 + 20 * sec)
+    assert [p.size for p in hold.release(generation)] == [0]
+
+
+def test_a_frame_received_after_the_reconcile_began_its_read_is_kept() -> None:
+    sec = 1_000_000_000
+    t1 = 1_700_000_000 * sec
+    hold = PositionHold(max_hold_s=30)
+    hold.start(t1)
+    hold.offer(Position("BTC-USD", t1, t1 + 2 * sec, 5))  # came while the read was answered
+    hold.offer(Position("BTC-USD", 0, t1 + 3 * sec, 0), read_ns=t1 + sec)
+    assert [p.size for p in hold.release(hold.generation)] == [5]
