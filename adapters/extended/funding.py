@@ -26,9 +26,11 @@ so it returns that payment again, and the ids of the payments at or after that w
 kept (only those: memory stays bounded) to skip it. The watermark moves only past payments
 handed on: a read that fails (after ``ExtendedRest.call``'s retries) is logged, counted and
 changes nothing, so the next read asks from the same ``fromTime`` and loses nothing. The work
-after a read's answer is synchronous, so two reads running at once (the start-up reconcile and a
-background one) never hand on one payment twice. A payment whose ``fundingFee`` cannot be read
-is logged as an error and skipped (it would otherwise block every later payment of its market).
+after a read's answer is synchronous, and a payment older than the watermark is never handed
+on, so two reads running at once (the start-up reconcile and a background one), or a venue
+answering with more than was asked for, never hand on one payment twice. A payment whose
+``fundingFee``, ``fundingRate``, ``side`` or ``paidTime`` cannot be read is logged as an error
+and skipped (it would otherwise block every later payment of its market).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import msgspec
 
 from adapters.extended.errors import ExtendedError
-from adapters.extended.normalize import MS, MalformedMessageError, Normalizer
+from adapters.extended.normalize import MAX_VENUE_MS, MS, MalformedMessageError, Normalizer
 from adapters.extended.wire import WireFundingPayment
 from mmcore.events import Event, FundingPayment
 from mmcore.venue import Clock
@@ -178,8 +180,18 @@ class FundingReader:
             key = str(w.id)
             if w.market != sym or key in state.seen or key in taken:
                 continue  # another market's (its own read takes it), or handed on already
+            if not 0 <= w.paid_time <= MAX_VENUE_MS:  # not epoch ms: it must not move the
+                self._malformed += 1  # watermark (no later payment would be asked for)
+                log.error("extended funding: payment %s not counted: expected paidTime in "
+                          "epoch milliseconds, found %d", key, w.paid_time)
+                continue
             if w.paid_time * MS < start:
                 self._before_start += 1
+                continue
+            if w.paid_time < state.from_ms:
+                # older than the watermark: handed on already (its id no longer kept), by this
+                # read's twin running at the same time or when the venue answered more than
+                # was asked for
                 continue
             taken[key] = w.paid_time
             try:

@@ -77,6 +77,50 @@ def poll(reader: FundingReader) -> list[Event]:
     return out
 
 
+def test_two_reads_at_once_hand_an_older_payment_on_once() -> None:
+    """The watermark payment handed on; an hour later another is paid; two reads at once (a
+    start-up or shutdown reconcile beside the background one) both get both. The first moved
+    the watermark and let the older id go; the second used to hand the older one on again."""
+    t0 = 1_000_000
+    venue = ScriptedVenue([make_record(1, t0 + 1_000)])
+    reader = make_reader(venue, lambda: (t0 + 10_000_000) * MS)
+    reader.begin([SYM], t0 * MS)
+    assert len(poll(reader)) == 1
+    venue.records.append(make_record(2, t0 + 1_000 + 3_600_000))
+    out: list[Event] = []
+
+    async def both() -> None:
+        await asyncio.gather(reader.poll(out.extend), reader.poll(out.extend))
+
+    asyncio.run(both())
+    assert [e.ts // MS for e in out] == [t0 + 1_000 + 3_600_000]
+
+
+def test_a_venue_answering_older_payments_than_asked_for_has_them_counted_once() -> None:
+    t0 = 1_000_000
+    venue = ScriptedVenue([make_record(1, t0 + 1_000)], honour_from=False)
+    reader = make_reader(venue, lambda: (t0 + 10_000_000) * MS)
+    reader.begin([SYM], t0 * MS)
+    got = poll(reader)
+    venue.records.append(make_record(2, t0 + 3_601_000))
+    got += poll(reader) + poll(reader)
+    assert [e.ts // MS for e in got] == [t0 + 1_000, t0 + 3_601_000]
+
+
+def test_a_paid_time_out_of_range_is_skipped_and_never_moves_the_watermark() -> None:
+    """In microseconds by mistake, it used to become the next read's fromTime: no later
+    payment was ever asked for."""
+    t0 = 1_700_000_000_000
+    venue = ScriptedVenue([make_record(1, (t0 + 1_000) * 1000)])
+    reader = make_reader(venue, lambda: (t0 + 10_000_000) * MS)
+    reader.begin([SYM], t0 * MS)
+    got = poll(reader)
+    venue.records.append(make_record(2, t0 + 3_601_000))
+    got += poll(reader)
+    assert [e.ts // MS for e in got] == [t0 + 3_601_000]
+    assert reader.statistics().malformed == 2  # (read twice: logged each time)
+
+
 def test_a_payment_read_again_is_handed_on_once_and_only_ids_at_the_watermark_are_kept() -> None:
     t0 = 1_000_000  # ms
     venue = ScriptedVenue([make_record(1, t0 + 1000)])
