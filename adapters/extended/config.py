@@ -34,7 +34,8 @@ class ExtendedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         variables holding the credentials (the values are never logged or recorded).
     key_file: path of a JSON file ``{"api_key","stark_private_key","stark_public_key","vault"}``
         used instead of the environment when set; default "" (use the environment). Refused
-        unless only its owner may read or write it (mode 0600 or 0400).
+        unless only its owner may read or write it (mode 0600 or 0400; a group may read one
+        root owns, 0440, as Kubernetes mounts a secret with an fsGroup).
     dead_man_switch_s: the venue's dead man's switch countdown in whole seconds; the adapter
         re-arms it every ``dead_man_rearm_s``. 0 turns the switch off. Default 60 / 15.
     heartbeat_s: WebSocket ping interval; a socket that misses its pong is reconnected. Default 10.

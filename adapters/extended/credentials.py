@@ -134,8 +134,9 @@ def _vault(value: int | str, where: str) -> int:
 
 
 def _read_key_file(path: Path) -> _KeyFile:
-    """The key file's fields. Refused, never quoted: a file other users may read or write (as
-    ssh refuses a private key that is), one that is not UTF-8 JSON of the four fields."""
+    """The key file's fields. Refused, never quoted: a file owned by another user than this
+    one or root; one that others may read or write (as ssh refuses such a private key), or a
+    group may, but read when root owns it; one that is not UTF-8 JSON of the four fields."""
     try:
         with path.open("rb") as f:
             st = os.fstat(f.fileno())
@@ -144,15 +145,19 @@ def _read_key_file(path: Path) -> _KeyFile:
         raise ExtendedCredentialsError(
             f"key_file {path}: expected a readable file, found {exc.strerror}"
         ) from None
-    if st.st_mode & 0o077:
-        raise ExtendedCredentialsError(
-            f"key_file {path}: expected a file only its owner may read or write (mode 0600 or "
-            f"stricter: chmod 600 {path}), found mode {stat.S_IMODE(st.st_mode):04o}"
-        )
     if st.st_uid not in (os.getuid(), 0):
         raise ExtendedCredentialsError(
             f"key_file {path}: expected a file owned by this user (uid {os.getuid()}) or root, "
             f"found one owned by uid {st.st_uid}"
+        )
+    # a group may read a file root owns (a Kubernetes secret mounted with an fsGroup is 0440);
+    # otherwise only the owner may read it, and no one else may write it
+    if st.st_mode & (0o037 if st.st_uid == 0 else 0o077):
+        raise ExtendedCredentialsError(
+            f"key_file {path}: expected a file only its owner may read or write (mode 0600 or "
+            f"stricter: chmod 600 {path}; a Kubernetes secret: defaultMode 0400, or 0440 with "
+            f"an fsGroup; or use the environment variables), found mode "
+            f"{stat.S_IMODE(st.st_mode):04o}"
         )
     try:
         return msgspec.json.decode(data, type=_KeyFile)

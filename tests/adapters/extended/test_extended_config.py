@@ -117,7 +117,7 @@ def test_credentials_can_come_from_a_key_file(tmp_path: Path) -> None:
     assert creds.vault == 7
 
 
-@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o666])
+@pytest.mark.parametrize("mode", [0o644, 0o604, 0o660, 0o620, 0o666])
 def test_a_key_file_other_users_may_read_or_write_is_refused(tmp_path: Path, mode: int) -> None:
     """As ssh refuses such a private key: another user could read the keys, or swap them."""
     path = write_key_file(tmp_path / "keys.json", KEY_FILE, mode)
@@ -125,6 +125,18 @@ def test_a_key_file_other_users_may_read_or_write_is_refused(tmp_path: Path, mod
         load_credentials(ExtendedConfig(key_file=str(path)), {})
     path.chmod(0o400)
     assert load_credentials(ExtendedConfig(key_file=str(path)), {}).vault == 7
+
+
+def test_a_group_may_read_a_key_file_only_when_root_owns_it(tmp_path: Path) -> None:
+    """A Kubernetes secret mounted with an fsGroup is 0440, owned by root, whatever its
+    defaultMode says: refusing it left no way to use a mounted secret."""
+    path = write_key_file(tmp_path / "keys.json", KEY_FILE, 0o440)
+    config = ExtendedConfig(key_file=str(path))
+    if path.stat().st_uid == 0:
+        assert load_credentials(config, {}).vault == 7
+    else:
+        with pytest.raises(ExtendedCredentialsError, match="fsGroup"):
+            load_credentials(config, {})
 
 
 HEX_KEY = "0x0123abcd" + "ef" * 28
