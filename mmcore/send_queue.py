@@ -55,7 +55,7 @@ from mmcore.events import BUY
 
 __all__ = ["SendQueue"]
 
-_ORDERS_KEPT = 65_536  # market, side and price of our latest orders (half to all), for rule 2
+_ORDERS_KEPT = 65_536  # market, side and price of at least our latest orders, for rule 2
 
 
 def _crosses(place: Place, inst: str, side: int, price: int) -> bool:
@@ -137,11 +137,12 @@ class SendQueue:
         elif type(cmd) is Place:
             orders = self._orders
             orders[cmd.client_id] = (cmd.inst, cmd.side, cmd.price)
-            if len(orders) > _ORDERS_KEPT:
-                # the older half goes at once: deleting the oldest one at a time makes a dict
-                # step over every slot freed since its last resize to find it, so each place
-                # cost up to 100 us more once a session had made 65,536 of them
-                self._orders = dict(islice(orders.items(), _ORDERS_KEPT // 2, None))
+            if len(orders) > _ORDERS_KEPT + _ORDERS_KEPT // 4:
+                # the oldest quarter goes at once, back to the newest _ORDERS_KEPT: deleting
+                # the oldest one at a time makes a dict step over every slot freed since its
+                # last resize to find it, so each place cost up to 100 us more once a session
+                # had made 65,536 of them
+                self._orders = dict(islice(orders.items(), len(orders) - _ORDERS_KEPT, None))
 
     def drop_waiting(self) -> int:
         """Forget the commands not started (they will never be sent); returns how many."""
