@@ -9,7 +9,10 @@ step forward let a whole extra rate window out at once, and wiped the hourly dra
 ``steady_wall_clock`` reads the wall clock once, at the start, and then moves with
 ``CLOCK_BOOTTIME`` (monotonic, and counting time suspended, so a resumed VM's clock is not
 behind), or ``CLOCK_MONOTONIC`` where there is none. Both are slewed with the wall clock by NTP's
-rate corrections, so the two stay within a step of each other.
+rate corrections, so the two stay within a step of each other. It follows no step either: a host
+clock that is wrong when the session starts (NTP not synced yet, a VM restored from a snapshot)
+stays wrong for the session, and orders are signed with expiries on it, so sync the clock before
+starting (the Extended adapter logs how far the venue's clock is from the host's).
 """
 
 from __future__ import annotations
