@@ -6,6 +6,9 @@
     mm import snapshots FILE [--trades FILE] [--columns key=name ...] [--ts-unit auto] ...
 
 Each prints the import report: events written by type, lines skipped and why, sequence breaks.
+Each aligns the recorder's receive clock (``replay.importers.clock_align``): when the smallest
+``ts_recv - ts`` is below ``--min-feed-latency-ms`` (default 1), every ``ts_recv`` is moved by one
+constant to make it that; ``--no-clock-align`` keeps the receive times as recorded.
 It exits 0 when events were written, 1 (and leaves no log) when none were. Errors are
 ``MMError``s, which ``mm``'s main prints as ``mm: error: ...``.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterator
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,7 @@ from mmcore.errors import MMError
 from mmcore.events import Event
 from mmcore.instrument import Instrument
 from replay.importers.binance import DEFAULT_MAX_BUFFER, read_binance
+from replay.importers.clock_align import DEFAULT_MIN_FEED_LATENCY_NS
 from replay.importers.errors import ImportFormatError
 from replay.importers.hyperliquid import read_hyperliquid
 from replay.importers.output import import_to_log
@@ -38,6 +43,7 @@ __all__ = ["register", "run_binance", "run_hyperliquid", "run_snapshots", "run_t
 _SIZE = decimal_range("0", f"{MAX_MAGNITUDE:g}", low_open=True)  # --tick, --lot
 _AMOUNT = decimal_range("0", f"{MAX_MAGNITUDE:g}")  # --min-size, --min-notional
 _FEE_RATE = decimal_range("-1", "1", low_open=True, high_open=True)  # 2 is 200 %, not 2 bps
+_LATENCY_MS = decimal_range("0", "3600000")  # --min-feed-latency-ms: up to an hour
 
 
 class ImportPathError(MMError, ValueError):
@@ -206,6 +212,20 @@ def _instrument_args(p: argparse.ArgumentParser, symbol: str | None, venue: str 
                    help="taker fee rate, a fraction of notional")
     p.add_argument("--quote", default="USD", type=non_empty,
                    help="quote currency (default %(default)s)")
+    clock = p.add_mutually_exclusive_group()
+    clock.add_argument(
+        "--min-feed-latency-ms",
+        type=_LATENCY_MS,
+        default=str(Decimal(DEFAULT_MIN_FEED_LATENCY_NS) / 10**6),
+        help="align the recorder's clock: when the smallest ts_recv - ts of the events is "
+        "below this, add one constant to every ts_recv to make it this (a recorder behind the "
+        "exchange gives negative latencies); 0 allowed (default %(default)s)",
+    )
+    clock.add_argument(
+        "--no-clock-align",
+        action="store_true",
+        help="keep every ts_recv as recorded, even when it is before the exchange's ts",
+    )
 
 
 def _at_least_one(text: str) -> int:
@@ -217,6 +237,14 @@ def _at_least_one(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, found {text!r}")
     return value
+
+
+def _min_feed_latency_ns(args: argparse.Namespace) -> int | None:
+    """The floor of the receive clock's alignment in ns, ``None`` with ``--no-clock-align``."""
+    if args.no_clock_align:
+        return None
+    ns = Decimal(args.min_feed_latency_ms) * 10**6
+    return int(ns.to_integral_value(ROUND_HALF_EVEN))
 
 
 def _check_out(out: Path) -> None:
@@ -257,7 +285,8 @@ def _write(
     sources = list(args.files) + list(getattr(args, "trades", None) or [])
     _check_out(Path(args.out))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    import_to_log(events, args.out, inst, report.importer, sources, report, settings=settings)
+    import_to_log(events, args.out, inst, report.importer, sources, report, settings=settings,
+                  min_feed_latency_ns=_min_feed_latency_ns(args))
     summary = report.summary()
     print(summary.render())
     if not summary.total_written:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import msgspec
 
 from mmcore.events import Event
+from replay.importers.clock_align import CLOCK_SHIFT_NOTE, SMALLEST_LATENCY_NOTE, describe_shift
 
 __all__ = ["ImportReport", "ImportSummary"]
 
@@ -27,7 +28,9 @@ class ImportSummary(msgspec.Struct, frozen=True, kw_only=True):
     time_regressions: written events whose ``ts_recv`` is below the previous one's.
     first_ts_recv / last_ts_recv: receive-time range of the written events (0 when none).
     examples: up to three ``"file:line: detail"`` strings per skip reason or sequence break.
-    notes: facts the importer found worth keeping (detected timestamp unit, snapshot id...).
+    notes: facts the importer found worth keeping (detected timestamp unit, snapshot id, the
+    receive clock's shift: ``clock_shift_ns`` and ``smallest_feed_latency_ns``, see
+    ``clock_align``).
     """
 
     importer: str = ""
@@ -61,6 +64,9 @@ class ImportSummary(msgspec.Struct, frozen=True, kw_only=True):
             out.append(f"receive-time regressions: {self.time_regressions}")
         if self.written:
             out.append(f"ts_recv range: {self.first_ts_recv} .. {self.last_ts_recv}")
+        shift = self.notes.get(CLOCK_SHIFT_NOTE)
+        if shift is not None:
+            out.append(describe_shift(int(shift), int(self.notes[SMALLEST_LATENCY_NOTE])))
         out.extend(f"note {key}: {value}" for key, value in sorted(self.notes.items()))
         for reason, lines in sorted(self.examples.items()):
             out.extend(f"example {reason}: {line}" for line in lines)
@@ -122,6 +128,14 @@ class ImportReport:
             self.time_regressions += 1
         else:
             self.last_ts_recv = ts
+
+    def clock_shifted(self, shift_ns: int, smallest_ns: int) -> None:
+        """Every written event's ``ts_recv`` was moved by ``shift_ns``: the smallest feed latency
+        recorded was ``smallest_ns`` (see ``clock_align``)."""
+        self.first_ts_recv += shift_ns
+        self.last_ts_recv += shift_ns
+        self.note(CLOCK_SHIFT_NOTE, str(shift_ns))
+        self.note(SMALLEST_LATENCY_NOTE, str(smallest_ns))
 
     def summary(self) -> ImportSummary:
         """A frozen copy of the counters."""
