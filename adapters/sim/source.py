@@ -52,7 +52,7 @@ events) is skipped and counted in ``skipped``.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from heapq import heapify, heappop, heapreplace
 from typing import Any
@@ -251,6 +251,18 @@ class SimSource:
         order = [(ev.ts_recv, i) for i, ev in enumerate(nxt) if ev is not None]
         heapify(feed)  # each stream's next event to feed, by ts
         heapify(order)  # each stream's next event to yield, by ts_recv
+        # a market whose streams have all been yielded ends on its own venue, as when alone
+        # (its funding stops), while the other markets' data goes on
+        market_of = [ev.inst if ev is not None else "" for ev in nxt]
+        streams_left = Counter(inst for inst in market_of if inst)
+        end_market = venue.end_of_market if isinstance(venue, SimVenues) else None
+
+        def stream_done(i: int) -> None:
+            inst = market_of[i]
+            streams_left[inst] -= 1
+            if end_market is not None and not streams_left[inst]:
+                end_market(inst)
+
         ended = False
         timer = NEVER
         if interval and order:
@@ -295,9 +307,11 @@ class SimSource:
                         head = waiting[0] if waiting else nxt[i]
                         if head is None:
                             heappop(order)
+                            yield ev
+                            stream_done(i)  # once its last event is handled, as _merge ends
                         else:
                             heapreplace(order, (head.ts_recv, i))
-                        yield ev
+                            yield ev
                         continue
             mk = order[0][0] if order else NEVER
             ob = venue.next_outbound_ts() if any(queues) else NEVER
@@ -359,6 +373,8 @@ class SimSource:
                 head = waiting[0] if waiting else nxt[i]
                 if head is None:
                     heappop(order)
+                    yield ev
+                    stream_done(i)  # once its last event is handled, as _merge ends
                 else:
                     heapreplace(order, (head.ts_recv, i))
-                yield ev
+                    yield ev

@@ -104,6 +104,15 @@ class SimVenues:
             venue.end_of_data()
         self._due()
 
+    def end_of_market(self, inst: str) -> None:
+        """The data of ``inst`` has ended (every event of it handled) while other markets' goes
+        on: ``SimVenue.end_of_data`` of its venue alone, as when it runs alone (no funding
+        boundary settled after it, new commands of it dropped)."""
+        venue = self._by_inst.get(inst)
+        if venue is not None:
+            venue.end_of_data()
+            self._due()
+
     @property
     def ended(self) -> bool:
         """Whether ``end_of_data`` was called: new commands are dropped."""

@@ -20,6 +20,7 @@ from mmcore.events import (
     BookSnapshot,
     Event,
     Fill,
+    FundingPayment,
     FundingRate,
     MarkPrice,
     OrderAccepted,
@@ -201,6 +202,43 @@ def test_a_market_runs_the_same_beside_another_whatever_their_feeds(
     assert any(type(e) is OrderAccepted for e in of(B, alone))
     recv = [e.ts_recv for e in both]
     assert recv == sorted(recv)
+    # and A, whose data ends first, runs as it does alone too (its venue ends with its data)
+    alone_a_venue = make_venue(make_instruments(A), config, random.Random(1))
+    alone_a = drive(SimSource(a_events, alone_a_venue, 50), alone_a_venue,
+                    make_quoter(A, data_seed))
+    assert of(A, both) == of(A, alone_a)
+
+
+def test_a_market_whose_data_ends_first_pays_no_funding_after_it_beside_another() -> None:
+    """A holds a position and its data ends before the next funding boundary; B's goes on past
+    it. Alone, A's funding stops with its data; beside B it used to be charged at the boundary."""
+    config = make_config(funding_interval_s=1, entry_latency_ms=1.0, response_latency_ms=1.0)
+    a_events: list[Event] = [
+        BookSnapshot(A, T0, T0 + MS, 1, (100, 5), (102, 5)),
+        FundingRate(A, T0, T0 + MS, 100_000),
+        MarkPrice(A, T0 + MS, T0 + 2 * MS, 101),
+        Trade(A, T0 + 100 * MS, T0 + 101 * MS, 100, 1, BUY),
+    ]
+    b_events: list[Event] = [
+        BookSnapshot(B, T0 + i * 100 * MS, T0 + i * 100 * MS + MS, i + 1, (100, 5), (102, 5))
+        for i in range(30)
+    ]
+
+    def run(venue: SimVenue | SimVenues, source: SimSource) -> list[Event]:
+        sent: list[Command] = [Place(A, 0, "a-1", BUY, 102, 1, False, False, IOC)]
+
+        def react(ev: Event) -> list[Command]:
+            return [sent.pop()] if sent and getattr(ev, "inst", None) == A else []
+
+        return of(A, drive(source, venue, react))
+
+    alone_venue = make_venue(make_instruments(A), config, random.Random(1))
+    alone = run(alone_venue, SimSource(a_events, alone_venue, 0))
+    venue = make_venue(make_instruments(A, B), config, random.Random(1))
+    both = run(venue, SimSource(MarketStreams([a_events, b_events]), venue, 0))
+    assert any(type(e) is Fill for e in alone)
+    assert not [e for e in both if type(e) is FundingPayment]
+    assert both == alone
 
 
 def test_a_markets_fill_carries_its_own_time_beside_a_market_whose_clock_runs_ahead() -> None:
