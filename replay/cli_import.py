@@ -8,7 +8,8 @@
 Each prints the import report: events written by type, lines skipped and why, sequence breaks.
 Each aligns the recorder's receive clock (``replay.importers.clock_align``): when the smallest
 ``ts_recv - ts`` is below ``--min-feed-latency-ms`` (default 1), every ``ts_recv`` is moved by one
-constant to make it that; ``--no-clock-align`` keeps the receive times as recorded.
+constant to make it that; ``--no-clock-align`` keeps the receive times as recorded, and
+``--clock-shift-ms`` gives the shift itself (the same for several logs of one recorder).
 It exits 0 when events were written, 1 (and leaves no log) when none were. Errors are
 ``MMError``s, which ``mm``'s main prints as ``mm: error: ...``.
 """
@@ -44,6 +45,7 @@ _SIZE = decimal_range("0", f"{MAX_MAGNITUDE:g}", low_open=True)  # --tick, --lot
 _AMOUNT = decimal_range("0", f"{MAX_MAGNITUDE:g}")  # --min-size, --min-notional
 _FEE_RATE = decimal_range("-1", "1", low_open=True, high_open=True)  # 2 is 200 %, not 2 bps
 _LATENCY_MS = decimal_range("0", "3600000")  # --min-feed-latency-ms: up to an hour
+_SHIFT_MS = decimal_range("-86400000", "86400000")  # --clock-shift-ms: up to a day either way
 
 
 class ImportPathError(MMError, ValueError):
@@ -226,6 +228,12 @@ def _instrument_args(p: argparse.ArgumentParser, symbol: str | None, venue: str 
         action="store_true",
         help="keep every ts_recv as recorded, even when it is before the exchange's ts",
     )
+    clock.add_argument(
+        "--clock-shift-ms",
+        type=_SHIFT_MS,
+        help="add exactly this to every ts_recv (e.g. the shift an import of another log of the "
+        "same recorder printed, so that their events still merge in the order received)",
+    )
 
 
 def _at_least_one(text: str) -> int:
@@ -243,8 +251,12 @@ def _min_feed_latency_ns(args: argparse.Namespace) -> int | None:
     """The floor of the receive clock's alignment in ns, ``None`` with ``--no-clock-align``."""
     if args.no_clock_align:
         return None
-    ns = Decimal(args.min_feed_latency_ms) * 10**6
-    return int(ns.to_integral_value(ROUND_HALF_EVEN))
+    return _ns(args.min_feed_latency_ms)
+
+
+def _ns(ms: str) -> int:
+    """Milliseconds given as decimal text, in whole nanoseconds."""
+    return int((Decimal(ms) * 10**6).to_integral_value(ROUND_HALF_EVEN))
 
 
 def _check_out(out: Path) -> None:
@@ -285,8 +297,10 @@ def _write(
     sources = list(args.files) + list(getattr(args, "trades", None) or [])
     _check_out(Path(args.out))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    shift = args.clock_shift_ms
     import_to_log(events, args.out, inst, report.importer, sources, report, settings=settings,
-                  min_feed_latency_ns=_min_feed_latency_ns(args))
+                  min_feed_latency_ns=_min_feed_latency_ns(args),
+                  clock_shift_ns=None if shift is None else _ns(shift))
     summary = report.summary()
     print(summary.render())
     if not summary.total_written:

@@ -65,12 +65,16 @@ def import_to_log(
     *,
     settings: Mapping[str, Any] | None = None,
     min_feed_latency_ns: int | None = DEFAULT_MIN_FEED_LATENCY_NS,
+    clock_shift_ns: int | None = None,
 ) -> ImportReport:
     """Write ``events`` to a new log at ``out_path``; return ``report`` with the final counts.
 
     ``source`` names the input file(s) for the header; ``settings`` records importer options.
     ``min_feed_latency_ns`` is the floor of the receive clock's alignment (``None``: keep
-    ``ts_recv`` as recorded). Raises ``OutputExistsError`` if ``out_path`` already holds data, at
+    ``ts_recv`` as recorded); ``clock_shift_ns``, when given, is the shift itself, whatever the
+    latencies (several logs of one recorder share its clock's error: imported apart, each would
+    measure its own shift, and their events would no longer merge in the order received).
+    Raises ``OutputExistsError`` if ``out_path`` already holds data, at
     the start or (written by another run meanwhile) at the end; a failed import removes only its
     own temporary files.
     """
@@ -99,7 +103,7 @@ def import_to_log(
                 wrote(event)
                 see(event)
                 append(event)
-        shift = _shift(report, latency, min_feed_latency_ns)
+        shift = _shift(report, latency, min_feed_latency_ns, clock_shift_ns)
         final = temp_beside(out)
         header = _header(inst, importer_name, sources, options, report.summary())
         # The temporary log holds only the events written above.
@@ -116,10 +120,13 @@ def import_to_log(
     return report
 
 
-def _shift(report: ImportReport, latency: FeedLatency, floor_ns: int | None) -> int:
-    """The receive clock's shift for the events written (0: none), noted in ``report``."""
+def _shift(
+    report: ImportReport, latency: FeedLatency, floor_ns: int | None, fixed_ns: int | None
+) -> int:
+    """The receive clock's shift for the events written (0: none): ``fixed_ns`` when given,
+    else to the floor; noted in ``report``."""
     smallest = latency.smallest
-    shift = clock_shift(smallest, floor_ns)
+    shift = clock_shift(smallest, floor_ns) if fixed_ns is None else fixed_ns
     if not shift or smallest is None:
         return 0
     if report.last_ts_recv > NS_MAX - shift:

@@ -207,3 +207,28 @@ def test_a_shift_that_would_put_a_receive_time_beyond_int64_is_refused(tmp_path:
         import_to_log([far_ahead, make_trade(2**62, 2**62 + MS)], tmp_path / "x.mmlog",
                       make_instrument(), "test", "in.gz", ImportReport())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_logs_of_one_recorder_imported_with_one_given_shift_still_merge_as_received(
+    tmp_path: Path,
+) -> None:
+    """Trades and depth of one recorder, imported apart, measured shifts of their own (its
+    depth came 20 ms later), so their events no longer merged in the order received;
+    ``--clock-shift-ms`` gives both the same."""
+    trades = [make_trade(t, t - 1270 * MS, f"t{t}") for t in (100 * MS, 300 * MS)]
+    depth = [make_trade(t, t - 1250 * MS, f"d{t}") for t in (105 * MS, 290 * MS)]
+    recorded = sorted(trades + depth, key=lambda e: e.ts_recv)
+    logs = []
+    for name, events in (("trades", trades), ("depth", depth)):
+        out = tmp_path / f"{name}.mmlog"
+        import_to_log(events, out, make_instrument(), "test", "in.gz", ImportReport(),
+                      clock_shift_ns=1271 * MS)
+        logs.append(list(open_log(out)))
+    merged = sorted(logs[0] + logs[1], key=lambda e: e.ts_recv)
+    assert [e.trade_id for e in merged] == [e.trade_id for e in recorded]  # type: ignore[attr-defined]
+    assert open_log(tmp_path / "depth.mmlog").header.meta["clock_shift_ns"] == str(1271 * MS)
+    out = tmp_path / "b.mmlog"
+    printed = import_binance(make_binance_slice(tmp_path / "s.gz", 2_000), out,
+                             "--clock-shift-ms", "1300.5")
+    assert open_log(out).header.meta["clock_shift_ns"] == str(1_300_500_000)
+    assert "receive clock shifted +1.300 s" in printed or "+1.301 s" in printed
